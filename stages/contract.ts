@@ -1,0 +1,83 @@
+// The stage side of the runner's stage contract — the only thing a stage knows about the runner.
+//
+//   argv             from the pipeline's `cmd`, one element per param value (never re-split)
+//   RUNNER_PARAMS    path of a JSON file holding the stage's declared params (optional)
+//   RUNNER_EVENTS    path of a JSONL file the stage appends events to (optional):
+//                      {"progress": {"done": 3, "total": 25, "unit": "epoch"}}
+//                      {"metric": {"val_loss": 0.41}}
+//                      {"log": "text"}
+//   exit code        0 only when every declared output is complete
+//
+// Outside the runner (no RUNNER_EVENTS) progress and logs go to stderr so a person sees them.
+import { appendFileSync, readFileSync, existsSync, rmSync, renameSync, mkdirSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+
+export type EventRecord =
+  | { progress: { done: number; total: number; unit: string; label?: string } }
+  | { metric: Record<string, unknown> }
+  | { log: string };
+
+/** A mistake of the user's (bad input, bad flag): printed as one clear line, exit code 1, no stack trace. */
+export class StageError extends Error {
+  override readonly name = 'StageError';
+}
+
+export interface StageEvents {
+  progress(done: number, total: number, unit: string, label?: string): void;
+  metric(values: Record<string, unknown>): void;
+  log(message: string): void;
+}
+
+/** Events written to RUNNER_EVENTS when the runner gave one, else to stderr for a person. */
+export function stageEvents(env: NodeJS.ProcessEnv = process.env): StageEvents {
+  const file = env['RUNNER_EVENTS'];
+  const emit = (record: EventRecord): void => {
+    if (file) appendFileSync(file, JSON.stringify(record) + '\n');
+  };
+  let lastPrinted = 0;
+  return {
+    progress(done, total, unit, label) {
+      if (file) return emit({ progress: { done, total, unit, ...(label ? { label } : {}) } });
+      // Throttled plain line for a person running the stage by hand.
+      const now = Date.now();
+      if (done === total || now - lastPrinted > 1000) {
+        lastPrinted = now;
+        process.stderr.write(`${label ? label + ' ' : ''}${done}/${total} ${unit}\n`);
+      }
+    },
+    metric(values) {
+      if (file) emit({ metric: values });
+      else process.stderr.write(`metric ${JSON.stringify(values)}\n`);
+    },
+    log(message) {
+      if (file) emit({ log: message });
+      process.stderr.write(message + '\n');
+    },
+  };
+}
+
+/** The stage's declared params from RUNNER_PARAMS, or {} when run by hand. */
+export function stageParams(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const file = env['RUNNER_PARAMS'];
+  if (!file || !existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * Writes a whole output (file or directory) at a temporary sibling path and renames it into place only when
+ * `write` succeeded, so an interrupted or failed stage never leaves a half-written output behind.
+ */
+export async function writeAtomically<T>(finalPath: string, write: (tmpPath: string) => Promise<T>): Promise<T> {
+  const tmp = join(dirname(finalPath), `.${basename(finalPath)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(dirname(finalPath), { recursive: true });
+  try {
+    const result = await write(tmp);
+    rmSync(finalPath, { recursive: true, force: true });
+    renameSync(tmp, finalPath);
+    return result;
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}

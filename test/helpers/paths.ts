@@ -1,0 +1,10 @@
+// Where the project's programs are, and how a test starts them (through tsx, from source: no build needed).
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const sharedData = fileURLToPath(new URL('../../../shared/data/dsb2018/', import.meta.url));
+
+/** argv prefix that runs the runner CLI from source. */
+export const runnerCommand = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../../runner/cli.ts', import.meta.url))];
+/** argv prefix that runs the dsb2018 stage programs from source. */
+export const stagesCommand = [process.execPath, fileURLToPath(new URL('../../bin/dsb2018.js', import.meta.url))];
