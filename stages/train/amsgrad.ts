@@ -1,0 +1,116 @@
+// Adam with the AMSGrad variant, as Keras 2 implements it (the original solution trained with
+// `Adam(lr, amsgrad=True)`): tfjs' AdamOptimizer has no amsgrad switch, so this is our own.
+//
+//   m_t    = beta1 * m + (1 - beta1) * g
+//   v_t    = beta2 * v + (1 - beta2) * g^2
+//   vhat_t = max(vhat, v_t)
+//   lr_t   = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+//   p      = p - lr_t * m_t / (sqrt(vhat_t) + epsilon)
+//
+// Gradient clipping (global norm 5) happens before applyGradients, in the model's train step.
+import * as tf from '@tensorflow/tfjs';
+
+export interface AmsgradOptions {
+  learningRate: number;
+  beta1?: number;
+  beta2?: number;
+  /** Keras' K.epsilon(). */
+  epsilon?: number;
+}
+
+interface Slots {
+  m: tf.Variable;
+  v: tf.Variable;
+  vhat: tf.Variable;
+}
+
+export class Amsgrad {
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  /** Number of updates applied so far (t in the formulas). */
+  iterations = 0;
+  private readonly slots = new Map<string, Slots>();
+
+  constructor(options: AmsgradOptions) {
+    this.learningRate = options.learningRate;
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.epsilon = options.epsilon ?? 1e-7;
+  }
+
+  /**
+   * Applies one update. `grads` maps variable names (tf.Variable.name) to their gradients; `variables` maps the
+   * same names to the variables to update.
+   */
+  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>): void {
+    this.iterations += 1;
+    const t = this.iterations;
+    const lrT = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    for (const [name, grad] of Object.entries(grads)) {
+      const variable = variables[name];
+      if (!variable) throw new Error(`amsgrad: gradient for unknown variable "${name}"`);
+      const slots = this.slotsFor(name, variable);
+      tf.tidy(() => {
+        const m = slots.m.mul(this.beta1).add(grad.mul(1 - this.beta1));
+        const v = slots.v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));
+        const vhat = tf.maximum(slots.vhat, v);
+        slots.m.assign(m);
+        slots.v.assign(v);
+        slots.vhat.assign(vhat);
+        variable.assign(variable.sub(m.mul(lrT).div(vhat.sqrt().add(this.epsilon))));
+      });
+    }
+  }
+
+  /** The optimizer's state as named tensors (for checkpoints that resume mid-phase). */
+  state(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = { 'amsgrad/iterations': tf.scalar(this.iterations, 'int32') };
+    for (const [name, slots] of this.slots) {
+      out[`amsgrad/m/${name}`] = slots.m;
+      out[`amsgrad/v/${name}`] = slots.v;
+      out[`amsgrad/vhat/${name}`] = slots.vhat;
+    }
+    return out;
+  }
+
+  /** Restores state written by state(); slots for variables absent from it start at zero. */
+  restore(state: Record<string, tf.Tensor>): void {
+    const iterations = state['amsgrad/iterations'];
+    this.iterations = iterations ? iterations.dataSync()[0] ?? 0 : 0;
+    for (const [key, value] of Object.entries(state)) {
+      const match = /^amsgrad\/(m|v|vhat)\/(.+)$/.exec(key);
+      if (!match) continue;
+      const [, slot, name] = match as unknown as [string, 'm' | 'v' | 'vhat', string];
+      let slots = this.slots.get(name);
+      if (!slots) {
+        slots = { m: tf.variable(tf.zerosLike(value), false), v: tf.variable(tf.zerosLike(value), false), vhat: tf.variable(tf.zerosLike(value), false) };
+        this.slots.set(name, slots);
+      }
+      slots[slot].assign(value);
+    }
+  }
+
+  dispose(): void {
+    for (const slots of this.slots.values()) {
+      slots.m.dispose();
+      slots.v.dispose();
+      slots.vhat.dispose();
+    }
+    this.slots.clear();
+  }
+
+  private slotsFor(name: string, variable: tf.Variable): Slots {
+    let slots = this.slots.get(name);
+    if (!slots) {
+      slots = tf.tidy(() => ({
+        m: tf.variable(tf.zerosLike(variable), false),
+        v: tf.variable(tf.zerosLike(variable), false),
+        vhat: tf.variable(tf.zerosLike(variable), false),
+      }));
+      this.slots.set(name, slots);
+    }
+    return slots;
+  }
+}

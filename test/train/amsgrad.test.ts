@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { Amsgrad } from '../../stages/train/amsgrad.js';
+
+await tf.setBackend('cpu');
+
+test('the first amsgrad step moves a parameter by about the learning rate against the gradient sign', () => {
+  const p = tf.variable(tf.tensor1d([1, -2]), true, 'p1');
+  const opt = new Amsgrad({ learningRate: 0.1 });
+  opt.applyGradients({ p1: tf.tensor1d([0.5, -3]) }, { p1: p });
+  // Bias-corrected first step: m/sqrt(vhat) = sign(g), so |step| = lr (up to epsilon).
+  const [a, b] = p.dataSync();
+  assert.ok(Math.abs(a! - 0.9) < 1e-5, `got ${a}`);
+  assert.ok(Math.abs(b! - -1.9) < 1e-5, `got ${b}`);
+});
+
+test('amsgrad keeps the largest second moment where plain adam would let it decay', () => {
+  const p = tf.variable(tf.scalar(0), true, 'p2');
+  const opt = new Amsgrad({ learningRate: 0.1 });
+  opt.applyGradients({ p2: tf.scalar(1) }, { p2: p });
+  opt.applyGradients({ p2: tf.scalar(0) }, { p2: p });
+  // Hand computation: m2 = 0.09, v2 = 0.000999 < vhat = 0.001, lr_2 = 0.1 * sqrt(1 - 0.999^2) / (1 - 0.9^2)
+  const lr2 = (0.1 * Math.sqrt(1 - 0.999 ** 2)) / (1 - 0.9 ** 2);
+  const step2 = (lr2 * 0.09) / (Math.sqrt(0.001) + 1e-7);
+  const adamStep2 = (lr2 * 0.09) / (Math.sqrt(0.000999) + 1e-7);
+  const expected = -0.1 - step2;
+  const got = p.dataSync()[0]!;
+  assert.ok(Math.abs(got - expected) < 1e-6, `got ${got}, expected ${expected}`);
+  assert.ok(Math.abs(got - (-0.1 - adamStep2)) > 1e-5, 'must differ from plain adam');
+});
+
+test('optimizer state round-trips so a resumed phase continues identically', () => {
+  const a = tf.variable(tf.tensor1d([1, 2, 3]), true, 'pa');
+  const b = tf.variable(tf.tensor1d([1, 2, 3]), true, 'pb');
+  const optA = new Amsgrad({ learningRate: 0.01 });
+  const optB = new Amsgrad({ learningRate: 0.01 });
+  const g1 = tf.tensor1d([0.3, -0.2, 0.1]);
+  const g2 = tf.tensor1d([-0.1, 0.4, 0.0]);
+  optA.applyGradients({ w: g1 }, { w: a });
+  optB.applyGradients({ w: g1 }, { w: b });
+  const saved = Object.fromEntries(Object.entries(optB.state()).map(([k, v]) => [k, v.clone()]));
+  const optB2 = new Amsgrad({ learningRate: 0.01 });
+  optB2.restore(saved);
+  assert.equal(optB2.iterations, 1);
+  optA.applyGradients({ w: g2 }, { w: a });
+  optB2.applyGradients({ w: g2 }, { w: b });
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+});
