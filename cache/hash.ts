@@ -1,0 +1,220 @@
+// Content hashes of files and directories.
+//
+//   file       sha256 of its bytes, streamed through one reused 8 MiB buffer (no per-chunk allocation)
+//   symlink    sha256 of its target text (inside a directory; a dep that is itself a symlink is followed)
+//   directory  sha256 of its manifest text: JSON of the entries sorted by path, each [path, hash, size]
+//              (a symlink [path, hash, size, "symlink"]); empty directories are ignored
+//
+// The fs calls are synchronous on purpose: a warm status is ~30k lstat calls, and the per-call promise
+// overhead of fs/promises would double its cost. Many files to hash go to worker threads (hash-pool.ts).
+import { createHash } from 'node:crypto';
+import { openSync, readSync, closeSync, readdirSync, lstatSync, statSync, readlinkSync, type Stats, type Dirent } from 'node:fs';
+import { posix, resolve, sep } from 'node:path';
+import type { ContentHash, ManifestEntry, PathHash } from './types.js';
+import type { StatCache } from './stat-cache.js';
+import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
+
+/** A declared dep or out that does not exist. */
+export class MissingPathError extends Error {
+  override readonly name = 'MissingPathError';
+  constructor(readonly path: string) {
+    super(`missing path: ${path}`);
+  }
+}
+
+const CHUNK_BYTES = 8 << 20;
+let sharedChunk: Buffer | undefined;
+
+export function sha256(data: string | Uint8Array): ContentHash {
+  return createHash('sha256').update(data).digest('hex') as ContentHash;
+}
+
+/** sha256 of a file's bytes, read in 8 MiB chunks into one reused buffer. */
+export function hashFileSync(abs: string): ContentHash {
+  const chunk = (sharedChunk ??= Buffer.allocUnsafe(CHUNK_BYTES));
+  const hash = createHash('sha256');
+  const fd = openSync(abs, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, chunk, 0, CHUNK_BYTES, null);
+      if (n === 0) break;
+      hash.update(n === CHUNK_BYTES ? chunk : chunk.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex') as ContentHash;
+}
+
+/** Workspace-relative, '/'-separated, no './' or trailing '/'; refuses paths that leave the workspace. */
+export function normalizeRelPath(relPath: string): string {
+  const normalized = posix.normalize(relPath.split(sep).join('/')).replace(/\/+$/, '');
+  if (normalized === '..' || normalized.startsWith('../') || posix.isAbsolute(normalized)) {
+    throw new Error(`path "${relPath}" is outside the workspace`);
+  }
+  return normalized === '' ? '.' : normalized;
+}
+
+/** The text a directory hash is taken over; entries must be sorted by path (dirManifest returns them so). */
+export function manifestText(entries: readonly ManifestEntry[]): string {
+  return JSON.stringify(entries.map((e) => (e.symlink ? [e.path, e.hash, e.size, 'symlink'] : [e.path, e.hash, e.size])));
+}
+
+/** Parses manifestText back into entries (the store keeps directory manifests in this form). */
+export function parseManifestText(text: string): ManifestEntry[] {
+  const rows = JSON.parse(text) as unknown;
+  if (!Array.isArray(rows)) throw new Error('manifest is not an array');
+  return rows.map((row: unknown, i) => {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'string' || typeof row[2] !== 'number') {
+      throw new Error(`manifest row ${i} is not [path, hash, size]`);
+    }
+    const entry: ManifestEntry = { path: row[0], hash: row[1] as ContentHash, size: row[2] };
+    if (row[3] === 'symlink') entry.symlink = true;
+    return entry;
+  });
+}
+
+/** One file or symlink found below a directory, in manifest order. */
+interface ScannedFile {
+  path: string;
+  dirAbs: string;
+  name: string;
+  stat?: Stats;
+  symlinkTarget?: string;
+}
+
+interface TreeScan {
+  files: ScannedFile[];
+  /** sha256 over every file's path, size, mtime, ctime and inode (and symlinks' targets). */
+  statDigest: string;
+  youngestMtimeMs: number;
+}
+
+function byKey(a: [string, Dirent], b: [string, Dirent]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/**
+ * readdir + lstat of everything below `root`, in manifest order. Siblings are sorted by name, with '/'
+ * appended to directory names, which makes the depth-first order equal to sorting the full paths (so no
+ * 30k-path sort afterwards).
+ */
+function scanTree(root: string): TreeScan {
+  const files: ScannedFile[] = [];
+  const names: string[] = [];
+  let stats = new Float64Array(4096);
+  let n = 0;
+  let youngestMtimeMs = -Infinity;
+
+  const walk = (dirAbs: string, prefix: string): void => {
+    const children = readdirSync(dirAbs, { withFileTypes: true }).map((d): [string, Dirent] => [d.isDirectory() ? d.name + '/' : d.name, d]);
+    children.sort(byKey);
+    for (const [key, dirent] of children) {
+      const name = dirent.name;
+      const abs = dirAbs + '/' + name;
+      if (dirent.isDirectory()) {
+        walk(abs, prefix + key);
+      } else if (dirent.isSymbolicLink()) {
+        const symlinkTarget = readlinkSync(abs);
+        files.push({ path: prefix + name, dirAbs, name, symlinkTarget });
+        names.push(prefix + name + '\0-> ' + symlinkTarget);
+      } else if (dirent.isFile()) {
+        const stat = lstatSync(abs);
+        files.push({ path: prefix + name, dirAbs, name, stat });
+        names.push(prefix + name);
+        if (n + 4 > stats.length) {
+          const grown = new Float64Array(stats.length * 2);
+          grown.set(stats);
+          stats = grown;
+        }
+        stats[n++] = stat.size;
+        stats[n++] = stat.mtimeMs;
+        stats[n++] = stat.ctimeMs;
+        stats[n++] = stat.ino;
+        if (stat.mtimeMs > youngestMtimeMs) youngestMtimeMs = stat.mtimeMs;
+      }
+      // Sockets, fifos and devices are not content: ignored, like empty directories.
+    }
+  };
+  walk(root, '');
+  const digest = createHash('sha256').update(names.join('\n')).update(new Uint8Array(stats.buffer, 0, n * 8));
+  return { files, statDigest: digest.digest('hex'), youngestMtimeMs };
+}
+
+/** The manifest of a scanned tree: hashes from the stat cache, the rest read (in parallel when many). */
+async function manifestOf(scan: TreeScan, statCache: StatCache | undefined): Promise<ManifestEntry[]> {
+  const entries: ManifestEntry[] = [];
+  const pending: { entry: ManifestEntry; file: ScannedFile; stat: Stats }[] = [];
+  let lastDir = '';
+  let records: ReturnType<StatCache['directory']>;
+  for (const file of scan.files) {
+    if (file.symlinkTarget !== undefined) {
+      const target = file.symlinkTarget;
+      entries.push({ path: file.path, hash: sha256(target), size: Buffer.byteLength(target), symlink: true });
+      continue;
+    }
+    const stat = file.stat!;
+    if (statCache && file.dirAbs !== lastDir) {
+      lastDir = file.dirAbs;
+      records = statCache.directory(lastDir);
+    }
+    const known = statCache?.lookupIn(records, file.name, stat);
+    const entry: ManifestEntry = { path: file.path, hash: (known ?? '') as ContentHash, size: stat.size };
+    entries.push(entry);
+    if (known === undefined) pending.push({ entry, file, stat });
+  }
+  if (pending.length > 0) {
+    const abs = pending.map((p) => p.file.dirAbs + '/' + p.file.name);
+    const hashes = pending.length >= PARALLEL_MIN_FILES ? await hashFilesInParallel(abs) : abs.map(hashFileSync);
+    const now = Date.now();
+    pending.forEach((p, i) => {
+      p.entry.hash = hashes[i]!;
+      statCache?.rememberIn(p.file.dirAbs, p.file.name, p.stat, p.entry.hash, now);
+    });
+  }
+  return entries;
+}
+
+/**
+ * Every file below `relPath` (a directory), sorted by path, hashed or taken from the stat cache.
+ * Cost when warm: one readdir per directory and one lstat per entry.
+ */
+export async function dirManifest(workspace: string, relPath: string, statCache?: StatCache): Promise<ManifestEntry[]> {
+  return manifestOf(scanTree(resolve(workspace, normalizeRelPath(relPath))), statCache);
+}
+
+/** Hash, size and file count of a directory; warm, only readdir + lstat (the tree record in the stat cache). */
+async function hashDirectory(abs: string, statCache: StatCache | undefined): Promise<{ hash: ContentHash; size: number; nfiles: number }> {
+  const scan = scanTree(abs);
+  const known = statCache?.lookupTree(abs, scan.statDigest);
+  if (known) return known;
+  const entries = await manifestOf(scan, statCache);
+  let size = 0;
+  for (const e of entries) size += e.size;
+  const result = { hash: sha256(manifestText(entries)), size, nfiles: entries.length };
+  statCache?.rememberTree(abs, scan.statDigest, result, scan.youngestMtimeMs);
+  return result;
+}
+
+function statOrMissing(abs: string, relPath: string): Stats {
+  const stat = statSync(abs, { throwIfNoEntry: false });
+  if (!stat) throw new MissingPathError(relPath);
+  return stat;
+}
+
+/** Hashes a file or directory dep/out. A dep that is a symlink is followed; a missing path throws MissingPathError. */
+export async function hashPath(workspace: string, relPath: string, statCache?: StatCache): Promise<PathHash> {
+  const path = normalizeRelPath(relPath);
+  const abs = resolve(workspace, path);
+  const stat = statOrMissing(abs, path);
+  if (stat.isDirectory()) {
+    const { hash, size, nfiles } = await hashDirectory(abs, statCache);
+    return { path, hash, size, nfiles, isDir: true };
+  }
+  let hash = statCache?.lookup(abs, stat);
+  if (hash === undefined) {
+    hash = hashFileSync(abs);
+    statCache?.remember(abs, stat, hash);
+  }
+  return { path, hash, size: stat.size, isDir: false };
+}

@@ -1,0 +1,176 @@
+// Remembers which content hash a file had at a given (size, mtime, ctime, inode), so a warm status costs one
+// lstat per file instead of reading it; and, one level up, which hash a whole directory had for a given digest
+// of all its files' stats, so a warm directory check needs neither the per-file records nor the manifest.
+//
+// On disk: `<file>` holds the directory ("tree") records (small, always loaded); `<file>.files` holds the
+// per-file records grouped by directory (stage1_train: 30k records, ~6 MB), parsed only when a tree record
+// misses. Both are plain JSON written by temp + rename.
+//
+// Correctness limits (the same as git's index and DVC's state db):
+// - A rewrite that keeps size, mtime, ctime and inode is not seen. User code can set mtime (utimes) but not
+//   ctime, and any write or utimes moves ctime, so only a write within one timestamp tick of the hashing can
+//   hide — which is what the "racy" window guards against: a file whose mtime is younger than
+//   `racyWindowMs` when it is hashed is not remembered (it is re-hashed next time, when it is older).
+// - Filesystems with coarse timestamps (some network disks: 1-2 s) need a wider window.
+import { readFileSync, writeFileSync, renameSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, basename } from 'node:path';
+import type { ContentHash, StatLike } from './types.js';
+
+const FORMAT_VERSION = 2;
+
+/** [size, mtimeMs, ctimeMs, ino, hash] — an array, not an object, to keep the file small and fast to parse. */
+type StatRecord = [number, number, number, number, string];
+type DirRecords = Record<string, StatRecord>;
+/** [digest of every file's path and stats, hash, total size, file count]. */
+type TreeRecord = [string, string, number, number];
+
+/** A directory's remembered hash, valid while the digest of its files' stats is unchanged. */
+export interface TreeHit {
+  hash: ContentHash;
+  size: number;
+  nfiles: number;
+}
+
+export interface StatCacheOptions {
+  /** Files modified less than this long before hashing are not remembered (see the header). Default 1000. */
+  racyWindowMs?: number;
+}
+
+function emptyRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+function readJson(file: string | undefined): Record<string, unknown> | undefined {
+  if (file === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return parsed['version'] === FORMAT_VERSION ? parsed : undefined;
+  } catch {
+    return undefined; // missing or corrupt: start empty; the next save() rewrites it
+  }
+}
+
+function writeJsonAtomically(file: string, body: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  mkdirSync(dirname(file), { recursive: true });
+  try {
+    writeFileSync(tmp, JSON.stringify(body));
+    renameSync(tmp, file);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+export class StatCache {
+  private readonly trees: Record<string, TreeRecord>;
+  private dirsLoaded: Record<string, DirRecords> | undefined;
+  private treesChanged = false;
+  private filesChanged = false;
+  private readonly racyWindowMs: number;
+
+  private constructor(
+    /** The tree records' file; the per-file records live in `${file}.files`. */
+    readonly file: string | undefined,
+    options: StatCacheOptions,
+  ) {
+    this.racyWindowMs = options.racyWindowMs ?? 1000;
+    const parsed = readJson(file);
+    this.trees = (parsed?.['trees'] as Record<string, TreeRecord> | undefined) ?? emptyRecord();
+  }
+
+  /** Loads the cache; a missing or unreadable file gives an empty cache (it is only an accelerator). */
+  static load(file: string, options: StatCacheOptions = {}): StatCache {
+    return new StatCache(file, options);
+  }
+
+  /** A cache that lives only in memory (tests, one-off hashing). */
+  static inMemory(options: StatCacheOptions = {}): StatCache {
+    return new StatCache(undefined, options);
+  }
+
+  private get filesFile(): string | undefined {
+    return this.file === undefined ? undefined : `${this.file}.files`;
+  }
+
+  /** The per-file records, parsed on first use. */
+  private get dirs(): Record<string, DirRecords> {
+    if (!this.dirsLoaded) {
+      const parsed = readJson(this.filesFile);
+      this.dirsLoaded = (parsed?.['dirs'] as Record<string, DirRecords> | undefined) ?? emptyRecord();
+    }
+    return this.dirsLoaded;
+  }
+
+  /** Whether `mtimeMs` is too recent (relative to `now`) for a hash taken now to be trusted later. */
+  isRacy(mtimeMs: number, now: number = Date.now()): boolean {
+    return now - mtimeMs < this.racyWindowMs;
+  }
+
+  /** The remembered hash when every recorded stat field still matches, else undefined. */
+  lookup(abs: string, stat: StatLike): ContentHash | undefined {
+    return this.lookupIn(this.dirs[dirname(abs)], basename(abs), stat);
+  }
+
+  remember(abs: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
+    this.rememberIn(dirname(abs), basename(abs), stat, hash, now);
+  }
+
+  /** The records of one directory, for a walker that looks up many names in it (avoids re-splitting paths). */
+  directory(dirAbs: string): DirRecords | undefined {
+    return this.dirs[dirAbs];
+  }
+
+  lookupIn(records: DirRecords | undefined, name: string, stat: StatLike): ContentHash | undefined {
+    const record = records?.[name];
+    if (!record) return undefined;
+    const [size, mtimeMs, ctimeMs, ino, hash] = record;
+    if (size !== stat.size || mtimeMs !== stat.mtimeMs || ctimeMs !== stat.ctimeMs || ino !== stat.ino) return undefined;
+    return hash as ContentHash;
+  }
+
+  rememberIn(dirAbs: string, name: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
+    if (this.isRacy(stat.mtimeMs, now)) return;
+    const dirs = this.dirs;
+    let records = dirs[dirAbs];
+    if (!records) {
+      records = emptyRecord();
+      dirs[dirAbs] = records;
+    }
+    const old = records[name];
+    if (old && old[0] === stat.size && old[1] === stat.mtimeMs && old[2] === stat.ctimeMs && old[3] === stat.ino && old[4] === hash) {
+      return;
+    }
+    records[name] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, hash];
+    this.filesChanged = true;
+  }
+
+  /** A directory's hash, when the digest of its files' paths and stats is the one remembered. */
+  lookupTree(dirAbs: string, statDigest: string): TreeHit | undefined {
+    const record = this.trees[dirAbs];
+    if (!record || record[0] !== statDigest) return undefined;
+    return { hash: record[1] as ContentHash, size: record[2], nfiles: record[3] };
+  }
+
+  /** Remembers a directory's hash; the caller passes the youngest mtime below it, checked like a file's. */
+  rememberTree(dirAbs: string, statDigest: string, hit: TreeHit, youngestMtimeMs: number, now: number = Date.now()): void {
+    if (this.isRacy(youngestMtimeMs, now)) return;
+    const old = this.trees[dirAbs];
+    if (old && old[0] === statDigest && old[1] === hit.hash) return;
+    this.trees[dirAbs] = [statDigest, hit.hash, hit.size, hit.nfiles];
+    this.treesChanged = true;
+  }
+
+  /** Writes what changed since load (temp + rename); does nothing on a warm no-op run. */
+  save(): void {
+    if (this.file === undefined) return;
+    if (this.filesChanged && this.dirsLoaded) {
+      writeJsonAtomically(this.filesFile!, { version: FORMAT_VERSION, dirs: this.dirsLoaded });
+      this.filesChanged = false;
+    }
+    if (this.treesChanged) {
+      writeJsonAtomically(this.file, { version: FORMAT_VERSION, trees: this.trees });
+      this.treesChanged = false;
+    }
+  }
+}
