@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// The `runner` command line: argument parsing (node:util parseArgs), --help for every command, and the one
+// place user mistakes become printed diagnostics and exit code 2. Commands live in runner/commands/ and are
+// imported only when used, so `runner status` doesn't pay for what `runner run` needs.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DiagnosticError, didYouMean, formatDiagnostic } from './spec/diagnostics.js';
+
+type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; value?: string };
+
+const common = {
+  workspace: { type: 'string', value: 'DIR', help: 'workspace root (default: nearest ancestor of the pipeline holding .runner/, .git or package.json)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} satisfies Record<string, OptionSpec>;
+
+const paramOptions = {
+  set: { type: 'string', multiple: true, value: 'KEY=VALUE', help: 'override a param (value parsed as YAML: 1e-5 is a number); repeatable' },
+  profile: { type: 'string', value: 'NAME', help: 'apply a named param overlay from the pipeline\'s profiles' },
+} satisfies Record<string, OptionSpec>;
+
+interface CommandSpec {
+  usage: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  positionals: number;
+}
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  run: {
+    usage: 'runner run <pipeline> [options]',
+    summary: 'Run what is stale, restore what the run-cache has, skip what is fresh.',
+    positionals: 1,
+    options: {
+      ...paramOptions,
+      jobs: { type: 'string', short: 'j', value: 'N', help: 'run up to N stages at once (default: number of cpus)' },
+      only: { type: 'string', multiple: true, value: 'STAGE', help: 'run only this stage (a template name selects all its foreach items); repeatable' },
+      until: { type: 'string', multiple: true, value: 'STAGE', help: 'run this stage and everything upstream of it; repeatable' },
+      force: { type: 'string', multiple: true, value: 'STAGE', help: 'run this stage even if fresh or restorable; repeatable' },
+      'dry-run': { type: 'boolean', help: 'print what would run, restore or be skipped; change nothing' },
+      'keep-going': { type: 'boolean', help: 'after a failure, still run every stage that does not depend on it' },
+      json: { type: 'boolean', help: 'print one JSON summary on stdout (per stage: status ran|restored|fresh|failed|skipped, durationMs)' },
+      executor: { type: 'string', value: 'NAME', help: 'run every stage on this executor (choices: local)' },
+      ...common,
+    },
+  },
+  status: {
+    usage: 'runner status <pipeline> [options]',
+    summary: 'Per stage: fresh, or stale with the reasons, and whether the run-cache can restore it.',
+    positionals: 1,
+    options: { ...paramOptions, json: { type: 'boolean', help: 'print JSON instead of text' }, ...common },
+  },
+  dag: {
+    usage: 'runner dag <pipeline> [options]',
+    summary: 'Print the stage graph.',
+    positionals: 1,
+    options: { format: { type: 'string', value: 'text|mermaid|dot', help: 'output format (default: text)' }, ...paramOptions, ...common },
+  },
+  params: {
+    usage: 'runner params <pipeline> [options]',
+    summary: 'Print the effective params (after --profile and --set) as YAML.',
+    positionals: 1,
+    options: { ...paramOptions, json: { type: 'boolean', help: 'print JSON instead of YAML' }, ...common },
+  },
+  gc: {
+    usage: 'runner gc [options]',
+    summary: 'Delete cache objects that no lock file and no run-cache entry references.',
+    positionals: 0,
+    options: {
+      'dry-run': { type: 'boolean', help: 'report what would be deleted; delete nothing' },
+      json: { type: 'boolean', help: 'print JSON instead of text' },
+      ...common,
+    },
+  },
+};
+
+export function commandHelp(name: string): string {
+  const spec = COMMANDS[name]!;
+  const lines = [`usage: ${spec.usage}`, '', spec.summary, '', 'options:'];
+  for (const [flag, option] of Object.entries(spec.options)) {
+    const short = option.short ? `-${option.short}, ` : '    ';
+    lines.push(`  ${short}--${flag}${option.value ? ' ' + option.value : ''}`.padEnd(34) + ` ${option.help}`);
+  }
+  return lines.join('\n');
+}
+
+export function mainHelp(): string {
+  const lines = ['usage: runner <command> [options]', '', 'Declarative YAML pipelines of content-hashed, cached subprocess stages.', '', 'commands:'];
+  for (const [name, spec] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${spec.summary}`);
+  lines.push('', 'Run `runner <command> --help` for its options.', 'Exit codes: 0 all good, 1 a stage failed, 2 a usage or pipeline error.');
+  return lines.join('\n');
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const spec = COMMANDS[name];
+  try {
+    if (!spec) throw new UsageError(`unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
+    } catch (cause) {
+      const message = (cause as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+      const flag = /'(--?[\w-]+)/.exec(message)?.[1];
+      const names = Object.keys(spec.options).map((f) => `--${f}`);
+      throw new UsageError(`${message}${flag && message.startsWith('Unknown option') ? didYouMean(flag, names) : ''}`);
+    }
+    const values = parsed.values as Values;
+    if (values['help']) {
+      process.stdout.write(commandHelp(name) + '\n');
+      return 0;
+    }
+    if (parsed.positionals.length !== spec.positionals) {
+      throw new UsageError(spec.positionals ? `expected one pipeline file, got ${parsed.positionals.length} arguments` : `unexpected argument "${parsed.positionals[0]}"`);
+    }
+    const pipeline = parsed.positionals[0] ?? '';
+    switch (name) {
+      case 'run':
+        return await (await import('./commands/run.js')).runCommand(pipeline, values);
+      case 'status':
+        return await (await import('./commands/status.js')).statusCommand(pipeline, values);
+      case 'dag':
+        return await (await import('./commands/dag.js')).dagCommand(pipeline, values);
+      case 'params':
+        return await (await import('./commands/params.js')).paramsCommand(pipeline, values);
+      case 'gc':
+        return await (await import('./commands/gc.js')).gcCommand(values);
+    }
+    return 2;
+  } catch (cause) {
+    if (cause instanceof DiagnosticError) {
+      process.stderr.write(cause.diagnostics.map(formatDiagnostic).join('\n') + '\n');
+      return 2;
+    }
+    if (cause instanceof UsageError) {
+      process.stderr.write(`runner ${spec ? name + ': ' : ''}error: ${cause.message}\n${spec ? `Run \`runner ${name} --help\` for usage.\n` : ''}`);
+      return 2;
+    }
+    throw cause;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

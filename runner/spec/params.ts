@@ -1,0 +1,100 @@
+// The effective params: the pipeline's `params` (inline, or a file beside the pipeline), then a `--profile`
+// overlay (deep merge), then `--set key=value` overrides (values parsed as YAML scalars: `1e-5` is a number).
+import { dirname, resolve, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { didYouMean, fail } from './diagnostics.js';
+import { leafPaths } from './interpolate.js';
+import { loadYamlFile, locate, type SourceFile } from './load.js';
+
+export type Params = Record<string, unknown>;
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** `over` merged into `base`: maps merge key by key, anything else replaces. Neither input is modified. */
+export function deepMerge(base: Params, over: Params): Params {
+  const merged: Params = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = merged[key];
+    merged[key] = isMap(current) && isMap(value) ? deepMerge(current, value) : value;
+  }
+  return merged;
+}
+
+/** The value at a dotted path, or undefined when any segment is missing. */
+export function getParam(params: Params, dotted: string): { found: boolean; value: unknown } {
+  let value: unknown = params;
+  for (const part of dotted.split('.')) {
+    if (!isMap(value) || !Object.hasOwn(value, part)) return { found: false, value: undefined };
+    value = value[part];
+  }
+  return { found: true, value };
+}
+
+function setParam(params: Params, dotted: string, value: unknown): Params {
+  const [head, ...rest] = dotted.split('.');
+  const child = params[head!];
+  return { ...params, [head!]: rest.length === 0 ? value : setParam(isMap(child) ? child : {}, rest.join('.'), value) };
+}
+
+/** The pipeline's own params: the inline map, or the file `params: file.yaml` names (relative to the pipeline). */
+export function baseParams(pipeline: SourceFile, pipelinePath: string): Params {
+  const declared = (pipeline.data as Params)['params'];
+  if (declared === undefined) return {};
+  if (typeof declared === 'string') {
+    const absolute = resolve(dirname(pipelinePath), declared);
+    const display = relative(process.cwd(), absolute) || absolute;
+    let file: SourceFile;
+    try {
+      file = loadYamlFile(display, absolute, 'params');
+    } catch (cause) {
+      if ((cause as Error).message.startsWith('params file not found')) {
+        fail(`params file not found: ${display}`, locate(pipeline, ['params']));
+      }
+      throw cause;
+    }
+    if (file.data === null || file.data === undefined) return {};
+    if (!isMap(file.data)) fail(`params file ${display} must hold a map of params`, locate(file, []));
+    return file.data;
+  }
+  return declared as Params;
+}
+
+export function applyProfile(pipeline: SourceFile, params: Params, profile: string | undefined): Params {
+  if (profile === undefined) return params;
+  const profiles = ((pipeline.data as Params)['profiles'] ?? {}) as Record<string, Params>;
+  const names = Object.keys(profiles);
+  if (!Object.hasOwn(profiles, profile)) {
+    const known = names.length ? `; profiles: ${names.join(', ')}` : '; the pipeline defines no profiles';
+    fail(`unknown profile "${profile}" in --profile${didYouMean(profile, names)}${known}`, names.length ? locate(pipeline, ['profiles'], 'key') : undefined);
+  }
+  const overlay = profiles[profile]!;
+  for (const path of leafPaths(overlay)) {
+    if (!getParam(params, path).found) {
+      // A profile may only change params that exist: a typo would otherwise be silently ignored.
+      fail(`profile "${profile}" sets unknown param "${path}"${didYouMean(path, leafPaths(params))}`, locate(pipeline, ['profiles', profile, ...path.split('.')], 'key'));
+    }
+  }
+  return deepMerge(params, overlay);
+}
+
+/** Applies `--set key=value` overrides in order. */
+export function applySets(params: Params, sets: readonly string[]): Params {
+  let result = params;
+  for (const assignment of sets) {
+    const eq = assignment.indexOf('=');
+    if (eq <= 0) fail(`--set ${assignment}: expected key=value (e.g. --set train.lr=1e-5)`);
+    const key = assignment.slice(0, eq).trim();
+    const text = assignment.slice(eq + 1);
+    if (!getParam(result, key).found) fail(`--set ${assignment}: no param "${key}"${didYouMean(key, leafPaths(result))}`);
+    let value: unknown;
+    try {
+      value = text === '' ? '' : parseYaml(text);
+    } catch {
+      value = text; // not valid YAML (e.g. "a: b: c"): take the text as it is
+    }
+    result = setParam(result, key, value);
+  }
+  return result;
+}
