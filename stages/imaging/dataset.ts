@@ -258,6 +258,19 @@ export class DatasetWriter {
     ]);
   }
 
+  /**
+   * Records a sample whose image PNG already exists in a form sharp reads as `info.channels` 8-bit channels:
+   * the file is copied byte for byte (no decode/encode) and the labels written.
+   */
+  async addWithImageFile(info: SampleInfo, imageFile: string, labels: LabelMap): Promise<void> {
+    this.record({ ...info, width: labels.width, height: labels.height, nuclei: labels.count });
+    await this.prepare();
+    await Promise.all([
+      copyFile(imageFile, imagePath(this.dir, info.id)),
+      writeLabels(labelsPath(this.dir, info.id), labels),
+    ]);
+  }
+
   /** Writes manifest.json (samples sorted by id) and returns the sorted records. */
   async finish(): Promise<SampleInfo[]> {
     await this.prepare();
