@@ -1,0 +1,36 @@
+// Non-maximum suppression. tfjs' kernel (cpu/wasm/webgl: one synchronous call) does the work; these wrappers take
+// and return plain arrays because every caller goes on in JavaScript with the kept indices.
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * boxes Float32Array [N * 4] ([y1, x1, y2, x2]), scores Float32Array [N].
+ * Returns the indices kept, by descending score, at most maxOutput of them.
+ */
+export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Int32Array {
+  const n = scores.length;
+  if (boxes.length !== n * 4) throw new Error(`nms: ${boxes.length / 4} boxes for ${n} scores`);
+  if (n === 0 || maxOutput <= 0) return new Int32Array(0);
+  return tf.tidy(() => {
+    const kept = tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, iouThreshold);
+    return kept.dataSync() as Int32Array;
+  }).slice();
+}
+
+/**
+ * NMS within each class only (torchvision's batched_nms): boxes of different classes never suppress each other.
+ * Offsets each class's boxes by a distance larger than any box, then runs one NMS.
+ */
+export function batchedNms(boxes: Float32Array, scores: Float32Array, classIds: Int32Array, iouThreshold: number, maxOutput: number): Int32Array {
+  const n = scores.length;
+  if (classIds.length !== n) throw new Error(`batchedNms: ${classIds.length} class ids for ${n} scores`);
+  if (n === 0) return new Int32Array(0);
+  let extent = 0;
+  for (const v of boxes) extent = Math.max(extent, Math.abs(v));
+  const offset = 2 * extent + 1;
+  const shifted = new Float32Array(boxes.length);
+  for (let i = 0; i < n; i++) {
+    const shift = classIds[i]! * offset;
+    for (let k = 0; k < 4; k++) shifted[4 * i + k] = boxes[4 * i + k]! + shift;
+  }
+  return nms(shifted, scores, iouThreshold, maxOutput);
+}
