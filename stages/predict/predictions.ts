@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StageError } from '../contract.js';
 import { validateRle } from '../evaluate/rle.js';
-import { cropBox, cropToRle, type CropMask } from '../evaluate/crop-mask.js';
+import { cropBox, cropFromRle, cropToRle, type CropMask } from '../evaluate/crop-mask.js';
 
 export const predictionsFormat = 'dsb2018-predictions/1';
 
@@ -164,4 +164,25 @@ export class PredictionsWriter {
     await writeFile(join(this.dir, 'manifest.json'), JSON.stringify({ format: predictionsFormat, images }, null, 1) + '\n');
     return images;
   }
+}
+
+/** An instance with its mask decoded into a crop: what post-processing, TTA and evaluation work on. */
+export interface MaskInstance {
+  score: number;
+  box: Box;
+  mask: CropMask;
+}
+
+/** Decodes every instance's RLE into a crop (the RLEs were validated when the file was read). */
+export function decodeInstances(image: ImagePredictions, where = image.id): MaskInstance[] {
+  return image.instances.map((instance, index) => ({
+    score: instance.score,
+    box: instance.box,
+    mask: cropFromRle(instance.rle, image.width, image.height, `${where}: instances[${index}]`),
+  }));
+}
+
+/** Encodes decoded instances back into the file form. */
+export function encodeInstances(instances: readonly MaskInstance[], imageWidth: number, imageHeight: number): PredictedInstance[] {
+  return instances.map(({ score, box, mask }) => ({ score, box, rle: cropToRle(mask, imageWidth, imageHeight) }));
 }
