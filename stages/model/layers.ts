@@ -1,0 +1,119 @@
+// Layers as functions of (store, name, input): each asks the ParameterStore for its Keras-named variables
+// (`<name>/kernel`, `<name>/bias`, `<name>/gamma`, …) and applies them. All tensors are NHWC.
+import * as tf from '@tensorflow/tfjs';
+import type { ParameterStore } from './params.js';
+
+export type Padding = 'same' | 'valid';
+export type Activation = 'linear' | 'relu';
+
+export interface Conv2dOptions {
+  filters: number;
+  kernelSize: number;
+  strides?: number;
+  padding?: Padding;
+  useBias?: boolean;
+  /** Fused into the conv where the backend can (tf.fused.conv2d). */
+  activation?: Activation;
+}
+
+/** Keras Conv2D. x: [B, H, W, Cin] -> [B, H', W', filters]; kernel [k, k, Cin, filters], bias [filters]. */
+export function conv2d(store: ParameterStore, name: string, x: tf.Tensor4D, options: Conv2dOptions): tf.Tensor4D {
+  const { filters, kernelSize, strides = 1, padding = 'same', useBias = true, activation = 'linear' } = options;
+  const inChannels = x.shape[3];
+  const kernel = store.variable(`${name}/kernel`, [kernelSize, kernelSize, inChannels, filters], 'glorot-uniform') as tf.Tensor4D;
+  const bias = useBias ? (store.variable(`${name}/bias`, [filters], 'zeros') as tf.Tensor1D) : undefined;
+  return tf.fused.conv2d({ x, filter: kernel, strides, pad: padding, bias, activation });
+}
+
+export interface BatchNormOptions {
+  /**
+   * true: normalise with the batch's statistics and update the moving averages; false: use the frozen moving
+   * statistics (Matterport's TRAIN_BN = False, and inference). gamma/beta train either way.
+   */
+  training: boolean;
+  momentum?: number;
+  epsilon?: number;
+}
+
+/**
+ * Keras BatchNormalization over the last axis. x: [..., C] -> same shape. Variables gamma (ones), beta (zeros),
+ * moving_mean (zeros), moving_variance (ones); the moving statistics are not trainable and gamma/beta are not
+ * weight-decayed. Keras' default epsilon 1e-3 is what the ImageNet ResNet50 weights were trained with.
+ */
+export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions): T {
+  const { training, momentum = 0.99, epsilon = 1e-3 } = options;
+  const channels = x.shape[x.shape.length - 1]!;
+  const gamma = store.variable(`${name}/gamma`, [channels], 'ones', { decay: false });
+  const beta = store.variable(`${name}/beta`, [channels], 'zeros', { decay: false });
+  const movingMean = store.variable(`${name}/moving_mean`, [channels], 'zeros', { trainable: false });
+  const movingVariance = store.variable(`${name}/moving_variance`, [channels], 'ones', { trainable: false });
+  if (!training) return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
+
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes); // [C] each, biased variance as Keras uses to normalise
+  // Keras updates the moving variance with the unbiased batch variance. (The update is recorded on a gradient
+  // tape when one is active, but nothing the loss depends on reads it, so no gradient flows through it.)
+  const count = x.size / channels;
+  tf.tidy(() => {
+    const unbiased = count > 1 ? variance.mul(count / (count - 1)) : variance;
+    movingMean.assign(movingMean.mul(momentum).add(mean.mul(1 - momentum)));
+    movingVariance.assign(movingVariance.mul(momentum).add(unbiased.mul(1 - momentum)));
+  });
+  return tf.batchNorm(x, mean, variance, beta, gamma, epsilon) as T;
+}
+
+export interface DenseOptions {
+  units: number;
+  useBias?: boolean;
+}
+
+/** Keras Dense. x: [N, in] -> [N, units]; kernel [in, units], bias [units]. */
+export function dense(store: ParameterStore, name: string, x: tf.Tensor2D, options: DenseOptions): tf.Tensor2D {
+  const { units, useBias = true } = options;
+  const kernel = store.variable(`${name}/kernel`, [x.shape[1], units], 'glorot-uniform') as tf.Tensor2D;
+  const bias = useBias ? (store.variable(`${name}/bias`, [units], 'zeros') as tf.Tensor1D) : undefined;
+  return tf.fused.matMul({ a: x, b: kernel, bias });
+}
+
+export interface Conv2dTransposeOptions {
+  filters: number;
+  kernelSize: number;
+  strides: number;
+  padding?: Padding;
+  useBias?: boolean;
+}
+
+/**
+ * Keras Conv2DTranspose. x: [B, H, W, Cin] -> [B, H*s, W*s, filters] ('same') or
+ * [B, (H-1)*s + k, (W-1)*s + k, filters] ('valid'); kernel [k, k, filters, Cin] (Keras' layout), bias [filters].
+ */
+export function conv2dTranspose(
+  store: ParameterStore,
+  name: string,
+  x: tf.Tensor4D,
+  options: Conv2dTransposeOptions,
+): tf.Tensor4D {
+  const { filters, kernelSize: k, strides: s, padding = 'valid', useBias = true } = options;
+  const [batch, height, width, inChannels] = x.shape;
+  const kernel = store.variable(`${name}/kernel`, [k, k, filters, inChannels], 'glorot-uniform') as tf.Tensor4D;
+  const outHeight = padding === 'same' ? height * s : (height - 1) * s + Math.max(k, s);
+  const outWidth = padding === 'same' ? width * s : (width - 1) * s + Math.max(k, s);
+  const y = tf.conv2dTranspose(x, kernel, [batch, outHeight, outWidth, filters], s, padding);
+  if (!useBias) return y;
+  return y.add(store.variable(`${name}/bias`, [filters], 'zeros'));
+}
+
+/** Keras MaxPooling2D. x: [B, H, W, C] -> [B, H', W', C]. */
+export function maxPool(x: tf.Tensor4D, poolSize: number, strides: number, padding: Padding): tf.Tensor4D {
+  return tf.maxPool(x, poolSize, strides, padding);
+}
+
+/** Nearest-neighbour 2x upsampling (Keras UpSampling2D(2)) by broadcasting, so its gradient is a plain sum.
+ *  x: [B, H, W, C] -> [B, 2H, 2W, C]. */
+export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  return x
+    .reshape([b, h, 1, w, 1, c])
+    .mul(tf.ones([1, 1, 2, 1, 2, 1]))
+    .reshape([b, 2 * h, 2 * w, c]) as tf.Tensor4D;
+}

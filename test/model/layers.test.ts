@@ -1,0 +1,114 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { ParameterStore } from '../../stages/model/params.js';
+import { batchNorm, conv2d, conv2dTranspose, dense, upsample2x } from '../../stages/model/layers.js';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+function close(actual: ArrayLike<number>, expected: number[], tolerance = 1e-5): void {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance, `index ${i}: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+test('a 1x1 conv with known weights mixes channels per pixel and adds the bias', () => {
+  const store = new ParameterStore(1);
+  const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 1, 2]); // two pixels, channels (1,2) and (3,4)
+  conv2d(store, 'c', x, { filters: 1, kernelSize: 1 });
+  store.assign('c/kernel', tf.tensor4d([10, 100], [1, 1, 2, 1]));
+  store.assign('c/bias', tf.tensor1d([0.5]));
+  const y = conv2d(store, 'c', x, { filters: 1, kernelSize: 1 });
+  assert.deepEqual(y.shape, [1, 2, 1, 1]);
+  close(y.dataSync(), [210.5, 430.5]);
+  const relu = conv2d(store, 'c', x.neg() as tf.Tensor4D, { filters: 1, kernelSize: 1, activation: 'relu' });
+  close(relu.dataSync(), [0, 0]);
+  store.dispose();
+});
+
+test('conv2d padding and strides give the Keras output sizes', () => {
+  const store = new ParameterStore(1);
+  const x = tf.zeros([2, 9, 9, 3]) as tf.Tensor4D;
+  assert.deepEqual(conv2d(store, 'a', x, { filters: 4, kernelSize: 3, strides: 2 }).shape, [2, 5, 5, 4]);
+  assert.deepEqual(conv2d(store, 'b', x, { filters: 4, kernelSize: 3, padding: 'valid' }).shape, [2, 7, 7, 4]);
+  conv2d(store, 'n', x, { filters: 4, kernelSize: 1, useBias: false });
+  assert.deepEqual(store.names(), ['a/bias', 'a/kernel', 'b/bias', 'b/kernel', 'n/kernel']);
+  store.dispose();
+});
+
+test('frozen batch norm uses the moving statistics and leaves them unchanged', () => {
+  const store = new ParameterStore(1);
+  const x = tf.tensor4d([1, 3, 5, 7], [1, 2, 2, 1]);
+  batchNorm(store, 'bn', x, { training: false });
+  store.assign('bn/moving_mean', tf.tensor1d([1]));
+  store.assign('bn/moving_variance', tf.tensor1d([4 - 1e-3])); // sqrt(var + eps) = 2
+  store.assign('bn/gamma', tf.tensor1d([3]));
+  store.assign('bn/beta', tf.tensor1d([1]));
+  const y = batchNorm(store, 'bn', x, { training: false });
+  close(y.dataSync(), [1, 4, 7, 10]); // 3 * (x - 1) / 2 + 1
+  close(store.get('bn/moving_mean')!.dataSync(), [1]);
+  store.dispose();
+});
+
+test('training batch norm normalises with batch statistics and moves the moving averages', () => {
+  const store = new ParameterStore(1);
+  const x = tf.tensor4d([1, 3, 5, 7], [1, 2, 2, 1]); // mean 4, biased variance 5, unbiased 20/3
+  const y = batchNorm(store, 'bn', x, { training: true, momentum: 0.9, epsilon: 0 });
+  const s = Math.sqrt(5);
+  close(y.dataSync(), [-3 / s, -1 / s, 1 / s, 3 / s]);
+  close(store.get('bn/moving_mean')!.dataSync(), [0.4]);
+  close(store.get('bn/moving_variance')!.dataSync(), [0.9 + 0.1 * (20 / 3)]);
+  store.dispose();
+});
+
+test('batch norm gamma and beta get gradients in training and frozen modes', () => {
+  for (const training of [true, false]) {
+    const store = new ParameterStore(1);
+    const x = tf.tensor2d([1, 2, 3, 5], [2, 2]);
+    batchNorm(store, 'bn', x, { training });
+    const gamma = store.get('bn/gamma')!;
+    const beta = store.get('bn/beta')!;
+    const { grads } = tf.variableGrads(() => batchNorm(store, 'bn', x, { training }).mul(tf.tensor2d([1, 2, 3, 4], [2, 2])).sum() as tf.Scalar, [gamma, beta]);
+    close(grads[beta.name]!.dataSync(), [4, 6]);
+    assert.ok(grads[gamma.name]!.dataSync().every((v) => Number.isFinite(v) && v !== 0), `training=${training}`);
+    store.dispose();
+  }
+});
+
+test('dense multiplies by the kernel and adds the bias', () => {
+  const store = new ParameterStore(1);
+  const x = tf.tensor2d([1, 2], [1, 2]);
+  dense(store, 'fc', x, { units: 3 });
+  store.assign('fc/kernel', tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]));
+  store.assign('fc/bias', tf.tensor1d([1, 1, 1]));
+  close(dense(store, 'fc', x, { units: 3 }).dataSync(), [10, 13, 16]);
+  store.dispose();
+});
+
+test('a 2x2 stride-2 transposed conv doubles the size and paints each input pixel as a kernel-weighted 2x2 block', () => {
+  const store = new ParameterStore(1);
+  const x = tf.tensor4d([1, 2], [1, 1, 2, 1]);
+  conv2dTranspose(store, 'up', x, { filters: 1, kernelSize: 2, strides: 2 });
+  assert.deepEqual(store.get('up/kernel')!.shape, [2, 2, 1, 1]); // Keras layout [k, k, out, in]
+  store.assign('up/kernel', tf.tensor4d([1, 2, 3, 4], [2, 2, 1, 1]));
+  store.assign('up/bias', tf.tensor1d([0.5]));
+  const y = conv2dTranspose(store, 'up', x, { filters: 1, kernelSize: 2, strides: 2 });
+  assert.deepEqual(y.shape, [1, 2, 4, 1]);
+  close(y.dataSync(), [1.5, 2.5, 2.5, 4.5, 3.5, 4.5, 6.5, 8.5]);
+  const big = conv2dTranspose(store, 'mask', tf.zeros([3, 14, 14, 8]) as tf.Tensor4D, { filters: 5, kernelSize: 2, strides: 2 });
+  assert.deepEqual(big.shape, [3, 28, 28, 5]);
+  store.dispose();
+});
+
+test('upsample2x repeats each pixel into a 2x2 block and its gradient sums the block', () => {
+  const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+  const y = upsample2x(x);
+  assert.deepEqual(y.shape, [1, 4, 4, 1]);
+  close(y.dataSync(), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+  const weights = tf.range(0, 16).reshape([1, 4, 4, 1]);
+  const grad = tf.grad((input: tf.Tensor) => upsample2x(input as tf.Tensor4D).mul(weights).sum())(x);
+  close(grad.dataSync(), [0 + 1 + 4 + 5, 2 + 3 + 6 + 7, 8 + 9 + 12 + 13, 10 + 11 + 14 + 15]);
+});
