@@ -72,7 +72,7 @@ export function dense(store: ParameterStore, name: string, x: tf.Tensor2D, optio
   const { units, useBias = true } = options;
   const kernel = store.variable(`${name}/kernel`, [x.shape[1], units], 'glorot-uniform') as tf.Tensor2D;
   const bias = useBias ? (store.variable(`${name}/bias`, [units], 'zeros') as tf.Tensor1D) : undefined;
-  return tf.fused.matMul({ a: x, b: kernel, bias });
+  return tf.fused.matMul({ a: x, b: kernel, bias }) as tf.Tensor2D;
 }
 
 export interface Conv2dTransposeOptions {
