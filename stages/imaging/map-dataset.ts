@@ -1,0 +1,51 @@
+// The shape shared by stages that turn one compact dataset into another sample by sample (strip-alpha,
+// fill-holes): read the manifest, process samples a few at a time, report progress, write the output
+// directory atomically with its report.
+import { resolve } from 'node:path';
+import PQueue from 'p-queue';
+import { StageError, writeAtomically, type StageEvents } from '../contract.js';
+import { DatasetWriter, readManifest, type SampleInfo } from './dataset.js';
+import { writeStageReport } from './stage-report.js';
+
+/** Counts a per-sample step returns; summed over the dataset into the report. */
+export type SampleCounts = Record<string, number>;
+
+export interface MapDatasetOptions {
+  inDir: string;
+  outDir: string;
+  reportFile: string | undefined;
+  events: StageEvents;
+  /** Samples in flight at once: sharp decodes/encodes on its thread pool while JS works on another. */
+  concurrency?: number;
+  /** Processes one sample: reads it from inDir, adds it to the writer, returns its counts. */
+  step(info: SampleInfo, writer: DatasetWriter): Promise<SampleCounts>;
+}
+
+/** Runs `step` over every sample; returns the summed report (also written, and emitted as a metric). */
+export async function mapDataset(options: MapDatasetOptions): Promise<SampleCounts> {
+  const inDir = resolve(options.inDir);
+  const outDir = resolve(options.outDir);
+  if (inDir === outDir) throw new StageError(`--in and --out are the same directory (${inDir})`);
+  const samples = await readManifest(inDir);
+  if (samples.length === 0) throw new StageError(`${inDir}/manifest.json: the dataset has no samples`);
+  const totals: SampleCounts = { images: 0 };
+  await writeAtomically(outDir, async (tmp) => {
+    const writer = new DatasetWriter(tmp);
+    const queue = new PQueue({ concurrency: options.concurrency ?? 3 });
+    let done = 0;
+    options.events.progress(0, samples.length, 'image');
+    await Promise.all(
+      samples.map((info) =>
+        queue.add(async () => {
+          const counts = await options.step(info, writer);
+          for (const [key, value] of Object.entries(counts)) totals[key] = (totals[key] ?? 0) + value;
+          totals['images']!++;
+          options.events.progress(++done, samples.length, 'image');
+        }),
+      ),
+    );
+    await writer.finish();
+    await writeStageReport(options.reportFile, tmp, totals, options.events);
+  });
+  return totals;
+}
