@@ -48,7 +48,7 @@ test('glorot-uniform stays within Keras limit sqrt(6 / (fanIn + fanOut)); zeros 
   assert.ok(Math.max(...kernel) > limit * 0.9, 'values fill the range');
   assert.ok(store.variable('b', [5], 'zeros').dataSync().every((v) => v === 0));
   assert.ok(store.variable('g', [5], 'ones').dataSync().every((v) => v === 1));
-  const he = Array.from(store.variable("h", [1, 1, 200, 100], "he-normal").dataSync());
+  const he = Array.from(store.variable('h', [1, 1, 200, 100], 'he-normal').dataSync());
   const std = Math.sqrt(he.reduce((s, v) => s + v * v, 0) / he.length);
   assert.ok(Math.abs(std - Math.sqrt(2 / 200)) < 0.01, `he-normal stddev ${std}`);
   store.dispose();
