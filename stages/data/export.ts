@@ -2,12 +2,12 @@
 // `<out>/<id>/masks/<id>_<label>.png` (label zero-padded to 4 digits so that sorted order is label order).
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import PQueue from 'p-queue';
 import { StageError, writeAtomically } from '../contract.js';
 import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { imagePath, labelsPath, readIdList, readLabels, readManifest } from '../imaging/dataset.js';
 import { writeBinaryMask } from '../imaging/mask-file.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
+import { forEachConcurrently } from '../imaging/map-dataset.js';
 
 export const stage: StageProgram = {
   name: 'export',
@@ -36,10 +36,7 @@ export const stage: StageProgram = {
     if (chosen.length === 0) throw new StageError(`nothing to export from ${inDir}`);
     const totals = { images: 0, masks: 0 };
     await writeAtomically(resolve(stringFlag(flags, 'out')), async (tmp) => {
-      const queue = new PQueue({ concurrency: 3 });
-      await Promise.all(
-        chosen.map((info) =>
-          queue.add(async () => {
+      await forEachConcurrently(chosen, 3, async (info) => {
             const labels = await readLabels(labelsPath(inDir, info.id));
             const folder = join(tmp, info.id);
             await mkdir(join(folder, 'images'), { recursive: true });
@@ -57,9 +54,7 @@ export const stage: StageProgram = {
             }
             totals.images++;
             events.progress(totals.images, chosen.length, 'image');
-          }),
-        ),
-      );
+      });
       await writeStageReport(optionalStringFlag(flags, 'report'), tmp, totals, events);
     });
   },

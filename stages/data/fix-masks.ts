@@ -8,7 +8,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import PQueue from 'p-queue';
 import sharp from 'sharp';
 import { StageError, writeAtomically } from '../contract.js';
 import { optionalStringFlag, stringFlag, numberFlag, type StageProgram } from '../program.js';
@@ -16,6 +15,7 @@ import { compactLabels } from '../imaging/components.js';
 import { DatasetWriter, readImage, type LabelMap, type SampleInfo } from '../imaging/dataset.js';
 import { readMaskCrop, type MaskCrop } from '../imaging/mask-file.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
+import { forEachConcurrently } from '../imaging/map-dataset.js';
 
 /** What happened to one image's masks. */
 export interface MaskCounts {
@@ -174,11 +174,9 @@ export const stage: StageProgram = {
 
     await writeAtomically(outDir, async (tmp) => {
       const writer = new DatasetWriter(tmp);
-      const queue = new PQueue({ concurrency });
       let done = 0;
       events.progress(0, kept.length, 'image');
-      const work = kept.map((id) =>
-        queue.add(async () => {
+      await forEachConcurrently(kept, concurrency, async (id) => {
           const imageFile = join(inDir, id, 'images', `${id}.png`);
           const masksDir = fixed.has(id) ? join(fixesDir!, id, 'masks') : join(inDir, id, 'masks');
           const { width, height, channels, format, depth } = await readHeader(imageFile);
@@ -191,9 +189,7 @@ export const stage: StageProgram = {
           }
           totals.imagesWritten++;
           events.progress(++done, kept.length, 'image');
-        }),
-      );
-      await Promise.all(work);
+      });
       await writer.finish();
       await writeStageReport(optionalStringFlag(flags, 'report'), tmp, totals, events);
     });

@@ -21,6 +21,33 @@ export interface MapDatasetOptions {
   step(info: SampleInfo, writer: DatasetWriter): Promise<SampleCounts>;
 }
 
+/**
+ * Runs `work` on every item, `concurrency` at a time. On the first failure no new item starts, and the
+ * failure is rethrown only after the items in flight have finished, so that the caller's writeAtomically
+ * can remove its temporary output without a straggler writing into it afterwards.
+ */
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  const queue = new PQueue({ concurrency });
+  let failure: { error: unknown } | undefined;
+  for (const item of items) {
+    void queue.add(async () => {
+      if (failure) return;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+        queue.clear();
+      }
+    });
+  }
+  await queue.onIdle();
+  if (failure) throw failure.error;
+}
+
 /** Runs `step` over every sample; returns the summed report (also written, and emitted as a metric). */
 export async function mapDataset(options: MapDatasetOptions): Promise<SampleCounts> {
   const inDir = resolve(options.inDir);
@@ -31,19 +58,14 @@ export async function mapDataset(options: MapDatasetOptions): Promise<SampleCoun
   const totals: SampleCounts = { images: 0 };
   await writeAtomically(outDir, async (tmp) => {
     const writer = new DatasetWriter(tmp);
-    const queue = new PQueue({ concurrency: options.concurrency ?? 3 });
     let done = 0;
     options.events.progress(0, samples.length, 'image');
-    await Promise.all(
-      samples.map((info) =>
-        queue.add(async () => {
-          const counts = await options.step(info, writer);
-          for (const [key, value] of Object.entries(counts)) totals[key] = (totals[key] ?? 0) + value;
-          totals['images']!++;
-          options.events.progress(++done, samples.length, 'image');
-        }),
-      ),
-    );
+    await forEachConcurrently(samples, options.concurrency ?? 3, async (info) => {
+      const counts = await options.step(info, writer);
+      for (const [key, value] of Object.entries(counts)) totals[key] = (totals[key] ?? 0) + value;
+      totals['images']!++;
+      options.events.progress(++done, samples.length, 'image');
+    });
     await writer.finish();
     await writeStageReport(options.reportFile, tmp, totals, options.events);
   });
