@@ -1,0 +1,201 @@
+// `dsb2018 evaluate --pred DIR --truth DATASET_DIR [--ids val.txt] [--classes classes.csv] --metrics FILE
+//   --overlays DIR --overlay-count 12 --submission FILE [--submission-only]`
+// Scores predictions against a compact dataset's label maps with the Kaggle metric (metric.ts): overall, per
+// image and per modality; draws overlay pictures for a sample of images spread over the score range; writes
+// the predictions as a Kaggle submission. With --submission-only (the stage-1 test images, whose labels are
+// not public) it only writes the submission (and prediction-only overlays when --truth gives the images).
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StageError, writeAtomically } from '../contract.js';
+import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
+import { decodeInstances, readImagePredictions, readPredictionsManifest, type PredictionsEntry } from '../predict/predictions.js';
+import { cropsFromLabels } from './crop-mask.js';
+import { datasetScore, scoreImage } from './metric.js';
+import { overlayIndexHtml, writeOverlay, type OverlayEntry } from './overlay.js';
+import { parseCsv, submissionCsv } from './submission.js';
+
+export interface ImageResult {
+  id: string;
+  modality: string;
+  predicted: number;
+  score?: number;
+  truth?: number;
+  /** TP / (TP + FP + FN) at IoU thresholds 0.50 … 0.95. */
+  precisions?: number[];
+}
+
+export interface EvaluationReport {
+  score?: number;
+  images: number;
+  modalities: Record<string, { score?: number; images: number }>;
+  perImage: ImageResult[];
+}
+
+/** Modality per image id from classes.csv (filename,foreground,background): label = foreground + background. */
+export async function readClasses(file: string): Promise<Map<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new StageError(`${file}: cannot read classes file (${(error as Error).message.split('\n')[0]})`);
+  }
+  const classes = new Map<string, string>();
+  for (const { line, fields } of parseCsv(text, file, ['filename', 'foreground', 'background'])) {
+    const id = fields['filename']!.replace(/\.png$/i, '');
+    if (id === '') throw new StageError(`${file}:${line}: empty filename`);
+    classes.set(id, `${fields['foreground']}${fields['background']}`);
+  }
+  return classes;
+}
+
+/** Up to `count` results spread evenly over the score range (worst, …, median, …, best), or over the ids. */
+export function pickOverlaySample(results: readonly ImageResult[], count: number): ImageResult[] {
+  if (count <= 0 || results.length === 0) return [];
+  const ordered = [...results].sort((a, b) => (a.score ?? 0) - (b.score ?? 0) || (a.id < b.id ? -1 : 1));
+  if (count >= ordered.length) return ordered;
+  const picked = new Set<number>();
+  for (let k = 0; k < count; k++) picked.add(count === 1 ? 0 : Math.round((k * (ordered.length - 1)) / (count - 1)));
+  return [...picked].map((index) => ordered[index]!);
+}
+
+interface EvaluateOptions {
+  pred: string;
+  truth?: string;
+  ids?: string;
+  classes?: string;
+  submissionOnly: boolean;
+  overlays?: string;
+  overlayCount: number;
+  submission?: string;
+  metrics?: string;
+}
+
+/** Runs the evaluation and writes its outputs (each atomically); returns the report. */
+export async function evaluate(options: EvaluateOptions, onImage: (done: number, total: number) => void = () => {}): Promise<EvaluationReport> {
+  const manifest = await readPredictionsManifest(options.pred);
+  const byId = new Map(manifest.map((entry) => [entry.id, entry]));
+  let entries: PredictionsEntry[] = manifest;
+  if (options.ids) {
+    const idsFile = options.ids;
+    entries = (await readIdList(idsFile)).map((id, index) => {
+      const entry = byId.get(id);
+      if (!entry) throw new StageError(`${idsFile}:${index + 1}: image "${id}" has no predictions in ${options.pred}`);
+      return entry;
+    });
+  }
+  if (!options.submissionOnly && !options.truth) throw new StageError('missing required flag --truth (or pass --submission-only)');
+  const truthInfo = options.truth ? new Map((await readManifest(options.truth)).map((info) => [info.id, info])) : undefined;
+  if (truthInfo && options.truth) checkTruthCovers(entries, truthInfo, options.truth);
+  const classes = options.classes ? await readClasses(options.classes) : undefined;
+  const modalityOf = (id: string): string => classes?.get(id) ?? truthInfo?.get(id)?.modality ?? 'unknown';
+
+  const results: ImageResult[] = [];
+  const rows: Array<{ id: string; rles: number[][] }> = [];
+  for (const [index, entry] of entries.entries()) {
+    const image = await readImagePredictions(options.pred, entry.id, entry);
+    rows.push({ id: entry.id, rles: image.instances.map((instance) => instance.rle) });
+    const result: ImageResult = { id: entry.id, modality: modalityOf(entry.id), predicted: image.instances.length };
+    if (!options.submissionOnly) {
+      const sample = await readSample(options.truth!, entry.id, truthInfo!.get(entry.id));
+      const truth = cropsFromLabels(sample.labels);
+      const predicted = decodeInstances(image, `${options.pred}/${entry.id}.json`).map((instance) => instance.mask);
+      const scored = scoreImage(truth, predicted, image.width, image.height);
+      Object.assign(result, { score: scored.score, truth: scored.truthCount, precisions: scored.precisions });
+    }
+    results.push(result);
+    onImage(index + 1, entries.length);
+  }
+
+  const report = summarise(results, options.submissionOnly);
+  if (options.metrics) await writeAtomically(options.metrics, (tmp) => writeFile(tmp, JSON.stringify(report, null, 1) + '\n'));
+  if (options.submission) await writeAtomically(options.submission, (tmp) => writeFile(tmp, submissionCsv(rows)));
+  if (options.overlays) await writeOverlays(options, results);
+  return report;
+}
+
+function checkTruthCovers(entries: readonly PredictionsEntry[], truth: Map<string, SampleInfo>, truthDir: string): void {
+  for (const entry of entries) {
+    const info = truth.get(entry.id);
+    if (!info) throw new StageError(`${join(truthDir, 'manifest.json')}: no sample "${entry.id}" (it has predictions)`);
+    if (info.width !== entry.width || info.height !== entry.height) {
+      throw new StageError(`image "${entry.id}": predictions are ${entry.width}x${entry.height}, ${truthDir} says ${info.width}x${info.height}`);
+    }
+  }
+}
+
+function summarise(results: readonly ImageResult[], submissionOnly: boolean): EvaluationReport {
+  const modalities: EvaluationReport['modalities'] = {};
+  for (const name of [...new Set(results.map((result) => result.modality))].sort()) {
+    const members = results.filter((result) => result.modality === name);
+    modalities[name] = { images: members.length, ...(submissionOnly ? {} : { score: datasetScore(members.map((m) => m.score!)) }) };
+  }
+  const score = !submissionOnly && results.length > 0 ? datasetScore(results.map((result) => result.score!)) : undefined;
+  return { ...(score !== undefined ? { score } : {}), images: results.length, modalities, perImage: [...results] };
+}
+
+async function writeOverlays(options: EvaluateOptions, results: readonly ImageResult[]): Promise<void> {
+  const dir = options.overlays!;
+  await writeAtomically(dir, async (tmp) => {
+    await mkdir(tmp, { recursive: true });
+    const entries: OverlayEntry[] = [];
+    // Without the images (submission-only and no --truth) there is nothing to draw on: an empty index.
+    const picked = options.truth ? pickOverlaySample(results, options.overlayCount) : [];
+    for (const result of picked) {
+      const image = await readImagePredictions(options.pred, result.id);
+      const predicted = decodeInstances(image).map((instance) => instance.mask);
+      let truth: ReturnType<typeof cropsFromLabels> = [];
+      let pixels;
+      if (options.submissionOnly) pixels = await readImage(imagePath(options.truth!, result.id));
+      else {
+        const sample = await readSample(options.truth!, result.id);
+        pixels = sample.image;
+        truth = cropsFromLabels(sample.labels);
+      }
+      const file = `${result.id}.png`;
+      await writeOverlay(join(tmp, file), pixels, truth, predicted);
+      entries.push({ id: result.id, file, modality: result.modality, predicted: result.predicted, ...(result.score !== undefined ? { score: result.score, truth: result.truth! } : {}) });
+    }
+    await writeFile(join(tmp, 'index.json'), JSON.stringify(entries, null, 1) + '\n');
+    await writeFile(join(tmp, 'index.html'), overlayIndexHtml(entries, `Predictions ${options.pred}`));
+  });
+}
+
+export const stage: StageProgram = {
+  name: 'evaluate',
+  summary:
+    'Scores predictions against a compact dataset with the Kaggle DSB2018 metric (overall, per image, per ' +
+    'modality), draws overlay pictures (truth red, predictions blue) for a sample of images, and writes a ' +
+    'Kaggle submission CSV. --submission-only skips scoring (for test images without labels).',
+  flags: {
+    pred: { type: 'string', required: true, description: 'predictions directory (predict or postprocess output)' },
+    truth: { type: 'string', description: 'compact dataset with the true label maps (required unless --submission-only; then only its images are used, for overlays)' },
+    ids: { type: 'string', description: 'id list (one per line) to evaluate; default: every image with predictions' },
+    classes: { type: 'string', description: 'classes.csv (filename,foreground,background): modality = foreground+background; default: the dataset manifest\'s modality field' },
+    metrics: { type: 'string', description: 'write {score, images, modalities, perImage} to this JSON file' },
+    overlays: { type: 'string', description: 'write overlay PNGs and index.html/index.json to this directory' },
+    'overlay-count': { type: 'string', default: '12', description: 'how many overlay pictures (spread over the score range)' },
+    submission: { type: 'string', description: 'write the predictions as a Kaggle submission CSV (ImageId,EncodedPixels)' },
+    'submission-only': { type: 'boolean', default: false, description: 'no scoring: only the submission (and prediction-only overlays)' },
+  },
+  async run(flags, context) {
+    const overlayCount = numberFlag(flags, 'overlay-count');
+    if (!Number.isInteger(overlayCount) || overlayCount < 0) throw new StageError(`flag --overlay-count: "${overlayCount}" must be a whole number >= 0`);
+    const optional = (name: string): string | undefined => optionalStringFlag(flags, name);
+    const options: EvaluateOptions = {
+      pred: stringFlag(flags, 'pred'),
+      submissionOnly: booleanFlag(flags, 'submission-only'),
+      overlayCount,
+    };
+    for (const [key, flag] of [['truth', 'truth'], ['ids', 'ids'], ['classes', 'classes'], ['overlays', 'overlays'], ['submission', 'submission'], ['metrics', 'metrics']] as const) {
+      const value = optional(flag);
+      if (value !== undefined) options[key] = value;
+    }
+    const report = await evaluate(options, (done, total) => context.events.progress(done, total, 'image'));
+    const summary: Record<string, number> = { images: report.images };
+    if (report.score !== undefined) summary['score'] = report.score;
+    for (const [name, modality] of Object.entries(report.modalities)) if (modality.score !== undefined) summary[`score_${name}`] = modality.score;
+    context.events.metric(summary);
+    if (report.score !== undefined) process.stdout.write(`score: ${report.score.toFixed(6)} over ${report.images} images\n`);
+  },
+};
