@@ -1,0 +1,101 @@
+// `runner run`: skip what is fresh, restore what the run-cache has, run what is stale, in graph order.
+import type { Values } from '../cli.js';
+import { executorFor, type Executor } from '../executors/executor.js';
+import { LockWriter } from '../lock-writer.js';
+import { createReporter, type Reporter } from '../progress.js';
+import { runSummary } from '../report-json.js';
+import { machineCapacity, schedule } from '../scheduler.js';
+import { fail } from '../spec/diagnostics.js';
+import { loadPipeline, type Pipeline } from '../spec/pipeline.js';
+import { StageRun } from '../stage-run.js';
+import { lockWorkspace } from '../workspace-lock.js';
+import { openContext } from './context.js';
+import { loadOptions } from './options.js';
+import { resolveNames, selectStages } from './select.js';
+import { assessAll } from './status.js';
+
+function jobsOf(values: Values): number {
+  const text = values['jobs'];
+  if (text === undefined) return machineCapacity().cpus;
+  const jobs = Number(text);
+  if (!Number.isInteger(jobs) || jobs < 1) fail(`-j/--jobs expects a positive whole number, got "${String(text)}"`);
+  return jobs;
+}
+
+async function dryRun(pipeline: Pipeline, selected: string[], forced: Set<string>, json: boolean): Promise<number> {
+  const ctx = openContext(pipeline);
+  const reports = await assessAll(ctx, selected, forced);
+  if (json) {
+    const stages = Object.fromEntries([...reports].map(([name, r]) => [name, { plan: r.verdict, reasons: r.reasons }]));
+    process.stdout.write(JSON.stringify({ pipeline: pipeline.file, dryRun: true, stages }, null, 2) + '\n');
+    return 0;
+  }
+  const label = { fresh: 'fresh  ', restore: 'restore', run: 'run    ' } as const;
+  for (const [name, report] of reports) {
+    process.stdout.write(`${label[report.verdict]} ${name}${report.reasons.length ? `  (${report.reasons.join('; ')})` : ''}\n`);
+  }
+  return 0;
+}
+
+export async function runCommand(file: string, values: Values): Promise<number> {
+  const pipeline = await loadPipeline(file, loadOptions(values));
+  const selected = selectStages(pipeline, (values['only'] as string[] | undefined) ?? [], (values['until'] as string[] | undefined) ?? []);
+  const forced = new Set(resolveNames(pipeline, (values['force'] as string[] | undefined) ?? [], '--force'));
+  const jobs = jobsOf(values);
+  const json = values['json'] === true;
+  if (values['dry-run']) return dryRun(pipeline, selected, forced, json);
+
+  const release = await lockWorkspace(pipeline.workspace);
+  const controller = new AbortController();
+  const interrupt = (): void => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  let reporter: Reporter | undefined;
+  try {
+    const ctx = openContext(pipeline);
+    const writer = new LockWriter(pipeline.lockFile, ctx.lock);
+    reporter = await createReporter(pipeline.workspace);
+    const hooks = {
+      starting: reporter.starting.bind(reporter),
+      event: reporter.event.bind(reporter),
+      record: (stage: string, entry: Parameters<LockWriter['set']>[1]) => writer.set(stage, entry),
+    };
+    const byName = new Map(pipeline.stages.map((s) => [s.name, s]));
+    const executors = new Map<string, Executor>();
+    const started = performance.now();
+    let results;
+    try {
+      results = await schedule(
+        selected,
+        pipeline.upstream,
+        (name) => byName.get(name)!.resources,
+        async (name) => {
+          const stage = byName.get(name)!;
+          let executor = executors.get(stage.executor);
+          if (!executor) executors.set(stage.executor, (executor = await executorFor(stage.executor)));
+          return new StageRun(ctx, stage, executor, controller.signal, hooks, forced.has(name)).execute();
+        },
+        { jobs, keepGoing: values['keep-going'] === true, capacity: machineCapacity(), signal: controller.signal },
+        (event) => reporter!.finished(event.stage, event.result),
+      );
+    } finally {
+      if (selected.length === pipeline.stages.length) writer.retain(selected);
+      writer.flush();
+      ctx.statCache.save();
+      reporter.close();
+    }
+    const summary = runSummary(pipeline.file, selected, results, performance.now() - started);
+    if (json) {
+      process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    } else {
+      const parts = Object.entries(summary.counts).filter(([, n]) => n > 0).map(([status, n]) => `${n} ${status}`);
+      process.stdout.write(`${parts.join(', ') || 'nothing to do'} in ${(summary.durationMs / 1000).toFixed(1)} s\n`);
+    }
+    if (controller.signal.aborted) return 130;
+    return summary.counts.failed > 0 ? 1 : 0;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    await release();
+  }
+}

@@ -1,0 +1,34 @@
+// The lock file's entries held in memory during a run and written in batches: one write per ~200 ms of
+// finished stages instead of a read-modify-write per stage (1000 trivial stages would otherwise rewrite a
+// 1000-entry file 1000 times). Entries arrive only after a stage's outs and run-cache record are saved, so a
+// kill before a flush loses nothing but the record of finished work, which the run-cache restores next time.
+import { writeLock } from '../cache/lockfile.js';
+import type { LockEntry } from '../cache/types.js';
+
+export class LockWriter {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly file: string,
+    /** Shared with the plan context: what the run sees as "last recorded". */
+    readonly entries: Record<string, LockEntry>,
+    private readonly delayMs = 200,
+  ) {}
+
+  set(stage: string, entry: LockEntry): void {
+    this.entries[stage] = entry;
+    this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+  }
+
+  /** Drops entries of stages the pipeline no longer has. */
+  retain(stages: Iterable<string>): void {
+    const keep = new Set(stages);
+    for (const name of Object.keys(this.entries)) if (!keep.has(name)) delete this.entries[name];
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    writeLock(this.file, this.entries);
+  }
+}

@@ -1,0 +1,192 @@
+// One stage through the run loop, a small state machine:
+//   fingerprint -> fresh? (done) -> restorable? (restore, record) -> run (delete outs, spawn, check outs)
+//   -> save (store outs, run-cache record, lock entry).
+// The order of the last step is the crash-safety argument: objects land in the store first, then the
+// run-cache record that names them, then the lock entry; each write is atomic, so a kill at any moment leaves
+// at worst a stage that runs (or is restored) again, never one recorded as done that did not finish.
+import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { LockEntry, PathHash, RunRecord } from '../cache/types.js';
+import type { StageJob, Executor } from './executors/executor.js';
+import { EventsTail, type StageEvent } from './events.js';
+import type { Failure } from './failure.js';
+import { assess, cachedOuts, readMetrics, type PlanContext } from './plan.js';
+import type { StageSpec } from './spec/pipeline.js';
+import { runnerDirs } from './workspace.js';
+
+export type StageStatus = 'ran' | 'restored' | 'fresh' | 'failed' | 'skipped';
+
+export interface StageResult {
+  status: StageStatus;
+  durationMs: number;
+  failure?: Failure;
+  /** Why it ran (the stale reasons), for the summary. */
+  reasons?: string[];
+  attempts?: number;
+  logFile?: string;
+}
+
+export interface StageRunHooks {
+  /** The stage is about to spawn (after fresh/restore were ruled out). */
+  starting(stage: string, reasons: string[]): void;
+  event(stage: string, event: StageEvent): void;
+  /** A lock entry is ready to be recorded (the caller batches writes). */
+  record(stage: string, entry: LockEntry): void;
+}
+
+/** File names for a stage: `@`, `=` and `,` of foreach/matrix names are fine, anything path-like is escaped. */
+export function fileSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.@=,+-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export class StageRun {
+  private readonly started = performance.now();
+  private readonly dirs;
+  readonly logFile: string;
+
+  constructor(
+    private readonly ctx: PlanContext,
+    private readonly stage: StageSpec,
+    private readonly executor: Executor,
+    private readonly signal: AbortSignal,
+    private readonly hooks: StageRunHooks,
+    private readonly force: boolean,
+  ) {
+    this.dirs = runnerDirs(ctx.pipeline.workspace);
+    this.logFile = join(this.dirs.logs, `${fileSafe(stage.name)}.log`);
+  }
+
+  private elapsed(): number {
+    return performance.now() - this.started;
+  }
+
+  private failed(failure: Failure, extra: Partial<StageResult> = {}): StageResult {
+    return { status: 'failed', durationMs: this.elapsed(), failure, ...extra };
+  }
+
+  async execute(): Promise<StageResult> {
+    const assessment = await assess(this.ctx, this.stage);
+    const print = assessment.fingerprint;
+    if (!print.ok) return this.failed({ reason: 'missing-dependency', path: print.missingDep });
+    if (!this.force && assessment.fresh) return { status: 'fresh', durationMs: this.elapsed() };
+    const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs });
+    if (!this.force && assessment.restorable) {
+      try {
+        await this.restore(assessment.restorable);
+        this.hooks.record(this.stage.name, entry(assessment.restorable.outs));
+        return { status: 'restored', durationMs: this.elapsed(), reasons: assessment.reasons };
+      } catch {
+        // An object vanished or was damaged since has() looked: fall through and run the stage.
+      }
+    }
+    const reasons = this.force ? ['forced', ...assessment.reasons] : assessment.reasons;
+    this.hooks.starting(this.stage.name, reasons);
+    const outcome = await this.runWithRetries();
+    if (outcome.failure) return this.failed(outcome.failure, { reasons, attempts: outcome.attempts, logFile: this.logFile });
+    const missing = cachedOuts(this.stage).find((out) => !this.exists(out));
+    if (missing) return this.failed({ reason: 'missing-output', path: missing }, { reasons, logFile: this.logFile });
+    try {
+      const outs = await this.save(print.key, print.deps, outcome.durationMs, outcome.metrics);
+      this.hooks.record(this.stage.name, entry(outs));
+    } catch (cause) {
+      return this.failed({ reason: 'cache-error', message: (cause as Error).message }, { reasons, logFile: this.logFile });
+    }
+    return { status: 'ran', durationMs: this.elapsed(), reasons, attempts: outcome.attempts, logFile: this.logFile };
+  }
+
+  private exists(relPath: string): boolean {
+    try {
+      // lstat: a dangling symlink out still counts as written (the store hashes its target text).
+      return Boolean(lstatSync(join(this.ctx.pipeline.workspace, relPath)));
+    } catch {
+      return false;
+    }
+  }
+
+  private async restore(record: RunRecord): Promise<void> {
+    for (const out of record.outs) await this.ctx.store.restore(this.ctx.pipeline.workspace, out, this.ctx.statCache);
+  }
+
+  /** Outs are deleted first, so a stage always writes new files and never into a restored cache object. */
+  private prepare(attempt: number): StageJob {
+    const { workspace } = this.ctx.pipeline;
+    for (const out of cachedOuts(this.stage)) {
+      const abs = join(workspace, out);
+      rmSync(abs, { recursive: true, force: true });
+      mkdirSync(dirname(abs), { recursive: true });
+    }
+    const tmp = join(this.dirs.tmp, fileSafe(this.stage.name));
+    mkdirSync(tmp, { recursive: true });
+    mkdirSync(this.dirs.logs, { recursive: true });
+    const paramsFile = join(tmp, 'params.json');
+    const eventsFile = join(tmp, 'events.jsonl');
+    writeFileSync(paramsFile, JSON.stringify(nestParams(this.stage.params), null, 2) + '\n');
+    writeFileSync(eventsFile, '');
+    if (attempt === 1) writeFileSync(this.logFile, '');
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+    Object.assign(env, this.stage.env);
+    env['PATH'] = [join(workspace, 'node_modules', '.bin'), process.env['PATH']].filter(Boolean).join(':');
+    env['RUNNER_PARAMS'] = paramsFile;
+    env['RUNNER_EVENTS'] = eventsFile;
+    env['RUNNER_STAGE'] = this.stage.name;
+    const job: StageJob = {
+      stage: this.stage.name, argv: this.stage.argv, shell: this.stage.shell, cwd: workspace, env,
+      logFile: this.logFile, eventsFile, resources: this.stage.resources,
+    };
+    if (this.stage.timeoutMs !== undefined) job.timeoutMs = this.stage.timeoutMs;
+    return job;
+  }
+
+  private async runWithRetries(): Promise<{ failure?: Failure; attempts: number; durationMs: number; metrics: Record<string, unknown> }> {
+    const metrics: Record<string, unknown> = {};
+    let attempts = 0;
+    let last: Failure | undefined;
+    let durationMs = 0;
+    while (attempts <= this.stage.retries) {
+      attempts++;
+      const job = this.prepare(attempts);
+      const tail = new EventsTail(job.eventsFile, (event) => {
+        if (event.type === 'metric') Object.assign(metrics, event.values);
+        this.hooks.event(this.stage.name, event);
+      });
+      tail.start();
+      const outcome = await this.executor.run(job, this.signal);
+      tail.stop();
+      durationMs = outcome.durationMs;
+      if (outcome.ok) return { attempts, durationMs, metrics };
+      last = outcome.failure;
+      if (last.reason === 'cancelled' || this.signal.aborted) break;
+    }
+    return { failure: last ?? { reason: 'cancelled' }, attempts, durationMs, metrics };
+  }
+
+  private async save(key: LockEntry['key'], deps: PathHash[], durationMs: number, eventMetrics: Record<string, unknown>): Promise<PathHash[]> {
+    const { workspace } = this.ctx.pipeline;
+    const outs: PathHash[] = [];
+    for (const out of cachedOuts(this.stage)) outs.push(await this.ctx.store.save(workspace, out, this.ctx.statCache));
+    const fileMetrics = readMetrics(workspace, this.stage) ?? {};
+    const metrics = { ...fileMetrics, ...(Object.keys(eventMetrics).length ? { events: eventMetrics } : {}) };
+    const record: RunRecord = {
+      key, cmd: this.stage.cmd, deps, params: this.stage.params, outs, durationMs: Math.round(durationMs), createdAt: new Date().toISOString(),
+    };
+    if (Object.keys(metrics).length) record.metrics = metrics;
+    this.ctx.runCache.put(record);
+    return outs;
+  }
+}
+
+/** `{"train": {...}, "prep.size": 512}` -> `{"train": {...}, "prep": {"size": 512}}` (RUNNER_PARAMS shape). */
+export function nestParams(declared: Record<string, unknown>): Record<string, unknown> {
+  const nested: Record<string, unknown> = {};
+  for (const [dotted, value] of Object.entries(declared)) {
+    const parts = dotted.split('.');
+    let node = nested;
+    for (const part of parts.slice(0, -1)) {
+      if (node[part] === null || typeof node[part] !== 'object') node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]!] = value;
+  }
+  return nested;
+}
