@@ -1,0 +1,105 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { cropAndResizeDifferentiable, roiAlign, roiLevels } from '../../stages/model/roi-align.js';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  return tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
+}
+
+// Boxes inside, partly outside (extrapolated samples), tiny, flipped and exactly on the border of the image.
+const boxes = tf.tensor2d(
+  [
+    [0.1, 0.2, 0.6, 0.9],
+    [-0.2, 0.5, 0.4, 1.3],
+    [0.3, 0.3, 0.31, 0.32],
+    [0.8, 0.7, 0.2, 0.1],
+    [0, 0, 1, 1],
+    [0.5, 0.25, 1, 0.75],
+    [0.05, 0.6, 0.27, 0.82],
+  ],
+  [7, 4],
+);
+const boxIndex = tf.tensor1d([0, 1, 1, 0, 1, 0, 1], 'int32');
+
+test('forward pass equals tf.image.cropAndResize for square, non-square and 1x1 crops', () => {
+  const image = tf.randomNormal([2, 9, 13, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+  for (const size of [[7, 7], [14, 5], [1, 1], [1, 4]] as [number, number][]) {
+    const ours = cropAndResizeDifferentiable(image, boxes, boxIndex, size);
+    const reference = tf.image.cropAndResize(image, boxes, boxIndex, size, 'bilinear', 0);
+    assert.ok(maxAbsDiff(ours, reference) < 1e-5, `crop ${size}`);
+  }
+});
+
+test('levels follow PyramidROIAlign: 224 pixels of a 224-pixel-area image is level 4, halving the side goes one level down', () => {
+  const side = (pixels: number, image: number) => pixels / image;
+  const box = (s: number) => [0, 0, s, s];
+  const levels = roiLevels([...box(side(224, 512)), ...box(side(448, 512)), ...box(side(112, 512)), ...box(side(56, 512)), ...box(side(20, 512)), ...box(1), 0, 0, 0, 0], [512, 512]);
+  assert.deepEqual(Array.from(levels), [4, 5, 3, 2, 2, 5, 2]);
+  // log2 exactly -0.5 rounds half to even (to 0): level 4.
+  assert.deepEqual(Array.from(roiLevels(box(side(224 * Math.SQRT1_2, 512)), [512, 512])), [4]);
+});
+
+const pyramid = (channels: number) =>
+  [32, 16, 8, 4].map((s, i) => tf.randomNormal([2, s, s, channels], 0, 1, 'float32', 10 + i) as tf.Tensor4D);
+
+test('roiAlign pools each box from its level and keeps the input order', () => {
+  const maps = pyramid(3);
+  const imageSize: [number, number] = [512, 512];
+  const levels = roiLevels(boxes.dataSync(), imageSize);
+  assert.equal(new Set(levels).size, 4, `test boxes should span all four levels, got ${levels}`);
+  const pooled = roiAlign(maps, boxes, boxIndex, 7, imageSize);
+  assert.deepEqual(pooled.shape, [7, 7, 7, 3]);
+  for (let i = 0; i < 7; i++) {
+    const one = tf.image.cropAndResize(maps[levels[i]! - 2]!, boxes.slice([i, 0], [1, 4]), boxIndex.slice([i], [1]), [7, 7], 'bilinear', 0);
+    assert.ok(maxAbsDiff(pooled.slice([i, 0, 0, 0], [1, 7, 7, 3]), one) < 1e-5, `box ${i} (level ${levels[i]})`);
+  }
+});
+
+test('roiAlign gradients w.r.t. every feature map match finite differences', () => {
+  const maps = pyramid(2);
+  const imageSize: [number, number] = [512, 512];
+  const weights = tf.randomNormal([7, 4, 4, 2], 0, 1, 'float32', 99);
+  const loss = (ms: tf.Tensor4D[]) => roiAlign(ms, boxes, boxIndex, 4, imageSize).mul(weights).sum() as tf.Scalar;
+  const grads = tf.grads((...ms: tf.Tensor[]) => loss(ms as tf.Tensor4D[]))(maps);
+  const eps = 1e-2;
+  let checked = 0;
+  for (let level = 0; level < 4; level++) {
+    const map = maps[level]!;
+    const values = map.dataSync();
+    const grad = grads[level]!.dataSync();
+    // Entries with the largest gradients plus a few with none, so both used and unused pixels are checked.
+    const order = Array.from(grad.keys()).sort((a, b) => Math.abs(grad[b]!) - Math.abs(grad[a]!));
+    for (const index of [...order.slice(0, 4), ...order.slice(-2)]) {
+      const shifted = (delta: number) => {
+        const copy = values.slice();
+        copy[index] = copy[index]! + delta;
+        const ms = maps.slice();
+        ms[level] = tf.tensor4d(copy, map.shape);
+        return loss(ms).dataSync()[0]!;
+      };
+      const numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
+      assert.ok(Math.abs(numeric - grad[index]!) < 2e-3, `p${level + 2}[${index}]: analytic ${grad[index]} vs numeric ${numeric}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 24);
+  assert.ok(grads.some((g) => g.abs().max().dataSync()[0]! > 0));
+});
+
+test('no boxes give an empty [0, P, P, C] result', () => {
+  const pooled = roiAlign(pyramid(5), tf.zeros([0, 4]) as tf.Tensor2D, tf.zeros([0], 'int32') as tf.Tensor1D, 14, [512, 512]);
+  assert.deepEqual(pooled.shape, [0, 14, 14, 5]);
+});
+
+test('a batch index outside the batch or a non-finite box is an error naming the box', () => {
+  const maps = pyramid(1);
+  assert.throws(() => roiAlign(maps, boxes, tf.tensor1d([0, 1, 2, 0, 0, 0, 0], 'int32'), 7, [512, 512]), /box 2 has batch index 2, outside 0..1/);
+  const bad = tf.tensor2d([0, 0, NaN, 1], [1, 4]);
+  assert.throws(() => roiAlign(maps, bad, tf.tensor1d([0], 'int32'), 7, [512, 512]), /box 0 has a non-finite coordinate/);
+});
