@@ -47,7 +47,8 @@ export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: stri
   const beta = store.variable(`${name}/beta`, [channels], 'zeros', { decay: false });
   const movingMean = store.variable(`${name}/moving_mean`, [channels], 'zeros', { trainable: false });
   const movingVariance = store.variable(`${name}/moving_variance`, [channels], 'ones', { trainable: false });
-  if (!training) return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
+  // With no elements (no ROIs) there are no batch statistics: fall back to the frozen ones.
+  if (!training || x.size === 0) return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
 
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const { mean, variance } = tf.moments(x, axes); // [C] each, biased variance as Keras uses to normalise
