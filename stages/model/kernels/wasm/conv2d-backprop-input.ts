@@ -1,0 +1,60 @@
+// Conv2DBackpropInput for the wasm backend, expressed as one XNNPACK forward conv. Stock wasm has this kernel
+// but runs it as plain loops (measured in bench/model-kernels.ts); it is also what conv2dTranspose runs.
+//
+// For a forward conv with stride s and zero padding `top`, input row y received dy[oy] * w[i] wherever
+// oy*s + i = y + top. With D = dy with s-1 zeros inserted between rows ("dilated", length (Ho-1)*s + 1):
+//   dx[y] = sum over i' of  D[y + top - (kh-1) + i'] * w[kh-1-i']
+// i.e. a stride-1 correlation of D, padded by kh-1-top in front, with the spatially flipped filter whose
+// in/out channels are swapped ([kh, kw, Co, Ci]). Same for columns.
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { WasmKernelCalls } from './kernel-calls.js';
+
+/** Inserts stride-1 zeros between rows and columns of [B, H, W, C] -> [B, (H-1)*sh+1, (W-1)*sw+1, C]. */
+function dilate(calls: WasmKernelCalls, x: tf.TensorInfo, sh: number, sw: number): tf.TensorInfo {
+  if (sh === 1 && sw === 1) return x;
+  const [b, h, w, c] = x.shape as [number, number, number, number];
+  const spaced = calls.pad(calls.reshape(x, [b, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const flat = calls.reshape(spaced, [b, h * sh, w * sw, c]);
+  return calls.slice(flat, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+}
+
+function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+  const dy = args.inputs['dy'];
+  const filter = args.inputs['filter'];
+  if (!dy || !filter) throw new Error('Conv2DBackpropInput (wasm): inputs dy and filter are required');
+  const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropInputAttrs;
+  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput (wasm): only NHWC is supported');
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    false, 'channelsLast');
+  const { inHeight, inWidth, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+
+  const calls = new WasmKernelCalls(args.backend as BackendWasm);
+  try {
+    const spread = dilate(calls, dy, sh, sw); // [B, Dh, Dw, Co]
+    const [, dh, dw] = spread.shape as [number, number, number, number];
+    const frontH = kh - 1 - top;
+    const frontW = kw - 1 - left;
+    const padded = calls.padOrCrop(spread, [
+      [0, 0], [frontH, inHeight + kh - 1 - frontH - dh], [frontW, inWidth + kw - 1 - frontW - dw], [0, 0]]);
+    const flipped = calls.transpose(calls.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, Co, Ci]
+    const result = calls.conv2dValid(padded, flipped, [1, 1], [1, 1]); // [B, H, W, Ci]
+    if (result.shape.join() !== inputShape.join()) {
+      throw new Error(`Conv2DBackpropInput (wasm): got [${result.shape}], expected [${inputShape}]`);
+    }
+    calls.dispose(result);
+    return result;
+  } catch (error) {
+    calls.dispose();
+    throw error;
+  }
+}
+
+export const wasmConv2dBackpropInputConfig: tf.KernelConfig = {
+  kernelName: tf.Conv2DBackpropInput,
+  backendName: 'wasm',
+  kernelFunc: conv2dBackpropInput as unknown as tf.KernelFunc,
+};

@@ -1,0 +1,54 @@
+// The kernels the wasm backend needs for training Mask R-CNN and does not ship (found by
+// test/model/kernels/wasm-gradient-coverage.test.ts, which takes the gradient of every op the model uses).
+import * as tf from '@tensorflow/tfjs';
+import { wasmConv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
+import { withExplicitSamePadding } from './conv2d-same-padding.js';
+
+/** Kernels stock wasm lacks entirely. */
+export const missingWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig];
+/** Kernels stock wasm has, replaced by faster ones of ours. */
+export const fasterWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropInputConfig];
+/** Stock kernels that give wrong results in some cases: wrapped, not replaced. */
+const wrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
+  { name: tf.Conv2D, wrap: withExplicitSamePadding },
+  { name: tf.FusedConv2D, wrap: withExplicitSamePadding },
+];
+
+// The stock configs we replaced, so a benchmark can put them back.
+const replacedStock = new Map<string, tf.KernelConfig>();
+
+export interface WasmKernelOptions {
+  /** Also replace stock kernels that exist but are slow (default true; false only to benchmark stock). */
+  replaceSlowStock?: boolean;
+}
+
+/** Registers our wasm kernels (idempotent). Returns the kernel names now provided by us. */
+export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): string[] {
+  const wrapped = wrappedStockKernels.flatMap(({ name, wrap }) => {
+    const stock = replacedStock.get(name) ?? tf.getKernel(name, 'wasm');
+    return stock ? [wrap(stock)] : [];
+  });
+  if (options.replaceSlowStock === false) restoreStockWasmKernels();
+  const configs = [...missingWasmKernels, ...wrapped, ...(options.replaceSlowStock === false ? [] : fasterWasmKernels)];
+  for (const config of configs) {
+    const current = tf.getKernel(config.kernelName, 'wasm');
+    if (current === config) continue;
+    if (current) {
+      if (!replacedStock.has(config.kernelName)) replacedStock.set(config.kernelName, current);
+      tf.unregisterKernel(config.kernelName, 'wasm');
+    }
+    tf.registerKernel(config);
+  }
+  return configs.map((config) => config.kernelName);
+}
+
+/** Puts back the stock kernels we replaced (a benchmark's "stock" arm). */
+export function restoreStockWasmKernels(): void {
+  for (const [name, stock] of replacedStock) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(stock);
+  }
+  replacedStock.clear();
+}
