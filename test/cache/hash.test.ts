@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dirManifest, hashPath, MissingPathError } from '../../cache/hash.js';
@@ -95,4 +95,27 @@ test('a warm directory hash comes from the tree record and follows a change belo
   assert.notEqual(second.hash, first.hash);
   assert.equal(second.hash, (await hashPath(ws, 'd')).hash);
   rmSync(ws, { recursive: true });
+});
+
+test('a second hash of an unchanged directory is answered by the tree record, without the per-file records', async () => {
+  const ws = workspace();
+  mkdirSync(join(ws, 'd/sub'), { recursive: true });
+  writeFileSync(join(ws, 'd/sub/a'), 'a');
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(join(ws, 'd/sub/a'), past, past);
+  const cacheFile = join(ws, 'state/stat.json');
+  const first = StatCache.load(cacheFile);
+  const hashed = await hashPath(ws, 'd', first);
+  first.save();
+  rmSync(cacheFile + '.files'); // the tree record alone must answer
+  const warm = StatCache.load(cacheFile);
+  let treeHits = 0;
+  const lookupTree = warm.lookupTree.bind(warm);
+  warm.lookupTree = (dir, digest) => {
+    const hit = lookupTree(dir, digest);
+    if (hit) treeHits++;
+    return hit;
+  };
+  assert.deepEqual(await hashPath(ws, 'd', warm), hashed);
+  assert.equal(treeHits, 1);
 });

@@ -1,0 +1,108 @@
+// `npm run bench [-- name…]`: runs the named benchmarks (default: all), prints each figure, and rewrites each
+// benchmark's own section of BENCHMARKS.md (between <!-- bench:NAME --> and <!-- /bench:NAME -->), keeping
+// every other section as it is.
+//
+// Adding a benchmark: a module in bench/ exporting `run(): Promise<BenchResult[]>`, plus one line in
+// BENCHMARKS below.
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { cpus, availableParallelism, totalmem, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** One measured figure. */
+export interface BenchResult {
+  /** What was measured, e.g. "sha256 of a 1 GiB file, page cache warm". */
+  name: string;
+  value: number;
+  unit: string;
+  /** The goal it is held to, e.g. "≥ 1000 MB/s", when there is one. */
+  target?: string;
+  /** Whether the target is met (omit when there is no target). */
+  ok?: boolean;
+  /** The exact command or call measured, when it is more specific than the module's. */
+  command?: string;
+  note?: string;
+}
+
+export interface BenchModule {
+  run(): Promise<BenchResult[]>;
+}
+
+const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
+  'runner-hash': () => import('./runner-hash.js'),
+  'runner-peers': () => import('./runner-peers.js'),
+  data: () => import('./data-chain.js'),
+};
+
+const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+
+export function machineLine(): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown cpu';
+  const gib = (totalmem() / 2 ** 30).toFixed(0);
+  // The load average says how much the (shared) machine was doing at the time: figures taken under load are slower.
+  const load = loadavg()[0]!.toFixed(1);
+  return `${cpu}, ${availableParallelism()} cores, ${gib} GiB, Node ${process.version}, ${process.platform}-${process.arch}, load average ${load} at start`;
+}
+
+function formatValue(r: BenchResult): string {
+  const digits = Math.abs(r.value) >= 100 ? 0 : Math.abs(r.value) >= 10 ? 1 : Math.abs(r.value) >= 1 ? 2 : 3;
+  return `${r.value.toFixed(digits)} ${r.unit}`;
+}
+
+function sectionText(name: string, results: BenchResult[]): string {
+  const cell = (s: string): string => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
+  const lines = [
+    `<!-- bench:${name} -->`,
+    `### ${name}`,
+    '',
+    `Command: \`npm run bench -- ${name}\` — ${new Date().toISOString().slice(0, 10)}, ${machineLine()}.`,
+    '',
+    '| measurement | value | target | notes |',
+    '|---|---|---|---|',
+    ...results.map((r) => {
+      const target = r.target ? `${r.target} ${r.ok === undefined ? '' : r.ok ? '(met)' : '(**missed**)'}` : '';
+      const notes = [r.command ? `\`${r.command}\`` : '', r.note ?? ''].filter(Boolean).join(' — ');
+      return `| ${cell(r.name)} | ${formatValue(r)} | ${cell(target.trim())} | ${cell(notes)} |`;
+    }),
+    `<!-- /bench:${name} -->`,
+  ];
+  return lines.join('\n');
+}
+
+/** Replaces the section between the markers, or appends it; other sections are kept byte for byte. */
+export function replaceSection(document: string, name: string, section: string): string {
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  const from = document.indexOf(start);
+  const to = document.indexOf(end);
+  if (from >= 0 && to > from) return document.slice(0, from) + section + document.slice(to + end.length);
+  const base = document.trimEnd();
+  return (base ? base + '\n\n' : '# Benchmarks\n\nWritten by `npm run bench`; each section is rewritten by its benchmark.\n\n') + section + '\n';
+}
+
+function writeSection(name: string, results: BenchResult[]): void {
+  const current = existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '';
+  const tmp = `${benchmarksFile}.tmp-${process.pid}`;
+  writeFileSync(tmp, replaceSection(current, name, sectionText(name, results)));
+  renameSync(tmp, benchmarksFile);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const unknown = argv.filter((name) => !(name in BENCHMARKS));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown benchmark ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${Object.keys(BENCHMARKS).join(', ')}\n`);
+    return 2;
+  }
+  const names = argv.length > 0 ? argv : Object.keys(BENCHMARKS);
+  process.stderr.write(`machine: ${machineLine()}\n`);
+  for (const name of names) {
+    process.stderr.write(`== ${name}\n`);
+    const results = await (await BENCHMARKS[name]!()).run();
+    for (const r of results) process.stderr.write(`  ${r.name}: ${formatValue(r)}${r.target ? ` (target ${r.target}${r.ok === false ? ', MISSED' : ''})` : ''}\n`);
+    writeSection(name, results);
+  }
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}
