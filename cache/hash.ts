@@ -85,9 +85,53 @@ interface ScannedFile {
 
 interface TreeScan {
   files: ScannedFile[];
-  /** sha256 over every file's path, size, mtime, ctime and inode (and symlinks' targets). */
+}
+
+interface TreeStats {
+  /** sha256 over every entry's name and place in the tree, files' size, mtime, ctime and inode, symlinks' targets. */
   statDigest: string;
   youngestMtimeMs: number;
+}
+
+/**
+ * The warm path: readdir + lstat of everything below `root`, in readdir order (no sorting, no per-file
+ * objects), folded into one digest. The names are written with markers that keep the tree's shape
+ * unambiguous: a directory as "name/" ... "/" around its contents, a symlink as "name\0target".
+ * If readdir's order changes, the digest misses and the directory is simply hashed the slow way.
+ */
+function treeStats(root: string): TreeStats {
+  const names: string[] = [];
+  let stats = new Float64Array(4096);
+  let n = 0;
+  let youngestMtimeMs = -Infinity;
+  const walk = (dirAbs: string): void => {
+    for (const dirent of readdirSync(dirAbs, { withFileTypes: true })) {
+      const abs = dirAbs + '/' + dirent.name;
+      if (dirent.isDirectory()) {
+        names.push(dirent.name + '/');
+        walk(abs);
+        names.push('/');
+      } else if (dirent.isSymbolicLink()) {
+        names.push(dirent.name + '\0' + readlinkSync(abs));
+      } else if (dirent.isFile()) {
+        const stat = lstatSync(abs);
+        names.push(dirent.name);
+        if (n + 4 > stats.length) {
+          const grown = new Float64Array(stats.length * 2);
+          grown.set(stats);
+          stats = grown;
+        }
+        stats[n++] = stat.size;
+        stats[n++] = stat.mtimeMs;
+        stats[n++] = stat.ctimeMs;
+        stats[n++] = stat.ino;
+        if (stat.mtimeMs > youngestMtimeMs) youngestMtimeMs = stat.mtimeMs;
+      }
+    }
+  };
+  walk(root);
+  const digest = createHash('sha256').update(names.join('\n')).update(new Uint8Array(stats.buffer, 0, n * 8));
+  return { statDigest: digest.digest('hex'), youngestMtimeMs };
 }
 
 function byKey(a: [string, Dirent], b: [string, Dirent]): number {
@@ -101,44 +145,20 @@ function byKey(a: [string, Dirent], b: [string, Dirent]): number {
  */
 function scanTree(root: string): TreeScan {
   const files: ScannedFile[] = [];
-  const names: string[] = [];
-  let stats = new Float64Array(4096);
-  let n = 0;
-  let youngestMtimeMs = -Infinity;
-
   const walk = (dirAbs: string, prefix: string): void => {
     const children = readdirSync(dirAbs, { withFileTypes: true }).map((d): [string, Dirent] => [d.isDirectory() ? d.name + '/' : d.name, d]);
     children.sort(byKey);
     for (const [key, dirent] of children) {
       const name = dirent.name;
       const abs = dirAbs + '/' + name;
-      if (dirent.isDirectory()) {
-        walk(abs, prefix + key);
-      } else if (dirent.isSymbolicLink()) {
-        const symlinkTarget = readlinkSync(abs);
-        files.push({ path: prefix + name, dirAbs, name, symlinkTarget });
-        names.push(prefix + name + '\0-> ' + symlinkTarget);
-      } else if (dirent.isFile()) {
-        const stat = lstatSync(abs);
-        files.push({ path: prefix + name, dirAbs, name, stat });
-        names.push(prefix + name);
-        if (n + 4 > stats.length) {
-          const grown = new Float64Array(stats.length * 2);
-          grown.set(stats);
-          stats = grown;
-        }
-        stats[n++] = stat.size;
-        stats[n++] = stat.mtimeMs;
-        stats[n++] = stat.ctimeMs;
-        stats[n++] = stat.ino;
-        if (stat.mtimeMs > youngestMtimeMs) youngestMtimeMs = stat.mtimeMs;
-      }
+      if (dirent.isDirectory()) walk(abs, prefix + key);
+      else if (dirent.isSymbolicLink()) files.push({ path: prefix + name, dirAbs, name, symlinkTarget: readlinkSync(abs) });
+      else if (dirent.isFile()) files.push({ path: prefix + name, dirAbs, name, stat: lstatSync(abs) });
       // Sockets, fifos and devices are not content: ignored, like empty directories.
     }
   };
   walk(root, '');
-  const digest = createHash('sha256').update(names.join('\n')).update(new Uint8Array(stats.buffer, 0, n * 8));
-  return { files, statDigest: digest.digest('hex'), youngestMtimeMs };
+  return { files };
 }
 
 /** The manifest of a scanned tree: hashes from the stat cache, the rest read (in parallel when many). */
@@ -185,14 +205,16 @@ export async function dirManifest(workspace: string, relPath: string, statCache?
 
 /** Hash, size and file count of a directory; warm, only readdir + lstat (the tree record in the stat cache). */
 async function hashDirectory(abs: string, statCache: StatCache | undefined): Promise<{ hash: ContentHash; size: number; nfiles: number }> {
-  const scan = scanTree(abs);
-  const known = statCache?.lookupTree(abs, scan.statDigest);
+  // The stats are taken before the manifest, so if the tree changes in between, the remembered digest is of
+  // a state that can't come back (ctimes only move forward) and the record is never wrongly hit.
+  const stats = statCache ? treeStats(abs) : undefined;
+  const known = stats && statCache?.lookupTree(abs, stats.statDigest);
   if (known) return known;
-  const entries = await manifestOf(scan, statCache);
+  const entries = await manifestOf(scanTree(abs), statCache);
   let size = 0;
   for (const e of entries) size += e.size;
   const result = { hash: sha256(manifestText(entries)), size, nfiles: entries.length };
-  statCache?.rememberTree(abs, scan.statDigest, result, scan.youngestMtimeMs);
+  if (stats) statCache?.rememberTree(abs, stats.statDigest, result, stats.youngestMtimeMs);
   return result;
 }
 
