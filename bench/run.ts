@@ -31,6 +31,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-hash': () => import('./runner-hash.js'),
   'runner-peers': () => import('./runner-peers.js'),
   data: () => import('./data-chain.js'),
+  postprocess: () => import('./postprocess.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
