@@ -52,6 +52,25 @@ export function gradientsOn(backend: string, inputs: Input[], f: (...xs: tf.Tens
 }
 
 /**
+ * The gradient of sum(f(x) * weights) for a LINEAR f, from forward passes alone: component i is
+ * sum(f(e_i) * weights) for the basis input e_i. An independent reference where the cpu backend's own
+ * gradient kernel is wrong (ResizeNearestNeighborGrad, ResizeBilinearGrad). Keep x small.
+ */
+export function linearOpGradient(backend: string, x: Input, f: (x: tf.Tensor) => tf.Tensor, seed = 'weights'): Float32Array[] {
+  const size = x.values.length;
+  const basisOutputs = runOn(backend, [], () => {
+    const outShape = tf.tidy(() => f(tf.zeros(x.shape)).shape);
+    const w = tf.tensor(randomInput(outShape, seed).values, outShape);
+    return tf.stack(Array.from({ length: size }, (_, i) => {
+      const basis = new Float32Array(size);
+      basis[i] = 1;
+      return tf.sum(tf.mul(f(tf.tensor(basis, x.shape)), w));
+    }));
+  });
+  return basisOutputs;
+}
+
+/**
  * The max-abs-relative error: max |actual - expected| over max |expected|, with a small absolute floor on the
  * denominator (an all-zero gradient must then match to 1e-9). Per-element relative error would instead
  * measure float32 summation order on elements near zero: cpu sums conv gradients in float64, XNNPACK in float32.

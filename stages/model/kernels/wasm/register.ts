@@ -5,9 +5,13 @@ import { wasmConv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
+import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
+import { wasmResizeBilinearGradConfig } from './resize-bilinear-grad.js';
 
-/** Kernels stock wasm lacks entirely. */
-export const missingWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig];
+/** Kernels stock wasm lacks entirely, or has with wrong results. */
+export const missingWasmKernels: readonly tf.KernelConfig[] = [
+  wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig, wasmMaxPoolGradConfig, wasmResizeBilinearGradConfig,
+];
 /** Kernels stock wasm has, replaced by faster ones of ours. */
 export const fasterWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropInputConfig];
 /** Stock kernels that give wrong results in some cases: wrapped, not replaced. */
