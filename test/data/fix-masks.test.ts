@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { stagesCommand } from '../helpers/paths.js';
+import { sharedData, stagesCommand } from '../helpers/paths.js';
 import { readManifest, readSample } from '../../stages/imaging/dataset.js';
 import { render } from '../imaging/grid.js';
 import { tempDir, writeDsbImage, writeMasks } from './dsb-fixture.js';
@@ -120,3 +120,39 @@ test('an empty input folder is an error naming it', async () => {
   assert.match(result.stderr, /empty: no image folders found/);
   assert.deepEqual(readdirSync(root), ['empty']);
 });
+
+const realTrain = join(sharedData, 'stage1_train');
+test(
+  'fix-masks, strip-alpha and fill-holes run on a handful of real images, one of them fixed and one removed',
+  { skip: existsSync(realTrain) ? false : `real DSB2018 data not found at ${sharedData}` },
+  async () => {
+    const root = tempDir();
+    const subset = join(root, 'subset');
+    mkdirSync(subset);
+    const fixes = join(sharedData, 'stage1_train_fixes');
+    const removed = readFileSync(join(fixes, 'removed_ids.txt'), 'utf8').trim().split('\n')[0]!.trim();
+    const fixed = readdirSync(fixes).filter((name) => name !== 'removed_ids.txt' && name !== removed)[0]!;
+    const plain = readdirSync(realTrain).sort().find((id) => id !== removed && !existsSync(join(fixes, id)))!;
+    for (const id of new Set([removed, fixed, plain])) symlinkSync(join(realTrain, id), join(subset, id));
+    const steps = [
+      ['fix-masks', '--in', subset, '--fixes', fixes, '--out', join(root, 'a')],
+      ['strip-alpha', '--in', join(root, 'a'), '--out', join(root, 'b')],
+      ['fill-holes', '--in', join(root, 'b'), '--out', join(root, 'c')],
+    ];
+    for (const step of steps) {
+      const result = await dsb(step);
+      assert.equal(result.exitCode, 0, result.stderr);
+    }
+    const report = JSON.parse(readFileSync(join(root, 'a', 'report.json'), 'utf8'));
+    assert.equal(report.imagesRemoved, 1);
+    assert.equal(report.imagesFixed, 1);
+    const manifest = await readManifest(join(root, 'c'));
+    assert.deepEqual(manifest.map((s) => s.id), [fixed, plain].sort());
+    for (const info of manifest) {
+      const sample = await readSample(join(root, 'c'), info.id);
+      assert.equal(sample.image.channels, 3);
+      assert.ok(sample.labels.count > 0);
+      assert.equal(sample.labels.count, info.nuclei);
+    }
+  },
+);
