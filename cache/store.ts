@@ -52,22 +52,27 @@ export class Store {
 
   /** Hashes an out and stores whatever objects the store lacks. */
   async save(workspace: string, relPath: string, statCache?: StatCache): Promise<PathHash> {
-    const entry = await hashPath(workspace, relPath, statCache);
-    const abs = resolve(workspace, entry.path);
-    if (!entry.isDir) {
+    const path = normalizeRelPath(relPath);
+    const abs = resolve(workspace, path);
+    if (!statSync(abs, { throwIfNoEntry: false })?.isDirectory()) {
+      const entry = await hashPath(workspace, path, statCache);
       this.putFile(abs, entry.hash);
       return entry;
     }
-    const manifest = await dirManifest(workspace, entry.path, statCache);
+    // One walk gives both the hash and the objects (fresh outs are too young for the stat cache, so a
+    // second walk would read every file again).
+    const manifest = await dirManifest(workspace, path, statCache);
     const text = manifestText(manifest);
-    if (sha256(text) !== entry.hash) throw new Error(`${entry.path} changed while it was being saved`);
     for (const file of manifest) {
       if (file.symlink) this.putBytes(Buffer.from(readlinkTarget(abs, file)), file.hash);
       else this.putFile(join(abs, file.path), file.hash);
     }
+    const hash = sha256(text);
     // The manifest last: a present .dir promises all its files are present.
-    this.putBytes(Buffer.from(text), entry.hash, true);
-    return entry;
+    this.putBytes(Buffer.from(text), hash, true);
+    let size = 0;
+    for (const f of manifest) size += f.size;
+    return { path, hash, size, nfiles: manifest.length, isDir: true };
   }
 
   /** Whether every object of the entry is present. */
