@@ -37,23 +37,23 @@ export const stage: StageProgram = {
     const totals = { images: 0, masks: 0 };
     await writeAtomically(resolve(stringFlag(flags, 'out')), async (tmp) => {
       await forEachConcurrently(chosen, 3, async (info) => {
-            const labels = await readLabels(labelsPath(inDir, info.id));
-            const folder = join(tmp, info.id);
-            await mkdir(join(folder, 'images'), { recursive: true });
-            await mkdir(join(folder, 'masks'), { recursive: true });
-            await copyFile(imagePath(inDir, info.id), join(folder, 'images', `${info.id}.png`));
-            const size = labels.width * labels.height;
-            for (let label = 1; label <= labels.count; label++) {
-              const data = new Uint8Array(size);
-              let area = 0;
-              for (let p = 0; p < size; p++) if (labels.data[p] === label) (data[p] = 1), area++;
-              if (area === 0) continue;
-              const name = `${info.id}_${String(label).padStart(4, '0')}.png`;
-              await writeBinaryMask(join(folder, 'masks', name), { width: labels.width, height: labels.height, data });
-              totals.masks++;
-            }
-            totals.images++;
-            events.progress(totals.images, chosen.length, 'image');
+        const labels = await readLabels(labelsPath(inDir, info.id));
+        const folder = join(tmp, info.id);
+        await mkdir(join(folder, 'images'), { recursive: true });
+        await mkdir(join(folder, 'masks'), { recursive: true });
+        await copyFile(imagePath(inDir, info.id), join(folder, 'images', `${info.id}.png`));
+        const size = labels.width * labels.height;
+        for (let label = 1; label <= labels.count; label++) {
+          const data = new Uint8Array(size);
+          let area = 0;
+          for (let p = 0; p < size; p++) if (labels.data[p] === label) (data[p] = 1), area++;
+          if (area === 0) continue;
+          const name = `${info.id}_${String(label).padStart(4, '0')}.png`;
+          await writeBinaryMask(join(folder, 'masks', name), { width: labels.width, height: labels.height, data });
+          totals.masks++;
+        }
+        totals.images++;
+        events.progress(totals.images, chosen.length, 'image');
       });
       await writeStageReport(optionalStringFlag(flags, 'report'), tmp, totals, events);
     });

@@ -177,18 +177,18 @@ export const stage: StageProgram = {
       let done = 0;
       events.progress(0, kept.length, 'image');
       await forEachConcurrently(kept, concurrency, async (id) => {
-          const imageFile = join(inDir, id, 'images', `${id}.png`);
-          const masksDir = fixed.has(id) ? join(fixesDir!, id, 'masks') : join(inDir, id, 'masks');
-          const { width, height, channels, format, depth } = await readHeader(imageFile);
-          const { labels, counts } = await paintMasks(await listMasks(masksDir), width, height, imageFile);
-          const info: SampleInfo = { id, width, height, channels, nuclei: labels.count, overlapPixels: counts.overlapPixels, source };
-          if (format === 'png' && depth === 'uchar') await writer.addWithImageFile(info, imageFile, labels);
-          else await writer.add({ info, image: await readImage(imageFile), labels });
-          for (const key of ['masksRead', 'emptyMasks', 'duplicateMasks', 'hiddenMasks', 'overlapPixels', 'nuclei'] as const) {
-            totals[key] += counts[key];
-          }
-          totals.imagesWritten++;
-          events.progress(++done, kept.length, 'image');
+        const imageFile = join(inDir, id, 'images', `${id}.png`);
+        const masksDir = fixed.has(id) ? join(fixesDir!, id, 'masks') : join(inDir, id, 'masks');
+        const { width, height, channels, format, depth } = await readHeader(imageFile);
+        const { labels, counts } = await paintMasks(await listMasks(masksDir), width, height, imageFile);
+        const info: SampleInfo = { id, width, height, channels, nuclei: labels.count, overlapPixels: counts.overlapPixels, source };
+        if (format === 'png' && depth === 'uchar') await writer.addWithImageFile(info, imageFile, labels);
+        else await writer.add({ info, image: await readImage(imageFile), labels });
+        for (const key of ['masksRead', 'emptyMasks', 'duplicateMasks', 'hiddenMasks', 'overlapPixels', 'nuclei'] as const) {
+          totals[key] += counts[key];
+        }
+        totals.imagesWritten++;
+        events.progress(++done, kept.length, 'image');
       });
       await writer.finish();
       await writeStageReport(optionalStringFlag(flags, 'report'), tmp, totals, events);
