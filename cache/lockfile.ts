@@ -1,9 +1,11 @@
-// `<pipeline>.lock`, beside the pipeline: what each stage last ran with (DVC's dvc.lock). YAML, deterministic:
-// stages sorted by name, a fixed key order, deps and outs sorted by path, params with sorted keys, so a no-op
-// run produces identical bytes, and the writer then skips the write (the file's mtime doesn't move either).
+// `<pipeline>.lock`, beside the pipeline: what each stage last ran with (DVC's dvc.lock). Deterministic: stages
+// sorted by name, a fixed key order, deps and outs sorted by path, params with sorted keys, so a no-op run
+// produces identical bytes, and the writer then skips the write (the file's mtime doesn't move either).
+//
+// Pretty-printed JSON rather than YAML: for a 1000-stage pipeline the `yaml` package took ~0.5 s to parse the
+// lock and ~0.35 s to write it, JSON ~5 ms each, and `runner status` reads it every time.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parse, stringify } from 'yaml';
 import writeFileAtomic from 'write-file-atomic';
 import lockfile from 'proper-lockfile';
 import { canonicalJson } from './fingerprint.js';
@@ -41,7 +43,7 @@ function orderedEntry(stage: string, e: LockEntry): LockEntry {
 export function lockText(entries: Record<string, LockEntry>): string {
   const stages: Record<string, LockEntry> = {};
   for (const name of Object.keys(entries).sort()) stages[name] = orderedEntry(name, entries[name]!);
-  return stringify({ schema: SCHEMA, stages }, { lineWidth: 0 });
+  return JSON.stringify({ schema: SCHEMA, stages }, null, 2) + '\n';
 }
 
 function checkPathHashes(file: string, stage: string, field: string, value: unknown): void {
@@ -59,9 +61,9 @@ export function readLock(file: string): Record<string, LockEntry> {
   if (!existsSync(file)) return {};
   let doc: unknown;
   try {
-    doc = parse(readFileSync(file, 'utf8'));
+    doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new LockFileError(`${file}: not valid YAML: ${(error as Error).message}`);
+    throw new LockFileError(`${file}: not valid JSON: ${(error as Error).message}`);
   }
   const stages = (doc as { stages?: unknown } | null)?.stages;
   if (typeof doc !== 'object' || doc === null || typeof stages !== 'object' || stages === null || Array.isArray(stages)) {

@@ -22,8 +22,9 @@ test('the lock file is sorted and its bytes do not depend on insertion order', (
   const one = lockText({ b: entry('b'), a: entry('a') });
   const other = lockText({ a: { ...entry('a'), deps: [...entry('a').deps].reverse(), params: { split: { fraction: 0.1, seed: 1 } } }, b: entry('b') });
   assert.equal(one, other);
-  assert.ok(one.indexOf('  a:') < one.indexOf('  b:'));
-  assert.ok(one.indexOf('path: a') < one.indexOf('path: z'));
+  assert.ok(one.indexOf('"a": {') < one.indexOf('"b": {'));
+  assert.ok(one.indexOf('"path": "a"') < one.indexOf('"path": "z"'));
+  assert.ok(one.indexOf('"key"') < one.indexOf('"cmd"') && one.indexOf('"cmd"') < one.indexOf('"deps"'));
 });
 
 test('a no-op rewrite leaves identical bytes and does not touch the file', () => {
@@ -52,8 +53,8 @@ test('a missing lock file reads as empty and a corrupt one is an error naming th
   const dir = mkdtempSync(join(tmpdir(), 'cache-lock-'));
   assert.deepEqual(readLock(join(dir, 'none.lock')), {});
   const bad = join(dir, 'bad.lock');
-  writeFileSync(bad, 'stages:\n  a:\n    key: x\n    deps: 3\n');
+  writeFileSync(bad, JSON.stringify({ schema: '1', stages: { a: { key: 'x', deps: 3 } } }));
   assert.throws(() => readLock(bad), (e: unknown) => e instanceof LockFileError && e.message.includes(bad) && /deps is not a list/.test(e.message));
-  writeFileSync(bad, 'stages: [\n');
-  assert.throws(() => readLock(bad), (e: unknown) => e instanceof LockFileError && e.message.startsWith(`${bad}: not valid YAML`));
+  writeFileSync(bad, '{"stages": [\n');
+  assert.throws(() => readLock(bad), (e: unknown) => e instanceof LockFileError && e.message.startsWith(`${bad}: not valid JSON`));
 });
