@@ -23,7 +23,7 @@ function jobsOf(values: Values): number {
 }
 
 async function dryRun(pipeline: Pipeline, selected: string[], forced: Set<string>, json: boolean): Promise<number> {
-  const ctx = openContext(pipeline);
+  const ctx = await openContext(pipeline);
   const reports = await assessAll(ctx, selected, forced);
   if (json) {
     const stages = Object.fromEntries([...reports].map(([name, r]) => [name, { plan: r.verdict, reasons: r.reasons }]));
@@ -52,7 +52,7 @@ export async function runCommand(file: string, values: Values): Promise<number> 
   process.once('SIGTERM', interrupt);
   let reporter: Reporter | undefined;
   try {
-    const ctx = openContext(pipeline);
+    const ctx = await openContext(pipeline);
     const writer = new LockWriter(pipeline.lockFile, ctx.lock);
     reporter = await createReporter(pipeline.workspace);
     const hooks = {

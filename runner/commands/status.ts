@@ -38,7 +38,7 @@ export async function assessAll(ctx: PlanContext, names: readonly string[], forc
 
 export async function statusCommand(file: string, values: Values): Promise<number> {
   const pipeline = await loadPipeline(file, loadOptions(values));
-  const ctx = openContext(pipeline);
+  const ctx = await openContext(pipeline);
   const reports = await assessAll(ctx, pipeline.stages.map((s) => s.name));
   ctx.statCache.save();
   if (values['json']) {

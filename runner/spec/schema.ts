@@ -4,8 +4,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { didYouMean, error, type Diagnostic } from './diagnostics.js';
 import { locate, type SourceFile } from './load.js';
 
-export const EXECUTORS = ['local'] as const;
-export const LINK_MODES = ['reflink-or-copy', 'hardlink', 'copy'] as const;
+import { EXECUTORS, LINK_MODES } from './pipeline.js';
 
 const pathList = { type: 'array', items: { type: 'string', minLength: 1 } };
 const scalar = { type: ['string', 'number', 'boolean'] };

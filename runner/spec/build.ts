@@ -1,0 +1,195 @@
+// Builds the Pipeline model from the YAML source: schema check -> params (profile, --set) -> foreach/matrix
+// expansion -> interpolation -> path checks -> graph. Every user mistake is a located Diagnostic.
+import { resolve, dirname } from 'node:path';
+import { buildGraph, type Graph } from '../dag.js';
+import { runnerDirs, workspacePath } from '../workspace.js';
+import { DiagnosticError, didYouMean, error, fail, type Diagnostic, type SourceLocation } from './diagnostics.js';
+import { expandStage } from './expand.js';
+import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths } from './interpolate.js';
+import { loadYamlFile, locate, locateText, type SourceFile, type YamlPath } from './load.js';
+import { applyProfile, applySets, baseParams, getParam, type Params } from './params.js';
+import { validatePipeline } from './schema.js';
+import { parseDuration, parseSize } from './units.js';
+import { displayPath, lockFileOf, type ExecutorName, type LinkMode, type LoadOptions, type Pipeline, type Resources, type StageSpec } from './pipeline.js';
+
+/** Collects diagnostics while building stages, so one load reports every mistake it can. */
+class StageBuilder {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(
+    private readonly source: SourceFile,
+    private readonly workspace: string,
+    private readonly params: Params,
+    private readonly executorOverride: ExecutorName | undefined,
+  ) {}
+
+  private text(value: unknown, path: YamlPath, scope: Record<string, unknown>): string | undefined {
+    try {
+      return interpolateText(String(value), scopeLookup(this.params, scope));
+    } catch (cause) {
+      if (!(cause instanceof UnknownReference)) throw cause;
+      this.diagnostics.push(error(cause.message, locateText(this.source, path, '${' + cause.reference)));
+      return undefined;
+    }
+  }
+
+  private paths(raw: Record<string, unknown>, field: string, template: string, scope: Record<string, unknown>): string[] {
+    const list = (raw[field] ?? []) as string[];
+    const result: string[] = [];
+    list.forEach((entry, index) => {
+      const at: YamlPath = ['stages', template, field, index];
+      const text = this.text(entry, at, scope);
+      if (text === undefined) return;
+      const path = workspacePath(this.workspace, text);
+      if (path === undefined) {
+        this.diagnostics.push(error(`${field.replace(/s$/, '')} "${text}" of stage "${template}" is outside the workspace (${displayPath(this.workspace) || '.'})`, locate(this.source, at)));
+      } else if (path === '.runner' || path.startsWith('.runner/') || path === '.git' || path.startsWith('.git/')) {
+        this.diagnostics.push(error(`${field.replace(/s$/, '')} "${text}" of stage "${template}" is inside the runner's or git's own folder`, locate(this.source, at)));
+      } else {
+        result.push(path);
+      }
+    });
+    return result;
+  }
+
+  private command(raw: Record<string, unknown>, template: string, shell: boolean, scope: Record<string, unknown>): { cmd: string | string[]; argv: string[] } {
+    const written = raw['cmd'] as string | unknown[];
+    if (shell) {
+      const script = Array.isArray(written) ? written.map(String).join(' ') : written;
+      const text = this.text(script, ['stages', template, 'cmd'], scope) ?? '';
+      return { cmd: text, argv: [text] };
+    }
+    let words: { word: string; path: YamlPath }[];
+    if (Array.isArray(written)) {
+      words = written.map((word, index) => ({ word: String(word), path: ['stages', template, 'cmd', index] }));
+    } else {
+      try {
+        words = splitCommand(written).map((word) => ({ word, path: ['stages', template, 'cmd'] }));
+      } catch (cause) {
+        this.diagnostics.push(error(`${(cause as Error).message} of stage "${template}"`, locate(this.source, ['stages', template, 'cmd'])));
+        return { cmd: [], argv: [] };
+      }
+    }
+    if (words.length === 0) this.diagnostics.push(error(`stage "${template}" has an empty cmd`, locate(this.source, ['stages', template, 'cmd'])));
+    const argv = words.map(({ word, path }) => this.text(word, path, scope) ?? '');
+    return { cmd: argv, argv };
+  }
+
+  private declaredParams(raw: Record<string, unknown>, template: string, scope: Record<string, unknown>): Record<string, unknown> {
+    const values: Record<string, unknown> = {};
+    ((raw['params'] ?? []) as string[]).forEach((entry, index) => {
+      const at: YamlPath = ['stages', template, 'params', index];
+      const name = this.text(entry, at, scope);
+      if (name === undefined) return;
+      const { found, value } = getParam(this.params, name);
+      if (!found) this.diagnostics.push(error(`stage "${template}" declares unknown param "${name}"${didYouMean(name, leafPaths(this.params))}`, locate(this.source, at)));
+      else values[name] = value;
+    });
+    return values;
+  }
+
+  private resources(raw: Record<string, unknown>, template: string): Resources {
+    const written = (raw['resources'] ?? {}) as { cpus?: number; gpus?: number; memory?: string | number };
+    let memoryBytes = 0;
+    if (written.memory !== undefined) {
+      const parsed = parseSize(written.memory);
+      if (parsed === undefined) this.diagnostics.push(error(`stage "${template}": memory "${written.memory}" is not a size like 4GB or 512MiB`, locate(this.source, ['stages', template, 'resources', 'memory'])));
+      else memoryBytes = parsed;
+    }
+    return { cpus: written.cpus ?? 1, gpus: written.gpus ?? 0, memoryBytes };
+  }
+
+  build(raw: Record<string, unknown>, template: string, name: string, scope: Record<string, unknown>, defaultExecutor: ExecutorName): StageSpec {
+    const shell = raw['shell'] === true;
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries((raw['env'] ?? {}) as Record<string, unknown>)) {
+      env[key] = this.text(value, ['stages', template, 'env', key], scope) ?? '';
+    }
+    let timeoutMs: number | undefined;
+    if (raw['timeout'] !== undefined) {
+      timeoutMs = parseDuration(raw['timeout'] as string | number);
+      if (timeoutMs === undefined) this.diagnostics.push(error(`stage "${template}": timeout "${String(raw['timeout'])}" is not a duration like 90s, 30m or 2h`, locate(this.source, ['stages', template, 'timeout'])));
+    }
+    const stage: StageSpec = {
+      name,
+      template,
+      ...this.command(raw, template, shell, scope),
+      shell,
+      deps: this.paths(raw, 'deps', template, scope),
+      outs: this.paths(raw, 'outs', template, scope),
+      metrics: this.paths(raw, 'metrics', template, scope),
+      checkpoints: this.paths(raw, 'checkpoints', template, scope),
+      params: this.declaredParams(raw, template, scope),
+      env,
+      resources: this.resources(raw, template),
+      retries: (raw['retries'] as number | undefined) ?? 0,
+      executor: this.executorOverride ?? (raw['executor'] as ExecutorName | undefined) ?? defaultExecutor,
+    };
+    if (typeof raw['desc'] === 'string') stage.desc = raw['desc'];
+    if (timeoutMs !== undefined) stage.timeoutMs = timeoutMs;
+    return stage;
+  }
+}
+
+/** The pipeline, and the files besides the pipeline file that it was built from (for the spec cache). */
+export async function buildPipeline(path: string, workspace: string, executorOverride: ExecutorName | undefined, options: LoadOptions): Promise<{ pipeline: Pipeline; inputs: string[] }> {
+  const file = displayPath(path);
+  const source = loadYamlFile(file, path);
+  if (source.data === null || typeof source.data !== 'object' || Array.isArray(source.data)) {
+    fail('a pipeline file must be a map with a "stages" key', locate(source, []));
+  }
+  const schemaErrors = await validatePipeline(source);
+  if (schemaErrors.length) throw new DiagnosticError(schemaErrors);
+  const data = source.data as Record<string, unknown>;
+
+  const params = applySets(applyProfile(source, baseParams(source, path), options.profile), options.sets ?? []);
+  const builder = new StageBuilder(source, workspace, params, executorOverride);
+  const defaultExecutor = (data['executor'] as ExecutorName | undefined) ?? 'local';
+  const stages: StageSpec[] = [];
+  const byName = new Map<string, StageSpec>();
+  for (const [template, raw] of Object.entries(data['stages'] as Record<string, Record<string, unknown>>)) {
+    for (const instance of expandStage(source, template, raw, params)) {
+      const scope = 'item' in instance ? { item: instance.item } : {};
+      if (byName.has(instance.name)) {
+        builder.diagnostics.push(error(`two stages are named "${instance.name}" (foreach/matrix items must differ)`, locate(source, ['stages', template], 'key')));
+        continue;
+      }
+      const stage = builder.build(raw, template, instance.name, scope, defaultExecutor);
+      stages.push(stage);
+      byName.set(stage.name, stage);
+    }
+  }
+  if (builder.diagnostics.length) throw new DiagnosticError(builder.diagnostics);
+
+  const where = (stage: string, field: 'deps' | 'outs' | 'checkpoints', index: number): SourceLocation | undefined => {
+    const spec = byName.get(stage)!;
+    // Metrics are graph outs too: an index past `outs` points into `metrics`.
+    if (field === 'outs' && index >= spec.outs.length) return locate(source, ['stages', spec.template, 'metrics', index - spec.outs.length]);
+    return locate(source, ['stages', spec.template, field, index]);
+  };
+  const graph: Graph = buildGraph(
+    stages.map((s) => ({ name: s.name, deps: s.deps, outs: [...s.outs, ...s.metrics], checkpoints: s.checkpoints })),
+    where,
+  );
+
+  const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode };
+  const cacheDir = process.env['RUNNER_CACHE_DIR']
+    ? resolve(process.env['RUNNER_CACHE_DIR'])
+    : cache.dir
+      ? resolve(workspace, cache.dir)
+      : runnerDirs(workspace).defaultCache;
+  const pipeline: Pipeline = {
+    file,
+    path,
+    workspace,
+    lockFile: lockFileOf(path),
+    cacheDir,
+    linkMode: cache.link ?? 'reflink-or-copy',
+    params,
+    stages: graph.order.map((name) => byName.get(name)!),
+    upstream: Object.fromEntries(graph.upstream),
+    downstream: Object.fromEntries(graph.downstream),
+  };
+  const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
+  return { pipeline, inputs };
+}
+
