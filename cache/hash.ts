@@ -75,8 +75,13 @@ export async function hashLargeFile(abs: string): Promise<ContentHash> {
   return hash.digest('hex') as ContentHash;
 }
 
+/** A '.' or '..' segment, '//', a leading or trailing '/', or a backslash: needs path.normalize. */
+const NOT_PLAIN = /(^|\/)\.\.?(\/|$)|\/\/|^\/|\/$|\\/;
+
 /** Workspace-relative, '/'-separated, no './' or trailing '/'; refuses paths that leave the workspace. */
 export function normalizeRelPath(relPath: string): string {
+  // Most paths are already normal ('a/b.txt'): skip path.normalize for them (status calls this per dep).
+  if (relPath !== '' && !NOT_PLAIN.test(relPath)) return relPath;
   const normalized = posix.normalize(relPath.split(sep).join('/')).replace(/\/+$/, '');
   if (normalized === '..' || normalized.startsWith('../') || posix.isAbsolute(normalized)) {
     throw new Error(`path "${relPath}" is outside the workspace`);

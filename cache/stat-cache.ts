@@ -13,7 +13,7 @@
 //   `racyWindowMs` when it is hashed is not remembered (it is re-hashed next time, when it is older).
 // - Filesystems with coarse timestamps (some network disks: 1-2 s) need a wider window.
 import { readFileSync, writeFileSync, renameSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, basename } from 'node:path';
+import { dirname, basename, sep } from 'node:path';
 import type { ContentHash, StatLike } from './types.js';
 
 const FORMAT_VERSION = 2;
@@ -34,6 +34,12 @@ export interface TreeHit {
 export interface StatCacheOptions {
   /** Files modified less than this long before hashing are not remembered (see the header). Default 1000. */
   racyWindowMs?: number;
+}
+
+/** [dirname, basename] of an absolute path, without path.dirname's normalisation work. */
+function splitPath(abs: string): [string, string] {
+  const cut = abs.lastIndexOf(sep);
+  return cut > 0 ? [abs.slice(0, cut), abs.slice(cut + 1)] : [dirname(abs), basename(abs)];
 }
 
 function emptyRecord<T>(): Record<string, T> {
@@ -109,11 +115,13 @@ export class StatCache {
 
   /** The remembered hash when every recorded stat field still matches, else undefined. */
   lookup(abs: string, stat: StatLike): ContentHash | undefined {
-    return this.lookupIn(this.dirs[dirname(abs)], basename(abs), stat);
+    const [dir, name] = splitPath(abs);
+    return this.lookupIn(this.dirs[dir], name, stat);
   }
 
   remember(abs: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
-    this.rememberIn(dirname(abs), basename(abs), stat, hash, now);
+    const [dir, name] = splitPath(abs);
+    this.rememberIn(dir, name, stat, hash, now);
   }
 
   /** The records of one directory, for a walker that looks up many names in it (avoids re-splitting paths). */
