@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StageError } from '../contract.js';
+import { registerResizeGradients } from './kernels/resize-gradients.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
 import { registerWebgpuTrainingKernels } from './kernels/webgpu/register.js';
@@ -169,6 +170,8 @@ export async function selectBackend(
   if (!backendPreferences.includes(preference)) {
     throw new StageError(`backend: unknown value "${String(preference)}" (expected one of ${backendPreferences.join(', ')})`);
   }
+  // The cpu backend's resize gradients are wrong (see kernels/resize-gradients.ts); fix them whatever runs.
+  registerResizeGradients('cpu');
   const ladder: BackendName[] = preference === 'auto' ? ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] : [preference];
   const reasons: string[] = [];
   for (const name of ladder) {

@@ -6,11 +6,11 @@ import { wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
-import { wasmResizeBilinearGradConfig } from './resize-bilinear-grad.js';
+import { wasmResizeGradientKernels } from '../resize-gradients.js';
 
 /** Kernels stock wasm lacks entirely, or has with wrong results. */
 export const missingWasmKernels: readonly tf.KernelConfig[] = [
-  wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig, wasmMaxPoolGradConfig, wasmResizeBilinearGradConfig,
+  wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig, wasmMaxPoolGradConfig, ...wasmResizeGradientKernels,
 ];
 /** Kernels stock wasm has, replaced by faster ones of ours. */
 export const fasterWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropInputConfig];

@@ -1,4 +1,4 @@
-// Multi-threaded tfjs wasm in Node. tfjs ships the SIMD+threads build but never uses it in Node, for four
+// Multi-threaded tfjs wasm in Node. tfjs ships the SIMD+threads build but never uses it in Node, for the
 // reasons found by reading tf-backend-wasm.node.js (v4.22); each has a workaround here, active only while
 // the backend initialises:
 //
@@ -12,7 +12,8 @@
 //    source), via importScripts = eval(fs.readFileSync(url)), which cannot read a blob URL; and that source
 //    refers to the bundle's closure variables (require$$0 = fs, ...). -> the "load" message carries the source
 //    text; the worker evaluates it with those variables defined.
-// 4. The C++ side caps the pool at emscripten_num_logical_cores() / 2, which in Node is os.cpus().length / 2:
+// 4. (Not a failure, a hang:) the started workers keep Node's event loop alive. -> unref'd once loaded.
+// 5. The C++ side caps the pool at emscripten_num_logical_cores() / 2, which in Node is os.cpus().length / 2:
 //    one thread on a 2-core machine. -> os.cpus() reports 2x the wanted threads during initialisation.
 import os from 'node:os';
 import { Blob as NodeBlob, type BlobOptions } from 'node:buffer';
@@ -34,6 +35,7 @@ type Restore = () => void;
  */
 export function enableWasmThreadsInNode(threads: number): Restore {
   const blobSources = new Map<string, string>(); // blob: URL -> script text
+  const started: NodeWorker[] = [];
   const NativeBlob = globalThis.Blob;
   class TextBlob extends NodeBlob {
     readonly sourceText: string | undefined;
@@ -62,6 +64,7 @@ export function enableWasmThreadsInNode(threads: number): Restore {
         `;{const load=globalThis.importScripts;globalThis.importScripts=f=>f===${JSON.stringify(factoryMarker)}` +
         `?(0,eval)(${JSON.stringify(factoryPrelude)}+globalThis.__tfjsFactorySource):load(f);}`;
       super(before + source + after, { ...options, eval: true });
+      started.push(this);
     }
 
     override postMessage(message: unknown, transferList?: Parameters<NodeWorker['postMessage']>[1]): void {
@@ -84,6 +87,8 @@ export function enableWasmThreadsInNode(threads: number): Restore {
   os.cpus = () => Array.from({ length: 2 * threads }, () => cpu as os.CpuInfo);
 
   return () => {
+    // The pool's threads talk through shared memory, not events: they must not keep Node from exiting.
+    for (const worker of started) worker.unref();
     globalThis.Blob = NativeBlob;
     URL.createObjectURL = nativeCreateObjectURL;
     os.cpus = nativeCpus;
