@@ -1,4 +1,4 @@
-// The lock file's entries held in memory during a run and written in batches: one write per ~200 ms of
+// The lock file's entries held in memory during a run and written in batches: one write per second of
 // finished stages instead of a read-modify-write per stage (1000 trivial stages would otherwise rewrite a
 // 1000-entry file 1000 times). Entries arrive only after a stage's outs and run-cache record are saved, so a
 // kill before a flush loses nothing but the record of finished work, which the run-cache restores next time.
@@ -12,7 +12,7 @@ export class LockWriter {
     private readonly file: string,
     /** Shared with the plan context: what the run sees as "last recorded". */
     readonly entries: Record<string, LockEntry>,
-    private readonly delayMs = 200,
+    private readonly delayMs = 1000,
   ) {}
 
   set(stage: string, entry: LockEntry): void {

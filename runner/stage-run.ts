@@ -107,27 +107,35 @@ export class StageRun {
     for (const out of record.outs) await this.ctx.store.restore(this.ctx.pipeline.workspace, out, this.ctx.statCache);
   }
 
-  /** Outs are deleted first, so a stage always writes new files and never into a restored cache object. */
+  /**
+   * Outs are deleted first, so a stage always writes new files and never into a restored cache object.
+   * Few syscalls per stage: at 1000 trivial stages, file creation is what the runner's own overhead is made of.
+   */
   private prepare(attempt: number): StageJob {
     const { workspace } = this.ctx.pipeline;
     for (const out of cachedOuts(this.stage)) {
       const abs = join(workspace, out);
       rmSync(abs, { recursive: true, force: true });
-      mkdirSync(dirname(abs), { recursive: true });
+      ensureDir(dirname(abs));
     }
     const tmp = join(this.dirs.tmp, fileSafe(this.stage.name));
-    mkdirSync(tmp, { recursive: true });
-    mkdirSync(this.dirs.logs, { recursive: true });
-    const paramsFile = join(tmp, 'params.json');
+    ensureDir(tmp);
+    ensureDir(this.dirs.logs);
     const eventsFile = join(tmp, 'events.jsonl');
-    writeFileSync(paramsFile, JSON.stringify(nestParams(this.stage.params), null, 2) + '\n');
-    writeFileSync(eventsFile, '');
-    if (attempt === 1) writeFileSync(this.logFile, '');
+    rmSync(eventsFile, { force: true }); // the stage creates it by appending
+    if (attempt === 1) rmSync(this.logFile, { force: true });
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
     Object.assign(env, this.stage.env);
     env['PATH'] = [join(workspace, 'node_modules', '.bin'), process.env['PATH']].filter(Boolean).join(':');
-    env['RUNNER_PARAMS'] = paramsFile;
+    // RUNNER_PARAMS only for stages that declare params (the contract makes it optional).
+    if (Object.keys(this.stage.params).length > 0) {
+      const paramsFile = join(tmp, 'params.json');
+      writeFileSync(paramsFile, JSON.stringify(nestParams(this.stage.params), null, 2) + '\n');
+      env['RUNNER_PARAMS'] = paramsFile;
+    } else {
+      delete env['RUNNER_PARAMS'];
+    }
     env['RUNNER_EVENTS'] = eventsFile;
     env['RUNNER_STAGE'] = this.stage.name;
     const job: StageJob = {
@@ -174,6 +182,14 @@ export class StageRun {
     this.ctx.runCache.put(record);
     return outs;
   }
+}
+
+/** Directories this process already made (a run creates the same few parents again and again). */
+const madeDirs = new Set<string>();
+function ensureDir(dir: string): void {
+  if (madeDirs.has(dir)) return;
+  mkdirSync(dir, { recursive: true });
+  madeDirs.add(dir);
 }
 
 /** `{"train": {...}, "prep.size": 512}` -> `{"train": {...}, "prep": {"size": 512}}` (RUNNER_PARAMS shape). */
