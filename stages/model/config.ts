@@ -38,6 +38,8 @@ export interface MaskRcnnConfig {
     featureStrides: number[];
     /** Anchors on every `anchorStride`-th cell of each level. */
     anchorStride: number;
+    /** Width of the RPN's shared 3x3 conv (Matterport: 512). */
+    headChannels: number;
     /** Anchors sampled per image for the RPN losses (at most half positive). */
     batchSizePerImage: number;
     positiveFraction: number;
@@ -101,6 +103,7 @@ const recipe: MaskRcnnConfig = {
     anchorRatios: [0.5, 1, 2],
     featureStrides: [4, 8, 16, 32, 64],
     anchorStride: 1,
+    headChannels: 512,
     batchSizePerImage: 320,
     positiveFraction: 0.5,
     fgIouThresh: 0.7,
@@ -129,7 +132,7 @@ const recipe: MaskRcnnConfig = {
 const small: MaskRcnnConfig = merge(recipe, {
   image: { size: 256, maxGtInstances: 64 },
   backbone: { name: 'small', fpnChannels: 64 },
-  rpn: { batchSizePerImage: 128, preNmsTopN: 1000, postNmsTopNTrain: 500, postNmsTopNTest: 500 },
+  rpn: { headChannels: 64, batchSizePerImage: 128, preNmsTopN: 1000, postNmsTopNTrain: 500, postNmsTopNTest: 500 },
   roi: { batchSizePerImage: 128 },
   box: { fcDim: 256 },
   mask: { headChannels: 64 },
@@ -209,7 +212,7 @@ function validate(config: MaskRcnnConfig): void {
   }
   if (config.rpn.bgIouThresh > config.rpn.fgIouThresh) fail('rpn.bgIouThresh', 'must not exceed rpn.fgIouThresh');
   for (const key of ['image.maxGtInstances', 'image.miniMaskSize', 'backbone.fpnChannels', 'rpn.batchSizePerImage',
-    'rpn.preNmsTopN', 'rpn.postNmsTopNTrain', 'rpn.postNmsTopNTest', 'rpn.anchorStride', 'roi.batchSizePerImage',
+    'rpn.headChannels', 'rpn.preNmsTopN', 'rpn.postNmsTopNTrain', 'rpn.postNmsTopNTest', 'rpn.anchorStride', 'roi.batchSizePerImage',
     'roi.poolSize', 'roi.maskPoolSize', 'box.fcDim', 'mask.outputSize', 'mask.headChannels', 'detection.maxInstances',
     'numClasses']) {
     const [group, name] = key.split('.') as [keyof MaskRcnnConfig, string | undefined];

@@ -33,9 +33,10 @@ export function smoothL1(predicted: tf.Tensor, target: tf.Tensor): tf.Scalar {
   if (predicted.size !== target.size) throw new Error(`smooth-L1: ${predicted.size} predictions for ${target.size} targets`);
   if (predicted.size === 0) return tf.scalar(0);
   return tf.tidy(() => {
+    // With c = min(d, 1): 0.5 c^2 + (d - c) is both branches at once, and differentiable (no tf.where on a mask).
     const d = tf.abs(predicted.reshape([-1]).sub(target.reshape([-1])));
-    const small = tf.less(d, 1);
-    return tf.mean(tf.where(small, d.square().mul(0.5), d.sub(0.5))) as tf.Scalar;
+    const c = tf.minimum(d, 1);
+    return tf.mean(c.square().mul(0.5).add(d.sub(c))) as tf.Scalar;
   });
 }
 

@@ -1,0 +1,136 @@
+// Benchmark: one Mask R-CNN training step and one inference, for the small backbone at 256 and ResNet50 at 512,
+// on a tfjs backend (wasm by default, single-threaded, to compare with torch at one thread), against torchvision's
+// maskrcnn_resnet50_fpn inference at 512 on the same CPU (bench/torch_maskrcnn_peer.py, Debian's python3-torch).
+//
+//   node --import tsx bench/model-step.ts [--backend wasm|cpu|auto] [--cases small,resnet50] [--repeat 2] [--no-peer]
+//
+// Prints one JSON line per measurement and a markdown table for BENCHMARKS.md (section <!-- bench:model -->).
+// Times are the median of `repeat` runs after one warm-up (kernel compilation, variable creation).
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { configFromParams, type MaskRcnnConfig } from '../stages/model/config.js';
+import { MaskRcnn } from '../stages/model/mask-rcnn.js';
+import { buildTrainBatch, imageMeta } from '../stages/model/molding.js';
+import { seededRng } from '../stages/model/sampler.js';
+import { Amsgrad } from '../stages/train/amsgrad.js';
+import type { Image8, LabelMap } from '../stages/imaging/dataset.js';
+
+export interface ModelStepResult {
+  case: string;
+  backend: string;
+  imageSize: number;
+  trainStepMs: number;
+  inferenceMs: number;
+}
+
+const cases: Record<string, Record<string, unknown>> = {
+  small: { preset: 'small' },
+  resnet50: { preset: 'recipe', backbone: { name: 'resnet50' } },
+};
+
+/** A synthetic image with `count` nuclei-like discs (so the RPN and heads have real targets). */
+function syntheticSample(size: number, count: number): { image: Image8; labels: LabelMap } {
+  const rng = seededRng('bench');
+  const data = new Uint8Array(size * size * 3).fill(15);
+  const labels = new Uint16Array(size * size);
+  for (let k = 1; k <= count; k++) {
+    const r = 4 + rng() * 10;
+    const cy = r + rng() * (size - 2 * r);
+    const cx = r + rng() * (size - 2 * r);
+    for (let y = Math.floor(cy - r); y <= cy + r; y++) for (let x = Math.floor(cx - r); x <= cx + r; x++) {
+      if ((y - cy) ** 2 + (x - cx) ** 2 > r * r || labels[y * size + x]) continue;
+      labels[y * size + x] = k;
+      data.fill(200, (y * size + x) * 3, (y * size + x) * 3 + 3);
+    }
+  }
+  return { image: { width: size, height: size, channels: 3, data }, labels: { width: size, height: size, data: labels, count } };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function timeIt(repeat: number, fn: () => void): number {
+  fn(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+export async function benchModelStep(options: { backend: string; cases: string[]; repeat: number }): Promise<ModelStepResult[]> {
+  if (options.backend === 'cpu') await tf.setBackend('cpu');
+  else {
+    // backend.ts registers the training kernels wasm needs; one thread to compare with torch.set_num_threads(1).
+    const { selectBackend } = await import('../stages/model/backend.js');
+    await selectBackend(options.backend as 'wasm', (m) => process.stderr.write(m + '\n'), { threads: 1 });
+  }
+  const results: ModelStepResult[] = [];
+  for (const name of options.cases) {
+    const params = cases[name];
+    if (!params) throw new Error(`bench model-step: unknown case "${name}" (known: ${Object.keys(cases).join(', ')})`);
+    const config: MaskRcnnConfig = configFromParams(params);
+    const s = config.image.size;
+    const sample = syntheticSample(s, 40);
+    const batch = buildTrainBatch([sample], { ...config.image }, seededRng(1));
+    const model = new MaskRcnn(config);
+    const optimizer = new Amsgrad({ learningRate: 1e-5 });
+    const trainStepMs = timeIt(options.repeat, () => void model.trainStep(optimizer, batch));
+    const meta = imageMeta(s, s, s);
+    const inferenceMs = timeIt(options.repeat, () => void model.detect(batch.images, [meta]));
+    const result = { case: name, backend: tf.getBackend(), imageSize: s, trainStepMs: Math.round(trainStepMs), inferenceMs: Math.round(inferenceMs) };
+    console.log(JSON.stringify(result));
+    results.push(result);
+    batch.images.dispose();
+    model.dispose();
+  }
+  return results;
+}
+
+/** torchvision maskrcnn_resnet50_fpn inference (random init) at `size`, one thread; undefined if torch is missing. */
+export function torchPeerMs(size: number, repeat: number): number | undefined {
+  const script = fileURLToPath(new URL('./torch_maskrcnn_peer.py', import.meta.url));
+  try {
+    const out = execFileSync('python3', [script, '--size', String(size), '--repeat', String(repeat)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    return (JSON.parse(out.trim().split('\n').pop()!) as { inference_ms: number }).inference_ms;
+  } catch (error) {
+    process.stderr.write(`torch peer unavailable: ${(error as Error).message.split('\n')[0]}\n`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'wasm' },
+      cases: { type: 'string', default: 'small,resnet50' },
+      repeat: { type: 'string', default: '2' },
+      'no-peer': { type: 'boolean', default: false },
+    },
+  });
+  const repeat = Number(values.repeat);
+  const results = await benchModelStep({ backend: values.backend!, cases: values.cases!.split(','), repeat });
+  const peer = values['no-peer'] ? undefined : torchPeerMs(512, repeat);
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const lines = [
+    `Machine: ${cpu}, ${cpus().length} cores; Node ${process.version}; one thread for tfjs and torch.`,
+    `Command: \`node --import tsx bench/model-step.ts --backend ${values.backend} --cases ${values.cases} --repeat ${repeat}\``,
+    '',
+    '| case | backend | image | train step (ms) | inference (ms) | torch inference (ms) | ratio |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map((r) => {
+      const torch = r.imageSize === 512 && peer !== undefined ? peer : undefined;
+      return `| ${r.case} | ${r.backend} | ${r.imageSize} | ${r.trainStepMs} | ${r.inferenceMs} | ${torch ?? '-'} | ${torch ? (r.inferenceMs / torch).toFixed(2) + 'x' : '-'} |`;
+    }),
+  ];
+  console.log(lines.join('\n'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
