@@ -2,7 +2,7 @@
 // test/model/kernels/wasm-gradient-coverage.test.ts, which takes the gradient of every op the model uses).
 import * as tf from '@tensorflow/tfjs';
 import { wasmConv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
-import { wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { useStockConv2dBackpropInputForStrides, wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
@@ -45,6 +45,7 @@ export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): st
     }
     tf.registerKernel(config);
   }
+  useStockConv2dBackpropInputForStrides(replacedStock.get(tf.Conv2DBackpropInput));
   return configs.map((config) => config.kernelName);
 }
 
