@@ -82,7 +82,7 @@ async function child(threads: number, withCpu: boolean): Promise<ChildResult> {
   const backpropInput: ChildResult['backpropInput'] = [];
   for (const [dyShape, filterShape, stride] of [
     [[2, 32, 32, 64], [3, 3, 64, 64], 1], [[2, 16, 16, 128], [3, 3, 64, 128], 2], [[2, 64, 64, 32], [7, 7, 3, 32], 2],
-  ] as Array<[number[], number[], number]>) {
+  ] as Array<[[number, number, number, number], [number, number, number, number], number]>) {
     const dy = tf.randomNormal(dyShape) as tf.Tensor4D;
     const filter = tf.randomNormal(filterShape) as tf.Tensor4D;
     const inputShape: [number, number, number, number] = [dyShape[0]!, dyShape[1]! * stride, dyShape[2]! * stride, filterShape[2]!];
