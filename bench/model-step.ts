@@ -7,6 +7,7 @@
 // Prints one JSON line per measurement and a markdown table for BENCHMARKS.md (section <!-- bench:model -->).
 // Times are the median of `repeat` runs after one warm-up (kernel compilation, variable creation).
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,8 @@ export interface ModelStepResult {
   case: string;
   backend: string;
   imageSize: number;
-  trainStepMs: number;
+  /** A number, or why the step failed (e.g. out of wasm memory). */
+  trainStepMs: number | string;
   inferenceMs: number;
 }
 
@@ -82,10 +84,16 @@ export async function benchModelStep(options: { backend: string; cases: string[]
     const batch = buildTrainBatch([sample], { ...config.image }, seededRng(1));
     const model = new MaskRcnn(config);
     const optimizer = new Amsgrad({ learningRate: 1e-5 });
-    const trainStepMs = timeIt(options.repeat, () => void model.trainStep(optimizer, batch));
+    // Inference first: a training step that runs out of wasm memory aborts the whole wasm module.
     const meta = imageMeta(s, s, s);
     const inferenceMs = timeIt(options.repeat, () => void model.detect(batch.images, [meta]));
-    const result = { case: name, backend: tf.getBackend(), imageSize: s, trainStepMs: Math.round(trainStepMs), inferenceMs: Math.round(inferenceMs) };
+    let trainStepMs: number | string;
+    try {
+      trainStepMs = Math.round(timeIt(options.repeat, () => void model.trainStep(optimizer, batch)));
+    } catch (error) {
+      trainStepMs = `failed: ${(error as Error).message.split('\n')[0]}`;
+    }
+    const result = { case: name, backend: tf.getBackend(), imageSize: s, trainStepMs, inferenceMs: Math.round(inferenceMs) };
     console.log(JSON.stringify(result));
     results.push(result);
     batch.images.dispose();
@@ -98,7 +106,9 @@ export async function benchModelStep(options: { backend: string; cases: string[]
 export function torchPeerMs(size: number, repeat: number): number | undefined {
   const script = fileURLToPath(new URL('./torch_maskrcnn_peer.py', import.meta.url));
   try {
-    const out = execFileSync('python3', [script, '--size', String(size), '--repeat', String(repeat)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    // Debian's interpreter, where python3-torch lives (a pyenv `python3` earlier on PATH would not see it).
+    const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+    const out = execFileSync(python, [script, '--size', String(size), '--repeat', String(repeat)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     return (JSON.parse(out.trim().split('\n').pop()!) as { inference_ms: number }).inference_ms;
   } catch (error) {
     process.stderr.write(`torch peer unavailable: ${(error as Error).message.split('\n')[0]}\n`);
