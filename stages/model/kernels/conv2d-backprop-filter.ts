@@ -1,31 +1,34 @@
-// Conv2DBackpropFilter for the wasm backend, which ships none (so stock wasm cannot train a conv net).
+// Conv2DBackpropFilter as one forward conv, for wasm (which ships none, so stock wasm cannot train a conv
+// net) and webgpu (whose stock kernel is a slow direct loop; measured by bench/device/webgpu-step.ts).
 //
 // The filter gradient is itself a correlation: for a forward conv with stride s and zero padding (top, left),
 //   dW[i, j, ci, co] = sum over b, y, x of  xpad[b, y*s + i, x*s + j, ci] * dy[b, y, x, co]
 // Read ci as the batch, b as the input channel and dy as the filter, and this is a forward conv with stride 1
-// and dilation s — which the wasm backend runs through XNNPACK:
+// and dilation s — which the backend runs with its fast forward kernel (XNNPACK on wasm):
 //   input  xpad transposed [Ci, Hp, Wp, B]
 //   filter dy   transposed [Ho, Wo, B, Co]
 //   output                 [Ci, kh, kw, Co]  -> transposed back to [kh, kw, Ci, Co]
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { WasmKernelCalls } from './kernel-calls.js';
+import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
 
-function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
+
+function conv2dBackpropFilter(backendName: ComposingBackend, args: KernelArgs): tf.TensorInfo {
+  const where = `Conv2DBackpropFilter (${backendName})`;
   const x = args.inputs['x'];
   const dy = args.inputs['dy'];
-  if (!x || !dy) throw new Error('Conv2DBackpropFilter (wasm): inputs x and dy are required');
+  if (!x || !dy) throw new Error(`${where}: inputs x and dy are required`);
   const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs;
-  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
+  if (attrs.dataFormat === 'NCHW') throw new Error(`${where}: only NHWC is supported`);
   const filterShape = attrs.filterShape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
     false, 'channelsLast');
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
 
-  const calls = new WasmKernelCalls(args.backend as BackendWasm);
+  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
     // Exactly the rows/columns the forward conv read: (out - 1) * stride + kernel, starting at -pad.
     const neededH = (outHeight - 1) * sh + kh;
@@ -35,9 +38,7 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.
     const dyAsFilter = calls.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, B, Co]
     const gradient = calls.conv2dValid(xAsBatch, dyAsFilter, [1, 1], [sh, sw]); // [Ci, kh, kw, Co]
     const result = calls.transpose(gradient, [1, 2, 0, 3]); // [kh, kw, Ci, Co]
-    if (result.shape.join() !== [kh, kw, inChannels, outChannels].join() || batchSize !== x.shape[0]) {
-      throw new Error(`Conv2DBackpropFilter (wasm): got [${result.shape}], expected [${filterShape}]`);
-    }
+    if (result.shape.join() !== filterShape.join()) throw new Error(`${where}: got [${result.shape}], expected [${filterShape}]`);
     calls.dispose(result);
     return result;
   } catch (error) {
@@ -46,8 +47,7 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.
   }
 }
 
-export const wasmConv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: conv2dBackpropFilter as unknown as tf.KernelFunc,
-};
+export function conv2dBackpropFilterConfig(backendName: ComposingBackend): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => conv2dBackpropFilter(backendName, args);
+  return { kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}

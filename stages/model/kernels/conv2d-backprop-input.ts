@@ -1,5 +1,4 @@
-// Conv2DBackpropInput for the wasm backend, expressed as one XNNPACK forward conv. Stock wasm has this kernel
-// but runs it as plain loops (measured in bench/model-kernels.ts); it is also what conv2dTranspose runs.
+// Conv2DBackpropInput (also what conv2dTranspose runs) as one forward conv of the backend.
 //
 // For a forward conv with stride s and zero padding `top`, input row y received dy[oy] * w[i] wherever
 // oy*s + i = y + top. With D = dy with s-1 zeros inserted between rows ("dilated", length (Ho-1)*s + 1):
@@ -7,15 +6,16 @@
 // i.e. a stride-1 correlation of D, padded by kh-1-top in front, with the spatially flipped filter whose
 // in/out channels are swapped ([kh, kw, Co, Ci]). Same for columns.
 //
-// Used for stride 1 only (measured in bench/model-kernels.ts: ~2.5x faster than stock for 3x3/1). For stride
-// s > 1 the zero-inserted D makes XNNPACK do s*s times the work, and stock's loops win or tie: strided convs
-// go to the stock kernel, which `stock` holds.
+// On wasm it is used for stride 1 only (bench/model-kernels.ts: ~2.5x faster than stock's loops for 3x3/1).
+// For stride s > 1 the zero-inserted D costs XNNPACK s*s times the work and stock wins or ties, so strided
+// convs go to the stock kernel given as `stockForStrides`.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { WasmKernelCalls } from './kernel-calls.js';
+import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
 /** Inserts stride-1 zeros between rows and columns of [B, H, W, C] -> [B, (H-1)*sh+1, (W-1)*sw+1, C]. */
-function dilate(calls: WasmKernelCalls, x: tf.TensorInfo, sh: number, sw: number): tf.TensorInfo {
+function dilate(calls: KernelCalls, x: tf.TensorInfo, sh: number, sw: number): tf.TensorInfo {
   if (sh === 1 && sw === 1) return x;
   const [b, h, w, c] = x.shape as [number, number, number, number];
   const spaced = calls.pad(calls.reshape(x, [b, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
@@ -23,28 +23,23 @@ function dilate(calls: WasmKernelCalls, x: tf.TensorInfo, sh: number, sw: number
   return calls.slice(flat, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
 }
 
-/** The stock kernel, for strided convs; set when ours is registered over it. */
-let stock: tf.KernelConfig | undefined;
-
-export function useStockConv2dBackpropInputForStrides(config: tf.KernelConfig | undefined): void {
-  stock = config;
-}
-
-function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, args: KernelArgs): tf.TensorInfo {
+  const where = `Conv2DBackpropInput (${backendName})`;
   const dy = args.inputs['dy'];
   const filter = args.inputs['filter'];
-  if (!dy || !filter) throw new Error('Conv2DBackpropInput (wasm): inputs dy and filter are required');
+  if (!dy || !filter) throw new Error(`${where}: inputs dy and filter are required`);
   const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropInputAttrs;
-  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput (wasm): only NHWC is supported');
+  if (attrs.dataFormat === 'NCHW') throw new Error(`${where}: only NHWC is supported`);
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
     inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
     false, 'channelsLast');
   const { inHeight, inWidth, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
+  const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
 
-  const calls = new WasmKernelCalls(args.backend as BackendWasm);
+  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
     const spread = dilate(calls, dy, sh, sw); // [B, Dh, Dw, Co]
     const [, dh, dw] = spread.shape as [number, number, number, number];
@@ -54,9 +49,7 @@ function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.N
       [0, 0], [frontH, inHeight + kh - 1 - frontH - dh], [frontW, inWidth + kw - 1 - frontW - dw], [0, 0]]);
     const flipped = calls.transpose(calls.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, Co, Ci]
     const result = calls.conv2dValid(padded, flipped, [1, 1], [1, 1]); // [B, H, W, Ci]
-    if (result.shape.join() !== inputShape.join()) {
-      throw new Error(`Conv2DBackpropInput (wasm): got [${result.shape}], expected [${inputShape}]`);
-    }
+    if (result.shape.join() !== inputShape.join()) throw new Error(`${where}: got [${result.shape}], expected [${inputShape}]`);
     calls.dispose(result);
     return result;
   } catch (error) {
@@ -65,8 +58,8 @@ function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.N
   }
 }
 
-export const wasmConv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropInput,
-  backendName: 'wasm',
-  kernelFunc: conv2dBackpropInput as unknown as tf.KernelFunc,
-};
+/** `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here. */
+export function conv2dBackpropInputConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => conv2dBackpropInput(backendName, stockForStrides, args);
+  return { kernelName: tf.Conv2DBackpropInput, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}

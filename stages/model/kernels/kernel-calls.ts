@@ -1,23 +1,25 @@
-// Composing a wasm kernel out of the wasm backend's own forward kernels.
+// Composing a kernel out of a backend's own forward kernels (wasm: XNNPACK; webgpu: its shaders).
 //
 // A kernel function must not call tf ops (they would land on the gradient tape and in the engine's scope), so
 // our kernels call the backend's registered kernel functions directly — the way tfjs composes its own kernels —
-// and free every intermediate they made. Each call is a plain TensorInfo living on the wasm heap.
+// and free every intermediate they made. Each call is a plain TensorInfo living in the backend's memory.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type NamedInputs = Record<string, tf.TensorInfo>;
 
-/** Calls wasm forward kernels by name and remembers the intermediates to free. */
-export class WasmKernelCalls {
+/** The backends our composed kernels are registered for. */
+export type ComposingBackend = 'wasm' | 'webgpu';
+
+/** Calls a backend's forward kernels by name and remembers the intermediates to free. */
+export class KernelCalls {
   private readonly intermediates: tf.TensorInfo[] = [];
 
-  constructor(readonly backend: BackendWasm) {}
+  constructor(readonly backendName: ComposingBackend, readonly backend: tf.KernelBackend) {}
 
-  /** Runs the wasm kernel `name`; the result is freed by `dispose()` unless it is the one returned. */
+  /** Runs the backend's kernel `name`; the result is freed by `dispose()` unless it is the one returned. */
   run(name: string, inputs: NamedInputs, attrs: object = {}): tf.TensorInfo {
-    const config = tf.getKernel(name, 'wasm');
-    if (!config) throw new Error(`the wasm backend has no ${name} kernel to compose with`);
+    const config = tf.getKernel(name, this.backendName);
+    if (!config) throw new Error(`the ${this.backendName} backend has no ${name} kernel to compose with`);
     const result = config.kernelFunc({
       inputs: inputs as tf.NamedTensorInfoMap,
       attrs: attrs as tf.NamedAttrMap,

@@ -1,12 +1,18 @@
 // The kernels the wasm backend needs for training Mask R-CNN and does not ship (found by
 // test/model/kernels/wasm-gradient-coverage.test.ts, which takes the gradient of every op the model uses).
 import * as tf from '@tensorflow/tfjs';
-import { wasmConv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
-import { useStockConv2dBackpropInputForStrides, wasmConv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
+import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
 import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
 import { wasmResizeGradientKernels } from '../resize-gradients.js';
+
+// The stock configs we replaced, so a benchmark can put them back (and strided backprop-input can use stock).
+const replacedStock = new Map<string, tf.KernelConfig>();
+
+const wasmConv2dBackpropFilterConfig = conv2dBackpropFilterConfig('wasm');
+const wasmConv2dBackpropInputConfig = conv2dBackpropInputConfig('wasm', () => replacedStock.get(tf.Conv2DBackpropInput));
 
 /** Kernels stock wasm lacks entirely, or has with wrong results. */
 export const missingWasmKernels: readonly tf.KernelConfig[] = [
@@ -19,9 +25,6 @@ const wrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.Kernel
   { name: tf.Conv2D, wrap: withExplicitSamePadding },
   { name: tf.FusedConv2D, wrap: withExplicitSamePadding },
 ];
-
-// The stock configs we replaced, so a benchmark can put them back.
-const replacedStock = new Map<string, tf.KernelConfig>();
 
 export interface WasmKernelOptions {
   /** Also replace stock kernels that exist but are slow (default true; false only to benchmark stock). */
@@ -45,7 +48,6 @@ export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): st
     }
     tf.registerKernel(config);
   }
-  useStockConv2dBackpropInputForStrides(replacedStock.get(tf.Conv2DBackpropInput));
   return configs.map((config) => config.kernelName);
 }
 
