@@ -1,0 +1,293 @@
+// `dsb2018 train`: one training phase of the recipe (the pipeline chains three: lr 1e-4, 1e-5, 1e-6).
+//
+// Starts from the previous phase's checkpoint (--init-checkpoint), from ImageNet ResNet50 weights (--imagenet,
+// a Keras .h5) or from scratch, with a fresh AMSGrad each phase (the recipe restarts the optimizer state).
+// Per epoch: `steps` steps of `batch` augmented samples, then the loss over the whole validation list without
+// augmentation; the weights with the lowest validation loss are the phase's output. Every epoch is also
+// checkpointed under --checkpoints (weights + optimizer state), so a killed phase resumes where it stopped.
+import { mkdirSync, writeFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { StageError, writeAtomically } from '../contract.js';
+import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { selectBackend, type BackendPreference } from '../model/backend.js';
+import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
+import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
+import { loadKerasH5 } from '../model/keras-h5.js';
+import { MaskRcnn, type Losses } from '../model/mask-rcnn.js';
+import { buildTrainBatch } from '../model/molding.js';
+import { seededRng } from '../model/sampler.js';
+import { Amsgrad } from './amsgrad.js';
+import { augmentSample, defaultAugmentOptions, type AugmentOptions } from './augment.js';
+import { writeLineChartPng, type Series } from './loss-curve.js';
+import { meanLosses, phaseRunKey, resumableState, type EpochRecord, type PhaseMeta } from './phase-state.js';
+import { loadSamples, type TrainingSample } from './training-set.js';
+
+function parseJsonFlag(name: string, text: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new StageError(`flag --${name}: expected a JSON object, got ${JSON.stringify(text)} (${(error as Error).message})`);
+  }
+}
+
+/** Augmentation options: the recipe's, with the flag's overrides ({"cropProbability": 0} …), or none at all. */
+function augmentOptions(text: string, size: number): AugmentOptions | undefined {
+  if (text === 'none') return undefined;
+  const overrides = parseJsonFlag('augment', text);
+  const options: AugmentOptions = { ...defaultAugmentOptions, size };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in options) || key === 'size') {
+      throw new StageError(`flag --augment: unknown key "${key}" (known: ${Object.keys(options).filter((k) => k !== 'size').join(', ')})`);
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new StageError(`flag --augment: "${key}" must be a number`);
+    (options as unknown as Record<string, number>)[key] = value;
+  }
+  return options;
+}
+
+interface PhaseSettings {
+  lr: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  batch: number;
+  seed: number;
+  valBatch: number;
+}
+
+export const stage: StageProgram = {
+  name: 'train',
+  summary:
+    'One training phase of the Mask R-CNN: AMSGrad (clip-norm 5) from a checkpoint, ImageNet weights or scratch; ' +
+    'augmented batches; validation loss each epoch; best checkpoint kept; resumes a killed phase from --checkpoints.',
+  flags: {
+    data: { type: 'string', required: true, description: 'compact dataset holding the training and validation ids' },
+    'train-ids': { type: 'string', description: 'file of training ids in --data (default: every sample)' },
+    'val-ids': { type: 'string', description: 'file of validation ids in --data (default: no validation)' },
+    extra: { type: 'string', multiple: true, description: 'extra compact datasets used whole for training (mosaics, external)' },
+    model: { type: 'string', default: '{"preset":"recipe"}', description: 'model config as JSON: {"preset": "recipe"|"small", …overrides}' },
+    'init-checkpoint': { type: 'string', description: 'start from this checkpoint (the previous phase)' },
+    imagenet: { type: 'string', description: 'start the backbone from Keras ImageNet ResNet50 weights (.h5, the first 50 layers)' },
+    lr: { type: 'string', default: '1e-4', description: 'learning rate' },
+    epochs: { type: 'string', default: '25', description: 'epochs in this phase' },
+    'steps-per-epoch': { type: 'string', default: '0', description: 'optimizer steps per epoch (0: training samples / batch)' },
+    batch: { type: 'string', default: '2', description: 'images per step' },
+    'max-val': { type: 'string', default: '0', description: 'validate on at most this many images (0: the whole list)' },
+    augment: { type: 'string', default: '{}', description: 'augmentation overrides as JSON ({"cropProbability": 0, …}), or none' },
+    seed: { type: 'string', default: '1', description: 'seed of sample order and augmentation' },
+    backend: { type: 'string', default: 'auto', description: 'tfjs backend: auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu' },
+    threads: { type: 'string', default: 'auto', description: 'wasm threads (auto: the machine\'s cores)' },
+    'phase-name': { type: 'string', default: 'phase', description: 'label of this phase in curves and metrics' },
+    checkpoints: { type: 'string', description: 'directory for per-epoch checkpoints (resume); kept by the runner across runs' },
+    out: { type: 'string', required: true, description: 'output directory: the best checkpoint, history.json, loss-curve.png' },
+    metrics: { type: 'string', description: 'write the phase metrics JSON here' },
+    'keep-last': { type: 'boolean', default: false, description: 'output the last epoch instead of the best by validation loss' },
+  },
+
+  async run(flags, { events }) {
+    const out = stringFlag(flags, 'out');
+    const dataDir = stringFlag(flags, 'data');
+    const trainIds = optionalStringFlag(flags, 'train-ids');
+    const valIds = optionalStringFlag(flags, 'val-ids');
+    const extras = (flags['extra'] as string[] | undefined) ?? [];
+    const config: MaskRcnnConfig = configFromParams(parseJsonFlag('model', stringFlag(flags, 'model')));
+    const initCheckpoint = optionalStringFlag(flags, 'init-checkpoint');
+    const imagenet = optionalStringFlag(flags, 'imagenet');
+    if (initCheckpoint && imagenet) throw new StageError('give --init-checkpoint or --imagenet, not both');
+    // Without --checkpoints the per-epoch checkpoints live in a temp dir (no resume), removed at the end.
+    const checkpointsFlag = optionalStringFlag(flags, 'checkpoints');
+    const checkpointsDir = checkpointsFlag ?? mkdtempSync(join(tmpdir(), 'dsb2018-train-'));
+    const phaseName = stringFlag(flags, 'phase-name');
+    const augment = augmentOptions(stringFlag(flags, 'augment'), config.image.size);
+    const settings: PhaseSettings = {
+      lr: numberFlag(flags, 'lr'),
+      epochs: numberFlag(flags, 'epochs'),
+      stepsPerEpoch: numberFlag(flags, 'steps-per-epoch'),
+      batch: numberFlag(flags, 'batch'),
+      seed: numberFlag(flags, 'seed'),
+      valBatch: numberFlag(flags, 'batch'),
+    };
+    if (!(settings.lr > 0)) throw new StageError('flag --lr must be > 0');
+    if (!Number.isInteger(settings.epochs) || settings.epochs < 1) throw new StageError('flag --epochs must be a positive integer');
+    if (!Number.isInteger(settings.batch) || settings.batch < 1) throw new StageError('flag --batch must be a positive integer');
+    const maxVal = numberFlag(flags, 'max-val');
+    const threadsFlag = stringFlag(flags, 'threads');
+
+    const backend = await selectBackend(stringFlag(flags, 'backend') as BackendPreference, events.log, {
+      threads: threadsFlag === 'auto' ? 'auto' : numberFlag(flags, 'threads'),
+    });
+
+    // Data, held in memory for the whole phase.
+    const train = await loadSamples(
+      [{ dir: dataDir, ...(trainIds ? { idsFile: trainIds } : {}) }, ...extras.map((dir) => ({ dir }))],
+      (done, total) => events.progress(done, total, 'image', 'loading training set'),
+    );
+    if (train.length === 0) throw new StageError('no training samples (check --data, --train-ids, --extra)');
+    let val = valIds ? await loadSamples([{ dir: dataDir, idsFile: valIds }]) : [];
+    if (maxVal > 0) val = val.slice(0, maxVal);
+    const steps = settings.stepsPerEpoch > 0 ? settings.stepsPerEpoch : Math.max(1, Math.floor(train.length / settings.batch));
+    events.log(`train: ${train.length} training samples (${countBy(train)}), ${val.length} validation; ${settings.epochs} epochs x ${steps} steps, batch ${settings.batch}, lr ${settings.lr}`);
+
+    // The model, and where it starts from.
+    const model = new MaskRcnn(config);
+    model.build();
+    const runKey = phaseRunKey(
+      { ...stripOutputs(flags), backend: backend.name },
+      [join(dataDir, 'manifest.json'), ...(trainIds ? [trainIds] : []), ...(valIds ? [valIds] : []),
+        ...extras.map((dir) => join(dir, 'manifest.json')), ...(initCheckpoint ? [join(initCheckpoint, 'model.json')] : [])],
+    );
+    const optimizer = new Amsgrad({ learningRate: settings.lr });
+    const resumed = resumableState(checkpointsDir, runKey);
+    let state: PhaseMeta = { runKey, epoch: 0, history: [], bestEpoch: 0, bestValLoss: null };
+    if (resumed) {
+      const loaded = await loadCheckpoint(join(checkpointsDir, 'last'), model.store);
+      optimizer.restore(loaded.extra);
+      tf.dispose(Object.values(loaded.extra));
+      state = resumed;
+      events.log(`train: resuming ${phaseName} after epoch ${state.epoch} from ${join(checkpointsDir, 'last')}`);
+    } else if (initCheckpoint) {
+      const loaded = await loadCheckpoint(initCheckpoint, model.store);
+      tf.dispose(Object.values(loaded.extra));
+      events.log(`train: starting from checkpoint ${initCheckpoint} (${loaded.loaded.length} variables)`);
+    } else if (imagenet) {
+      const loaded = await loadKerasH5(imagenet, model.store, { layers: 'resnet50-prefix' });
+      events.log(`train: ImageNet weights from ${imagenet}: ${loaded.loaded.length} layers, ${loaded.variables} variables`);
+    } else {
+      events.log('train: starting from scratch (random initialisation)');
+    }
+
+    const started = Date.now();
+    for (let epoch = state.epoch + 1; epoch <= settings.epochs; epoch++) {
+      const epochStart = Date.now();
+      const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
+      const stepLosses: Losses[] = [];
+      for (let step = 0; step < steps; step++) {
+        const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);
+        const picked = Array.from({ length: settings.batch }, (_, k) => train[order[(step * settings.batch + k) % order.length]!]!);
+        const batch = buildTrainBatch(
+          picked.map((sample) => (augment ? augmentSample({ image: sample.image, labels: sample.labels }, random, augment) : sample)),
+          { size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances },
+          random,
+        );
+        try {
+          const losses = model.trainStep(optimizer, batch);
+          if (!Number.isFinite(losses.loss_total)) throw new StageError(`training diverged at epoch ${epoch} step ${step + 1}: loss ${losses.loss_total}`);
+          stepLosses.push(losses);
+        } finally {
+          batch.images.dispose();
+        }
+        events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`);
+      }
+      const valLosses = validate(model, val, config, settings.valBatch);
+      const record: EpochRecord = {
+        epoch,
+        train: meanLosses(stepLosses),
+        ...(valLosses ? { val: valLosses } : {}),
+        seconds: (Date.now() - epochStart) / 1000,
+        steps,
+      };
+      state.history.push(record);
+      state.epoch = epoch;
+      const current = valLosses?.loss_total ?? record.train.loss_total;
+      const improved = state.bestValLoss === null || current < state.bestValLoss;
+      if (improved) {
+        state.bestValLoss = current;
+        state.bestEpoch = epoch;
+      }
+      events.metric({ phase: phaseName, epoch, ...prefixed('train_', record.train), ...(valLosses ? prefixed('val_', valLosses) : {}), seconds: record.seconds });
+      events.log(`${phaseName} epoch ${epoch}: train ${record.train.loss_total.toFixed(4)}${valLosses ? `, val ${valLosses.loss_total.toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)${improved ? ' *' : ''}`);
+      mkdirSync(checkpointsDir, { recursive: true });
+      if (improved) await saveCheckpoint(join(checkpointsDir, 'best'), model.store, { ...checkpointMeta(config, phaseName, epoch), valLoss: current });
+      await saveCheckpoint(join(checkpointsDir, 'last'), model.store, { ...state } as unknown as Record<string, unknown>, { extra: optimizer.state() });
+    }
+
+    // The phase's output: the best (or last) weights, their history and the loss curve.
+    const source = join(checkpointsDir, booleanFlag(flags, 'keep-last') ? 'last' : 'best');
+    await writeAtomically(out, async (tmp) => {
+      cpSync(source, tmp, { recursive: true });
+      writeFileSync(join(tmp, 'history.json'), JSON.stringify({ phase: phaseName, bestEpoch: state.bestEpoch, history: state.history }, null, 1) + '\n');
+      await writeLineChartPng(join(tmp, 'loss-curve.png'), `${phaseName}: loss per epoch (lr ${settings.lr})`, curveSeries(state.history), { xLabel: 'epoch', yLabel: 'loss' });
+    });
+    if (!checkpointsFlag) rmSync(checkpointsDir, { recursive: true, force: true });
+    const last = state.history.at(-1);
+    const metrics = {
+      phase: phaseName,
+      backend: backend.name,
+      epochs: state.epoch,
+      steps_per_epoch: steps,
+      best_epoch: state.bestEpoch,
+      best_val_loss: state.bestValLoss,
+      final_train_loss: last?.train.loss_total ?? null,
+      final_val_loss: last?.val?.loss_total ?? null,
+      seconds: (Date.now() - started) / 1000,
+      seconds_per_step: last ? last.seconds / Math.max(1, last.steps) : null,
+      meta: readCheckpointMeta(out),
+    };
+    const metricsFile = optionalStringFlag(flags, 'metrics');
+    if (metricsFile) await writeAtomically(metricsFile, async (tmp) => writeFileSync(tmp, JSON.stringify(metrics, null, 1) + '\n'));
+    events.metric({ best_val_loss: metrics.best_val_loss, best_epoch: metrics.best_epoch });
+    model.dispose();
+    optimizer.dispose();
+  },
+};
+
+function checkpointMeta(config: MaskRcnnConfig, phase: string, epoch: number): Record<string, unknown> {
+  return { config, phase, epoch };
+}
+
+/** Validation loss over the whole list, batch by batch, no augmentation (undefined without validation ids). */
+function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnnConfig, batchSize: number): Losses | undefined {
+  if (val.length === 0) return undefined;
+  const random = seededRng('validation');
+  const all: Losses[] = [];
+  for (let i = 0; i < val.length; i += batchSize) {
+    const batch = buildTrainBatch(val.slice(i, i + batchSize), {
+      size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances,
+    }, random);
+    try {
+      all.push(model.losses(batch));
+    } finally {
+      batch.images.dispose();
+    }
+  }
+  return meanLosses(all);
+}
+
+function curveSeries(history: EpochRecord[]): Series[] {
+  const series: Series[] = [
+    { name: 'train total', points: history.map((r) => ({ x: r.epoch, y: r.train.loss_total })) },
+  ];
+  if (history.some((r) => r.val)) series.push({ name: 'val total', dashed: true, points: history.map((r) => ({ x: r.epoch, y: r.val?.loss_total ?? Number.NaN })) });
+  for (const name of ['loss_objectness', 'loss_rpn_box_reg', 'loss_classifier', 'loss_box_reg', 'loss_mask'] as const) {
+    series.push({ name: `train ${name.slice(5)}`, points: history.map((r) => ({ x: r.epoch, y: r.train[name] })) });
+  }
+  return series;
+}
+
+function prefixed(prefix: string, losses: Losses): Record<string, number> {
+  return Object.fromEntries(Object.entries(losses).map(([k, v]) => [prefix + k.replace(/^loss_/, ''), v as number]));
+}
+
+function shuffled(n: number, random: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+function countBy(samples: TrainingSample[]): string {
+  const counts = new Map<string, number>();
+  for (const s of samples) counts.set(s.source, (counts.get(s.source) ?? 0) + 1);
+  return [...counts].map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+/** The flags that define the run (not where its results go). */
+function stripOutputs(flags: Record<string, unknown>): Record<string, unknown> {
+  const { out: _out, metrics: _metrics, checkpoints: _checkpoints, ...rest } = flags;
+  return rest;
+}
