@@ -2,9 +2,10 @@
 // lstat per file instead of reading it; and, one level up, which hash a whole directory had for a given digest
 // of all its files' stats, so a warm directory check needs neither the per-file records nor the manifest.
 //
-// On disk: `<file>` holds the directory ("tree") records (small, always loaded); `<file>.files` holds the
-// per-file records grouped by directory (stage1_train: 30k records, ~6 MB), parsed only when a tree record
-// misses. Both are plain JSON written by temp + rename.
+// On disk: `<file>` holds the directory ("tree") records and the records of files hashed on their own (a file
+// dep or out): small, always loaded. `<file>.files` holds the records of files below directories, grouped by
+// directory (stage1_train: 30k records, ~6 MB), parsed only when a tree record misses. Both are plain JSON
+// written by temp + rename.
 //
 // Correctness limits (the same as git's index and DVC's state db):
 // - A rewrite that keeps size, mtime, ctime and inode is not seen. User code can set mtime (utimes) but not
@@ -13,7 +14,7 @@
 //   `racyWindowMs` when it is hashed is not remembered (it is re-hashed next time, when it is older).
 // - Filesystems with coarse timestamps (some network disks: 1-2 s) need a wider window.
 import { readFileSync, writeFileSync, renameSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, basename, sep } from 'node:path';
+import { dirname } from 'node:path';
 import type { ContentHash, StatLike } from './types.js';
 
 const FORMAT_VERSION = 2;
@@ -36,10 +37,12 @@ export interface StatCacheOptions {
   racyWindowMs?: number;
 }
 
-/** [dirname, basename] of an absolute path, without path.dirname's normalisation work. */
-function splitPath(abs: string): [string, string] {
-  const cut = abs.lastIndexOf(sep);
-  return cut > 0 ? [abs.slice(0, cut), abs.slice(cut + 1)] : [dirname(abs), basename(abs)];
+/** The record's hash when size, mtime, ctime and inode all match the stat. */
+function matching(record: StatRecord | undefined, stat: StatLike): ContentHash | undefined {
+  if (!record) return undefined;
+  const [size, mtimeMs, ctimeMs, ino, hash] = record;
+  if (size !== stat.size || mtimeMs !== stat.mtimeMs || ctimeMs !== stat.ctimeMs || ino !== stat.ino) return undefined;
+  return hash as ContentHash;
 }
 
 function emptyRecord<T>(): Record<string, T> {
@@ -70,7 +73,10 @@ function writeJsonAtomically(file: string, body: unknown): void {
 
 export class StatCache {
   private readonly trees: Record<string, TreeRecord>;
+  /** Records of files hashed on their own, by absolute path. */
+  private readonly loose: Record<string, StatRecord>;
   private dirsLoaded: Record<string, DirRecords> | undefined;
+  /** The small file (trees and loose files) needs writing. */
   private treesChanged = false;
   private filesChanged = false;
   private readonly racyWindowMs: number;
@@ -83,6 +89,7 @@ export class StatCache {
     this.racyWindowMs = options.racyWindowMs ?? 1000;
     const parsed = readJson(file);
     this.trees = (parsed?.['trees'] as Record<string, TreeRecord> | undefined) ?? emptyRecord();
+    this.loose = (parsed?.['files'] as Record<string, StatRecord> | undefined) ?? emptyRecord();
   }
 
   /** Loads the cache; a missing or unreadable file gives an empty cache (it is only an accelerator). */
@@ -113,15 +120,15 @@ export class StatCache {
     return now - mtimeMs < this.racyWindowMs;
   }
 
-  /** The remembered hash when every recorded stat field still matches, else undefined. */
+  /** The remembered hash of a file hashed on its own, when every recorded stat field still matches. */
   lookup(abs: string, stat: StatLike): ContentHash | undefined {
-    const [dir, name] = splitPath(abs);
-    return this.lookupIn(this.dirs[dir], name, stat);
+    return matching(this.loose[abs], stat);
   }
 
   remember(abs: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
-    const [dir, name] = splitPath(abs);
-    this.rememberIn(dir, name, stat, hash, now);
+    if (this.isRacy(stat.mtimeMs, now) || matching(this.loose[abs], stat) === hash) return;
+    this.loose[abs] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, hash];
+    this.treesChanged = true;
   }
 
   /** The records of one directory, for a walker that looks up many names in it (avoids re-splitting paths). */
@@ -129,12 +136,9 @@ export class StatCache {
     return this.dirs[dirAbs];
   }
 
+  /** Like lookup, for a file below a directory, given its directory's records (see directory()). */
   lookupIn(records: DirRecords | undefined, name: string, stat: StatLike): ContentHash | undefined {
-    const record = records?.[name];
-    if (!record) return undefined;
-    const [size, mtimeMs, ctimeMs, ino, hash] = record;
-    if (size !== stat.size || mtimeMs !== stat.mtimeMs || ctimeMs !== stat.ctimeMs || ino !== stat.ino) return undefined;
-    return hash as ContentHash;
+    return matching(records?.[name], stat);
   }
 
   rememberIn(dirAbs: string, name: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
@@ -145,10 +149,7 @@ export class StatCache {
       records = emptyRecord();
       dirs[dirAbs] = records;
     }
-    const old = records[name];
-    if (old && old[0] === stat.size && old[1] === stat.mtimeMs && old[2] === stat.ctimeMs && old[3] === stat.ino && old[4] === hash) {
-      return;
-    }
+    if (matching(records[name], stat) === hash) return;
     records[name] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, hash];
     this.filesChanged = true;
   }
@@ -177,7 +178,7 @@ export class StatCache {
       this.filesChanged = false;
     }
     if (this.treesChanged) {
-      writeJsonAtomically(this.file, { version: FORMAT_VERSION, trees: this.trees });
+      writeJsonAtomically(this.file, { version: FORMAT_VERSION, trees: this.trees, files: this.loose });
       this.treesChanged = false;
     }
   }

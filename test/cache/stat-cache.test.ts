@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, statSync, utimesSync, renameSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, statSync, utimesSync, renameSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StatCache } from '../../cache/stat-cache.js';
-import { hashPath } from '../../cache/hash.js';
+import { hashPath, sha256 } from '../../cache/hash.js';
 import type { ContentHash } from '../../cache/types.js';
 
 const FAKE = 'f'.repeat(64) as ContentHash;
@@ -74,20 +74,26 @@ test('a file modified within the racy window is not remembered', () => {
   assert.equal(cache.lookup(file, statSync(file)), undefined);
 });
 
-test('save persists across load, and a load with nothing new does not rewrite the file', () => {
+test('save persists across load, and a load with nothing new does not rewrite the files', async () => {
   const file = oldFile('abc');
-  const cacheFile = join(file, '..', 'state', 'stat.json');
+  const ws = join(file, '..');
+  mkdirSync(join(ws, 'd'));
+  writeFileSync(join(ws, 'd/inner'), 'x');
+  utimesSync(join(ws, 'd/inner'), past, past);
+  const cacheFile = join(ws, 'state', 'stat.json');
   const cache = StatCache.load(cacheFile);
-  cache.remember(file, statSync(file), FAKE);
+  cache.remember(file, statSync(file), FAKE); // a file on its own: kept in the small file
+  await hashPath(ws, 'd', cache); // files below a directory: kept in `.files`
   cache.save();
   const reloaded = StatCache.load(cacheFile);
   assert.equal(reloaded.lookup(file, statSync(file)), FAKE);
-  const bytes = readFileSync(cacheFile + '.files');
-  const mtime = statSync(cacheFile + '.files').mtimeMs;
+  assert.equal(reloaded.lookupIn(reloaded.directory(join(ws, 'd')), 'inner', statSync(join(ws, 'd/inner'))), sha256('x'));
+  const before = [cacheFile, cacheFile + '.files'].map((f) => ({ bytes: readFileSync(f), mtimeMs: statSync(f).mtimeMs }));
   reloaded.remember(file, statSync(file), FAKE);
+  await hashPath(ws, 'd', reloaded);
   reloaded.save();
-  assert.equal(statSync(cacheFile + '.files').mtimeMs, mtime);
-  assert.deepEqual(readFileSync(cacheFile + '.files'), bytes);
+  const after = [cacheFile, cacheFile + '.files'].map((f) => ({ bytes: readFileSync(f), mtimeMs: statSync(f).mtimeMs }));
+  assert.deepEqual(after, before);
 });
 
 test('a corrupt cache file loads as an empty cache', () => {
