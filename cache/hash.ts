@@ -14,6 +14,7 @@ import { posix, resolve, sep } from 'node:path';
 import type { ContentHash, ManifestEntry, PathHash } from './types.js';
 import type { StatCache } from './stat-cache.js';
 import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
+import { treeStats } from './tree-stats.js';
 
 /** A declared dep or out that does not exist. */
 export class MissingPathError extends Error {
@@ -119,53 +120,6 @@ interface ScannedFile {
 
 interface TreeScan {
   files: ScannedFile[];
-}
-
-interface TreeStats {
-  /** sha256 over every entry's name and place in the tree, files' size, mtime, ctime and inode, symlinks' targets. */
-  statDigest: string;
-  youngestMtimeMs: number;
-}
-
-/**
- * The warm path: readdir + lstat of everything below `root`, in readdir order (no sorting, no per-file
- * objects), folded into one digest. The names are written with markers that keep the tree's shape
- * unambiguous: a directory as "name/" ... "/" around its contents, a symlink as "name\0target".
- * If readdir's order changes, the digest misses and the directory is simply hashed the slow way.
- */
-function treeStats(root: string): TreeStats {
-  const names: string[] = [];
-  let stats = new Float64Array(4096);
-  let n = 0;
-  let youngestMtimeMs = -Infinity;
-  const walk = (dirAbs: string): void => {
-    for (const dirent of readdirSync(dirAbs, { withFileTypes: true })) {
-      const abs = dirAbs + '/' + dirent.name;
-      if (dirent.isDirectory()) {
-        names.push(dirent.name + '/');
-        walk(abs);
-        names.push('/');
-      } else if (dirent.isSymbolicLink()) {
-        names.push(dirent.name + '\0' + readlinkSync(abs));
-      } else if (dirent.isFile()) {
-        const stat = lstatSync(abs);
-        names.push(dirent.name);
-        if (n + 4 > stats.length) {
-          const grown = new Float64Array(stats.length * 2);
-          grown.set(stats);
-          stats = grown;
-        }
-        stats[n++] = stat.size;
-        stats[n++] = stat.mtimeMs;
-        stats[n++] = stat.ctimeMs;
-        stats[n++] = stat.ino;
-        if (stat.mtimeMs > youngestMtimeMs) youngestMtimeMs = stat.mtimeMs;
-      }
-    }
-  };
-  walk(root);
-  const digest = createHash('sha256').update(names.join('\n')).update(new Uint8Array(stats.buffer, 0, n * 8));
-  return { statDigest: digest.digest('hex'), youngestMtimeMs };
 }
 
 function byKey(a: [string, Dirent], b: [string, Dirent]): number {
