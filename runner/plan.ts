@@ -7,7 +7,7 @@ import { hashPath, MissingPathError } from '../cache/hash.js';
 import type { RunCache } from '../cache/run-cache.js';
 import type { StatCache } from '../cache/stat-cache.js';
 import type { Store } from '../cache/store.js';
-import type { LockEntry, PathHash, RunRecord, StageKey } from '../cache/types.js';
+import type { ContentHash, LockEntry, PathHash, RunRecord, StageKey } from '../cache/types.js';
 import type { Pipeline, StageSpec } from './spec/pipeline.js';
 
 export interface PlanContext {
@@ -34,13 +34,20 @@ export function cachedOuts(stage: StageSpec): string[] {
   return [...stage.outs, ...stage.metrics];
 }
 
+/** The hash an absent optional dep enters the key with (no content hashes to 64 zeros). */
+const ABSENT = '0'.repeat(64) as ContentHash;
+
 export async function fingerprint(ctx: PlanContext, stage: StageSpec): Promise<Fingerprint> {
   const deps: PathHash[] = [];
   for (const dep of stage.deps) {
     try {
       deps.push(await hashPath(ctx.pipeline.workspace, dep, ctx.statCache));
     } catch (cause) {
-      if (cause instanceof MissingPathError) return { ok: false, missingDep: dep };
+      if (cause instanceof MissingPathError) {
+        if (!stage.optionalDeps.includes(dep)) return { ok: false, missingDep: dep };
+        deps.push({ path: dep, hash: ABSENT, size: 0, isDir: false });
+        continue;
+      }
       throw cause;
     }
   }

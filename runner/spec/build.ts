@@ -33,11 +33,12 @@ class StageBuilder {
   }
 
   private paths(raw: Record<string, unknown>, field: string, template: string, scope: Record<string, unknown>): string[] {
-    const list = (raw[field] ?? []) as string[];
+    const list = (raw[field] ?? []) as Array<string | { path: string }>;
     const result: string[] = [];
     list.forEach((entry, index) => {
-      const at: YamlPath = ['stages', template, field, index];
-      const text = this.text(entry, at, scope);
+      const isObject = typeof entry === 'object' && entry !== null;
+      const at: YamlPath = isObject ? ['stages', template, field, index, 'path'] : ['stages', template, field, index];
+      const text = this.text(isObject ? entry.path : entry, at, scope);
       if (text === undefined) return;
       const path = workspacePath(this.workspace, text);
       if (path === undefined) {
@@ -49,6 +50,15 @@ class StageBuilder {
       }
     });
     return result;
+  }
+
+  /** The deps written as {path, optional: true}, interpolated like every dep. */
+  private optionalDeps(raw: Record<string, unknown>, template: string, scope: Record<string, unknown>): string[] {
+    const optional = ((raw['deps'] ?? []) as unknown[]).map((entry) => typeof entry === 'object' && entry !== null && (entry as { optional?: boolean }).optional === true);
+    if (!optional.includes(true)) return [];
+    const quiet = new StageBuilder(this.source, this.workspace, this.params, this.executorOverride);
+    const all = quiet.paths(raw, 'deps', template, scope);
+    return quiet.diagnostics.length ? [] : all.filter((_, index) => optional[index]);
   }
 
   private command(raw: Record<string, unknown>, template: string, shell: boolean, scope: Record<string, unknown>): { cmd: string | string[]; argv: string[] } {
@@ -115,6 +125,7 @@ class StageBuilder {
       ...this.command(raw, template, shell, scope),
       shell,
       deps: this.paths(raw, 'deps', template, scope),
+      optionalDeps: this.optionalDeps(raw, template, scope),
       outs: this.paths(raw, 'outs', template, scope),
       metrics: this.paths(raw, 'metrics', template, scope),
       checkpoints: this.paths(raw, 'checkpoints', template, scope),

@@ -32,6 +32,8 @@ export interface StageSpec {
   argv: string[];
   shell: boolean;
   deps: string[];
+  /** Deps declared `optional: true`: absent ones are hashed as absent instead of failing the stage. */
+  optionalDeps: string[];
   outs: string[];
   metrics: string[];
   checkpoints: string[];

@@ -17,7 +17,16 @@ const stageSchema = {
     desc: { type: 'string' },
     cmd: { type: ['string', 'array'], minLength: 1, minItems: 1, items: scalar },
     shell: { type: 'boolean' },
-    deps: pathList,
+    // A dep is a path, or {path, optional: true}: an optional dep that is absent enters the key as "absent".
+    deps: {
+      type: 'array',
+      items: {
+        anyOf: [
+          { type: 'string', minLength: 1 },
+          { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 }, optional: { type: 'boolean' } } },
+        ],
+      },
+    },
     params: { type: 'array', items: { type: 'string', minLength: 1 } },
     outs: pathList,
     metrics: pathList,
