@@ -18,6 +18,7 @@ import { buildTrainBatch, imageMeta } from '../stages/model/molding.js';
 import { seededRng } from '../stages/model/sampler.js';
 import { Amsgrad } from '../stages/train/amsgrad.js';
 import type { Image8, LabelMap } from '../stages/imaging/dataset.js';
+import type { BenchResult } from './run.js';
 
 export interface ModelStepResult {
   case: string;
@@ -114,6 +115,28 @@ export function torchPeerMs(size: number, repeat: number): number | undefined {
     process.stderr.write(`torch peer unavailable: ${(error as Error).message.split('\n')[0]}\n`);
     return undefined;
   }
+}
+
+/** bench/run.ts entry (`npm run bench -- model`): wasm, both cases, the torch peer; one timed run after a warm-up. */
+export async function run(): Promise<BenchResult[]> {
+  const repeat = 1;
+  const results = await benchModelStep({ backend: 'wasm', cases: ['small', 'resnet50'], repeat });
+  const peer = torchPeerMs(512, repeat);
+  const out: BenchResult[] = [];
+  for (const r of results) {
+    const label = `${r.case} backbone at ${r.imageSize}, ${r.backend}, 1 thread`;
+    if (typeof r.trainStepMs === 'number') out.push({ name: `train step, ${label}`, value: r.trainStepMs, unit: 'ms' });
+    else out.push({ name: `train step, ${label}`, value: Number.NaN, unit: 'ms', note: r.trainStepMs });
+    const vsTorch = r.imageSize === 512 && peer !== undefined;
+    out.push({
+      name: `inference, ${label}`,
+      value: r.inferenceMs,
+      unit: 'ms',
+      ...(vsTorch ? { target: `≤ 1.5x torch (${Math.round(1.5 * peer)} ms)`, ok: r.inferenceMs <= 1.5 * peer, note: `${(r.inferenceMs / peer).toFixed(2)}x torch` } : {}),
+    });
+  }
+  if (peer !== undefined) out.push({ name: 'inference, torchvision maskrcnn_resnet50_fpn at 512, torch CPU, 1 thread', value: peer, unit: 'ms', command: 'python3 bench/torch_maskrcnn_peer.py' });
+  return out;
 }
 
 async function main(): Promise<void> {

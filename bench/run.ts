@@ -32,6 +32,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-peers': () => import('./runner-peers.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
+  model: () => import('./model-step.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
