@@ -104,12 +104,27 @@ export const stage: StageProgram = {
     images: { type: 'string', description: 'folder of tissue images (<name>.tif)', required: true },
     annotations: { type: 'string', description: 'folder of outlines (<name>.xml)', required: true },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
+    'if-missing': {
+      type: 'string',
+      default: 'error',
+      description: 'error, or empty: write an empty dataset (with a warning) when --images does not exist (no external data)',
+    },
     report: reportFlag,
   },
   async run(flags, { events }) {
     const imagesDir = stringFlag(flags, 'images');
     const annotationsDir = stringFlag(flags, 'annotations');
     const out = stringFlag(flags, 'out');
+    const ifMissing = stringFlag(flags, 'if-missing');
+    if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
+    if (ifMissing === 'empty' && !existsSync(imagesDir)) {
+      events.log(`warning: --images ${imagesDir} does not exist: writing an empty external dataset`);
+      await writeAtomically(out, async (tmp) => {
+        await new DatasetWriter(tmp).finish();
+        await writeStageReport(optionalStringFlag(flags, 'report'), tmp, { images: 0, samples: 0, nuclei: 0, missing: 1 }, events);
+      });
+      return;
+    }
     for (const [flag, dir] of [['images', imagesDir], ['annotations', annotationsDir]] as const) {
       if (!existsSync(dir)) throw new StageError(`--${flag} ${dir}: no such directory`);
     }

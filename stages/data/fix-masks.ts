@@ -16,6 +16,7 @@ import { DatasetWriter, readImage, type LabelMap, type SampleInfo } from '../ima
 import { readMaskCrop, type MaskCrop } from '../imaging/mask-file.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
 import { forEachConcurrently } from '../imaging/map-dataset.js';
+import { readClasses } from './split.js';
 
 /** What happened to one image's masks. */
 export interface MaskCounts {
@@ -132,16 +133,33 @@ export const stage: StageProgram = {
     fixes: { type: 'string', description: 'fixes folder: <id>/masks/*.png replacing the originals, removed_ids.txt' },
     out: { type: 'string', required: true, description: 'compact dataset directory to write' },
     source: { type: 'string', description: 'SampleInfo.source for every sample (default: the name of --in)' },
+    classes: { type: 'string', description: 'classes.csv (filename,foreground,background): sets each sample\'s modality' },
+    fallback: {
+      type: 'string',
+      description: 'DSB-layout folder read instead when --in is absent or empty (e.g. the synthetic set; its classes.csv gives the modalities)',
+    },
     concurrency: { type: 'string', default: '3', description: 'images processed at once' },
     report: reportFlag,
   },
   async run(flags, { events }) {
-    const inDir = resolve(stringFlag(flags, 'in'));
-    const fixesDir = optionalStringFlag(flags, 'fixes');
+    let inDir = resolve(stringFlag(flags, 'in'));
+    let fixesDir = optionalStringFlag(flags, 'fixes');
+    let classesFile = optionalStringFlag(flags, 'classes');
+    const fallback = optionalStringFlag(flags, 'fallback');
     const outDir = resolve(stringFlag(flags, 'out'));
-    const source = optionalStringFlag(flags, 'source') ?? basename(inDir);
     const concurrency = numberFlag(flags, 'concurrency');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new StageError(`flag --concurrency: must be a whole number >= 1`);
+
+    // The pipeline points --in at the real data and --fallback at the synthetic set: absent real data means
+    // the synthetic set is used, with its own classes and without fixes.
+    if (fallback !== undefined && (!existsSync(inDir) || (await listImageFolders(inDir)).length === 0)) {
+      events.log(`fix-masks: ${inDir} is absent or empty: using ${fallback} instead`);
+      inDir = resolve(fallback);
+      fixesDir = undefined;
+      classesFile = existsSync(join(inDir, 'classes.csv')) ? join(inDir, 'classes.csv') : undefined;
+    }
+    const source = optionalStringFlag(flags, 'source') ?? basename(inDir);
+    const modalities = classesFile !== undefined ? await readClasses(classesFile) : undefined;
 
     const ids = await listImageFolders(inDir);
     if (ids.length === 0) throw new StageError(`${inDir}: no image folders found (expected <id>/images/<id>.png)`);
@@ -182,6 +200,8 @@ export const stage: StageProgram = {
         const { width, height, channels, format, depth } = await readHeader(imageFile);
         const { labels, counts } = await paintMasks(await listMasks(masksDir), width, height, imageFile);
         const info: SampleInfo = { id, width, height, channels, nuclei: labels.count, overlapPixels: counts.overlapPixels, source };
+        const modality = modalities?.get(id);
+        if (modality !== undefined) info.modality = modality;
         if (format === 'png' && depth === 'uchar') await writer.addWithImageFile(info, imageFile, labels);
         else await writer.add({ info, image: await readImage(imageFile), labels });
         for (const key of ['masksRead', 'emptyMasks', 'duplicateMasks', 'hiddenMasks', 'overlapPixels', 'nuclei'] as const) {
