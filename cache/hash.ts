@@ -131,7 +131,7 @@ function byKey(a: [string, Dirent], b: [string, Dirent]): number {
  * appended to directory names, which makes the depth-first order equal to sorting the full paths (so no
  * 30k-path sort afterwards).
  */
-function scanTree(root: string): TreeScan {
+function scanTree(root: string, known?: Map<string, Stats>): TreeScan {
   const files: ScannedFile[] = [];
   const walk = (dirAbs: string, prefix: string): void => {
     const children = readdirSync(dirAbs, { withFileTypes: true }).map((d): [string, Dirent] => [d.isDirectory() ? d.name + '/' : d.name, d]);
@@ -141,7 +141,7 @@ function scanTree(root: string): TreeScan {
       const abs = dirAbs + '/' + name;
       if (dirent.isDirectory()) walk(abs, prefix + key);
       else if (dirent.isSymbolicLink()) files.push({ path: prefix + name, dirAbs, name, symlinkTarget: readlinkSync(abs) });
-      else if (dirent.isFile()) files.push({ path: prefix + name, dirAbs, name, stat: lstatSync(abs) });
+      else if (dirent.isFile()) files.push({ path: prefix + name, dirAbs, name, stat: known?.get(abs) ?? lstatSync(abs) });
       // Sockets, fifos and devices are not content: ignored, like empty directories.
     }
   };
@@ -195,10 +195,12 @@ export async function dirManifest(workspace: string, relPath: string, statCache?
 async function hashDirectory(abs: string, statCache: StatCache | undefined): Promise<{ hash: ContentHash; size: number; nfiles: number }> {
   // The stats are taken before the manifest, so if the tree changes in between, the remembered digest is of
   // a state that can't come back (ctimes only move forward) and the record is never wrongly hit.
-  const stats = statCache ? treeStats(abs) : undefined;
+  // A directory never hashed before is sure to miss: keep the walk's Stats rather than lstat everything twice.
+  const keep = statCache && !statCache.hasTree(abs) ? new Map<string, Stats>() : undefined;
+  const stats = statCache ? treeStats(abs, keep) : undefined;
   const known = stats && statCache?.lookupTree(abs, stats.statDigest);
   if (known) return known;
-  const entries = await manifestOf(scanTree(abs), statCache);
+  const entries = await manifestOf(scanTree(abs, keep), statCache);
   let size = 0;
   for (const e of entries) size += e.size;
   const result = { hash: sha256(manifestText(entries)), size, nfiles: entries.length };

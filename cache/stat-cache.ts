@@ -154,6 +154,11 @@ export class StatCache {
     this.filesChanged = true;
   }
 
+  /** Whether a directory has a record at all (whatever its digest). */
+  hasTree(dirAbs: string): boolean {
+    return this.trees[dirAbs] !== undefined;
+  }
+
   /** A directory's hash, when the digest of its files' paths and stats is the one remembered. */
   lookupTree(dirAbs: string, statDigest: string): TreeHit | undefined {
     const record = this.trees[dirAbs];

@@ -10,7 +10,7 @@
 // "name/" ... "/" around its contents, a symlink as "name\0target". If readdir's order changes, the digest
 // simply misses and the directory is hashed the slow way.
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 
 export interface TreeStats {
   /** sha256 over every entry's name and place in the tree, files' size, mtime, ctime and inode, symlinks' targets. */
@@ -18,7 +18,11 @@ export interface TreeStats {
   youngestMtimeMs: number;
 }
 
-export function treeStats(root: string): TreeStats {
+/**
+ * The digest of the tree below `root`. With `keep`, every file's Stats is also kept by absolute path, so a
+ * caller that goes on to hash the tree (a first hash, sure to miss) doesn't lstat every file again.
+ */
+export function treeStats(root: string, keep?: Map<string, Stats>): TreeStats {
   const names: string[] = [];
   let stats = new Float64Array(4096); // [size, mtimeMs, ctimeMs, ino] per file
   let n = 0;
@@ -34,6 +38,7 @@ export function treeStats(root: string): TreeStats {
         names.push(dirent.name + '\0' + readlinkSync(abs));
       } else if (dirent.isFile()) {
         const stat = lstatSync(abs);
+        keep?.set(abs, stat);
         names.push(dirent.name);
         if (n + 4 > stats.length) {
           const grown = new Float64Array(stats.length * 2);
