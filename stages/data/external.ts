@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, basename, join } from 'node:path';
 import { StageError, writeAtomically } from '../contract.js';
-import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { booleanFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readImage, type Image8, type LabelMap } from '../imaging/dataset.js';
 import { relabel } from '../imaging/components.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
@@ -104,6 +104,7 @@ export const stage: StageProgram = {
     images: { type: 'string', description: 'folder of tissue images (<name>.tif)', required: true },
     annotations: { type: 'string', description: 'folder of outlines (<name>.xml)', required: true },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
+    enabled: { type: 'string', default: 'true', description: 'false: write an empty dataset (an ablation without external data)' },
     'if-missing': {
       type: 'string',
       default: 'error',
@@ -117,8 +118,9 @@ export const stage: StageProgram = {
     const out = stringFlag(flags, 'out');
     const ifMissing = stringFlag(flags, 'if-missing');
     if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
-    if (ifMissing === 'empty' && !existsSync(imagesDir)) {
-      events.log(`warning: --images ${imagesDir} does not exist: writing an empty external dataset`);
+    const enabled = booleanFlag(flags, 'enabled');
+    if (!enabled || (ifMissing === 'empty' && !existsSync(imagesDir))) {
+      events.log(enabled ? `warning: --images ${imagesDir} does not exist: writing an empty external dataset` : 'external: disabled (--enabled false): writing an empty dataset');
       await writeAtomically(out, async (tmp) => {
         await new DatasetWriter(tmp).finish();
         await writeStageReport(optionalStringFlag(flags, 'report'), tmp, { images: 0, samples: 0, nuclei: 0, missing: 1 }, events);

@@ -10,7 +10,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StageError, writeAtomically } from '../contract.js';
-import { numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
 import { findSeams, tileEdges, type TileEdges } from './mosaic-borders.js';
@@ -45,6 +45,7 @@ export const stage: StageProgram = {
     in: { type: 'string', description: 'input compact dataset (after fill-holes)', required: true },
     ids: { type: 'string', description: 'id list (train.txt): only these samples may become tiles (default: all)' },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
+    enabled: { type: 'string', default: 'true', description: 'false: write an empty dataset (an ablation without mosaics)' },
     'max-seam-ratio': {
       type: 'string',
       description: 'largest seam difference / typical inner line-to-line difference for a seam to count',
@@ -60,6 +61,14 @@ export const stage: StageProgram = {
   async run(flags, { events }) {
     const inDir = stringFlag(flags, 'in');
     const out = stringFlag(flags, 'out');
+    if (!booleanFlag(flags, 'enabled')) {
+      events.log('mosaic: disabled (--enabled false): writing an empty dataset');
+      await writeAtomically(out, async (tmp) => {
+        await new DatasetWriter(tmp).finish();
+        await writeStageReport(optionalStringFlag(flags, 'report'), tmp, { mosaics: 0, disabled: 1 }, events);
+      });
+      return;
+    }
     const maxSeamRatio = positiveNumber(flags, 'max-seam-ratio');
     const minMargin = positiveNumber(flags, 'min-margin');
     if (minMargin < 1) throw new StageError(`flag --min-margin: ${minMargin} is below 1`);

@@ -94,8 +94,9 @@ export const stage: StageProgram = {
     const valIds = optionalStringFlag(flags, 'val-ids');
     const extras = (flags['extra'] as string[] | undefined) ?? [];
     const config: MaskRcnnConfig = configFromParams(parseJsonFlag('model', stringFlag(flags, 'model')));
-    const initCheckpoint = optionalStringFlag(flags, 'init-checkpoint');
-    const imagenet = optionalStringFlag(flags, 'imagenet');
+    // An empty value means "none", so a pipeline param can switch the initialisation off.
+    const initCheckpoint = optionalStringFlag(flags, 'init-checkpoint') || undefined;
+    const imagenet = optionalStringFlag(flags, 'imagenet') || undefined;
     if (initCheckpoint && imagenet) throw new StageError('give --init-checkpoint or --imagenet, not both');
     // Without --checkpoints the per-epoch checkpoints live in a temp dir (no resume), removed at the end.
     const checkpointsFlag = optionalStringFlag(flags, 'checkpoints');

@@ -41,3 +41,14 @@ test('external with --if-missing empty writes an empty dataset when there are no
   const strict = dsb2018(['external', '--images', join(dir, 'none/tissue'), '--annotations', join(dir, 'none/xml'), '--out', join(dir, 'ext2')]);
   assert.equal(strict.status, 1);
 });
+
+test('mosaic and external with --enabled false write empty datasets (the ablations without them)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fallback-'));
+  const ext = dsb2018(['external', '--images', join(dir, 'no'), '--annotations', join(dir, 'no'), '--out', join(dir, 'ext'), '--enabled', 'false']);
+  assert.equal(ext.status, 0, ext.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'ext/manifest.json'), 'utf8')).samples, []);
+  const mosaic = dsb2018(['mosaic', '--in', join(dir, 'no'), '--out', join(dir, 'mos'), '--enabled', 'false']);
+  assert.equal(mosaic.status, 0, mosaic.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'mos/manifest.json'), 'utf8')).samples, []);
+  assert.equal(dsb2018(['mosaic', '--in', join(dir, 'no'), '--out', join(dir, 'mos2'), '--enabled', 'maybe']).status, 1);
+});
