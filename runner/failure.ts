@@ -7,6 +7,8 @@ export type Failure =
   | { reason: 'timeout'; timeoutMs: number }
   | { reason: 'spawn-failed'; message: string }
   | { reason: 'cancelled' }
+  /** A cluster scheduler ended the job (Slurm: TIMEOUT, OUT_OF_MEMORY, NODE_FAIL…); `detail` says why in words. */
+  | { reason: 'job-killed'; scheduler: string; jobId: string; state: string; detail: string }
   | { reason: 'missing-output'; path: string }
   | { reason: 'missing-dependency'; path: string }
   | { reason: 'cache-error'; message: string }
@@ -56,6 +58,8 @@ export function describeFailure(failure: Failure): string {
       return `could not start: ${failure.message}`;
     case 'cancelled':
       return 'cancelled';
+    case 'job-killed':
+      return `${failure.scheduler} job ${failure.jobId} ended ${failure.state}: ${failure.detail}`;
     case 'missing-output':
       return `exited 0 but did not write its declared out "${failure.path}"`;
     case 'missing-dependency':

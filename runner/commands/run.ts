@@ -6,7 +6,8 @@ import { createReporter, type Reporter } from '../progress.js';
 import { runSummary } from '../report-json.js';
 import { machineCapacity, schedule } from '../scheduler.js';
 import { fail } from '../spec/diagnostics.js';
-import { loadPipeline, type Pipeline } from '../spec/pipeline.js';
+import { loadPipeline, type Pipeline, type SlurmSettings } from '../spec/pipeline.js';
+import { parseDuration } from '../spec/units.js';
 import { StageRun } from '../stage-run.js';
 import { lockWorkspace } from '../workspace-lock.js';
 import { openContext } from './context.js';
@@ -14,9 +15,13 @@ import { loadOptions } from './options.js';
 import { resolveNames, selectStages } from './select.js';
 import { assessAll } from './status.js';
 
-function jobsOf(values: Values): number {
+/** Stages on a cluster neither use this machine's tokens nor count against its cpus by default. */
+const CLUSTER_JOBS = 1000;
+const NO_RESOURCES = { cpus: 0, gpus: 0, memoryBytes: 0 };
+
+function jobsOf(values: Values, pipeline: Pipeline): number {
   const text = values['jobs'];
-  if (text === undefined) return machineCapacity().cpus;
+  if (text === undefined) return pipeline.stages.some((s) => s.executor !== 'local') ? CLUSTER_JOBS : machineCapacity().cpus;
   const jobs = Number(text);
   if (!Number.isInteger(jobs) || jobs < 1) fail(`-j/--jobs expects a positive whole number, got "${String(text)}"`);
   return jobs;
@@ -37,11 +42,24 @@ async function dryRun(pipeline: Pipeline, selected: string[], forced: Set<string
   return 0;
 }
 
+function slurmFlags(values: Values): SlurmSettings {
+  const flags: SlurmSettings = {};
+  if (typeof values['slurm-partition'] === 'string') flags.partition = values['slurm-partition'];
+  if (typeof values['slurm-account'] === 'string') flags.account = values['slurm-account'];
+  if (typeof values['slurm-time'] === 'string') {
+    if (parseDuration(values['slurm-time']) === undefined) fail(`--slurm-time expects a duration like 90s, 30m or 2h, got "${values['slurm-time']}"`);
+    flags.time = values['slurm-time'];
+  }
+  if (Array.isArray(values['slurm-arg'])) flags.args = values['slurm-arg'];
+  return flags;
+}
+
 export async function runCommand(file: string, values: Values): Promise<number> {
   const pipeline = await loadPipeline(file, loadOptions(values));
   const selected = selectStages(pipeline, (values['only'] as string[] | undefined) ?? [], (values['until'] as string[] | undefined) ?? []);
   const forced = new Set(resolveNames(pipeline, (values['force'] as string[] | undefined) ?? [], '--force'));
-  const jobs = jobsOf(values);
+  const jobs = jobsOf(values, pipeline);
+  const slurm = slurmFlags(values);
   const json = values['json'] === true;
   if (values['dry-run']) return dryRun(pipeline, selected, forced, json);
 
@@ -68,11 +86,11 @@ export async function runCommand(file: string, values: Values): Promise<number> 
       results = await schedule(
         selected,
         pipeline.upstream,
-        (name) => byName.get(name)!.resources,
+        (name) => (byName.get(name)!.executor === 'local' ? byName.get(name)!.resources : NO_RESOURCES),
         async (name) => {
           const stage = byName.get(name)!;
           let executor = executors.get(stage.executor);
-          if (!executor) executors.set(stage.executor, (executor = await executorFor(stage.executor)));
+          if (!executor) executors.set(stage.executor, (executor = await executorFor(stage.executor, pipeline, slurm)));
           return new StageRun(ctx, stage, executor, controller.signal, hooks, forced.has(name)).execute();
         },
         { jobs, keepGoing: values['keep-going'] === true, capacity: machineCapacity(), signal: controller.signal },

@@ -10,7 +10,7 @@ import { loadYamlFile, locate, locateText, type SourceFile, type YamlPath } from
 import { applyProfile, applySets, baseParams, getParam, type Params } from './params.js';
 import { validatePipeline } from './schema.js';
 import { parseDuration, parseSize } from './units.js';
-import { displayPath, lockFileOf, type ExecutorName, type LinkMode, type LoadOptions, type Pipeline, type Resources, type StageSpec } from './pipeline.js';
+import { displayPath, lockFileOf, type ExecutorName, type LinkMode, type LoadOptions, type Pipeline, type Resources, type SlurmSettings, type StageSpec } from './pipeline.js';
 
 /** Collects diagnostics while building stages, so one load reports every mistake it can. */
 class StageBuilder {
@@ -136,9 +136,21 @@ class StageBuilder {
       executor: this.executorOverride ?? (raw['executor'] as ExecutorName | undefined) ?? defaultExecutor,
     };
     if (typeof raw['desc'] === 'string') stage.desc = raw['desc'];
+    if (raw['slurm'] !== undefined) stage.slurm = checkSlurm(this.source, raw['slurm'] as SlurmSettings, ['stages', template, 'slurm'], this.diagnostics);
     if (timeoutMs !== undefined) stage.timeoutMs = timeoutMs;
     return stage;
   }
+}
+
+/** Durations in `slurm:` are checked here, so a typo is reported at its line, not when the job is submitted. */
+function checkSlurm(source: SourceFile, settings: SlurmSettings, at: YamlPath, diagnostics: Diagnostic[]): SlurmSettings {
+  for (const key of ['time', 'poll'] as const) {
+    const value = settings[key];
+    if (value !== undefined && parseDuration(value) === undefined) {
+      diagnostics.push(error(`slurm ${key} "${String(value)}" is not a duration like 90s, 30m or 2h`, locate(source, [...at, key])));
+    }
+  }
+  return settings;
 }
 
 /** The pipeline, and the files besides the pipeline file that it was built from (for the spec cache). */
@@ -169,6 +181,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
       byName.set(stage.name, stage);
     }
   }
+  const slurm = data['slurm'] === undefined ? undefined : checkSlurm(source, data['slurm'] as SlurmSettings, ['slurm'], builder.diagnostics);
   if (builder.diagnostics.length) throw new DiagnosticError(builder.diagnostics);
 
   const where = (stage: string, field: 'deps' | 'outs' | 'checkpoints', index: number): SourceLocation | undefined => {
@@ -200,6 +213,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     upstream: Object.fromEntries(graph.upstream),
     downstream: Object.fromEntries(graph.downstream),
   };
+  if (slurm) pipeline.slurm = slurm;
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }

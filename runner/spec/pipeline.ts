@@ -8,7 +8,7 @@ import { didYouMean, fail } from './diagnostics.js';
 import { readSpecCache, specCacheKey, writeSpecCache } from './spec-cache.js';
 
 // Kept here rather than imported from schema.ts, so a cached load never loads the schema module.
-export const EXECUTORS = ['local'] as const;
+export const EXECUTORS = ['local', 'slurm'] as const;
 export const LINK_MODES = ['reflink-or-copy', 'hardlink', 'copy'] as const;
 export type Params = Record<string, unknown>;
 
@@ -19,6 +19,21 @@ export interface Resources {
   cpus: number;
   gpus: number;
   memoryBytes: number;
+}
+
+/** sbatch options (`slurm:` in the pipeline or a stage, `--slurm-*` flags); see runner/executors/slurm.ts. */
+export interface SlurmSettings {
+  partition?: string;
+  account?: string;
+  /** Default time limit for stages without `timeout` (a duration like `timeout`'s). */
+  time?: string | number;
+  /** Extra sbatch arguments, one argv element each. */
+  args?: string[];
+  /** How often squeue is asked about the run's jobs (a duration, default 5s). */
+  poll?: string | number;
+  /** sbatch calls per second at most (each submits up to `arraySize` stages as one job array). */
+  submitRate?: number;
+  arraySize?: number;
 }
 
 export interface StageSpec {
@@ -44,6 +59,7 @@ export interface StageSpec {
   retries: number;
   timeoutMs?: number;
   executor: ExecutorName;
+  slurm?: SlurmSettings;
 }
 
 export interface Pipeline {
@@ -59,6 +75,7 @@ export interface Pipeline {
   stages: StageSpec[];
   upstream: Record<string, string[]>;
   downstream: Record<string, string[]>;
+  slurm?: SlurmSettings;
 }
 
 export interface LoadOptions {

@@ -8,6 +8,19 @@ import { EXECUTORS, LINK_MODES } from './pipeline.js';
 
 const pathList = { type: 'array', items: { type: 'string', minLength: 1 } };
 const scalar = { type: ['string', 'number', 'boolean'] };
+const slurmSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    partition: { type: 'string', minLength: 1 },
+    account: { type: 'string', minLength: 1 },
+    time: { type: ['string', 'number'] },
+    args: { type: 'array', items: { type: 'string' } },
+    poll: { type: ['string', 'number'] },
+    submitRate: { type: 'number', exclusiveMinimum: 0 },
+    arraySize: { type: 'integer', minimum: 1 },
+  },
+} as const;
 
 const stageSchema = {
   type: 'object',
@@ -44,6 +57,7 @@ const stageSchema = {
     retries: { type: 'integer', minimum: 0 },
     timeout: { type: ['string', 'number'] },
     executor: { enum: EXECUTORS },
+    slurm: slurmSchema,
     foreach: { type: ['array', 'string'] },
     matrix: { type: 'object', minProperties: 1, additionalProperties: { type: 'array', minItems: 1 } },
   },
@@ -62,6 +76,7 @@ export const pipelineSchema = {
       properties: { dir: { type: 'string', minLength: 1 }, link: { enum: LINK_MODES } },
     },
     executor: { enum: EXECUTORS },
+    slurm: slurmSchema,
     stages: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
@@ -87,6 +102,7 @@ function allowedKeys(instancePath: string): string[] {
   if (parts.length === 0) return Object.keys(pipelineSchema.properties);
   if (parts[0] === 'stages' && parts.length === 2) return Object.keys(stageSchema.properties);
   if (parts[0] === 'stages' && parts[2] === 'resources') return Object.keys(stageSchema.properties.resources.properties);
+  if (parts.includes('slurm')) return Object.keys(slurmSchema.properties);
   if (parts[0] === 'cache') return Object.keys(pipelineSchema.properties.cache.properties);
   return [];
 }
