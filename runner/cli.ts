@@ -21,6 +21,7 @@ interface CommandSpec {
   usage: string;
   summary: string;
   options: Record<string, OptionSpec>;
+  /** How many positional arguments; -1: any number (passed on as a list). */
   positionals: number;
 }
 
@@ -74,6 +75,48 @@ export const COMMANDS: Record<string, CommandSpec> = {
       ...common,
     },
   },
+  sweep: {
+    usage: 'runner sweep <pipeline | sweep file> [--grid KEY=V1,V2]… [options]',
+    summary: 'Run every param combination as an experiment in its own workspace, sharing unchanged stages.',
+    positionals: 1,
+    options: {
+      grid: { type: 'string', multiple: true, value: 'KEY=V1,V2', help: 'sweep a param over these values (YAML values; every combination of all --grid flags); repeatable' },
+      ...paramOptions,
+      'no-baseline': { type: 'boolean', help: 'do not run the pipeline\'s own params as the "baseline" experiment' },
+      jobs: { type: 'string', short: 'j', value: 'N', help: 'run up to N stages at once inside each experiment' },
+      'keep-going': { type: 'boolean', help: 'inside an experiment, after a failure still run what does not depend on it' },
+      json: { type: 'boolean', help: 'print the experiment records and the comparison as JSON' },
+      ...common,
+    },
+  },
+  exp: {
+    usage: 'runner exp list | show <id> | remove <id>… [options]',
+    summary: 'List, show or remove recorded experiments (.runner/exps/).',
+    positionals: -1,
+    options: { json: { type: 'boolean', help: 'print JSON instead of text (list)' }, ...common },
+  },
+  compare: {
+    usage: 'runner compare [id|name]… [options]',
+    summary: 'Params that differ and every metric, with deltas against the baseline and the best marked.',
+    positionals: -1,
+    options: {
+      baseline: { type: 'string', value: 'ID', help: 'experiment the deltas are taken against (default: the one named "baseline")' },
+      json: { type: 'boolean', help: 'print JSON instead of a table' },
+      markdown: { type: 'boolean', help: 'print a Markdown table' },
+      ...common,
+    },
+  },
+  report: {
+    usage: 'runner report [id|name]… [options]',
+    summary: 'Write one self-contained HTML page: DAG, timings, experiments, curves, ablation charts, images.',
+    positionals: -1,
+    options: {
+      out: { type: 'string', short: 'o', value: 'FILE', help: 'where to write the page (default: report.html)' },
+      baseline: { type: 'string', value: 'ID', help: 'experiment the deltas are taken against (default: the one named "baseline")' },
+      title: { type: 'string', value: 'TEXT', help: 'the page title (default: the pipeline file)' },
+      ...common,
+    },
+  },
 };
 
 export function commandHelp(name: string): string {
@@ -120,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(commandHelp(name) + '\n');
       return 0;
     }
-    if (parsed.positionals.length !== spec.positionals) {
+    if (spec.positionals >= 0 && parsed.positionals.length !== spec.positionals) {
       throw new UsageError(spec.positionals ? `expected one pipeline file, got ${parsed.positionals.length} arguments` : `unexpected argument "${parsed.positionals[0]}"`);
     }
     const pipeline = parsed.positionals[0] ?? '';
@@ -135,6 +178,14 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/params.js')).paramsCommand(pipeline, values);
       case 'gc':
         return await (await import('./commands/gc.js')).gcCommand(values);
+      case 'sweep':
+        return await (await import('./commands/sweep.js')).sweepCommand(pipeline, values);
+      case 'exp':
+        return await (await import('./commands/exp.js')).expCommand(parsed.positionals, values);
+      case 'compare':
+        return await (await import('./commands/compare.js')).compareCommand(parsed.positionals, values);
+      case 'report':
+        return await (await import('./commands/report.js')).reportCommand(parsed.positionals, values);
     }
     return 2;
   } catch (cause) {

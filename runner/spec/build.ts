@@ -137,6 +137,8 @@ class StageBuilder {
     };
     if (typeof raw['desc'] === 'string') stage.desc = raw['desc'];
     if (raw['slurm'] !== undefined) stage.slurm = checkSlurm(this.source, raw['slurm'] as SlurmSettings, ['stages', template, 'slurm'], this.diagnostics);
+    if (raw['plots'] !== undefined) stage.plots = this.paths(raw, 'plots', template, scope);
+    if (raw['images'] !== undefined) stage.images = this.paths(raw, 'images', template, scope);
     if (timeoutMs !== undefined) stage.timeoutMs = timeoutMs;
     return stage;
   }

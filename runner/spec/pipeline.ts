@@ -52,6 +52,9 @@ export interface StageSpec {
   outs: string[];
   metrics: string[];
   checkpoints: string[];
+  /** Report hints (runner report): JSON files of per-epoch records, and image folders. Not in the key. */
+  plots?: string[];
+  images?: string[];
   /** Declared param name (as written, e.g. `train` or `prep.size`) -> its effective value. */
   params: Record<string, unknown>;
   env: Record<string, string>;

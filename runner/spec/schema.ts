@@ -44,6 +44,9 @@ const stageSchema = {
     outs: pathList,
     metrics: pathList,
     checkpoints: pathList,
+    // Report hints, not part of the key: per-epoch JSON records to chart, folders of images to show.
+    plots: pathList,
+    images: pathList,
     env: { type: 'object', additionalProperties: scalar },
     resources: {
       type: 'object',

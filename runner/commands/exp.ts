@@ -1,0 +1,52 @@
+// `runner exp list | show <id> | remove <id>…`: the experiment records of a workspace (.runner/exps/).
+import { join } from 'node:path';
+import type { Values } from '../cli.js';
+import { didYouMean, fail } from '../spec/diagnostics.js';
+import { formatValue } from '../experiments/compare-format.js';
+import { listRecords, removeRecord, resolveRecord, type ExperimentRecord } from '../experiments/record.js';
+import { findWorkspace } from '../workspace.js';
+
+/** `--workspace`, else the nearest ancestor of the cwd holding .runner/, .git or package.json. */
+export function experimentsWorkspace(values: Values): string {
+  return findWorkspace(join(process.cwd(), 'any'), typeof values['workspace'] === 'string' ? values['workspace'] : undefined);
+}
+
+function listLine(record: ExperimentRecord): string {
+  const overrides = Object.entries(record.overrides).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ') || '(pipeline params)';
+  const stages = Object.values(record.stages);
+  const ran = stages.filter((s) => s.status === 'ran').length;
+  return `${record.id}  ${record.name.padEnd(24)} ${record.status.padEnd(6)} ${record.finishedAt.slice(0, 19).replace('T', ' ')}  ${ran}/${stages.length} ran  ${overrides}`;
+}
+
+const SUBCOMMANDS = ['list', 'show', 'remove'];
+
+export async function expCommand(args: string[], values: Values): Promise<number> {
+  const [sub, ...refs] = args;
+  const workspace = experimentsWorkspace(values);
+  const records = listRecords(workspace);
+  const json = values['json'] === true;
+  switch (sub) {
+    case 'list':
+      if (refs.length) fail(`exp list takes no arguments, got "${refs[0]}"`);
+      if (json) process.stdout.write(JSON.stringify(records, null, 2) + '\n');
+      else process.stdout.write(records.length ? records.map(listLine).join('\n') + '\n' : 'no experiments yet (run `runner sweep`)\n');
+      return 0;
+    case 'show': {
+      if (refs.length !== 1) fail('exp show takes one experiment (id, id prefix or name)');
+      const record = resolveRecord(records, refs[0]!, 'exp show');
+      process.stdout.write(JSON.stringify(record, null, 2) + '\n');
+      return 0;
+    }
+    case 'remove': {
+      if (refs.length === 0) fail('exp remove takes one or more experiments (id, id prefix or name)');
+      const chosen = refs.map((ref) => resolveRecord(records, ref, 'exp remove'));
+      for (const record of chosen) {
+        removeRecord(workspace, record.id);
+        process.stdout.write(`removed ${record.id} (${record.name})\n`);
+      }
+      return 0;
+    }
+    default:
+      fail(sub === undefined ? `exp needs a subcommand: ${SUBCOMMANDS.join(', ')}` : `unknown exp subcommand "${sub}"${didYouMean(sub, SUBCOMMANDS)}; subcommands: ${SUBCOMMANDS.join(', ')}`);
+  }
+}

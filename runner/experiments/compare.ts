@@ -1,0 +1,86 @@
+// Experiments side by side: the params that differ between them, and every metric with its delta against the
+// baseline and the best value marked. Pure data in, data out; compare-format.ts prints it.
+
+import type { ExperimentRecord } from './record.js';
+
+export type Goal = 'max' | 'min';
+
+export interface MetricCell {
+  value: unknown;
+  /** value - baseline's value, for numbers present in both. */
+  delta?: number;
+  best?: boolean;
+}
+
+export interface ComparedExperiment {
+  id: string;
+  name: string;
+  status: ExperimentRecord['status'];
+  baseline: boolean;
+  /** Only the params that differ between the compared experiments. */
+  params: Record<string, unknown>;
+  metrics: Record<string, MetricCell>;
+}
+
+export interface Comparison {
+  baseline: string;
+  params: string[];
+  metrics: { name: string; goal: Goal; best?: string[] }[];
+  experiments: ComparedExperiment[];
+}
+
+/**
+ * Lower is better for names that say so (loss, error, time…), higher for everything else (score, accuracy,
+ * precision, IoU). Judged on the last part of the dotted name.
+ */
+export function metricGoal(name: string): Goal {
+  const last = name.split('.').pop() ?? name;
+  return /(loss|error|err|mae|mse|rmse|time|duration|seconds|_ms$|ms$|^fp$|^fn$|false_)/i.test(last) ? 'min' : 'max';
+}
+
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export function compareExperiments(records: readonly ExperimentRecord[], baselineId: string): Comparison {
+  const paramKeys = [...new Set(records.flatMap((r) => Object.keys(r.params)))].sort();
+  const differing = paramKeys.filter((key) => new Set(records.map((r) => JSON.stringify(r.params[key] ?? null))).size > 1);
+  const metricNames: string[] = [];
+  for (const record of records) for (const name of Object.keys(record.metrics)) if (!metricNames.includes(name)) metricNames.push(name);
+  const baseline = records.find((r) => r.id === baselineId);
+  const experiments: ComparedExperiment[] = records.map((r) => ({
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    baseline: r.id === baselineId,
+    params: Object.fromEntries(differing.map((key) => [key, r.params[key] ?? null])),
+    metrics: {},
+  }));
+  const metrics: Comparison['metrics'] = [];
+  for (const name of metricNames) {
+    const goal = metricGoal(name);
+    const values = records.map((r) => r.metrics[name]);
+    const numbers = values.filter(isNumber);
+    const bestValue = numbers.length > 1 ? (goal === 'max' ? Math.max(...numbers) : Math.min(...numbers)) : undefined;
+    const reference = baseline?.metrics[name];
+    const best: string[] = [];
+    records.forEach((record, i) => {
+      const value = values[i];
+      if (value === undefined) return;
+      const cell: MetricCell = { value };
+      if (isNumber(value) && isNumber(reference)) cell.delta = value - reference;
+      // Best only when the values differ at all: a tie everywhere marks nothing.
+      if (bestValue !== undefined && value === bestValue && new Set(numbers).size > 1) {
+        cell.best = true;
+        best.push(record.id);
+      }
+      experiments[i]!.metrics[name] = cell;
+    });
+    metrics.push(best.length ? { name, goal, best } : { name, goal });
+  }
+  return { baseline: baselineId, params: differing, metrics, experiments };
+}
+
+/** The default baseline among records: the newest one named "baseline", else the first. */
+export function defaultBaseline(records: readonly ExperimentRecord[]): ExperimentRecord | undefined {
+  const named = records.filter((r) => r.name === 'baseline');
+  return named[named.length - 1] ?? records[0];
+}
