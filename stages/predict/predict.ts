@@ -5,6 +5,7 @@
 // predict with TTA (predict-core.ts: left-right flip, union rule) and the scale-down retry here, then postprocess.
 // The model's config is the one the checkpoint was trained with (its meta.config); only the detection
 // thresholds can be changed here.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { StageError, writeAtomically, type StageEvents } from '../contract.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
@@ -68,6 +69,11 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
     ...(run.maskThreshold !== undefined ? { maskThreshold: run.maskThreshold } : {}),
     ...(run.minConfidence !== undefined ? { minConfidence: run.minConfidence } : {}),
   });
+  if (run.inputs.length === 0) {
+    // Nothing to predict (--if-missing empty without the images): an empty predictions directory, no model.
+    await writeAtomically(run.out, (tmp) => new PredictionsWriter(tmp).finish());
+    return { images: 0, instances: 0, seconds_per_image: 0, retries: 0, retries_used: 0, backend: 'none', tta: run.options.tta, load_seconds: 0 };
+  }
   const backend = await selectBackend(run.backend, events.log, { threads: run.threads });
   const loadStart = performance.now();
   const model = new MaskRcnn(config);
@@ -128,7 +134,7 @@ function unitFlag(flags: FlagValues, name: string): number | undefined {
 }
 
 /** The run described by the stage's flags; every mistake is a StageError naming the flag or file. */
-export async function predictRunFromFlags(flags: FlagValues): Promise<PredictRun> {
+export async function predictRunFromFlags(flags: FlagValues, warn: (message: string) => void = () => {}): Promise<PredictRun> {
   const data = optionalStringFlag(flags, 'data');
   const imagesDir = optionalStringFlag(flags, 'images');
   const ids = optionalStringFlag(flags, 'ids');
@@ -146,7 +152,14 @@ export async function predictRunFromFlags(flags: FlagValues): Promise<PredictRun
   if (threads !== 'auto' && (!Number.isInteger(threads) || threads < 1)) throw new StageError(`flag --threads: ${threads} must be auto or a whole number >= 1`);
   const maskThreshold = unitFlag(flags, 'mask-threshold');
   const minConfidence = unitFlag(flags, 'min-confidence');
-  const inputs = data !== undefined ? await datasetInputs(data, ids) : await imageFolderSelection(imagesDir!, ids);
+  const ifMissing = stringFlag(flags, 'if-missing');
+  if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
+  let inputs: PredictInput[];
+  if (data !== undefined) inputs = await datasetInputs(data, ids);
+  else if (ifMissing === 'empty' && !existsSync(imagesDir!)) {
+    warn(`warning: --images ${imagesDir} does not exist: writing an empty predictions directory`);
+    inputs = [];
+  } else inputs = await imageFolderSelection(imagesDir!, ids);
   return {
     checkpoint: stringFlag(flags, 'checkpoint'),
     inputs,
@@ -171,6 +184,7 @@ export const stage: StageProgram = {
     data: { type: 'string', description: 'compact dataset whose images to predict (labels are not read)' },
     ids: { type: 'string', description: 'id list (one per line): predict only these images' },
     images: { type: 'string', description: 'DSB-layout folder of bare images: <id>/images/<id>.png (e.g. stage1_test)' },
+    'if-missing': { type: 'string', default: 'error', description: 'error, or empty: write an empty predictions directory (with a warning) when --images does not exist' },
     out: { type: 'string', required: true, description: 'predictions directory to write (replaced atomically)' },
     tta: { type: 'string', default: 'hflip', description: 'test-time augmentation: none | hflip (union with the flipped pass, IoU > 0.1)' },
     'scale-down-retry': { type: 'string', default: 'true', description: 'predict an image left without masks again in a 4H x 4W canvas (true|false)' },
@@ -182,7 +196,7 @@ export const stage: StageProgram = {
     metrics: { type: 'string', description: 'write {images, instances, seconds_per_image, retries, …} to this JSON file' },
   },
   async run(flags, { events }) {
-    const run = await predictRunFromFlags(flags);
+    const run = await predictRunFromFlags(flags, events.log);
     const summary = await runPredict(run, events);
     events.metric({ ...summary });
     events.log(

@@ -170,3 +170,12 @@ test('bad inputs and flags are errors naming the file, line or flag', async () =
   mkdirSync(join(root, 'layout', 'x'), { recursive: true });
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', join(root, 'layout'), ...out]), new RegExp(`${join(root, 'layout', 'x', 'images', 'x.png')}: not found`));
 });
+
+test('with --if-missing empty, a missing images folder gives an empty predictions directory; without, an error naming it', async () => {
+  const absent = join(root, 'no-stage1-test');
+  const out = join(root, 'preds-empty');
+  await runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'empty', '--out', out]);
+  assert.deepEqual(await readPredictionsManifest(out), []);
+  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--out', out]), new RegExp(`${absent}: not a directory`));
+  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not error or empty/);
+});
