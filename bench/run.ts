@@ -42,7 +42,7 @@ export function machineLine(): string {
   const gib = (totalmem() / 2 ** 30).toFixed(0);
   // The load average says how much the (shared) machine was doing at the time: figures taken under load are slower.
   const load = loadavg()[0]!.toFixed(1);
-  return `${cpu}, ${availableParallelism()} cores, ${gib} GiB, Node ${process.version}, ${process.platform}-${process.arch}, load average ${load} at start`;
+  return `${cpu}, ${availableParallelism()} cores, ${gib} GiB, Node ${process.version}, ${process.platform}-${process.arch}, load average ${load} at the start`;
 }
 
 function formatValue(r: BenchResult): string {
@@ -50,13 +50,13 @@ function formatValue(r: BenchResult): string {
   return `${r.value.toFixed(digits)} ${r.unit}`;
 }
 
-function sectionText(name: string, results: BenchResult[]): string {
-  const cell = (s: string): string => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
+function sectionText(name: string, results: BenchResult[], machine: string): string {
+  const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
   const lines = [
     `<!-- bench:${name} -->`,
     `### ${name}`,
     '',
-    `Command: \`npm run bench -- ${name}\` — ${new Date().toISOString().slice(0, 10)}, ${machineLine()}.`,
+    `Command: \`npm run bench -- ${name}\` — ${new Date().toISOString().slice(0, 10)}, ${machine}.`,
     '',
     '| measurement | value | target | notes |',
     '|---|---|---|---|',
@@ -81,10 +81,10 @@ export function replaceSection(document: string, name: string, section: string):
   return (base ? base + '\n\n' : '# Benchmarks\n\nWritten by `npm run bench`; each section is rewritten by its benchmark.\n\n') + section + '\n';
 }
 
-function writeSection(name: string, results: BenchResult[]): void {
+function writeSection(name: string, results: BenchResult[], machine: string): void {
   const current = existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '';
   const tmp = `${benchmarksFile}.tmp-${process.pid}`;
-  writeFileSync(tmp, replaceSection(current, name, sectionText(name, results)));
+  writeFileSync(tmp, replaceSection(current, name, sectionText(name, results, machine)));
   renameSync(tmp, benchmarksFile);
 }
 
@@ -97,10 +97,11 @@ async function main(argv: string[]): Promise<number> {
   const names = argv.length > 0 ? argv : Object.keys(BENCHMARKS);
   process.stderr.write(`machine: ${machineLine()}\n`);
   for (const name of names) {
+    const machine = machineLine(); // per benchmark: the load average changes during a long run
     process.stderr.write(`== ${name}\n`);
     const results = await (await BENCHMARKS[name]!()).run();
     for (const r of results) process.stderr.write(`  ${r.name}: ${formatValue(r)}${r.target ? ` (target ${r.target}${r.ok === false ? ', MISSED' : ''})` : ''}\n`);
-    writeSection(name, results);
+    writeSection(name, results, machine);
   }
   return 0;
 }
