@@ -1,5 +1,7 @@
 // Conv2DBackpropFilter as one forward conv, for wasm (which ships none, so stock wasm cannot train a conv
-// net) and webgpu (whose stock kernel is a slow direct loop; measured by bench/device/webgpu-step.ts).
+// net) and webgpu (whose stock kernel is a slow direct loop: 836 of ~1100 ms GPU time in a ResNet-50 step;
+// bench/device/webgpu-step.ts). Strided convs need a dilated forward conv, which webgpu gets wrong: there
+// they go to the stock kernel given as `stockForStrides`.
 //
 // The filter gradient is itself a correlation: for a forward conv with stride s and zero padding (top, left),
 //   dW[i, j, ci, co] = sum over b, y, x of  xpad[b, y*s + i, x*s + j, ci] * dy[b, y, x, co]
@@ -13,7 +15,7 @@ import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
-function conv2dBackpropFilter(backendName: ComposingBackend, args: KernelArgs): tf.TensorInfo {
+function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, args: KernelArgs): tf.TensorInfo {
   const where = `Conv2DBackpropFilter (${backendName})`;
   const x = args.inputs['x'];
   const dy = args.inputs['dy'];
@@ -27,6 +29,8 @@ function conv2dBackpropFilter(backendName: ComposingBackend, args: KernelArgs): 
   const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
+  const stock = stockForStrides();
+  if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
 
   const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
@@ -47,7 +51,8 @@ function conv2dBackpropFilter(backendName: ComposingBackend, args: KernelArgs): 
   }
 }
 
-export function conv2dBackpropFilterConfig(backendName: ComposingBackend): tf.KernelConfig {
-  const kernelFunc = (args: KernelArgs) => conv2dBackpropFilter(backendName, args);
+/** `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here. */
+export function conv2dBackpropFilterConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => conv2dBackpropFilter(backendName, stockForStrides, args);
   return { kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
 }

@@ -14,13 +14,18 @@ import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
-/** Inserts stride-1 zeros between rows and columns of [B, H, W, C] -> [B, (H-1)*sh+1, (W-1)*sw+1, C]. */
+/**
+ * Inserts stride-1 zeros between rows and columns of [B, H, W, C] -> [B, (H-1)*sh+1, (W-1)*sw+1, C], with
+ * rank-4 pads only (webgpu's Pad shader fails to compile for rank 6).
+ */
 function dilate(calls: KernelCalls, x: tf.TensorInfo, sh: number, sw: number): tf.TensorInfo {
   if (sh === 1 && sw === 1) return x;
   const [b, h, w, c] = x.shape as [number, number, number, number];
-  const spaced = calls.pad(calls.reshape(x, [b, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  const flat = calls.reshape(spaced, [b, h * sh, w * sw, c]);
-  return calls.slice(flat, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+  // rows: [B, H, 1, W*C] -> pad -> [B, H, sh, W*C] = [B, H*sh, W, C]
+  const rows = calls.reshape(calls.pad(calls.reshape(x, [b, h, 1, w * c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [b * h * sh, w, 1, c]);
+  // columns: [B*H*sh, W, 1, C] -> pad -> [B*H*sh, W, sw, C] = [B, H*sh, W*sw, C]
+  const both = calls.reshape(calls.pad(rows, [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [b, h * sh, w * sw, c]);
+  return calls.slice(both, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
 }
 
 function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, args: KernelArgs): tf.TensorInfo {

@@ -1,15 +1,49 @@
-// The training kernels we register for the webgpu backend (none yet: stock webgpu has every kernel the
-// Mask R-CNN's backward pass needs; faster conv-backprop kernels are future work, see docs/backend.md).
+// The kernels we register for the webgpu backend: Conv2DBackpropFilter and Conv2DBackpropInput expressed
+// through the backend's fast forward conv (stock webgpu runs both as direct loops, one thread per output
+// element over the whole batch and image). Measured on the lent GPU by bench/device/webgpu-step.ts.
 import * as tf from '@tensorflow/tfjs';
+import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
+import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
 
-export const webgpuTrainingKernels: readonly tf.KernelConfig[] = [];
+export interface WebgpuKernelOptions {
+  /** Our Conv2DBackpropFilter for stride 1, stock for strided (default true). */
+  filter?: boolean;
+  /** Our Conv2DBackpropInput: for every stride, for stride 1 only (strided ones stock), or not at all. */
+  input?: 'all' | 'stride1' | 'none';
+}
 
-/** Registers our webgpu kernels (idempotent). Returns the kernel names now provided by us. */
-export function registerWebgpuTrainingKernels(): string[] {
-  for (const config of webgpuTrainingKernels) {
-    if (tf.getKernel(config.kernelName, 'webgpu') === config) continue;
-    if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
-    tf.registerKernel(config);
+const replacedStock = new Map<string, tf.KernelConfig>();
+// Strided convs stay on the stock kernels: webgpu's forward conv gets the dilated form wrong (measured).
+const filterKernel = conv2dBackpropFilterConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropFilter));
+const inputAllStrides = conv2dBackpropInputConfig('webgpu');
+const inputStride1 = conv2dBackpropInputConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropInput));
+
+function replace(config: tf.KernelConfig): void {
+  const current = tf.getKernel(config.kernelName, 'webgpu');
+  if (current === config) return;
+  if (current) {
+    if (!replacedStock.has(config.kernelName)) replacedStock.set(config.kernelName, current);
+    tf.unregisterKernel(config.kernelName, 'webgpu');
   }
-  return webgpuTrainingKernels.map((config) => config.kernelName);
+  tf.registerKernel(config);
+}
+
+/** Puts back the stock webgpu kernels we replaced. */
+export function restoreStockWebgpuKernels(): void {
+  for (const [name, stock] of replacedStock) {
+    tf.unregisterKernel(name, 'webgpu');
+    tf.registerKernel(stock);
+  }
+  replacedStock.clear();
+}
+
+/** Registers our webgpu kernels per `options` (idempotent). Returns the kernel names now provided by us. */
+export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {}): string[] {
+  restoreStockWebgpuKernels();
+  const configs: tf.KernelConfig[] = [];
+  if (options.filter ?? true) configs.push(filterKernel);
+  const input = options.input ?? 'stride1';
+  if (input !== 'none') configs.push(input === 'all' ? inputAllStrides : inputStride1);
+  configs.forEach(replace);
+  return configs.map((config) => config.kernelName);
 }
