@@ -33,6 +33,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   model: () => import('./model-step.js'),
+  backend: () => import('./model-kernels.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
