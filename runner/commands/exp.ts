@@ -11,11 +11,11 @@ export function experimentsWorkspace(values: Values): string {
   return findWorkspace(join(process.cwd(), 'any'), typeof values['workspace'] === 'string' ? values['workspace'] : undefined);
 }
 
-function listLine(record: ExperimentRecord): string {
+function listLine(record: ExperimentRecord, nameWidth: number): string {
   const overrides = Object.entries(record.overrides).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ') || '(pipeline params)';
   const stages = Object.values(record.stages);
   const ran = stages.filter((s) => s.status === 'ran').length;
-  return `${record.id}  ${record.name.padEnd(24)} ${record.status.padEnd(6)} ${record.finishedAt.slice(0, 19).replace('T', ' ')}  ${ran}/${stages.length} ran  ${overrides}`;
+  return `${record.id}  ${record.name.padEnd(nameWidth)} ${record.status.padEnd(6)} ${record.finishedAt.slice(0, 19).replace('T', ' ')}  ${ran}/${stages.length} ran  ${overrides}`;
 }
 
 const SUBCOMMANDS = ['list', 'show', 'remove'];
@@ -29,7 +29,7 @@ export async function expCommand(args: string[], values: Values): Promise<number
     case 'list':
       if (refs.length) fail(`exp list takes no arguments, got "${refs[0]}"`);
       if (json) process.stdout.write(JSON.stringify(records, null, 2) + '\n');
-      else process.stdout.write(records.length ? records.map(listLine).join('\n') + '\n' : 'no experiments yet (run `runner sweep`)\n');
+      else process.stdout.write(records.length ? records.map((r) => listLine(r, Math.max(...records.map((x) => x.name.length)))).join('\n') + '\n' : 'no experiments yet (run `runner sweep`)\n');
       return 0;
     case 'show': {
       if (refs.length !== 1) fail('exp show takes one experiment (id, id prefix or name)');

@@ -1,0 +1,30 @@
+// `runner report [ids…] [--out report.html] [--baseline id] [--title text]`: the experiments of a workspace as
+// one self-contained HTML page (see runner/report/page.ts), written to a temp file and renamed into place.
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Values } from '../cli.js';
+import { compareExperiments } from '../experiments/compare.js';
+import { displayPath } from '../spec/pipeline.js';
+import { reportHtml } from '../report/page.js';
+import { chooseExperiments } from './compare.js';
+import { experimentsWorkspace } from './exp.js';
+
+export async function reportCommand(refs: string[], values: Values): Promise<number> {
+  const workspace = experimentsWorkspace(values);
+  const { records, baseline } = chooseExperiments(workspace, refs, typeof values['baseline'] === 'string' ? values['baseline'] : undefined, 'report');
+  const comparison = compareExperiments(records, baseline.id);
+  const title = typeof values['title'] === 'string' ? values['title'] : `Experiments: ${[...new Set(records.map((r) => r.pipeline))].join(', ')}`;
+  const html = await reportHtml({ title, workspace, records, baseline, comparison });
+  const out = resolve(typeof values['out'] === 'string' ? values['out'] : 'report.html');
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, html);
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  const size = statSync(out).size;
+  process.stdout.write(`wrote ${displayPath(out)} (${records.length} experiments, ${(size / 1024).toFixed(0)} KiB)\n`);
+  return 0;
+}
