@@ -166,7 +166,8 @@ export async function buildPipeline(path: string, workspace: string, executorOve
   if (schemaErrors.length) throw new DiagnosticError(schemaErrors);
   const data = source.data as Record<string, unknown>;
 
-  const params = applySets(applyProfile(source, baseParams(source, path), options.profile), options.sets ?? []);
+  const declared = baseParams(source, path);
+  const params = applySets(applyProfile(source, declared, options.profile), options.sets ?? [], declared);
   const builder = new StageBuilder(source, workspace, params, executorOverride);
   const defaultExecutor = (data['executor'] as ExecutorName | undefined) ?? 'local';
   const stages: StageSpec[] = [];

@@ -32,6 +32,25 @@ export function getParam(params: Params, dotted: string): { found: boolean; valu
   return { found: true, value };
 }
 
+/** Whether `dotted` lies below an open map of `declared`: a param the pipeline writes as an empty map `{}`. */
+function isInOpenMap(declared: Params, dotted: string): boolean {
+  let value: unknown = declared;
+  for (const part of dotted.split('.')) {
+    if (isMap(value) && Object.keys(value).length === 0 && value !== declared) return true;
+    if (!isMap(value) || !Object.hasOwn(value, part)) return false;
+    value = value[part];
+  }
+  return false;
+}
+
+/**
+ * Whether a profile or --set may write `dotted`: it exists, or it lies below an open map — a param written as
+ * an empty map `{}` in the pipeline (e.g. `model: {config: {}}`), whose keys the stage itself validates.
+ */
+export function isSettableParam(params: Params, dotted: string, declared: Params = params): boolean {
+  return getParam(params, dotted).found || isInOpenMap(declared, dotted);
+}
+
 function setParam(params: Params, dotted: string, value: unknown): Params {
   const [head, ...rest] = dotted.split('.');
   const child = params[head!];
@@ -71,7 +90,7 @@ export function applyProfile(pipeline: SourceFile, params: Params, profile: stri
   }
   const overlay = profiles[profile]!;
   for (const path of leafPaths(overlay)) {
-    if (!getParam(params, path).found) {
+    if (!isSettableParam(params, path)) {
       // A profile may only change params that exist: a typo would otherwise be silently ignored.
       fail(`profile "${profile}" sets unknown param "${path}"${didYouMean(path, leafPaths(params))}`, locate(pipeline, ['profiles', profile, ...path.split('.')], 'key'));
     }
@@ -80,14 +99,14 @@ export function applyProfile(pipeline: SourceFile, params: Params, profile: stri
 }
 
 /** Applies `--set key=value` overrides in order. */
-export function applySets(params: Params, sets: readonly string[]): Params {
+export function applySets(params: Params, sets: readonly string[], declared: Params = params): Params {
   let result = params;
   for (const assignment of sets) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) fail(`--set ${assignment}: expected key=value (e.g. --set train.lr=1e-5)`);
     const key = assignment.slice(0, eq).trim();
     const text = assignment.slice(eq + 1);
-    if (!getParam(result, key).found) fail(`--set ${assignment}: no param "${key}"${didYouMean(key, leafPaths(result))}`);
+    if (!isSettableParam(result, key, declared)) fail(`--set ${assignment}: no param "${key}"${didYouMean(key, leafPaths(result))}`);
     let value: unknown;
     try {
       value = text === '' ? '' : parseYaml(text);

@@ -68,7 +68,7 @@ export const stage: StageProgram = {
     'train-ids': { type: 'string', description: 'file of training ids in --data (default: every sample)' },
     'val-ids': { type: 'string', description: 'file of validation ids in --data (default: no validation)' },
     extra: { type: 'string', multiple: true, description: 'extra compact datasets used whole for training (mosaics, external)' },
-    model: { type: 'string', default: '{"preset":"recipe"}', description: 'model config as JSON: {"preset": "recipe"|"small", …overrides}' },
+    model: { type: 'string', default: '{"preset":"recipe"}', description: 'model config as JSON: {"preset": "recipe"|"small", "config": {…overrides}}' },
     'init-checkpoint': { type: 'string', description: 'start from this checkpoint (the previous phase)' },
     imagenet: { type: 'string', description: 'start the backbone from Keras ImageNet ResNet50 weights (.h5, the first 50 layers)' },
     lr: { type: 'string', default: '1e-4', description: 'learning rate' },
@@ -93,7 +93,7 @@ export const stage: StageProgram = {
     const trainIds = optionalStringFlag(flags, 'train-ids');
     const valIds = optionalStringFlag(flags, 'val-ids');
     const extras = (flags['extra'] as string[] | undefined) ?? [];
-    const config: MaskRcnnConfig = configFromParams(parseJsonFlag('model', stringFlag(flags, 'model')));
+    const config: MaskRcnnConfig = modelConfig(parseJsonFlag('model', stringFlag(flags, 'model')));
     // An empty value means "none", so a pipeline param can switch the initialisation off.
     const initCheckpoint = optionalStringFlag(flags, 'init-checkpoint') || undefined;
     const imagenet = optionalStringFlag(flags, 'imagenet') || undefined;
@@ -234,6 +234,15 @@ export const stage: StageProgram = {
     optimizer.dispose();
   },
 };
+
+/** {preset, config: {…overrides}} (the pipeline's form) or {preset, …overrides} -> the model config. */
+export function modelConfig(params: Record<string, unknown>): MaskRcnnConfig {
+  const { config, ...rest } = params;
+  if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+    throw new StageError('flag --model: "config" must be an object of model config overrides');
+  }
+  return configFromParams({ ...rest, ...(config as Record<string, unknown> | undefined) });
+}
 
 function checkpointMeta(config: MaskRcnnConfig, phase: string, epoch: number): Record<string, unknown> {
   return { config, phase, epoch };

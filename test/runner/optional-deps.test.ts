@@ -32,3 +32,24 @@ test('an absent required dep still fails the stage and names the path', () => {
   assert.match(result.stderr + result.stdout, /data\/real/);
   assert.deepEqual(runs(dir), []);
 });
+
+test('a param written as an empty map is open: profiles and --set may add keys below it', () => {
+  const dir = makeWorkspace({
+    'pipeline.yaml': `params:
+  model: {preset: a, config: {}}
+profiles:
+  p: {model: {config: {rpn: {nms: 0.6}}}}
+stages:
+  s:
+    cmd: [sh, stage.sh, s, out.txt, "\${model}"]
+    params: [model]
+    outs: [out.txt]
+`,
+  });
+  const params = runCli(dir, ['params', 'pipeline.yaml', '--profile', 'p', '--set', 'model.config.image.size=128', '--json']);
+  assert.equal(params.status, 0, params.stderr);
+  assert.deepEqual(JSON.parse(params.stdout).model, { preset: 'a', config: { rpn: { nms: 0.6 }, image: { size: 128 } } });
+  const typo = runCli(dir, ['params', 'pipeline.yaml', '--set', 'model.presett=b']);
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /no param "model\.presett".*did you mean "model\.preset"/);
+});
