@@ -2,6 +2,7 @@
 // kernels where stock can run at all, vs ours), wasm on 1 vs 2 threads, and the Conv2DBackpropInput kernel
 // alone (stock wasm vs ours). tfjs initialises the wasm backend once per process, so each thread count
 // runs in a child process: `node --import tsx bench/model-kernels.ts --child THREADS` prints JSON.
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import * as tf from '@tensorflow/tfjs';
@@ -137,7 +138,29 @@ export async function run(): Promise<BenchResult[]> {
       note: `stock ${k.stockMs.toFixed(1)} ms (${(k.stockMs / k.oursMs).toFixed(1)}x); 2 threads: ours ${k2?.oursMs.toFixed(1)} ms, stock ${k2?.stockMs.toFixed(1)} ms`,
     });
   }
-  return results;
+  return [...results, ...recordedWebgpuResults()];
+}
+
+/** The last run of bench/device/webgpu-step.ts on the lent GPU (it cannot run here), as recorded rows. */
+function recordedWebgpuResults(): BenchResult[] {
+  const file = fileURLToPath(new URL('./device/webgpu-step.h100.json', import.meta.url));
+  if (!existsSync(file)) return [];
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as {
+    started: string;
+    correctnessWorstOurs: number;
+    trainStep: Record<string, { medianMs: number }>;
+    profile: Record<string, Record<string, { ms: number }>>;
+  };
+  const on = `recorded ${recorded.started.slice(0, 10)} on one H100 (Dawn/Vulkan) by bench/device/webgpu-step.ts`;
+  const rows: BenchResult[] = Object.entries(recorded.trainStep).map(([variant, step]) => ({
+    name: `webgpu ResNet-50 B=2 512x512 Adam train step, ${variant}`, value: step.medianMs, unit: 'ms', note: on,
+  }));
+  for (const [variant, kernels] of Object.entries(recorded.profile)) {
+    const filter = kernels['Conv2DBackpropFilter'];
+    if (filter) rows.push({ name: `webgpu GPU time of Conv2DBackpropFilter in one step, ${variant}`, value: filter.ms, unit: 'ms', note: 'tf.profile' });
+  }
+  rows.push({ name: 'webgpu conv gradients, ours vs cpu, worst max-abs-relative error (21 shapes)', value: recorded.correctnessWorstOurs, unit: '', target: '≤ 1e-4', ok: recorded.correctnessWorstOurs <= 1e-4 });
+  return rows;
 }
 
 if (process.argv[2] === '--child') {
