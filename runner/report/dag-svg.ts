@@ -73,7 +73,7 @@ export function dagSvg(nodes: readonly DagNode[]): string {
   const boxes = nodes.map((node) => {
     const p = position.get(node.name)!;
     const title = escapeXml(node.title ?? node.name);
-    return `<g class="node ${escapeXml(node.status ?? '')}"><title>${title}</title><rect x="${p.x}" y="${p.y.toFixed(1)}" width="${p.w.toFixed(1)}" height="${NODE_H}" rx="6"/><text x="${(p.x + p.w / 2).toFixed(1)}" y="${(p.y + NODE_H / 2 + 4).toFixed(1)}" text-anchor="middle">${escapeXml(node.name)}</text></g>`;
+    return `<g class="node ${escapeXml(node.status ?? '')}"><title>${title}</title><rect x="${p.x.toFixed(1)}" y="${p.y.toFixed(1)}" width="${p.w.toFixed(1)}" height="${NODE_H}" rx="6"/><text x="${(p.x + p.w / 2).toFixed(1)}" y="${(p.y + NODE_H / 2 + 4).toFixed(1)}" text-anchor="middle">${escapeXml(node.name)}</text></g>`;
   });
   const defs = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker></defs>';
   return `<svg class="chart dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width.toFixed(0)} ${height.toFixed(0)}" width="${width.toFixed(0)}" height="${height.toFixed(0)}" role="img">${defs}${edges.join('')}${boxes.join('')}</svg>`;
