@@ -82,7 +82,7 @@ test('the report loads in headless Chromium with no console error or request, an
     }));
     assert.equal(charts.length, 5, 'dag, timings, two ablation charts, one curve chart');
     for (const chart of charts) assert.ok(chart.width > 100 && chart.height > 50 && chart.marks > 0, `${chart.kind} rendered: ${JSON.stringify(chart)}`);
-    const images = await page.$$eval('img', (imgs) => imgs.map((img) => (img as HTMLImageElement).naturalWidth));
+    const images = await page.$$eval('img', (imgs) => imgs.map((img) => (img as unknown as { naturalWidth: number }).naturalWidth));
     assert.deepEqual(images, [320, 320], 'the thumbnails decode');
     const screenshot = join(dir, 'out/report.png');
     await page.screenshot({ path: screenshot, fullPage: true });
