@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot } from '../helpers/paths.js';
 import { runs } from './helpers.js';
 import { cli, studyWorkspace } from './experiments-helpers.js';
 
@@ -93,4 +94,17 @@ experiments:
   writeFileSync(join(dir, 'pipelines/bad.sweep.yaml'), 'pipeline: study.yaml\ngrids: {post.threshold: [1]}\n');
   assert.match(cli(dir, ['sweep', 'pipelines/bad.sweep.yaml']).stderr, /^pipelines\/bad\.sweep\.yaml:2:1 error: unknown key "grids" in the sweep file \(did you mean "grid"\?\)/);
   assert.deepEqual(runs(dir), []);
+});
+
+test('the DSB2018 ablation study names only params the pipeline has, and each experiment differs from the baseline', async () => {
+  const { loadSweepFile, locateParamKey } = await import('../../runner/experiments/sweep-file.js');
+  const { planSweep } = await import('../../runner/experiments/sweep.js');
+  const file = join(repoRoot, 'pipelines/dsb2018.sweep.yaml');
+  const sweep = loadSweepFile(file);
+  const plan = await planSweep({
+    pipelineFile: sweep.pipeline, profile: 'quick', shared: sweep.shared, baseline: sweep.baseline, experiments: sweep.experiments,
+    grid: sweep.grid, locateKey: (key) => locateParamKey(sweep, key), describeKey: (key) => `param "${key}"`,
+  });
+  assert.deepEqual(plan.experiments.map((e) => e.name), ['baseline', 'no-tta', 'mask-threshold-0.5', 'no-scale-down-retry', 'no-closing', 'pieces-delete', 'no-external-no-mosaics']);
+  assert.deepEqual(plan.duplicates, [], 'every ablation changes an effective param');
 });
