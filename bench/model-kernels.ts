@@ -138,7 +138,27 @@ export async function run(): Promise<BenchResult[]> {
       note: `stock ${k.stockMs.toFixed(1)} ms (${(k.stockMs / k.oursMs).toFixed(1)}x); 2 threads: ours ${k2?.oursMs.toFixed(1)} ms, stock ${k2?.stockMs.toFixed(1)} ms`,
     });
   }
-  return [...results, ...recordedWebgpuResults()];
+  return [...results, ...recordedDeviceCpuResults(), ...recordedWebgpuResults()];
+}
+
+/** The same children run on the lent machine's idle 16-core CPU (this machine is shared and loaded). */
+function recordedDeviceCpuResults(): BenchResult[] {
+  const file = fileURLToPath(new URL('./device/wasm-threads.device.json', import.meta.url));
+  if (!existsSync(file)) return [];
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as { machine: string; byThreads: Record<string, ChildResult> };
+  const one = recorded.byThreads['1'];
+  if (!one) return [];
+  const note = `recorded: ${recorded.machine}`;
+  const rows: BenchResult[] = [
+    { name: 'idle 16-core host: small conv net step, cpu backend', value: one.cpuStepMs ?? NaN, unit: 'ms', note },
+    { name: 'idle 16-core host: same step, wasm 1 thread, ours except stock Conv2DBackpropInput', value: one.stockInputStepMs, unit: 'ms', note },
+  ];
+  for (const [threads, r] of Object.entries(recorded.byThreads)) {
+    rows.push({ name: `idle 16-core host: same step, wasm ${threads} thread(s), our kernels`, value: r.oursStepMs, unit: 'ms', note: `${(one.oursStepMs / r.oursStepMs).toFixed(2)}x 1 thread` });
+  }
+  const k = one.backpropInput[0];
+  if (k) rows.push({ name: `idle 16-core host: Conv2DBackpropInput ${k.shape}, ours (1 thread)`, value: k.oursMs, unit: 'ms', note: `stock ${k.stockMs.toFixed(1)} ms` });
+  return rows;
 }
 
 /** The last run of bench/device/webgpu-step.ts on the lent GPU (it cannot run here), as recorded rows. */

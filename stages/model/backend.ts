@@ -113,8 +113,10 @@ interface GpuLike {
   requestAdapter(): Promise<GpuAdapterLike | null>;
 }
 
-/** Directory of the .wasm binaries, absolute so the backend loads from any cwd. */
+/** Directory of the .wasm binaries, absolute so the backend loads from any cwd (TFJS_WASM_DIR: for bundles). */
 export function wasmBinaryDirectory(): string {
+  const override = process.env['TFJS_WASM_DIR'];
+  if (override) return join(override, '/');
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/');
 }
 

@@ -19,10 +19,13 @@ import os from 'node:os';
 import { Blob as NodeBlob, type BlobOptions } from 'node:buffer';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 
-/** The tfjs wasm bundle's CommonJS closure variables that its factory source refers to. */
+/**
+ * The tfjs wasm bundle's CommonJS closure variables that its factory source refers to (and esbuild's
+ * `__require`, when our program is itself bundled, as for the lent GPU machine).
+ */
 const factoryPrelude =
   'var require$$0=require("fs"),require$$1=require("path"),require$$3=require("perf_hooks"),require$$4=require("os"),' +
-  'commonjsGlobal=globalThis;';
+  'commonjsGlobal=globalThis,__require=require;';
 
 /** The marker that replaces the factory Blob in the pthread "load" message. */
 const factoryMarker = 'tfjs-wasm-factory-source';
