@@ -1,10 +1,14 @@
 // Pyramid ROIAlign (Matterport's PyramidROIAlign) that is differentiable w.r.t. the feature maps.
 //
 // tfjs has no gradient for cropAndResize, so we sample ourselves: the sampling positions and bilinear weights
-// are computed in JS from the boxes (boxes get no gradient: Matterport stops it too), then ONE tf.gather per
-// pyramid level fetches the 4 neighbours of every sample of every box on that level from the flattened map
-// [B*H*W, C], and a weighted sum blends them. Gather's gradient (a segment sum) carries the loss back into the
-// feature maps.
+// are computed in JS from the boxes (boxes get no gradient: Matterport stops it too), then the 4 neighbours of
+// every sample are blended. Two interchangeable implementations of that blend:
+//   'gather' (GPU backends): ONE tf.gather per pyramid level fetches the neighbours of all its boxes from the
+//            flattened map [B*H*W, C], a weighted sum blends them, one permutation gather restores the box order;
+//            gather's gradient (a segment sum) carries the loss back into the maps.
+//   'js'     (cpu, wasm: the maps live in CPU memory anyway): a tf.customGrad op whose forward and backward are
+//            tight loops over Float32Arrays. On wasm, tf.gather costs ~100 ns per element, so the loops are an
+//            order of magnitude faster there.
 //
 // Sampling is exactly tf.image.cropAndResize's (bilinear, extrapolation value 0), one sample per output cell:
 //   box [y1, x1, y2, x2] normalized (pixel / [H_img, W_img]); on a map of height H,
@@ -33,12 +37,21 @@ export function roiLevels(boxes: ArrayLike<number>, imageSize: readonly [number,
  * each box); imageSize: [H, W] of the network input in pixels (for the level rule).
  * Returns [N, poolSize, poolSize, C] in the order of the input boxes.
  */
+export type RoiAlignImplementation = 'auto' | 'gather' | 'js';
+
+/** 'auto': the JS loops where tensors live in CPU memory (cpu, wasm), tensor gathers elsewhere (GPU backends). */
+function resolve(implementation: RoiAlignImplementation): 'gather' | 'js' {
+  if (implementation !== 'auto') return implementation;
+  return tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm' ? 'js' : 'gather';
+}
+
 export function roiAlign(
   featureMaps: readonly tf.Tensor4D[],
   boxesNormalized: tf.Tensor2D,
   batchIndex: tf.Tensor1D,
   poolSize: number,
   imageSize: readonly [number, number],
+  implementation: RoiAlignImplementation = 'auto',
 ): tf.Tensor4D {
   if (featureMaps.length !== 4) throw new Error(`roiAlign: expected 4 feature maps [p2, p3, p4, p5], got ${featureMaps.length}`);
   const channels = featureMaps[0]!.shape[3];
@@ -49,7 +62,7 @@ export function roiAlign(
 
   const levels = roiLevels(boxes, imageSize);
   const cells = poolSize * poolSize;
-  const plans: { map: tf.Tensor4D; plan: SamplingPlan }[] = [];
+  const plans: { level: number; map: tf.Tensor4D; members: number[]; plan: SamplingPlan }[] = [];
   const rowOfBox = new Int32Array(n); // first pooled row of each box in the level-major concatenation
   let rows = 0;
   for (let level = 2; level <= 5; level++) {
@@ -60,7 +73,16 @@ export function roiAlign(
     if (map.shape[3] !== channels) throw new Error(`roiAlign: p${level} has ${map.shape[3]} channels, p2 has ${channels}`);
     for (const [k, i] of members.entries()) rowOfBox[i] = rows + k * cells;
     rows += members.length * cells;
-    plans.push({ map, plan: plan(boxes, imageOfBox, members, map.shape, [poolSize, poolSize]) });
+    plans.push({ level, map, members, plan: plan(boxes, imageOfBox, members, map.shape, [poolSize, poolSize]) });
+  }
+  if (resolve(implementation) === 'js') {
+    const outputRows = plans.map(({ members }) => Int32Array.from(members, (i) => i * cells));
+    return blendInJs(featureMaps, plans.map((p, k) => ({ level: p.level - 2, plan: p.plan, outputRows: outputRows[k]! })), n * cells, cells).reshape([
+      n,
+      poolSize,
+      poolSize,
+      channels,
+    ]);
   }
   // Back to the input order with one permutation gather (skipped when the boxes already were in level order).
   const order = new Int32Array(n * cells);
@@ -86,6 +108,7 @@ export function cropAndResizeDifferentiable(
   boxes: tf.Tensor2D,
   boxIndex: tf.Tensor1D,
   cropSize: readonly [number, number],
+  implementation: RoiAlignImplementation = 'auto',
 ): tf.Tensor4D {
   const boxValues = boxes.dataSync();
   const imageOfBox = boxIndex.dataSync();
@@ -93,7 +116,76 @@ export function cropAndResizeDifferentiable(
   const channels = image.shape[3];
   if (n === 0) return tf.zeros([0, cropSize[0], cropSize[1], channels]);
   const all = Array.from({ length: n }, (_, i) => i);
-  return bilinearSamples(image, plan(boxValues, imageOfBox, all, image.shape, cropSize)).reshape([n, cropSize[0], cropSize[1], channels]);
+  const samples = plan(boxValues, imageOfBox, all, image.shape, cropSize);
+  const cells = cropSize[0] * cropSize[1];
+  const pooled =
+    resolve(implementation) === 'js'
+      ? blendInJs([image], [{ level: 0, plan: samples, outputRows: Int32Array.from(all, (i) => i * cells) }], n * cells, cells)
+      : bilinearSamples(image, samples);
+  return pooled.reshape([n, cropSize[0], cropSize[1], channels]);
+}
+
+interface JsPart {
+  /** Index into the maps. */
+  level: number;
+  plan: SamplingPlan;
+  /** First output row of each box of the plan. */
+  outputRows: Int32Array;
+}
+
+/**
+ * The blend as one custom op over all maps: out[row, c] = sum over 4 neighbours of weight * map[index, c].
+ * maps: each [B, H, W, C]; returns [rows, C]. The gradient scatters dy back with the same weights.
+ */
+function blendInJs(maps: readonly tf.Tensor4D[], parts: JsPart[], rows: number, cells: number): tf.Tensor2D {
+  const channels = maps[0]!.shape[3];
+  const op = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const values = parts.map(({ level }) => (inputs[level] as tf.Tensor).dataSync() as Float32Array);
+    const out = new Float32Array(rows * channels);
+    parts.forEach(({ plan: { indices, weights }, outputRows }, k) => {
+      const map = values[k]!;
+      visitSamples(indices, weights, outputRows, cells, (source, weight, target) => {
+        const from = source * channels;
+        const to = target * channels;
+        for (let c = 0; c < channels; c++) out[to + c]! += weight * map[from + c]!;
+      });
+    });
+    const gradFunc = (dy: tf.Tensor) => {
+      const dyValues = dy.dataSync() as Float32Array;
+      const grads = maps.map((m) => (parts.some((p) => maps[p.level] === m) ? new Float32Array(m.size) : null));
+      for (const { level, plan: { indices, weights }, outputRows } of parts) {
+        const grad = grads[level]!;
+        visitSamples(indices, weights, outputRows, cells, (source, weight, target) => {
+          const from = target * channels;
+          const to = source * channels;
+          for (let c = 0; c < channels; c++) grad[to + c]! += weight * dyValues[from + c]!;
+        });
+      }
+      return maps.map((m, level) => (grads[level] ? tf.tensor(grads[level]!, m.shape) : tf.zerosLike(m)));
+    };
+    return { value: tf.tensor2d(out, [rows, channels]), gradFunc };
+  });
+  return op(...maps) as tf.Tensor2D;
+}
+
+/** Calls visit(source pixel, weight, output row) for every neighbour with a non-zero weight. */
+function visitSamples(
+  indices: Int32Array,
+  weights: Float32Array,
+  outputRows: Int32Array,
+  cells: number,
+  visit: (source: number, weight: number, target: number) => void,
+): void {
+  for (let m = 0; m < outputRows.length; m++) {
+    for (let cell = 0; cell < cells; cell++) {
+      const target = outputRows[m]! + cell;
+      const k = (m * cells + cell) * 4;
+      for (let q = 0; q < 4; q++) {
+        const weight = weights[k + q]!;
+        if (weight !== 0) visit(indices[k + q]!, weight, target);
+      }
+    }
+  }
 }
 
 interface SamplingPlan {

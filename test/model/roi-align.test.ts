@@ -27,12 +27,16 @@ const boxes = tf.tensor2d(
 );
 const boxIndex = tf.tensor1d([0, 1, 1, 0, 1, 0, 1], 'int32');
 
-test('forward pass equals tf.image.cropAndResize for square, non-square and 1x1 crops', () => {
+const implementations = ['gather', 'js'] as const;
+
+test('forward pass equals tf.image.cropAndResize for square, non-square and 1x1 crops (both implementations)', () => {
   const image = tf.randomNormal([2, 9, 13, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
-  for (const size of [[7, 7], [14, 5], [1, 1], [1, 4]] as [number, number][]) {
-    const ours = cropAndResizeDifferentiable(image, boxes, boxIndex, size);
-    const reference = tf.image.cropAndResize(image, boxes, boxIndex, size, 'bilinear', 0);
-    assert.ok(maxAbsDiff(ours, reference) < 1e-5, `crop ${size}`);
+  for (const implementation of implementations) {
+    for (const size of [[7, 7], [14, 5], [1, 1], [1, 4]] as [number, number][]) {
+      const ours = cropAndResizeDifferentiable(image, boxes, boxIndex, size, implementation);
+      const reference = tf.image.cropAndResize(image, boxes, boxIndex, size, 'bilinear', 0);
+      assert.ok(maxAbsDiff(ours, reference) < 1e-5, `${implementation}: crop ${size}`);
+    }
   }
 });
 
@@ -48,24 +52,27 @@ test('levels follow PyramidROIAlign: 224 pixels of a 224-pixel-area image is lev
 const pyramid = (channels: number) =>
   [32, 16, 8, 4].map((s, i) => tf.randomNormal([2, s, s, channels], 0, 1, 'float32', 10 + i) as tf.Tensor4D);
 
-test('roiAlign pools each box from its level and keeps the input order', () => {
+test('roiAlign pools each box from its level and keeps the input order (both implementations)', () => {
   const maps = pyramid(3);
   const imageSize: [number, number] = [512, 512];
   const levels = roiLevels(boxes.dataSync(), imageSize);
   assert.equal(new Set(levels).size, 4, `test boxes should span all four levels, got ${levels}`);
-  const pooled = roiAlign(maps, boxes, boxIndex, 7, imageSize);
-  assert.deepEqual(pooled.shape, [7, 7, 7, 3]);
-  for (let i = 0; i < 7; i++) {
-    const one = tf.image.cropAndResize(maps[levels[i]! - 2]!, boxes.slice([i, 0], [1, 4]), boxIndex.slice([i], [1]), [7, 7], 'bilinear', 0);
-    assert.ok(maxAbsDiff(pooled.slice([i, 0, 0, 0], [1, 7, 7, 3]), one) < 1e-5, `box ${i} (level ${levels[i]})`);
+  for (const implementation of implementations) {
+    const pooled = roiAlign(maps, boxes, boxIndex, 7, imageSize, implementation);
+    assert.deepEqual(pooled.shape, [7, 7, 7, 3]);
+    for (let i = 0; i < 7; i++) {
+      const one = tf.image.cropAndResize(maps[levels[i]! - 2]!, boxes.slice([i, 0], [1, 4]), boxIndex.slice([i], [1]), [7, 7], 'bilinear', 0);
+      assert.ok(maxAbsDiff(pooled.slice([i, 0, 0, 0], [1, 7, 7, 3]), one) < 1e-5, `${implementation}: box ${i} (level ${levels[i]})`);
+    }
   }
 });
 
-test('roiAlign gradients w.r.t. every feature map match finite differences', () => {
+for (const implementation of implementations) {
+test(`roiAlign gradients w.r.t. every feature map match finite differences (${implementation})`, () => {
   const maps = pyramid(2);
   const imageSize: [number, number] = [512, 512];
   const weights = tf.randomNormal([7, 4, 4, 2], 0, 1, 'float32', 99);
-  const loss = (ms: tf.Tensor4D[]) => roiAlign(ms, boxes, boxIndex, 4, imageSize).mul(weights).sum() as tf.Scalar;
+  const loss = (ms: tf.Tensor4D[]) => roiAlign(ms, boxes, boxIndex, 4, imageSize, implementation).mul(weights).sum() as tf.Scalar;
   const grads = tf.grads((...ms: tf.Tensor[]) => loss(ms as tf.Tensor4D[]))(maps);
   const eps = 1e-2;
   let checked = 0;
@@ -90,6 +97,22 @@ test('roiAlign gradients w.r.t. every feature map match finite differences', () 
   }
   assert.equal(checked, 24);
   assert.ok(grads.some((g) => g.abs().max().dataSync()[0]! > 0));
+});
+}
+
+test('both implementations give the same gradients, also when a level has no box', () => {
+  const maps = pyramid(3);
+  const few = boxes.slice([0, 0], [3, 4]) as tf.Tensor2D; // levels 4, 5, 2: p3 unused
+  const index = boxIndex.slice([0], [3]) as tf.Tensor1D;
+  const weights = tf.randomNormal([3, 5, 5, 3], 0, 1, 'float32', 7);
+  const gradsOf = (implementation: 'gather' | 'js') =>
+    // (+ 0 * sum(p3): tf.grads refuses an input the result does not depend on)
+    tf.grads((...ms: tf.Tensor[]) => roiAlign(ms as tf.Tensor4D[], few, index, 5, [512, 512], implementation).mul(weights).sum().add(ms[1]!.sum().mul(0)))(maps);
+  const a = gradsOf('gather');
+  const b = gradsOf('js');
+  for (let level = 0; level < 4; level++) assert.ok(maxAbsDiff(a[level]!, b[level]!) < 1e-5, `p${level + 2}`);
+  assert.equal(b[1]!.abs().max().dataSync()[0], 0);
+  assert.ok(b[0]!.abs().max().dataSync()[0]! > 0);
 });
 
 test('no boxes give an empty [0, P, P, C] result', () => {
