@@ -79,7 +79,8 @@ export async function runCommand(file: string, values: Values): Promise<number> 
       record: (stage: string, entry: Parameters<LockWriter['set']>[1]) => writer.set(stage, entry),
     };
     const byName = new Map(pipeline.stages.map((s) => [s.name, s]));
-    const executors = new Map<string, Executor>();
+    // Promises, not executors: stages starting together must share one executor (Slurm batches their jobs).
+    const executors = new Map<string, Promise<Executor>>();
     const started = performance.now();
     let results;
     try {
@@ -90,8 +91,8 @@ export async function runCommand(file: string, values: Values): Promise<number> 
         async (name) => {
           const stage = byName.get(name)!;
           let executor = executors.get(stage.executor);
-          if (!executor) executors.set(stage.executor, (executor = await executorFor(stage.executor, pipeline, slurm)));
-          return new StageRun(ctx, stage, executor, controller.signal, hooks, forced.has(name)).execute();
+          if (!executor) executors.set(stage.executor, (executor = executorFor(stage.executor, pipeline, slurm)));
+          return new StageRun(ctx, stage, await executor, controller.signal, hooks, forced.has(name)).execute();
         },
         { jobs, keepGoing: values['keep-going'] === true, capacity: machineCapacity(), signal: controller.signal },
         (event) => reporter!.finished(event.stage, event.result),

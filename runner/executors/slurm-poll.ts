@@ -99,6 +99,7 @@ export class Poller {
     const result = await execa('squeue', ['--noheader', '--array', '--states=all', `--jobs=${arrays.join(',')}`, '--format=%i|%T|%r'], {
       reject: false,
       stdin: 'ignore',
+      cleanup: false,
     });
     let rows: Map<string, SqueueRow>;
     if (!result.failed) {

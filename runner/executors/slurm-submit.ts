@@ -2,6 +2,8 @@
 // grouped by identical sbatch options, and each group goes in as ONE job array (`sbatch --array=0-N`), at most
 // `arraySize` stages per array; sbatch calls run one at a time and at most `rate` per second. A 1,000-stage
 // fan-out with one set of resources is therefore a single sbatch call, not 1,000.
+// Every Slurm command runs with execa's `cleanup: false`: cleanup installs signal-exit, which re-raises a
+// Ctrl-C after the runner's own handler ran, killing the runner before it can scancel and exit 130.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -115,7 +117,7 @@ export class Submitter {
         ...chunk[0]!.options,
         files.arrayScript,
       ];
-      const result = await execa('sbatch', argv, { reject: false, stdin: 'ignore' });
+      const result = await execa('sbatch', argv, { reject: false, stdin: 'ignore', cleanup: false });
       const jobId = /^(\d+)(;|$)/.exec(result.stdout.trim())?.[1];
       if (!result.failed && jobId) {
         const batch = new Batch(files, chunk.length);
@@ -146,7 +148,7 @@ export class Canceller {
       this.ids = [];
       this.call = undefined;
       // Best effort: a job that already left the queue makes scancel complain, which changes nothing.
-      await execa('scancel', ids, { reject: false, stdin: 'ignore' });
+      await execa('scancel', ids, { reject: false, stdin: 'ignore', cleanup: false });
     });
     return this.call;
   }
