@@ -2,7 +2,7 @@
 // dimension N (no TimeDistributed), so batch norm statistics, when trained, are over all ROIs of the batch.
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
-import { batchNorm, conv2d, conv2dTranspose, dense } from './layers.js';
+import { batchNorm, conv2d, conv2dTranspose, dense, linear } from './layers.js';
 
 export interface BoxHeadOutput {
   /** [N, numClasses] class logits (softmax at loss / detection time). */
@@ -31,9 +31,9 @@ export function boxHead(
   const conv2 = store.variable('mrcnn_class_conv2/kernel', [1, 1, fcDim, fcDim], 'glorot-uniform');
   const bias2 = store.variable('mrcnn_class_conv2/bias', [fcDim], 'zeros') as tf.Tensor1D;
 
-  let x = tf.fused.matMul({ a: pooled.reshape([n, ph * pw * c]), b: conv1.reshape([ph * pw * c, fcDim]), bias: bias1 }) as tf.Tensor2D;
+  let x = linear(pooled.reshape([n, ph * pw * c]), conv1.reshape([ph * pw * c, fcDim]), bias1);
   x = tf.relu(batchNorm(store, 'mrcnn_class_bn1', x, { training }));
-  x = tf.fused.matMul({ a: x, b: conv2.reshape([fcDim, fcDim]), bias: bias2 }) as tf.Tensor2D;
+  x = linear(x, conv2.reshape([fcDim, fcDim]), bias2);
   const shared = tf.relu(batchNorm(store, 'mrcnn_class_bn2', x, { training })); // [N, fcDim]
 
   const classLogits = dense(store, 'mrcnn_class_logits', shared, { units: numClasses }); // [N, numClasses]

@@ -73,8 +73,41 @@ export function dense(store: ParameterStore, name: string, x: tf.Tensor2D, optio
   const { units, useBias = true } = options;
   const kernel = store.variable(`${name}/kernel`, [x.shape[1], units], 'glorot-uniform') as tf.Tensor2D;
   const bias = useBias ? (store.variable(`${name}/bias`, [units], 'zeros') as tf.Tensor1D) : undefined;
-  return tf.fused.matMul({ a: x, b: kernel, bias }) as tf.Tensor2D;
+  return linear(x, kernel, bias);
 }
+
+/**
+ * x [N, K] @ w [K, M] (+ bias [M]) -> [N, M], with a gradient that transposes explicitly: tfjs' own matMul
+ * gradient multiplies with transpose flags, which the wasm backend runs ~10x slower than transpose + matMul.
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+  if (bias) return linearWithBias(x, w, bias) as tf.Tensor2D;
+  return linearNoBias(x, w) as tf.Tensor2D;
+}
+
+const linearNoBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, save] = inputs as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D)];
+    },
+  };
+});
+
+const linearWithBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, bias, save] = inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.matMul(x, w).add(bias),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), dy.sum(0)];
+    },
+  };
+});
 
 export interface Conv2dTransposeOptions {
   filters: number;

@@ -4,7 +4,7 @@
 // concatenated kernels (fewer, larger ops on a 2-core CPU); their variables keep Matterport's names and shapes.
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
-import { conv2d } from './layers.js';
+import { conv2d, linear } from './layers.js';
 
 export interface RpnOutput {
   /** [B, A, 2] (background, foreground) logits. */
@@ -49,7 +49,7 @@ export function rpnHead(
     }); // [B, h, w, C']
     const [, h, w] = shared.shape;
     // A 1x1 conv is a matmul over the pixels: [B*h*w, C'] x [C', 6k] -> [B, h*w, 6k].
-    return tf.fused.matMul({ a: shared.reshape([batch * h * w, channels]), b: kernel, bias }).reshape([batch, h * w, 6 * k]);
+    return linear(shared.reshape([batch * h * w, channels]), kernel, bias).reshape([batch, h * w, 6 * k]);
   });
   const all = (perLevel.length === 1 ? perLevel[0]! : tf.concat(perLevel, 1)) as tf.Tensor3D; // [B, cells, 6k]
   const cells = all.shape[1];

@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ParameterStore } from '../../stages/model/params.js';
-import { batchNorm, conv2d, conv2dTranspose, dense, upsample2x } from '../../stages/model/layers.js';
+import { batchNorm, conv2d, conv2dTranspose, dense, linear, upsample2x } from '../../stages/model/layers.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -111,4 +111,17 @@ test('upsample2x repeats each pixel into a 2x2 block and its gradient sums the b
   const weights = tf.range(0, 16).reshape([1, 4, 4, 1]);
   const grad = tf.grad((input: tf.Tensor) => upsample2x(input as tf.Tensor4D).mul(weights).sum())(x);
   close(grad.dataSync(), [0 + 1 + 4 + 5, 2 + 3 + 6 + 7, 8 + 9 + 12 + 13, 10 + 11 + 14 + 15]);
+});
+
+test('linear has the same value and gradients as tfjs matMul + bias', () => {
+  const x = tf.randomNormal([5, 3], 0, 1, 'float32', 1) as tf.Tensor2D;
+  const w = tf.randomNormal([3, 4], 0, 1, 'float32', 2) as tf.Tensor2D;
+  const b = tf.randomNormal([4], 0, 1, 'float32', 3) as tf.Tensor1D;
+  const dy = tf.randomNormal([5, 4], 0, 1, 'float32', 4);
+  const ours = tf.grads((a: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => linear(a as tf.Tensor2D, k as tf.Tensor2D, c as tf.Tensor1D).mul(dy).sum())([x, w, b]);
+  const theirs = tf.grads((a: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => tf.matMul(a, k).add(c).mul(dy).sum())([x, w, b]);
+  ours.forEach((g, i) => close(g.dataSync(), Array.from(theirs[i]!.dataSync())));
+  close(linear(x, w).dataSync(), Array.from(tf.matMul(x, w).dataSync()));
+  const noBias = tf.grads((a: tf.Tensor, k: tf.Tensor) => linear(a as tf.Tensor2D, k as tf.Tensor2D).mul(dy).sum())([x, w]);
+  close(noBias[1]!.dataSync(), Array.from(theirs[1]!.dataSync()));
 });
