@@ -130,11 +130,21 @@ export function conv2dTranspose(
   const { filters, kernelSize: k, strides: s, padding = 'valid', useBias = true } = options;
   const [batch, height, width, inChannels] = x.shape;
   const kernel = store.variable(`${name}/kernel`, [k, k, filters, inChannels], 'glorot-uniform') as tf.Tensor4D;
+  const bias = useBias ? (store.variable(`${name}/bias`, [filters], 'zeros') as tf.Tensor1D) : undefined;
+  if (k === s && padding === 'valid') {
+    // Non-overlapping blocks (the mask head's 2x2 stride 2): every input pixel paints its own k x k block, i.e. a
+    // matmul [B*H*W, Cin] x [Cin, k*k*filters] and a pixel shuffle. Much faster on wasm than Conv2DBackpropInput.
+    const perPixel = kernel.transpose([3, 0, 1, 2]).reshape([inChannels, k * k * filters]) as tf.Tensor2D; // [Cin, (ky, kx, out)]
+    const blocks = linear(x.reshape([batch * height * width, inChannels]), perPixel, bias ? tf.tile(bias, [k * k]) : undefined);
+    return blocks
+      .reshape([batch, height, width, k, k, filters])
+      .transpose([0, 1, 3, 2, 4, 5])
+      .reshape([batch, height * k, width * k, filters]) as tf.Tensor4D;
+  }
   const outHeight = padding === 'same' ? height * s : (height - 1) * s + Math.max(k, s);
   const outWidth = padding === 'same' ? width * s : (width - 1) * s + Math.max(k, s);
   const y = tf.conv2dTranspose(x, kernel, [batch, outHeight, outWidth, filters], s, padding);
-  if (!useBias) return y;
-  return y.add(store.variable(`${name}/bias`, [filters], 'zeros'));
+  return bias ? y.add(bias) : y;
 }
 
 /** Keras MaxPooling2D. x: [B, H, W, C] -> [B, H', W', C]. */

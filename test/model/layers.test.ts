@@ -125,3 +125,22 @@ test('linear has the same value and gradients as tfjs matMul + bias', () => {
   const noBias = tf.grads((a: tf.Tensor, k: tf.Tensor) => linear(a as tf.Tensor2D, k as tf.Tensor2D).mul(dy).sum())([x, w]);
   close(noBias[1]!.dataSync(), Array.from(theirs[1]!.dataSync()));
 });
+
+test('the block path of conv2dTranspose (kernel = stride) equals tf.conv2dTranspose, values and gradients', () => {
+  const store = new ParameterStore(1);
+  const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const y = conv2dTranspose(store, 'up', x, { filters: 6, kernelSize: 2, strides: 2 });
+  store.assign('up/bias', tf.randomNormal([6], 0, 1, 'float32', 2));
+  const kernel = store.get('up/kernel')! as tf.Tensor4D;
+  const bias = store.get('up/bias')!;
+  const dy = tf.randomNormal([2, 6, 8, 6], 0, 1, 'float32', 3);
+  const reference = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => tf.conv2dTranspose(a as tf.Tensor4D, k as tf.Tensor4D, [2, 6, 8, 6], 2, 'valid').add(b);
+  assert.deepEqual(y.shape, [2, 6, 8, 6]);
+  close(conv2dTranspose(store, 'up', x, { filters: 6, kernelSize: 2, strides: 2 }).dataSync(), Array.from(reference(x, kernel, bias).dataSync()));
+  const ours = tf.grads((a: tf.Tensor) => conv2dTranspose(store, 'up', a as tf.Tensor4D, { filters: 6, kernelSize: 2, strides: 2 }).mul(dy).sum())([x]);
+  const { grads } = tf.variableGrads(() => conv2dTranspose(store, 'up', x, { filters: 6, kernelSize: 2, strides: 2 }).mul(dy).sum() as tf.Scalar, [kernel as unknown as tf.Variable]);
+  const theirs = tf.grads((a: tf.Tensor, k: tf.Tensor) => reference(a, k, bias).mul(dy).sum())([x, kernel]);
+  close(ours[0]!.dataSync(), Array.from(theirs[0]!.dataSync()), 1e-4);
+  close(grads[(kernel as unknown as tf.Variable).name]!.dataSync(), Array.from(theirs[1]!.dataSync()), 1e-4);
+  store.dispose();
+});
