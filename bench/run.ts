@@ -30,6 +30,7 @@ export interface BenchModule {
 const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-hash': () => import('./runner-hash.js'),
   'runner-peers': () => import('./runner-peers.js'),
+  'runner-slurm': () => import('./runner-slurm.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   model: () => import('./model-step.js'),
