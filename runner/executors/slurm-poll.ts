@@ -116,11 +116,14 @@ export class Poller {
     this.failedPolls = 0;
     for (const [id, entry] of [...this.watched]) {
       const exitCode = readExitCode(entry.exitFile);
+      const row = rows.get(id);
       if (exitCode !== undefined) {
-        this.settle(id, { kind: 'exited', exitCode });
+        // A non-zero code may come from Slurm killing the stage (scancel, time limit): the job script outlives
+        // its stage by a moment and writes 143. Its final state says which; until it has one, wait.
+        if (exitCode === 0 || !row || SCRIPT_FINISHED.has(row.state)) this.settle(id, { kind: 'exited', exitCode });
+        else if (FINAL_STATES.has(row.state)) this.settle(id, { kind: 'ended', state: row.state, reason: row.reason });
         continue;
       }
-      const row = rows.get(id);
       if (row && !FINAL_STATES.has(row.state)) {
         entry.gonePolls = 0;
         continue;

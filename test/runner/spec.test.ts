@@ -92,8 +92,8 @@ test('an unknown profile lists the profiles', async () => {
 });
 
 test('--executor accepts only known executors and lists them', async () => {
-  const text = await diagnosticsOf('stages:\n  s: {cmd: x}\n', { executor: 'slurm' });
-  assert.equal(text, 'error: unknown executor "slurm" in --executor; choices: local');
+  const text = await diagnosticsOf('stages:\n  s: {cmd: x}\n', { executor: 'pbs' });
+  assert.equal(text, 'error: unknown executor "pbs" in --executor; choices: local, slurm');
 });
 
 test('a string cmd is split before interpolation, so a param value stays one argv element', async () => {
