@@ -4,7 +4,7 @@
 // The order of the last step is the crash-safety argument: objects land in the store first, then the
 // run-cache record that names them, then the lock entry; each write is atomic, so a kill at any moment leaves
 // at worst a stage that runs (or is restored) again, never one recorded as done that did not finish.
-import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LockEntry, PathHash, RunRecord } from '../cache/types.js';
 import type { StageJob, Executor } from './executors/executor.js';
@@ -64,7 +64,8 @@ export class StageRun {
     return { status: 'failed', durationMs: this.elapsed(), failure, ...extra };
   }
 
-  async execute(): Promise<StageResult> {
+  /** `release` is called once the stage's process has ended: what is left (caching its outs) needs no slot. */
+  async execute(release: () => void = () => {}): Promise<StageResult> {
     const assessment = await assess(this.ctx, this.stage);
     const print = assessment.fingerprint;
     if (!print.ok) return this.failed({ reason: 'missing-dependency', path: print.missingDep });
@@ -82,6 +83,7 @@ export class StageRun {
     const reasons = this.force ? ['forced', ...assessment.reasons] : assessment.reasons;
     this.hooks.starting(this.stage.name, reasons);
     const outcome = await this.runWithRetries();
+    release();
     if (outcome.failure) return this.failed(outcome.failure, { reasons, attempts: outcome.attempts, logFile: this.logFile });
     const missing = cachedOuts(this.stage).find((out) => !this.exists(out));
     if (missing) return this.failed({ reason: 'missing-output', path: missing }, { reasons, logFile: this.logFile });
@@ -118,19 +120,19 @@ export class StageRun {
       rmSync(abs, { recursive: true, force: true });
       ensureDir(dirname(abs));
     }
-    const tmp = join(this.dirs.tmp, fileSafe(this.stage.name));
+    // One folder for every stage's events and params files: a folder per stage cost a mkdir per stage.
+    const tmp = join(this.dirs.tmp, 'stages');
     ensureDir(tmp);
     ensureDir(this.dirs.logs);
-    const eventsFile = join(tmp, 'events.jsonl');
-    rmSync(eventsFile, { force: true }); // the stage creates it by appending
-    if (attempt === 1) rmSync(this.logFile, { force: true });
-    const env: Record<string, string> = {};
-    for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
-    Object.assign(env, this.stage.env);
-    env['PATH'] = [join(workspace, 'node_modules', '.bin'), process.env['PATH']].filter(Boolean).join(':');
+    const base = join(tmp, fileSafe(this.stage.name));
+    const eventsFile = `${base}.events.jsonl`;
+    removeFile(eventsFile); // the stage creates it by appending
+    if (attempt === 1) removeFile(this.logFile);
+    const env = { ...baseEnv(workspace), ...this.stage.env };
+    env['PATH'] = baseEnv(workspace)['PATH']!;
     // RUNNER_PARAMS only for stages that declare params (the contract makes it optional).
     if (Object.keys(this.stage.params).length > 0) {
-      const paramsFile = join(tmp, 'params.json');
+      const paramsFile = `${base}.params.json`;
       writeFileSync(paramsFile, JSON.stringify(nestParams(this.stage.params), null, 2) + '\n');
       env['RUNNER_PARAMS'] = paramsFile;
     } else {
@@ -179,8 +181,31 @@ export class StageRun {
       key, cmd: this.stage.cmd, deps, params: this.stage.params, outs, durationMs: Math.round(durationMs), createdAt: new Date().toISOString(),
     };
     if (Object.keys(metrics).length) record.metrics = metrics;
-    this.ctx.runCache.put(record);
+    await this.ctx.runCache.putAsync(record);
     return outs;
+  }
+}
+
+/** The environment every stage starts from: the runner's, with `<workspace>/node_modules/.bin` first on PATH. */
+const baseEnvs = new Map<string, Record<string, string>>();
+function baseEnv(workspace: string): Record<string, string> {
+  let env = baseEnvs.get(workspace);
+  if (!env) {
+    // Reading process.env is slow (each key is a call into C++), so it is copied once per run, not per stage.
+    env = {};
+    for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+    env['PATH'] = [join(workspace, 'node_modules', '.bin'), process.env['PATH']].filter(Boolean).join(':');
+    baseEnvs.set(workspace, env);
+  }
+  return env;
+}
+
+/** Deletes a file if it is there (one syscall; rmSync with force stats first). */
+function removeFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 

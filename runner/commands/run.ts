@@ -1,6 +1,7 @@
 // `runner run`: skip what is fresh, restore what the run-cache has, run what is stale, in graph order.
 import type { Values } from '../cli.js';
 import { executorFor, type Executor } from '../executors/executor.js';
+import { warmUpLocalExecutor } from '../executors/local.js';
 import { LockWriter } from '../lock-writer.js';
 import { createReporter, type Reporter } from '../progress.js';
 import { runSummary } from '../report-json.js';
@@ -79,6 +80,7 @@ export async function runCommand(file: string, values: Values): Promise<number> 
       record: (stage: string, entry: Parameters<LockWriter['set']>[1]) => writer.set(stage, entry),
     };
     const byName = new Map(pipeline.stages.map((s) => [s.name, s]));
+    if (selected.some((name) => byName.get(name)!.executor === 'local')) warmUpLocalExecutor(pipeline.workspace);
     // Promises, not executors: stages starting together must share one executor (Slurm batches their jobs).
     const executors = new Map<string, Promise<Executor>>();
     const started = performance.now();
@@ -88,11 +90,11 @@ export async function runCommand(file: string, values: Values): Promise<number> 
         selected,
         pipeline.upstream,
         (name) => (byName.get(name)!.executor === 'local' ? byName.get(name)!.resources : NO_RESOURCES),
-        async (name) => {
+        async (name, release) => {
           const stage = byName.get(name)!;
           let executor = executors.get(stage.executor);
           if (!executor) executors.set(stage.executor, (executor = executorFor(stage.executor, pipeline, slurm)));
-          return new StageRun(ctx, stage, await executor, controller.signal, hooks, forced.has(name)).execute();
+          return new StageRun(ctx, stage, await executor, controller.signal, hooks, forced.has(name)).execute(release);
         },
         { jobs, keepGoing: values['keep-going'] === true, capacity: machineCapacity(), signal: controller.signal },
         (event) => reporter!.finished(event.stage, event.result),

@@ -1,0 +1,232 @@
+// Starts stage processes from a small long-lived helper process instead of from the runner itself.
+//
+// Why: Node's child_process (libuv) fork()s the whole runner and blocks its event loop until the child has
+// exec'd. On a loaded 2-core machine that wait is the cost of a trivial stage: 1000 `touch` stages took 5-9 s
+// through child_process against 2-3 s through this helper (bench:runner-peers, fanin-1000). The helper is a
+// few lines of Python whose os.posix_spawn is glibc's vfork-based one (no page tables copied, the child runs
+// at once), and the runner's thread never waits on it.
+//
+// Protocol: JSON lines. Requests on the helper's stdin:
+//   {"op": "spawn", "id": 1, "argv": [...], "env": {...}, "log": "/abs/log", "header": "$ ...\n"}
+//   {"op": "kill", "id": 1, "signal": 15}
+// Replies on its stdout: {"ready": true} once, then {"id": 1, "pid": 123} | {"id": 1, "error": "...",
+// "errno": 2} | {"id": 1, "exit": 0} (a negative exit is the signal that ended the process).
+//
+// The child gets exactly what child_process would give it: argv as given (never a shell string), the
+// program found on the env's PATH, cwd, the complete env, stdin /dev/null, stdout and stderr appended to the
+// log, default signal dispositions, the runner's process group. A kill by pid happens in the helper, before
+// it reaps that pid, so a reused pid is never hit. When the runner dies the helper reads EOF and exits,
+// leaving running stages alone (as a killed runner's children would be).
+//
+// No python3 (or one without os.pidfd_open: Python < 3.9, Linux < 5.3), or RUNNER_SPAWN=node: the local
+// executor spawns through execa instead (local.ts).
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Socket } from 'node:net';
+
+const HELPER_SOURCE = String.raw`
+import errno, json, os, signal, sys, threading
+if not all(hasattr(os, name) for name in ('posix_spawn', 'waitid', 'WNOWAIT', 'waitstatus_to_exitcode')):
+    sys.stdout.write('{"ready": false}\n'); sys.exit(0)
+# Ctrl-C and a TERM of the process group are for the runner, which then asks for its stages to be killed.
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM)
+out = sys.stdout.buffer
+lock = threading.Lock()
+running = {}
+def reply(message):
+    with lock:
+        out.write(json.dumps(message).encode() + b'\n'); out.flush()
+def find(program, path):
+    if '/' in program:
+        return program
+    for folder in path.split(':'):
+        candidate = os.path.join(folder or '.', program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(errno.ENOENT, 'not found')
+# One thread per stage: posix_spawn and waitpid release the GIL, so stages start and end in parallel. The
+# helper runs in the stages' cwd (posix_spawn has no cwd of its own; a helper serves one cwd).
+starting = set()
+pending_kills = {}
+def run(request):
+    job, argv = request['id'], request['argv']
+    pid = None
+    def fail(message, error):
+        with lock:
+            starting.discard(job); pending_kills.pop(job, None)
+        reply({'id': job, 'error': message, 'errno': error.errno or 0})
+    try:
+        log = os.open(request['log'], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        return fail('cannot open the log ' + request['log'] + ': ' + error.strerror, error)
+    try:
+        os.write(log, request['header'].encode())
+        env = request['env']
+        pid = os.posix_spawn(find(argv[0], env.get('PATH', '')), argv, env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)], setsigdef=RESET, setsigmask=())
+    except OSError as error:
+        return fail('program not found: ' + argv[0] if error.errno == errno.ENOENT else (error.strerror or str(error)) + ': ' + argv[0], error)
+    finally:
+        os.close(log)
+    with lock:
+        starting.discard(job)
+        running[job] = pid
+        if job in pending_kills:
+            os.kill(pid, pending_kills.pop(job))
+    reply({'id': job, 'pid': pid})
+    # Wait without reaping, then forget the pid under the lock, then reap: a kill never reaches a reused pid.
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    with lock:
+        del running[job]
+    reply({'id': job, 'exit': os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])})
+reply({'ready': True})
+for line in sys.stdin.buffer:
+    request = json.loads(line)
+    if request['op'] == 'spawn':
+        with lock:
+            starting.add(request['id'])
+        threading.Thread(target=run, args=(request,), daemon=True).start()
+    else:
+        with lock:
+            if request['id'] in running:
+                os.kill(running[request['id']], request['signal'])
+            elif request['id'] in starting:
+                pending_kills[request['id']] = request['signal']
+`;
+
+export interface SpawnRequest {
+  argv: string[];
+  env: Record<string, string>;
+  /** stdout and stderr are appended here. */
+  logFile: string;
+  /** Written to the log before the process starts. */
+  logHeader?: string;
+}
+
+/** How a spawned process ended. */
+export type SpawnExit =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'signalled'; signal: string }
+  | { kind: 'not-started'; message: string; code?: string };
+
+export interface SpawnedProcess {
+  readonly exit: Promise<SpawnExit>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+type Reply = { ready: boolean } | { id: number; pid: number } | { id: number; error: string; errno: number } | { id: number; exit: number };
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+type Helper = ChildProcessByStdio<Socket, Socket, null>;
+
+export class SpawnServer {
+  private nextId = 1;
+  private readonly jobs = new Map<number, (exit: SpawnExit) => void>();
+  private buffered = '';
+  private dead: string | undefined;
+  private onReady: ((ready: boolean) => void) | undefined;
+
+  private constructor(private readonly helper: Helper) {
+    helper.stdout.setEncoding('utf8');
+    helper.stdout.on('data', (text: string) => this.receive(text));
+    helper.on('exit', (code, signal) => this.died(`the spawn helper exited (${signal ?? `code ${code}`})`));
+    helper.on('error', (error) => this.died(`the spawn helper failed: ${error.message}`));
+    helper.stdin.on('error', (error) => this.died(`the spawn helper's input failed: ${error.message}`));
+  }
+
+  /**
+   * Starts a helper whose processes run in `cwd` (one per cwd: posix_spawn has none of its own); undefined
+   * when it can't run here (the caller then spawns directly).
+   */
+  static async start(cwd: string, python = process.env['RUNNER_PYTHON'] ?? 'python3'): Promise<SpawnServer | undefined> {
+    // -I -S: no user site, no PYTHON* variables, no site module (the helper needs only the standard library).
+    const helper = spawn(python, ['-I', '-S', '-c', HELPER_SOURCE], { cwd, stdio: ['pipe', 'pipe', 'inherit'] }) as unknown as Helper;
+    const server = new SpawnServer(helper);
+    const ready = await new Promise<boolean>((resolve) => {
+      server.onReady = resolve;
+      if (server.dead !== undefined) resolve(false);
+    });
+    if (!ready || server.dead !== undefined) {
+      server.dead ??= 'the spawn helper cannot run here';
+      helper.kill();
+      return undefined;
+    }
+    server.idle();
+    return server;
+  }
+
+  /** Whether the helper still takes requests. */
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  run(request: SpawnRequest): SpawnedProcess {
+    const id = this.nextId++;
+    const exit = new Promise<SpawnExit>((resolve) => {
+      if (this.dead !== undefined) return resolve({ kind: 'not-started', message: this.dead });
+      this.jobs.set(id, resolve);
+      this.busy();
+      this.send({ op: 'spawn', id, argv: request.argv, env: request.env, log: request.logFile, header: request.logHeader ?? '' });
+    });
+    return {
+      exit,
+      kill: (signal) => {
+        if (this.jobs.has(id)) this.send({ op: 'kill', id, signal: constants.signals[signal] });
+      },
+    };
+  }
+
+  private send(message: object): void {
+    this.helper.stdin.write(JSON.stringify(message) + '\n');
+  }
+
+  private receive(text: string): void {
+    const lines = (this.buffered + text).split('\n');
+    this.buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line) continue;
+      const reply = JSON.parse(line) as Reply;
+      if ('ready' in reply) {
+        this.onReady?.(reply.ready);
+        this.onReady = undefined;
+      } else if ('exit' in reply) {
+        const signal = SIGNAL_NAMES.get(-reply.exit) ?? `signal ${-reply.exit}`;
+        this.settle(reply.id, reply.exit >= 0 ? { kind: 'exited', exitCode: reply.exit } : { kind: 'signalled', signal });
+      } else if ('error' in reply) {
+        this.settle(reply.id, { kind: 'not-started', message: reply.error, ...(reply.errno === constants.errno.ENOENT ? { code: 'ENOENT' } : {}) });
+      }
+    }
+  }
+
+  private settle(id: number, exit: SpawnExit): void {
+    const resolve = this.jobs.get(id);
+    if (!resolve) return;
+    this.jobs.delete(id);
+    resolve(exit);
+    if (this.jobs.size === 0 && this.dead === undefined) this.idle();
+  }
+
+  private died(why: string): void {
+    if (this.dead !== undefined) return;
+    this.dead = why;
+    this.onReady?.(false);
+    for (const id of [...this.jobs.keys()]) this.settle(id, { kind: 'not-started', message: why });
+  }
+
+  // While a stage runs, the helper and its pipes keep the runner alive; when none runs, they must not.
+  private busy(): void {
+    this.helper.ref();
+    this.helper.stdin.ref();
+    this.helper.stdout.ref();
+  }
+
+  private idle(): void {
+    this.helper.unref();
+    this.helper.stdin.unref();
+    this.helper.stdout.unref();
+  }
+}
