@@ -1,6 +1,7 @@
 // Hashing throughput and the cost of a warm directory check, at the cache level (no CLI):
-//   1. sha256 of a 1 GiB file through cache/hash.ts: page cache cold (the file's pages dropped with
-//      posix_fadvise DONTNEED) and warm; with `sha256sum` and one in-memory buffer as references.
+//   1. sha256 of a 1 GiB file through cache/hash.ts (hashPath, as the runner calls it; and the one-thread
+//      hashFileSync): page cache cold (the file's pages dropped with posix_fadvise DONTNEED) and warm; with
+//      `sha256sum` and one in-memory buffer as references.
 //   2. hashPath of /work/shared/data/dsb2018/stage1_train (670 dirs, ~30k files) in fresh processes: with an
 //      empty stat cache, then warm (stat cache file loaded from disk; start-up of node not counted).
 import { spawnSync } from 'node:child_process';
@@ -9,13 +10,19 @@ import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, rmSync, writeS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashFileSync } from '../cache/hash.js';
+import { hashFileSync, hashPath } from '../cache/hash.js';
 import type { BenchResult } from './run.js';
 
 const GIB = 1 << 30;
 const MB = 1e6;
 const stage1Train = '/work/shared/data/dsb2018/stage1_train';
 const probe = fileURLToPath(new URL('./runner-hash-probe.ts', import.meta.url));
+
+async function secondsAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
 
 function seconds(fn: () => void): number {
   const t = performance.now();
@@ -49,7 +56,7 @@ function dropFromPageCache(file: string): boolean {
   return spawnSync('python3', ['-c', script, file]).status === 0;
 }
 
-function fileThroughput(): BenchResult[] {
+async function fileThroughput(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-hash-'));
   const file = join(dir, 'one-gib.bin');
   const results: BenchResult[] = [];
@@ -57,14 +64,17 @@ function fileThroughput(): BenchResult[] {
     writeBigFile(file, GIB);
     const mbps = (s: number): number => GIB / MB / s;
     const dropped = dropFromPageCache(file);
-    const cold = seconds(() => hashFileSync(file));
+    const cold = await secondsAsync(() => hashPath(dir, 'one-gib.bin'));
     results.push({
       name: 'sha256 of a 1 GiB file, page cache cold',
-      value: mbps(cold), unit: 'MB/s', command: 'hashFileSync(file)',
+      value: mbps(cold), unit: 'MB/s', command: 'hashPath(dir, "one-gib.bin")',
       note: dropped ? 'pages dropped with posix_fadvise(DONTNEED); the virtual disk may still be cached by the host' : 'could not drop pages (no python3): warm',
     });
-    const warm = Math.min(seconds(() => hashFileSync(file)), seconds(() => hashFileSync(file)));
-    results.push({ name: 'sha256 of a 1 GiB file, page cache warm (best of 2)', value: mbps(warm), unit: 'MB/s', target: '≥ 1000 MB/s', ok: mbps(warm) >= 1000, command: 'hashFileSync(file)' });
+    // What the runner calls: from 64 MiB up, reading (thread pool) overlaps hashing (main thread).
+    const warm = Math.min(await secondsAsync(() => hashPath(dir, 'one-gib.bin')), await secondsAsync(() => hashPath(dir, 'one-gib.bin')), await secondsAsync(() => hashPath(dir, 'one-gib.bin')));
+    results.push({ name: 'sha256 of a 1 GiB file, page cache warm (best of 3)', value: mbps(warm), unit: 'MB/s', target: '≥ 1000 MB/s', ok: mbps(warm) >= 1000, command: 'hashPath(dir, "one-gib.bin")', note: 'reads on the thread pool overlap hashing, 1 MiB chunks' });
+    const sync = Math.min(seconds(() => hashFileSync(file)), seconds(() => hashFileSync(file)), seconds(() => hashFileSync(file)));
+    results.push({ name: 'the same with one thread, page cache warm (best of 3)', value: mbps(sync), unit: 'MB/s', command: 'hashFileSync(file)', note: '128 KiB chunks (the path for files under 64 MiB, and the hashing workers)' });
     const sum = seconds(() => spawnSync('sha256sum', [file]));
     results.push({ name: 'reference: sha256sum of the same file, warm', value: mbps(sum), unit: 'MB/s', command: 'sha256sum FILE' });
     const buffer = Buffer.alloc(256 << 20, 1);
@@ -112,5 +122,5 @@ function directoryStatus(): BenchResult[] {
 }
 
 export async function run(): Promise<BenchResult[]> {
-  return [...fileThroughput(), ...directoryStatus()];
+  return [...(await fileThroughput()), ...directoryStatus()];
 }

@@ -16,7 +16,7 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const CHUNK = 8 << 20;
+const CHUNK = 128 << 10; // cache-sized, as in hash.ts
 let chunk;
 parentPort.on('message', (paths) => {
   const out = [];
