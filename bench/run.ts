@@ -34,6 +34,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   model: () => import('./model-step.js'),
+  predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
 };
 
