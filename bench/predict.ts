@@ -67,7 +67,7 @@ async function benchImages(count: number): Promise<Array<{ id: string; image: Im
 
 export async function run(): Promise<BenchResult[]> {
   const backend = await selectBackend('auto', (message) => process.stderr.write(`  ${message}\n`), { threads: 'auto' });
-  const source = existsSync(testImages) ? 'stage1_test images' : 'synthetic 320x256 images';
+  const source = existsSync(testImages) ? 'stage1_test' : 'synthetic 320x256';
   const results: BenchResult[] = [];
   for (const c of cases) {
     const model = new MaskRcnn(configFromParams(c.params));
@@ -92,7 +92,7 @@ export async function run(): Promise<BenchResult[]> {
       const cleaned = await postprocessDirectory(join(dir, 'raw'), join(dir, 'clean'), defaultCleanOptions);
       const postSeconds = (performance.now() - postStarted) / 1000 / timed.length;
       const sizes = timed.map(({ image }) => `${image.width}x${image.height}`).join(', ');
-      const note = `${backend.name}${backend.threads ? ` (${backend.threads} threads)` : ''}, random weights, ${timed.length} ${source} (${sizes}), ` +
+      const note = `${backend.name}${backend.threads ? ` (${backend.threads} threads)` : ''}, random weights, ${timed.length} ${source} image${timed.length === 1 ? '' : 's'} (${sizes}), ` +
         `${(instances / timed.length).toFixed(0)} instances/image before and ${(cleaned.output / timed.length).toFixed(0)} after postprocess${c.warmUp ? '' : ', no warm-up pass'}`;
       results.push(
         { name: `predict, ${c.label}, TTA hflip (2 passes)`, value: predictSeconds, unit: 's/image', command: 'predictImages(tta hflip) + encode + write', note },
