@@ -13,26 +13,45 @@ export const CONTRACT_VERSION = 1;
  * order. Refuses values JSON would silently change (undefined, NaN, functions) and names where they are.
  */
 export function canonicalJson(value: unknown, where = 'value'): string {
-  return JSON.stringify(canonicalize(value, where));
+  // Each value's location is not built on the way (a no-op status of 1000 stages computes 1000 keys, and
+  // those strings were most of the cost): a value with no JSON form is rare, so only then is the data walked
+  // again to name where it is.
+  const sorted = canonicalize(value);
+  if (sorted === UNSERIALIZABLE) locateUnserializable(value, where);
+  return JSON.stringify(sorted);
 }
 
-function canonicalize(value: unknown, where: string): unknown {
+const UNSERIALIZABLE = Symbol('unserializable');
+
+/** A copy with object keys sorted at every depth, or UNSERIALIZABLE when something has no JSON form. */
+function canonicalize(value: unknown): unknown {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`${where} is ${value}, which has no JSON form`);
-    return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : UNSERIALIZABLE;
+  if (typeof value !== 'object') return UNSERIALIZABLE;
+  if (Array.isArray(value)) {
+    const items = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) if ((items[i] = canonicalize(value[i])) === UNSERIALIZABLE) return UNSERIALIZABLE;
+    return items;
   }
-  if (Array.isArray(value)) return value.map((item, i) => canonicalize(item, `${where}[${i}]`));
-  if (typeof value === 'object') {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const item = (value as Record<string, unknown>)[key];
-      if (item === undefined) continue; // like JSON.stringify: an absent optional field
-      sorted[key] = canonicalize(item, `${where}.${key}`);
-    }
-    return sorted;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue; // like JSON.stringify: an absent optional field
+    if ((sorted[key] = canonicalize(item)) === UNSERIALIZABLE) return UNSERIALIZABLE;
   }
-  throw new TypeError(`${where} is a ${typeof value}, which has no JSON form`);
+  return sorted;
+}
+
+/** Throws a TypeError naming the first value below `where` that has no JSON form. */
+function locateUnserializable(value: unknown, where: string): void {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`${where} is ${value}, which has no JSON form`);
+  if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') return;
+  if (typeof value !== 'object') throw new TypeError(`${where} is a ${typeof value}, which has no JSON form`);
+  if (Array.isArray(value)) value.forEach((item, i) => locateUnserializable(item, `${where}[${i}]`));
+  else for (const key of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) locateUnserializable(item, `${where}.${key}`);
+  }
 }
 
 function sortedByPath(items: readonly PathHash[]): PathHash[] {

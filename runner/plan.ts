@@ -17,6 +17,20 @@ export interface PlanContext {
   statCache: StatCache;
   /** The lock file's entries, kept current in memory by the run. */
   lock: Record<string, LockEntry>;
+  /**
+   * Hashes already taken in this pass, by path. Only for read-only passes (status, dry run), where a path that
+   * is one stage's out and the next one's dep (a chain) is then looked at once; a run changes files as it goes.
+   */
+  hashMemo?: Map<string, PathHash>;
+}
+
+/** hashPath through the pass's memo, when it has one. */
+async function hashOnce(ctx: PlanContext, path: string): Promise<PathHash> {
+  const known = ctx.hashMemo?.get(path);
+  if (known) return known;
+  const hashed = await hashPath(ctx.pipeline.workspace, path, ctx.statCache);
+  ctx.hashMemo?.set(path, hashed);
+  return hashed;
 }
 
 export type Fingerprint = { ok: true; key: StageKey; deps: PathHash[] } | { ok: false; missingDep: string };
@@ -41,7 +55,7 @@ export async function fingerprint(ctx: PlanContext, stage: StageSpec): Promise<F
   const deps: PathHash[] = [];
   for (const dep of stage.deps) {
     try {
-      deps.push(await hashPath(ctx.pipeline.workspace, dep, ctx.statCache));
+      deps.push(await hashOnce(ctx, dep));
     } catch (cause) {
       if (cause instanceof MissingPathError) {
         if (!stage.optionalDeps.includes(dep)) return { ok: false, missingDep: dep };
@@ -101,7 +115,7 @@ export async function currentOuts(ctx: PlanContext, stage: StageSpec): Promise<{
   const missing: string[] = [];
   for (const out of cachedOuts(stage)) {
     try {
-      present.push(await hashPath(ctx.pipeline.workspace, out, ctx.statCache));
+      present.push(await hashOnce(ctx, out));
     } catch (cause) {
       if (cause instanceof MissingPathError) missing.push(out);
       else throw cause;

@@ -17,6 +17,7 @@ export interface StageStatusReport {
 
 /** Assesses `names` in graph order; a stage below one that will run or restore lists it as a reason. */
 export async function assessAll(ctx: PlanContext, names: readonly string[], forced: ReadonlySet<string> = new Set()): Promise<Map<string, StageStatusReport>> {
+  ctx.hashMemo ??= new Map(); // nothing changes files during this pass
   const byName = new Map(ctx.pipeline.stages.map((s) => [s.name, s]));
   const reports = new Map<string, StageStatusReport>();
   for (const name of names) {
