@@ -2,7 +2,11 @@
 // on a tfjs backend (wasm by default, single-threaded, to compare with torch at one thread), against torchvision's
 // maskrcnn_resnet50_fpn inference at 512 on the same CPU (bench/torch_maskrcnn_peer.py, Debian's python3-torch).
 //
-//   node --import tsx bench/model-step.ts [--backend wasm|cpu|auto] [--cases small,resnet50] [--repeat 2] [--no-peer]
+//   node --import tsx bench/model-step.ts [--backend wasm|cpu|auto] [--cases small,resnet50,resnet50-tv] [--repeat 2] [--no-peer]
+//
+// Cases: small (small backbone at 256), resnet50 (the recipe with a ResNet50 at 512: 512-channel RPN conv,
+// 6000 -> 2048 proposals), resnet50-tv (the same with torchvision's test-time sizes: 256-channel RPN conv,
+// 1000 -> 1000 proposals; only its inference is timed, it is the fair comparison with the torch peer).
 //
 // Prints one JSON line per measurement and a markdown table for BENCHMARKS.md (section <!-- bench:model -->).
 // Times are the median of `repeat` runs after one warm-up (kernel compilation, variable creation).
@@ -32,6 +36,13 @@ export interface ModelStepResult {
 const cases: Record<string, Record<string, unknown>> = {
   small: { preset: 'small' },
   resnet50: { preset: 'recipe', backbone: { name: 'resnet50' } },
+  // The same network with torchvision maskrcnn_resnet50_fpn's test-time sizes, for a like-for-like comparison
+  // with the torch peer: a 256-channel RPN conv, 1000 proposals kept before and after NMS.
+  'resnet50-tv': {
+    preset: 'recipe',
+    backbone: { name: 'resnet50' },
+    rpn: { headChannels: 256, preNmsTopN: 1000, postNmsTopNTest: 1000 },
+  },
 };
 
 /** A synthetic image with `count` nuclei-like discs (so the RPN and heads have real targets). */
@@ -89,7 +100,8 @@ export async function benchModelStep(options: { backend: string; cases: string[]
     const meta = imageMeta(s, s, s);
     const inferenceMs = timeIt(options.repeat, () => void model.detect(batch.images, [meta]));
     let trainStepMs: number | string;
-    try {
+    if (name === 'resnet50-tv') trainStepMs = 'not timed (inference comparison only)';
+    else try {
       trainStepMs = Math.round(timeIt(options.repeat, () => void model.trainStep(optimizer, batch)));
     } catch (error) {
       trainStepMs = `failed: ${(error as Error).message.split('\n')[0]}`;
@@ -120,13 +132,14 @@ export function torchPeerMs(size: number, repeat: number): number | undefined {
 /** bench/run.ts entry (`npm run bench -- model`): wasm, both cases, the torch peer; one timed run after a warm-up. */
 export async function run(): Promise<BenchResult[]> {
   const repeat = 1;
-  const results = await benchModelStep({ backend: 'wasm', cases: ['small', 'resnet50'], repeat });
+  const results = await benchModelStep({ backend: 'wasm', cases: ['small', 'resnet50', 'resnet50-tv'], repeat });
   const peer = torchPeerMs(512, repeat);
   const out: BenchResult[] = [];
   for (const r of results) {
-    const label = `${r.case} backbone at ${r.imageSize}, ${r.backend}, 1 thread`;
+    const what = r.case === 'resnet50-tv' ? 'resnet50 backbone, torchvision-equivalent config (256-ch RPN, 1000 proposals)' : r.case === 'resnet50' ? 'resnet50 backbone, recipe config (512-ch RPN, 2048 proposals)' : `${r.case} backbone`;
+    const label = `${what} at ${r.imageSize}, ${r.backend}, 1 thread`;
     if (typeof r.trainStepMs === 'number') out.push({ name: `train step, ${label}`, value: r.trainStepMs, unit: 'ms' });
-    else out.push({ name: `train step, ${label}`, value: Number.NaN, unit: 'ms', note: r.trainStepMs });
+    else if (r.case !== 'resnet50-tv') out.push({ name: `train step, ${label}`, value: Number.NaN, unit: 'ms', note: r.trainStepMs });
     const vsTorch = r.imageSize === 512 && peer !== undefined;
     out.push({
       name: `inference, ${label}`,
@@ -143,7 +156,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       backend: { type: 'string', default: 'wasm' },
-      cases: { type: 'string', default: 'small,resnet50' },
+      cases: { type: 'string', default: 'small,resnet50,resnet50-tv' },
       repeat: { type: 'string', default: '2' },
       'no-peer': { type: 'boolean', default: false },
     },

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
 import { batchNorm, conv2d, maxPool } from './layers.js';
+import { recomputed } from './recompute.js';
 
 export type BackboneName = 'resnet50' | 'resnet101' | 'small';
 
@@ -85,6 +86,8 @@ export function resnetFeatures(
   images: tf.Tensor4D,
   name: BackboneName,
   training: boolean,
+  /** Recompute each bottleneck block's intermediates in the backward pass instead of keeping them (see above). */
+  recompute = true,
 ): BackboneFeatures {
   const [, height, width, channels] = images.shape;
   if (channels !== 3) throw new Error(`backbone ${name}: images must have 3 channels, got shape [${images.shape}]`);
@@ -105,7 +108,11 @@ export function resnetFeatures(
       const block = `${stageNumber}${blockLetter(b)}`;
       // Stage 2 keeps the stride-4 resolution (the max pool already halved it); stages 3-5 halve it.
       const strides = b === 0 && stageNumber > 2 ? 2 : 1;
-      x = bottleneck(store, block, x, stage.filters, strides, b === 0, training);
+      const run = (input: tf.Tensor4D) => bottleneck(store, block, input, stage.filters, strides, b === 0, training);
+      // Frozen batch norm (the recipe's TRAIN_BN = False, and inference): blocks are pure functions of their input,
+      // so training keeps only each block's input and recomputes its insides in the backward pass. Trained
+      // batch norm updates moving statistics in the forward pass, which a recompute would apply twice.
+      x = !training && recompute && store.has(`res${block}_branch2a/kernel`) ? recomputed(run, x, blockVariables(store, block)) : run(x);
     }
     outputs.push(x);
   });
@@ -137,6 +144,15 @@ function bottleneck(
     shortcut = batchNorm(store, `${bn}1`, shortcut, { training });
   }
   return tf.relu(y.add(shortcut));
+}
+
+/** The trainable variables of one bottleneck block (convs and batch-norm gamma/beta), in a fixed order. */
+function blockVariables(store: ParameterStore, block: string): tf.Variable[] {
+  return store
+    .names()
+    .filter((name) => name.startsWith(`res${block}_branch`) || name.startsWith(`bn${block}_branch`))
+    .map((name) => store.get(name)!)
+    .filter((variable) => variable.trainable);
 }
 
 /** Keras' block letters: a, b, c, … (ResNet101's stage 4 runs to w). */

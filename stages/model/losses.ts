@@ -83,5 +83,23 @@ export function maskLoss(logits: tf.Tensor4D, classIds: Int32Array, targets: Flo
 /** Matterport's L2 regulariser: weightDecay * sum over weights of mean(w^2) (Keras l2 divided by the weight's size). */
 export function weightDecayLoss(weights: tf.Variable[], weightDecay: number): tf.Scalar {
   if (weights.length === 0 || weightDecay === 0) return tf.scalar(0);
-  return tf.tidy(() => tf.addN(weights.map((w) => tf.mean(tf.square(w)))).mul(weightDecay) as tf.Scalar);
+  return decayOf(weightDecay)(...weights) as tf.Scalar;
+}
+
+/**
+ * The regulariser as one op with its gradient written out (d/dw = weightDecay * 2w / size(w)): tfjs' own
+ * gradient of square + mean would keep a squared copy of every weight (the model's size again) until backprop.
+ */
+function decayOf(weightDecay: number): (...weights: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const weights = inputs.slice(0, -1) as tf.Tensor[];
+    // One weight at a time, so at most one squared copy exists at once.
+    const means = weights.map((w) => tf.tidy(() => tf.mean(tf.square(w))));
+    const value = tf.tidy(() => tf.addN(means).mul(weightDecay) as tf.Scalar);
+    tf.dispose(means);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) => weights.map((w) => tf.tidy(() => w.mul(dy.mul((2 * weightDecay) / w.size)))),
+    };
+  });
 }

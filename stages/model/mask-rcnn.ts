@@ -277,7 +277,8 @@ export class MaskRcnn {
   /** Global-norm clipping factor (Keras' clipnorm): clipNorm / norm when the norm exceeds it, else 1. */
   private clipScale(grads: tf.Tensor[]): number {
     if (grads.length === 0) return 1;
-    const norm = Math.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))).dataSync()[0]!);
+    // In a tidy: the squares of every gradient (the model's size again) must not live until the step ends.
+    const norm = Math.sqrt(tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
     return norm > this.config.train.clipNorm ? this.config.train.clipNorm / norm : 1;
   }
 

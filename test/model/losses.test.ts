@@ -51,3 +51,13 @@ test('weight decay is the decay times the sum of each weight mean square', () =>
   const b = tf.variable(tf.tensor1d([2]));
   close(weightDecayLoss([a, b], 1e-4).dataSync()[0]!, 1e-4 * (5 + 4));
 });
+
+test('the weight decay gradient is 2 * decay * w / size(w) for every weight', () => {
+  const a = tf.variable(tf.tensor2d([[1, -2], [3, 0.5]]));
+  const b = tf.variable(tf.tensor1d([4, -1, 2]));
+  const { grads } = tf.variableGrads(() => weightDecayLoss([a, b], 1e-2), [a, b]);
+  const expectA = [1, -2, 3, 0.5].map((v) => (2 * 1e-2 * v) / 4);
+  const expectB = [4, -1, 2].map((v) => (2 * 1e-2 * v) / 3);
+  grads[a.name]!.dataSync().forEach((g, i) => close(g, expectA[i]!));
+  grads[b.name]!.dataSync().forEach((g, i) => close(g, expectB[i]!));
+});
