@@ -103,6 +103,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       baseline: { type: 'string', value: 'ID', help: 'experiment the deltas are taken against (default: the one named "baseline")' },
       json: { type: 'boolean', help: 'print JSON instead of a table' },
       markdown: { type: 'boolean', help: 'print a Markdown table' },
+      metric: { type: 'string', multiple: true, value: 'PATTERN', help: 'only metrics whose name matches (* matches anything; e.g. "evaluate.*"); repeatable' },
+      changed: { type: 'boolean', help: 'only metrics whose value differs between the experiments' },
       ...common,
     },
   },

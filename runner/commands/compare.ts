@@ -21,7 +21,11 @@ export function chooseExperiments(workspace: string, refs: readonly string[], ba
 export function comparisonOf(values: Values, refs: readonly string[], command: string): Comparison {
   const workspace = experimentsWorkspace(values);
   const { records, baseline } = chooseExperiments(workspace, refs, typeof values['baseline'] === 'string' ? values['baseline'] : undefined, command);
-  return compareExperiments(records, baseline.id);
+  const patterns = values['metric'];
+  return compareExperiments(records, baseline.id, {
+    ...(Array.isArray(patterns) ? { metricPatterns: patterns as string[] } : {}),
+    changedOnly: values['changed'] === true,
+  });
 }
 
 export async function compareCommand(refs: string[], values: Values): Promise<number> {

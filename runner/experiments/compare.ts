@@ -40,11 +40,29 @@ export function metricGoal(name: string): Goal {
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-export function compareExperiments(records: readonly ExperimentRecord[], baselineId: string): Comparison {
+export interface CompareOptions {
+  /** Keep only metrics matching one of these patterns (`*` matches any run of characters). */
+  metricPatterns?: readonly string[];
+  /** Keep only metrics whose value is not the same in every experiment. */
+  changedOnly?: boolean;
+}
+
+function patternRegExp(pattern: string): RegExp {
+  return new RegExp('^' + pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+}
+
+export function compareExperiments(records: readonly ExperimentRecord[], baselineId: string, options: CompareOptions = {}): Comparison {
   const paramKeys = [...new Set(records.flatMap((r) => Object.keys(r.params)))].sort();
   const differing = paramKeys.filter((key) => new Set(records.map((r) => JSON.stringify(r.params[key] ?? null))).size > 1);
-  const metricNames: string[] = [];
+  let metricNames: string[] = [];
   for (const record of records) for (const name of Object.keys(record.metrics)) if (!metricNames.includes(name)) metricNames.push(name);
+  if (options.metricPatterns?.length) {
+    const patterns = options.metricPatterns.map(patternRegExp);
+    metricNames = metricNames.filter((name) => patterns.some((p) => p.test(name)));
+  }
+  if (options.changedOnly) {
+    metricNames = metricNames.filter((name) => new Set(records.map((r) => JSON.stringify(r.metrics[name] ?? null))).size > 1);
+  }
   const baseline = records.find((r) => r.id === baselineId);
   const experiments: ComparedExperiment[] = records.map((r) => ({
     id: r.id,

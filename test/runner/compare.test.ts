@@ -42,6 +42,15 @@ test('the best value is the highest score and the lowest loss, and a tie everywh
   assert.equal(tie.metrics.find((m) => m.name === 'train.best_val_loss')!.best, undefined);
 });
 
+test('--metric patterns and --changed narrow the metrics to those asked for', () => {
+  const byPattern = compareExperiments(RECORDS, 'aaaaaaaaaa', { metricPatterns: ['evaluate.*'] });
+  assert.deepEqual(byPattern.metrics.map((m) => m.name), ['evaluate.score', 'evaluate.note']);
+  const exact = compareExperiments(RECORDS, 'aaaaaaaaaa', { metricPatterns: ['train.best_val_loss'] });
+  assert.deepEqual(exact.metrics.map((m) => m.name), ['train.best_val_loss']);
+  const changed = compareExperiments(RECORDS.slice(0, 2), 'aaaaaaaaaa', { changedOnly: true });
+  assert.deepEqual(changed.metrics.map((m) => m.name), ['evaluate.score', 'evaluate.note'], 'the loss is 0.8 in both');
+});
+
 test('the text table lines up one column per experiment with deltas and a star on the best', () => {
   const table = formatTable(compareExperiments(RECORDS.slice(0, 2), 'aaaaaaaaaa'));
   assert.equal(table, [
