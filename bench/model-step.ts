@@ -6,7 +6,7 @@
 //
 // Cases: small (small backbone at 256), resnet50 (the recipe with a ResNet50 at 512: 512-channel RPN conv,
 // 6000 -> 2048 proposals), resnet50-tv (the same with torchvision's test-time sizes: 256-channel RPN conv,
-// 1000 -> 1000 proposals; only its inference is timed, it is the fair comparison with the torch peer).
+// 1000 -> 1000 proposals, at most 100 detections; only its inference is timed, it is the fair comparison with the torch peer).
 //
 // Prints one JSON line per measurement and a markdown table for BENCHMARKS.md (section <!-- bench:model -->).
 // Times are the median of `repeat` runs after one warm-up (kernel compilation, variable creation).
@@ -42,6 +42,7 @@ const cases: Record<string, Record<string, unknown>> = {
     preset: 'recipe',
     backbone: { name: 'resnet50' },
     rpn: { headChannels: 256, preNmsTopN: 1000, postNmsTopNTest: 1000 },
+    detection: { maxInstances: 100 }, // box_detections_per_img: the mask head runs on at most 100 detections
   },
 };
 
@@ -136,7 +137,7 @@ export async function run(): Promise<BenchResult[]> {
   const peer = torchPeerMs(512, repeat);
   const out: BenchResult[] = [];
   for (const r of results) {
-    const what = r.case === 'resnet50-tv' ? 'resnet50 backbone, torchvision-equivalent config (256-ch RPN, 1000 proposals)' : r.case === 'resnet50' ? 'resnet50 backbone, recipe config (512-ch RPN, 2048 proposals)' : `${r.case} backbone`;
+    const what = r.case === 'resnet50-tv' ? 'resnet50 backbone, torchvision-equivalent config (256-ch RPN, 1000 proposals, ≤ 100 detections)' : r.case === 'resnet50' ? 'resnet50 backbone, recipe config (512-ch RPN, 2048 proposals, ≤ 400 detections)' : `${r.case} backbone`;
     const label = `${what} at ${r.imageSize}, ${r.backend}, 1 thread`;
     if (typeof r.trainStepMs === 'number') out.push({ name: `train step, ${label}`, value: r.trainStepMs, unit: 'ms' });
     else if (r.case !== 'resnet50-tv') out.push({ name: `train step, ${label}`, value: Number.NaN, unit: 'ms', note: r.trainStepMs });

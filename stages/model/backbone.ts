@@ -77,6 +77,15 @@ export function backboneLayerNames(name: BackboneName): string[] {
   return names;
 }
 
+export interface BackboneOptions {
+  /**
+   * Frozen batch norm only (training = false): keep only each bottleneck block's input for the backward pass and
+   * recompute its insides there (gradient checkpointing; default: for ResNet50/101, not for 'small'). Without a
+   * gradient tape it costs nothing.
+   */
+  recompute?: boolean;
+}
+
 /**
  * images: [B, H, W, 3] mean-subtracted RGB, H and W multiples of 64 (so every FPN level halves exactly).
  * `training`: batch-norm mode (false = frozen statistics, Matterport's TRAIN_BN = False).
@@ -86,9 +95,10 @@ export function resnetFeatures(
   images: tf.Tensor4D,
   name: BackboneName,
   training: boolean,
-  /** Recompute each bottleneck block's intermediates in the backward pass instead of keeping them (see above). */
-  recompute = true,
+  options: BackboneOptions = {},
 ): BackboneFeatures {
+  // The small backbone's activations fit easily: not worth a second forward pass of every block.
+  const { recompute = name !== 'small' } = options;
   const [, height, width, channels] = images.shape;
   if (channels !== 3) throw new Error(`backbone ${name}: images must have 3 channels, got shape [${images.shape}]`);
   if (height % 64 !== 0 || width % 64 !== 0) {

@@ -23,6 +23,7 @@ import {
 } from './losses.js';
 import { moldImage, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
 import { ParameterStore } from './params.js';
+import { leanVariableGrads } from './lean-gradients.js';
 import { generateProposals, type Proposals } from './proposals.js';
 import { roiAlign } from './roi-align.js';
 import { rpnHead } from './rpn-head.js';
@@ -74,7 +75,8 @@ export class MaskRcnn {
     const variables = this.store.trainableVariables();
     return tidyValue(() => {
       let parts: LossTensors | undefined;
-      const { grads } = tf.variableGrads(() => {
+      // leanVariableGrads: tf.variableGrads' arithmetic, freeing activations and gradients during backprop.
+      const { grads } = leanVariableGrads(() => {
         parts = this.lossTensors(batch, this.config.backbone.trainBatchNorm);
         for (const name of lossNames) tf.keep(parts[name]);
         return tf.addN(lossNames.map((name) => parts![name])) as tf.Scalar;

@@ -16,7 +16,7 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 /** Gradients of a loss over every backbone output w.r.t. the store's trainable variables. */
 function backboneGradients(store: ParameterStore, images: tf.Tensor4D, recompute: boolean): Record<string, tf.Tensor> {
   const { grads } = tf.variableGrads(() => {
-    const { c2, c3, c4, c5 } = resnetFeatures(store, images, 'small', false, recompute);
+    const { c2, c3, c4, c5 } = resnetFeatures(store, images, 'small', false, { recompute });
     // Different weights per output so every block's gradient differs from a plain sum's.
     return tf.addN([c2.square().mean(), c3.mul(2).mean(), c4.sin().sum(), c5.square().sum().mul(0.01)]) as tf.Scalar;
   }, store.trainableVariables());
