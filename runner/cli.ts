@@ -116,6 +116,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       out: { type: 'string', short: 'o', value: 'FILE', help: 'where to write the page (default: report.html)' },
       baseline: { type: 'string', value: 'ID', help: 'experiment the deltas are taken against (default: the one named "baseline")' },
       title: { type: 'string', value: 'TEXT', help: 'the page title (default: the pipeline file)' },
+      metric: { type: 'string', multiple: true, value: 'PATTERN', help: 'only metrics whose name matches (* matches anything); repeatable' },
+      'all-metrics': { type: 'boolean', help: 'also metrics with the same value in every experiment (left out by default)' },
       ...common,
     },
   },

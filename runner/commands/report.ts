@@ -12,7 +12,12 @@ import { experimentsWorkspace } from './exp.js';
 export async function reportCommand(refs: string[], values: Values): Promise<number> {
   const workspace = experimentsWorkspace(values);
   const { records, baseline } = chooseExperiments(workspace, refs, typeof values['baseline'] === 'string' ? values['baseline'] : undefined, 'report');
-  const comparison = compareExperiments(records, baseline.id);
+  // A metric equal in every experiment says nothing about the ablation: left out unless asked for.
+  const patterns = values['metric'];
+  const comparison = compareExperiments(records, baseline.id, {
+    ...(Array.isArray(patterns) ? { metricPatterns: patterns as string[] } : {}),
+    changedOnly: records.length > 1 && values['all-metrics'] !== true,
+  });
   const title = typeof values['title'] === 'string' ? values['title'] : `Experiments: ${[...new Set(records.map((r) => r.pipeline))].join(', ')}`;
   const html = await reportHtml({ title, workspace, records, baseline, comparison });
   const out = resolve(typeof values['out'] === 'string' ? values['out'] : 'report.html');

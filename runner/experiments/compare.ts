@@ -54,8 +54,12 @@ function patternRegExp(pattern: string): RegExp {
 export function compareExperiments(records: readonly ExperimentRecord[], baselineId: string, options: CompareOptions = {}): Comparison {
   const paramKeys = [...new Set(records.flatMap((r) => Object.keys(r.params)))].sort();
   const differing = paramKeys.filter((key) => new Set(records.map((r) => JSON.stringify(r.params[key] ?? null))).size > 1);
+  // Scalars only: a list (e.g. per-image details) does not fit a side-by-side cell.
+  const isScalar = (v: unknown): boolean => v === null || typeof v !== 'object';
   let metricNames: string[] = [];
-  for (const record of records) for (const name of Object.keys(record.metrics)) if (!metricNames.includes(name)) metricNames.push(name);
+  for (const record of records) {
+    for (const [name, value] of Object.entries(record.metrics)) if (isScalar(value) && !metricNames.includes(name)) metricNames.push(name);
+  }
   if (options.metricPatterns?.length) {
     const patterns = options.metricPatterns.map(patternRegExp);
     metricNames = metricNames.filter((name) => patterns.some((p) => p.test(name)));

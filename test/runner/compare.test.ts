@@ -83,3 +83,11 @@ test('runner compare on a sweep prints the table, JSON and Markdown, against any
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^error: compare: no experiment "nope"; experiments: baseline, post\.threshold=0\.2, post\.threshold=0\.5\n/);
 });
+
+test('list-valued metrics (per-image details) are left out of the comparison', () => {
+  const withList = [
+    record('aaaaaaaaaa', 'baseline', {}, { 'evaluate.score': 0.5, 'evaluate.perImage': [{ id: 'a', score: 0.5 }] }),
+    record('bbbbbbbbbb', 'other', {}, { 'evaluate.score': 0.6, 'evaluate.perImage': [{ id: 'a', score: 0.6 }] }),
+  ];
+  assert.deepEqual(compareExperiments(withList, 'aaaaaaaaaa').metrics.map((m) => m.name), ['evaluate.score']);
+});

@@ -50,11 +50,14 @@ test('the report is one self-contained page holding every section', async () => 
   assert.doesNotMatch(html, /<script|<link|@import|url\((?!#)/i, 'no script, stylesheet or font to fetch');
   assert.deepEqual([...html.matchAll(/(?:src|href)="([^"#][^"]*)"/g)].map((m) => m[1]!.slice(0, 22)).filter((u) => !u.startsWith('data:image/jpeg;base64')), [], 'every image is a data: URI');
   for (const id of ['dag', 'timings', 'experiments', 'ablations', 'curves', 'gallery']) assert.match(html, new RegExp(`<h2 id="${id}">`));
-  assert.equal(html.match(/<svg class="chart bar-chart"/g)?.length, 3, 'timings + one ablation chart per numeric metric (score, best_val_loss)');
+  assert.equal(html.match(/<svg class="chart bar-chart"/g)?.length, 2, 'timings + one ablation chart per numeric metric that differs (score; best_val_loss is the same everywhere)');
   assert.equal(html.match(/<svg class="chart line-chart"/g)?.length, 1, 'one history, shared by the three experiments, drawn once');
   assert.equal(html.match(/<img /g)?.length, 2, 'the overlays are shown once: the other experiments have the same images');
   assert.match(html, /<td class="best">0\.5 <span class="good">\(\+0\.15\)<\/span> ★<\/td>/);
   assert.ok(statSync(join(dir, 'out/report.html')).size < 2_000_000);
+  const all = cli(dir, ['report', '--out', 'out/all.html', '--all-metrics']);
+  assert.equal(all.status, 0, all.stderr);
+  assert.equal(readFileSync(join(dir, 'out/all.html'), 'utf8').match(/<svg class="chart bar-chart"/g)?.length, 3, '--all-metrics: best_val_loss too');
 });
 
 test('the report loads in headless Chromium with no console error or request, and its charts render', { skip: existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)` }, async () => {
@@ -80,7 +83,7 @@ test('the report loads in headless Chromium with no console error or request, an
       const box = svg.getBoundingClientRect();
       return { kind: svg.getAttribute('class'), width: box.width, height: box.height, marks: svg.querySelectorAll('rect, polyline, path').length };
     }));
-    assert.equal(charts.length, 5, 'dag, timings, two ablation charts, one curve chart');
+    assert.equal(charts.length, 4, 'dag, timings, one ablation chart, one curve chart');
     for (const chart of charts) assert.ok(chart.width > 100 && chart.height > 50 && chart.marks > 0, `${chart.kind} rendered: ${JSON.stringify(chart)}`);
     const images = await page.$$eval('img', (imgs) => imgs.map((img) => (img as unknown as { naturalWidth: number }).naturalWidth));
     assert.deepEqual(images, [320, 320], 'the thumbnails decode');
