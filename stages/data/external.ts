@@ -12,7 +12,7 @@ import { StageError, writeAtomically } from '../contract.js';
 import { booleanFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readImage, type Image8, type LabelMap } from '../imaging/dataset.js';
 import { relabel } from '../imaging/components.js';
-import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
+import { reportFlag, writeEmptyDataset, writeStageReport } from '../imaging/stage-report.js';
 import { parseAnnotations } from './external-annotations.js';
 import { fillPolygon } from './external-polygon.js';
 
@@ -120,11 +120,8 @@ export const stage: StageProgram = {
     if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
     const enabled = booleanFlag(flags, 'enabled');
     if (!enabled || (ifMissing === 'empty' && !existsSync(imagesDir))) {
-      events.log(enabled ? `warning: --images ${imagesDir} does not exist: writing an empty external dataset` : 'external: disabled (--enabled false): writing an empty dataset');
-      await writeAtomically(out, async (tmp) => {
-        await new DatasetWriter(tmp).finish();
-        await writeStageReport(optionalStringFlag(flags, 'report'), tmp, { images: 0, samples: 0, nuclei: 0, missing: 1 }, events);
-      });
+      const why = enabled ? `warning: --images ${imagesDir} does not exist: writing an empty external dataset` : 'external: disabled (--enabled false): writing an empty dataset';
+      await writeEmptyDataset(out, optionalStringFlag(flags, 'report'), { images: 0, samples: 0, nuclei: 0, missing: enabled ? 1 : 0, disabled: enabled ? 0 : 1 }, events, why);
       return;
     }
     for (const [flag, dir] of [['images', imagesDir], ['annotations', annotationsDir]] as const) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { StageError, writeAtomically } from '../contract.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
-import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
+import { reportFlag, writeEmptyDataset, writeStageReport } from '../imaging/stage-report.js';
 import { findSeams, tileEdges, type TileEdges } from './mosaic-borders.js';
 import { chooseMosaics } from './mosaic-search.js';
 import { mergeMosaicLabels, stackImages } from './mosaic-merge.js';
@@ -62,11 +62,7 @@ export const stage: StageProgram = {
     const inDir = stringFlag(flags, 'in');
     const out = stringFlag(flags, 'out');
     if (!booleanFlag(flags, 'enabled')) {
-      events.log('mosaic: disabled (--enabled false): writing an empty dataset');
-      await writeAtomically(out, async (tmp) => {
-        await new DatasetWriter(tmp).finish();
-        await writeStageReport(optionalStringFlag(flags, 'report'), tmp, { mosaics: 0, disabled: 1 }, events);
-      });
+      await writeEmptyDataset(out, optionalStringFlag(flags, 'report'), { mosaics: 0, disabled: 1 }, events, 'mosaic: disabled (--enabled false): writing an empty dataset');
       return;
     }
     const maxSeamRatio = positiveNumber(flags, 'max-seam-ratio');

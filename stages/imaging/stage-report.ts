@@ -29,3 +29,22 @@ export async function writeStageReport(
   for (const [key, value] of Object.entries(report)) if (typeof value === 'number') metrics[key] = value;
   events.metric(metrics);
 }
+
+/**
+ * Writes an empty compact dataset (with its report) to `out`: what a stage produces when it is switched off for
+ * an ablation or its optional input is absent, so the stages downstream run unchanged.
+ */
+export async function writeEmptyDataset(
+  out: string,
+  reportFile: string | undefined,
+  report: Record<string, unknown>,
+  events: StageEvents,
+  why: string,
+): Promise<void> {
+  events.log(why);
+  const { DatasetWriter } = await import('./dataset.js');
+  await writeAtomically(out, async (tmp) => {
+    await new DatasetWriter(tmp).finish();
+    await writeStageReport(reportFile, tmp, report, events);
+  });
+}
