@@ -2,11 +2,12 @@
 // on a tfjs backend (wasm by default, single-threaded, to compare with torch at one thread), against torchvision's
 // maskrcnn_resnet50_fpn inference at 512 on the same CPU (bench/torch_maskrcnn_peer.py, Debian's python3-torch).
 //
-//   node --import tsx bench/model-step.ts [--backend wasm|cpu|auto] [--cases small,resnet50,resnet50-tv] [--repeat 2] [--no-peer]
+//   node --import tsx bench/model-step.ts [--backend wasm|cpu|auto] [--cases small,resnet50,resnet50-b2,resnet50-tv] [--repeat 2] [--no-peer]
 //
-// Cases: small (small backbone at 256), resnet50 (the recipe with a ResNet50 at 512: 512-channel RPN conv,
-// 6000 -> 2048 proposals), resnet50-tv (the same with torchvision's test-time sizes: 256-channel RPN conv,
-// 1000 -> 1000 proposals, at most 100 detections; only its inference is timed, it is the fair comparison with the torch peer).
+// Cases: small (small backbone at 256); resnet50 (the recipe with a ResNet50 at 512: 512-channel RPN conv,
+// 6000 -> 2048 proposals, up to 400 detections); resnet50-b2 (its train step on 2 images, the recipe's batch);
+// resnet50-tv (the same network with torchvision's test-time sizes: 256-channel RPN conv, 1000 -> 1000
+// proposals, at most 100 detections; inference only: the like-for-like comparison with the torch peer).
 //
 // Prints one JSON line per measurement and a markdown table for BENCHMARKS.md (section <!-- bench:model -->).
 // Times are the median of `repeat` runs after one warm-up (kernel compilation, variable creation).
@@ -44,7 +45,12 @@ const cases: Record<string, Record<string, unknown>> = {
     rpn: { headChannels: 256, preNmsTopN: 1000, postNmsTopNTest: 1000 },
     detection: { maxInstances: 100 }, // box_detections_per_img: the mask head runs on at most 100 detections
   },
+  // The recipe's batch of 2 images at 512 (IMAGES_PER_GPU = 2): the train step only (its inference is resnet50's).
+  'resnet50-b2': { preset: 'recipe', backbone: { name: 'resnet50' } },
 };
+
+/** Images per train step of a case (1 unless named here). */
+const trainBatchSize: Record<string, number> = { 'resnet50-b2': 2 };
 
 /** A synthetic image with `count` nuclei-like discs (so the RPN and heads have real targets). */
 function syntheticSample(size: number, count: number): { image: Image8; labels: LabelMap } {
@@ -94,12 +100,14 @@ export async function benchModelStep(options: { backend: string; cases: string[]
     const config: MaskRcnnConfig = configFromParams(params);
     const s = config.image.size;
     const sample = syntheticSample(s, 40);
-    const batch = buildTrainBatch([sample], { ...config.image }, seededRng(1));
+    const batch = buildTrainBatch(Array.from({ length: trainBatchSize[name] ?? 1 }, () => sample), { ...config.image }, seededRng(1));
     const model = new MaskRcnn(config);
     const optimizer = new Amsgrad({ learningRate: 1e-5 });
     // Inference first: a training step that runs out of wasm memory aborts the whole wasm module.
     const meta = imageMeta(s, s, s);
-    const inferenceMs = timeIt(options.repeat, () => void model.detect(batch.images, [meta]));
+    const firstImage = batch.images.slice(0, 1) as tf.Tensor4D;
+    const inferenceMs = name === 'resnet50-b2' ? Number.NaN : timeIt(options.repeat, () => void model.detect(firstImage, [meta]));
+    firstImage.dispose();
     let trainStepMs: number | string;
     if (name === 'resnet50-tv') trainStepMs = 'not timed (inference comparison only)';
     else try {
@@ -133,14 +141,19 @@ export function torchPeerMs(size: number, repeat: number): number | undefined {
 /** bench/run.ts entry (`npm run bench -- model`): wasm, both cases, the torch peer; one timed run after a warm-up. */
 export async function run(): Promise<BenchResult[]> {
   const repeat = 1;
-  const results = await benchModelStep({ backend: 'wasm', cases: ['small', 'resnet50', 'resnet50-tv'], repeat });
+  const results = await benchModelStep({ backend: 'wasm', cases: ['small', 'resnet50', 'resnet50-b2', 'resnet50-tv'], repeat });
   const peer = torchPeerMs(512, repeat);
   const out: BenchResult[] = [];
   for (const r of results) {
-    const what = r.case === 'resnet50-tv' ? 'resnet50 backbone, torchvision-equivalent config (256-ch RPN, 1000 proposals, ≤ 100 detections)' : r.case === 'resnet50' ? 'resnet50 backbone, recipe config (512-ch RPN, 2048 proposals, ≤ 400 detections)' : `${r.case} backbone`;
+    const what =
+      r.case === 'resnet50-tv' ? 'resnet50 backbone, torchvision-equivalent config (256-ch RPN, 1000 proposals, ≤ 100 detections)'
+      : r.case === 'resnet50' ? 'resnet50 backbone, recipe config (512-ch RPN, 2048 proposals, ≤ 400 detections)'
+      : r.case === 'resnet50-b2' ? 'resnet50 backbone, recipe config, 2 images'
+      : `${r.case} backbone`;
     const label = `${what} at ${r.imageSize}, ${r.backend}, 1 thread`;
     if (typeof r.trainStepMs === 'number') out.push({ name: `train step, ${label}`, value: r.trainStepMs, unit: 'ms' });
     else if (r.case !== 'resnet50-tv') out.push({ name: `train step, ${label}`, value: Number.NaN, unit: 'ms', note: r.trainStepMs });
+    if (Number.isNaN(r.inferenceMs)) continue;
     const vsTorch = r.imageSize === 512 && peer !== undefined;
     out.push({
       name: `inference, ${label}`,
@@ -157,7 +170,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       backend: { type: 'string', default: 'wasm' },
-      cases: { type: 'string', default: 'small,resnet50,resnet50-tv' },
+      cases: { type: 'string', default: 'small,resnet50,resnet50-b2,resnet50-tv' },
       repeat: { type: 'string', default: '2' },
       'no-peer': { type: 'boolean', default: false },
     },
