@@ -9,6 +9,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorkspace, runCli, runJson, runs, waitFor } from './helpers.js';
 import { runnerCommand } from '../helpers/paths.js';
+import { fanPipeline } from './slurm-fake.js';
 
 function slurmUp(): boolean {
   const sinfo = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
@@ -31,18 +32,7 @@ function runningParts(): string[] {
   return [...squeue().values()].filter((j) => j.state === 'RUNNING' && j.name.startsWith('runner:part@')).map((j) => j.name);
 }
 
-const FAN = `executor: slurm
-slurm: {poll: 250ms}
-stages:
-  part:
-    foreach: [a, b, c]
-    cmd: sh stage.sh part-\${item} parts/\${item}.txt
-    outs: ["parts/\${item}.txt"]
-  join:
-    cmd: sh stage.sh join joined.txt
-    deps: [parts]
-    outs: [joined.txt]
-`;
+const FAN = fanPipeline('{poll: 250ms}');
 
 test('a pipeline runs through Slurm with jobs in parallel, outputs equal to a local run, and a second run submits nothing', { skip }, async () => {
   const dir = makeWorkspace({ 'pipeline.yaml': FAN, 'block-part-a': '', 'block-part-b': '', 'block-part-c': '' });

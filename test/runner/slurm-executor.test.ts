@@ -8,22 +8,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorkspace, runCli, runs, waitFor, writeFiles } from './helpers.js';
-import { fakeSlurm, type FakeSlurm } from './slurm-fake.js';
+import { fakeSlurm, fanPipeline, type FakeSlurm } from './slurm-fake.js';
 import { runnerCommand } from '../helpers/paths.js';
 
-/** Three independent stages and one that joins them; the fan-out stages wait while `block-NAME` exists. */
-const FAN = `executor: slurm
-slurm: {poll: 100ms, partition: cpu, args: [--qos=normal]}
-stages:
-  part:
-    foreach: [a, b, c]
-    cmd: sh stage.sh part-\${item} parts/\${item}.txt
-    outs: ["parts/\${item}.txt"]
-  join:
-    cmd: sh stage.sh join joined.txt
-    deps: [parts]
-    outs: [joined.txt]
-`;
+const FAN = fanPipeline('{poll: 100ms, partition: cpu, args: [--qos=normal]}');
 
 function runWithFake(dir: string, slurm: FakeSlurm, args: string[]) {
   const result = runCli(dir, [...args, '--json'], slurm.env);

@@ -134,3 +134,22 @@ export function fakeSlurm(extraEnv: Record<string, string> = {}): FakeSlurm {
     },
   };
 }
+
+/**
+ * Three independent stages and one that joins them, on Slurm with the given `slurm:` settings (YAML flow map);
+ * a fan-out stage waits while `block-part-NAME` exists (test/runner/helpers.ts STAGE_SH).
+ */
+export function fanPipeline(slurmSettings: string): string {
+  return `executor: slurm
+slurm: ${slurmSettings}
+stages:
+  part:
+    foreach: [a, b, c]
+    cmd: sh stage.sh part-\${item} parts/\${item}.txt
+    outs: ["parts/\${item}.txt"]
+  join:
+    cmd: sh stage.sh join joined.txt
+    deps: [parts]
+    outs: [joined.txt]
+`;
+}
