@@ -2,7 +2,7 @@
 // background ROIs and those under minConfidence are dropped; the class's deltas refine the box, which is clipped
 // to the image window; NMS per class; the best maxInstances remain, by descending score.
 import { clipBoxes, decodeBoxes, type StdDev } from './box-coder.js';
-import { batchedNms } from './nms.js';
+import { batchedNms, batchedNmsAsync } from './nms.js';
 
 export interface DetectionOptions {
   minConfidence: number;
@@ -25,6 +25,32 @@ export interface RefinedDetections {
  * window [y1, x1, y2, x2]: where the image lies in the input (boxes are clipped to it).
  */
 export function refineDetections(
+  rois: Float32Array,
+  probs: Float32Array,
+  deltas: Float32Array,
+  numClasses: number,
+  window: readonly [number, number, number, number],
+  options: DetectionOptions,
+): RefinedDetections {
+  const found = candidates(rois, probs, deltas, numClasses, window, options);
+  return kept(found, batchedNms(found.boxes, found.scores, found.classIds, options.nmsThresh, options.maxInstances));
+}
+
+/** refineDetections with NMS's result read by an await (backends with no synchronous read-back). */
+export async function refineDetectionsAsync(
+  rois: Float32Array,
+  probs: Float32Array,
+  deltas: Float32Array,
+  numClasses: number,
+  window: readonly [number, number, number, number],
+  options: DetectionOptions,
+): Promise<RefinedDetections> {
+  const found = candidates(rois, probs, deltas, numClasses, window, options);
+  return kept(found, await batchedNmsAsync(found.boxes, found.scores, found.classIds, options.nmsThresh, options.maxInstances));
+}
+
+/** Every confident foreground ROI with its best class, its refined and clipped box, and its score (before NMS). */
+function candidates(
   rois: Float32Array,
   probs: Float32Array,
   deltas: Float32Array,
@@ -55,13 +81,16 @@ export function refineDetections(
     classDeltas.set(deltas.subarray((roi * numClasses + c) * 4, (roi * numClasses + c) * 4 + 4), 4 * k);
     scores[k] = probs[roi * numClasses + c]!;
   });
-  const boxes = clipBoxes(decodeBoxes(refs, classDeltas, options.bboxStdDev), window);
-  const kept = batchedNms(boxes, scores, Int32Array.from(candidateClass), options.nmsThresh, options.maxInstances);
-  const out: RefinedDetections = { boxes: new Float32Array(kept.length * 4), classIds: new Int32Array(kept.length), scores: new Float32Array(kept.length) };
-  kept.forEach((k, i) => {
-    out.boxes.set(boxes.subarray(4 * k, 4 * k + 4), 4 * i);
-    out.classIds[i] = candidateClass[k]!;
-    out.scores[i] = scores[k]!;
+  return { boxes: clipBoxes(decodeBoxes(refs, classDeltas, options.bboxStdDev), window), classIds: Int32Array.from(candidateClass), scores };
+}
+
+/** The candidates NMS kept, in its order. */
+function kept(found: RefinedDetections, indices: Int32Array): RefinedDetections {
+  const out: RefinedDetections = { boxes: new Float32Array(indices.length * 4), classIds: new Int32Array(indices.length), scores: new Float32Array(indices.length) };
+  indices.forEach((k, i) => {
+    out.boxes.set(found.boxes.subarray(4 * k, 4 * k + 4), 4 * i);
+    out.classIds[i] = found.classIds[k]!;
+    out.scores[i] = found.scores[k]!;
   });
   return out;
 }

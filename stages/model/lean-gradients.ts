@@ -112,3 +112,18 @@ function nodesFromXsToY(tape: readonly TapeNode[], xs: readonly tf.Tensor[], y: 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/**
+ * f() run as it would run inside leanVariableGrads, then the tape thrown away. tfjs picks kernels by whether a tape
+ * records (a fused conv + bias + activation only without one), so a forward pass outside the tape can differ from
+ * the taped one in the last bits; this one does not. The asynchronous train step reads its proposals from such a
+ * pass, so they are those the taped pass would give. Holds the tensors saved for backprop until f returns.
+ */
+export function forwardAsIfTaped<T extends tf.TensorContainer>(f: () => T): T {
+  const engine = tf.engine() as unknown as EngineInternals;
+  if (engine.state.gradientDepth > 0) return f();
+  const result = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
+  for (const node of engine.state.activeTape ?? []) for (const t of node.saved ?? []) t.dispose();
+  engine.state.activeTape = null;
+  return result;
+}

@@ -9,26 +9,31 @@
 //     inference: proposals -> box head -> refineDetections -> mask head on the detections -> unmold
 //
 // Targets and proposals are plain arrays (read back once per step), so no gradient can flow through them.
+//
+// Each read-back point has an asynchronous form for backends with no synchronous read (webgpu in Node; see
+// read-back.ts): trainStepAsync runs the trunk twice, once untaped to read the RPN's outputs and sample the
+// targets (step-targets.ts), once under the gradient tape with those targets as constants; detectAsync awaits
+// its reads between the stages of inference. Both give the synchronous forms' numbers.
 import * as tf from '@tensorflow/tfjs';
 import { anchorSpec, pyramidAnchors } from './anchors.js';
 import { resnetFeatures } from './backbone.js';
 import { anchorsPerLocation, type MaskRcnnConfig } from './config.js';
-import { refineDetections } from './detect.js';
-import { detectionTargets, type DetectionTargets } from './detection-targets.js';
+import { refineDetections, refineDetectionsAsync, type RefinedDetections } from './detect.js';
 import { fpn, type Pyramid } from './fpn.js';
 import { boxHead, maskHead } from './heads.js';
 import {
   boxRegressionLoss, lossNames, maskLoss, selectClass, smoothL1, softmaxCrossEntropy, weightDecayLoss,
   type Losses, type LossTensors,
 } from './losses.js';
-import { moldImage, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
+import { moldImage, moldImageAsync, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
 import { ParameterStore } from './params.js';
-import { leanVariableGrads } from './lean-gradients.js';
-import { generateProposals, type Proposals } from './proposals.js';
-import { roiAlign } from './roi-align.js';
+import { forwardAsIfTaped, leanVariableGrads } from './lean-gradients.js';
+import { generateProposals, generateProposalsAsync, type ProposalOptions, type Proposals } from './proposals.js';
+import { readAndDispose } from './read-back.js';
+import { roiAlign, type RoiAlignImplementation } from './roi-align.js';
 import { rpnHead } from './rpn-head.js';
-import { rpnTargets } from './rpn-targets.js';
 import { seededRng, type Rng } from './sampler.js';
+import { checkGroundTruth, concatRois, headStepTargets, rpnStepTargets, type StepTargets } from './step-targets.js';
 import type { Image8 } from '../imaging/dataset.js';
 
 export type { Losses } from './losses.js';
@@ -58,6 +63,12 @@ export class MaskRcnn {
   private anchorsTensor: tf.Tensor2D | undefined;
   private readonly rng: Rng;
   private built = false;
+  /**
+   * ROIAlign of the synchronous paths ('auto': JS loops on cpu/wasm, gathers elsewhere). The asynchronous paths
+   * always gather (the JS loops read the feature maps synchronously); tests set 'gather' here to compare the
+   * two paths' arithmetic exactly.
+   */
+  roiAlignImplementation: RoiAlignImplementation = 'auto';
 
   constructor(config: MaskRcnnConfig, store?: ParameterStore) {
     this.config = config;
@@ -91,17 +102,71 @@ export class MaskRcnn {
         byStoreName[name] = clipScale === 1 ? grad : grad.mul(clipScale);
         variablesByName[name] = variable;
       }
-      const losses = readLosses(parts!);
+      const losses = lossesOf(tf.stack(lossNames.map((name) => parts![name])).dataSync());
       for (const name of lossNames) parts![name].dispose();
       optimizer.applyGradients(byStoreName, variablesByName);
       return losses;
     });
   }
 
+  /**
+   * trainStep with no synchronous read-back (webgpu in Node), same losses and weights afterwards. Pass 1, untaped:
+   * the trunk, an awaited read of the RPN's best boxes, and on the CPU the proposals (NMS) and targets. Pass 2:
+   * the whole forward under the gradient tape with those targets as constants, losses, gradients, the clip factor
+   * min(1, clipNorm / norm) as a tensor, optimizer.applyGradients; then one awaited read of the losses. Costs one
+   * extra trunk forward. The optimizer must not read tensors synchronously either (Amsgrad does not).
+   */
+  async trainStepAsync(optimizer: GradientApplier, batch: TrainBatch): Promise<Losses> {
+    this.build();
+    const trainingBn = this.config.backbone.trainBatchNorm;
+    const targets = await this.sampleTargetsAsync(batch, trainingBn, true);
+    const variables = this.store.trainableVariables();
+    const stacked = tf.tidy(() => {
+      let parts: LossTensors | undefined;
+      const { grads } = leanVariableGrads(() => {
+        parts = this.lossTensors(batch, trainingBn, targets);
+        for (const name of lossNames) tf.keep(parts[name]);
+        return tf.addN(lossNames.map((name) => parts![name])) as tf.Scalar;
+      }, variables);
+      const byStoreName: Record<string, tf.Tensor> = {};
+      const variablesByName: Record<string, tf.Variable> = {};
+      const clipScale = this.clipScaleTensor(Object.values(grads));
+      for (const variable of variables) {
+        const grad = grads[variable.name];
+        const name = this.store.nameOf(variable);
+        if (!grad || name === undefined) continue;
+        byStoreName[name] = grad.mul(clipScale);
+        grad.dispose(); // one copy of the gradients at a time
+        variablesByName[name] = variable;
+      }
+      const values = tf.stack(lossNames.map((name) => parts![name])); // [6]
+      for (const name of lossNames) parts![name].dispose();
+      optimizer.applyGradients(byStoreName, variablesByName);
+      return values;
+    });
+    const [values] = await readAndDispose([stacked]);
+    return lossesOf(values!);
+  }
+
   /** The same losses without a step (validation loss; batch-norm frozen). */
   losses(batch: TrainBatch): Losses {
     this.build();
-    return tidyValue(() => readLosses(this.lossTensors(batch, false)));
+    return tidyValue(() => {
+      const parts = this.lossTensors(batch, false);
+      return lossesOf(tf.stack(lossNames.map((name) => parts[name])).dataSync());
+    });
+  }
+
+  /** losses with no synchronous read-back: two passes as trainStepAsync, no gradients. */
+  async lossesAsync(batch: TrainBatch): Promise<Losses> {
+    this.build();
+    const targets = await this.sampleTargetsAsync(batch, false, false);
+    const stacked = tf.tidy(() => {
+      const parts = this.lossTensors(batch, false, targets);
+      return tf.stack(lossNames.map((name) => parts[name]));
+    });
+    const [values] = await readAndDispose([stacked]);
+    return lossesOf(values!);
   }
 
   /**
@@ -114,47 +179,58 @@ export class MaskRcnn {
     this.build();
     return tidyValue(() => {
       const { pyramid, logits, deltas } = this.trunk(images, false);
-      const proposals = this.proposals(logits, deltas, config.rpn.postNmsTopNTest);
-      const { boxes: roiBoxes, batchIndex } = concatRois(proposals.map((p) => p.boxes));
-      const head = boxHead(this.store, this.pool(pyramid, roiBoxes, batchIndex, config.roi.poolSize), config.numClasses, config.box.fcDim, false);
-      const probs = tf.softmax(head.classLogits).dataSync() as Float32Array; // [N * C]
-      const classDeltas = head.deltas.dataSync() as Float32Array; // [N * C * 4]
-      const c = config.numClasses;
-      let offset = 0;
-      return proposals.map((proposal, b) => {
-        const n = proposal.boxes.length / 4;
-        const meta = metas[b]!;
-        const found = refineDetections(
-          proposal.boxes, probs.subarray(offset * c, (offset + n) * c), classDeltas.subarray(offset * c * 4, (offset + n) * c * 4),
-          c, meta.window, { ...config.detection, bboxStdDev: config.box.bboxStdDev },
-        );
-        offset += n;
-        const count = found.scores.length;
-        let maskProbs: Float32Array = new Float32Array(0);
-        if (count > 0) {
-          const pooled = this.pool(pyramid, found.boxes, new Int32Array(count).fill(b), config.roi.maskPoolSize);
-          const logits = maskHead(this.store, pooled, c, config.mask.headChannels, false); // [n, M, M, C]
-          maskProbs = tf.sigmoid(selectClass(logits.transpose([0, 3, 1, 2]), found.classIds)).dataSync() as Float32Array;
-        }
-        return {
-          boxes: unmoldBoxes(found.boxes, meta),
-          scores: found.scores,
-          classIds: found.classIds,
-          masks: unmoldMasks(found.boxes, maskProbs, config.mask.outputSize, meta, config.detection.maskThreshold),
-        };
+      const proposals = generateProposals(logits, deltas, this.anchorTensor(), this.proposalOptions(config.rpn.postNmsTopNTest));
+      const head = this.classify(pyramid, proposals, this.roiAlignImplementation);
+      const found = this.refine(proposals, head.probs.dataSync() as Float32Array, head.deltas.dataSync() as Float32Array, metas);
+      return found.map((f, b) => {
+        const maskProbs = f.scores.length > 0 ? (this.maskProbs(pyramid, f, b, this.roiAlignImplementation).dataSync() as Float32Array) : new Float32Array(0);
+        return this.toDetection(f, maskProbs, metas[b]!);
       });
     });
   }
 
+  /** detect with no synchronous read-back (webgpu in Node): awaited reads between the stages; same detections. */
+  async detectAsync(images: tf.Tensor4D, metas: ImageMeta[]): Promise<Detection[]> {
+    const { config } = this;
+    this.checkImages(images, metas.length);
+    this.build();
+    const { pyramid, logits, deltas } = tf.tidy(() => this.trunk(images, false));
+    try {
+      const proposals = await generateProposalsAsync(logits, deltas, this.anchorTensor(), this.proposalOptions(config.rpn.postNmsTopNTest));
+      const [probs, classDeltas] = await readAndDispose(tf.tidy(() => {
+        const head = this.classify(pyramid, proposals, 'gather');
+        return [head.probs, head.deltas];
+      }));
+      const found = await this.refineAsync(proposals, probs!, classDeltas!, metas);
+      const withInstances = found.flatMap((f, b) => (f.scores.length > 0 ? [b] : []));
+      const maskValues = await readAndDispose(tf.tidy(() => withInstances.map((b) => this.maskProbs(pyramid, found[b]!, b, 'gather'))));
+      return found.map((f, b) => {
+        const k = withInstances.indexOf(b);
+        return this.toDetection(f, k >= 0 ? maskValues[k]! : new Float32Array(0), metas[b]!);
+      });
+    } finally {
+      tf.dispose([...pyramid, logits, deltas]);
+    }
+  }
+
   /** Molds original images and detects: the whole inference path for images as they are read. */
   detectImages(images: Image8[]): Detection[] {
-    const s = this.config.image.size;
-    const molded = images.map((image) => moldImage(image, s, this.config.image.meanPixel));
-    const batch = new Float32Array(images.length * s * s * 3);
-    molded.forEach((m, i) => batch.set(m.pixels, i * s * s * 3));
-    const input = tf.tensor4d(batch, [images.length, s, s, 3]);
+    const molded = images.map((image) => moldImage(image, this.config.image.size, this.config.image.meanPixel));
+    const input = this.batchOf(molded.map((m) => m.pixels));
     try {
       return this.detect(input, molded.map((m) => m.meta));
+    } finally {
+      input.dispose();
+    }
+  }
+
+  /** detectImages with no synchronous read-back. */
+  async detectImagesAsync(images: Image8[]): Promise<Detection[]> {
+    const molded = [];
+    for (const image of images) molded.push(await moldImageAsync(image, this.config.image.size, this.config.image.meanPixel));
+    const input = this.batchOf(molded.map((m) => m.pixels));
+    try {
+      return await this.detectAsync(input, molded.map((m) => m.meta));
     } finally {
       input.dispose();
     }
@@ -178,8 +254,8 @@ export class MaskRcnn {
       const pyramid = fpn(this.store, features, config.backbone.fpnChannels);
       rpnHead(this.store, pyramid, anchorsPerLocation(config), config.rpn.headChannels, config.rpn.anchorStride);
       const box = new Float32Array([0, 0, 32, 32]);
-      boxHead(this.store, this.pool(pyramid, box, new Int32Array(1), config.roi.poolSize, 64), config.numClasses, config.box.fcDim, false);
-      maskHead(this.store, this.pool(pyramid, box, new Int32Array(1), config.roi.maskPoolSize, 64), config.numClasses, config.mask.headChannels, false);
+      boxHead(this.store, this.pool(pyramid, box, new Int32Array(1), config.roi.poolSize, 'gather', 64), config.numClasses, config.box.fcDim, false);
+      maskHead(this.store, this.pool(pyramid, box, new Int32Array(1), config.roi.maskPoolSize, 'gather', 64), config.numClasses, config.mask.headChannels, false);
     });
     this.built = true;
   }
@@ -196,84 +272,152 @@ export class MaskRcnn {
     return { pyramid, logits, deltas };
   }
 
-  private lossTensors(batch: TrainBatch, trainingBn: boolean): LossTensors {
+  /**
+   * The losses as tensors. Without `targets`, they are sampled here, reading the proposals back in the middle of
+   * the forward pass; with them (sampleTargetsAsync's), nothing is read and ROIAlign gathers on the device.
+   */
+  private lossTensors(batch: TrainBatch, trainingBn: boolean, targets?: StepTargets): LossTensors {
     const { config } = this;
     const batchSize = batch.images.shape[0];
     this.checkImages(batch.images, batchSize);
-    if (batch.gtBoxes.length !== batchSize || batch.gtMasks.length !== batchSize || batch.gtClassIds.length !== batchSize) {
-      throw new Error(`mask-rcnn: ${batchSize} images but ground truth for ${batch.gtBoxes.length}/${batch.gtMasks.length}/${batch.gtClassIds.length}`);
-    }
+    checkGroundTruth(batch);
     const { pyramid, logits, deltas } = this.trunk(batch.images, trainingBn);
     const numAnchors = this.anchors.length / 4;
 
     // RPN losses over the sampled anchors of every image (flattened to [B * A] rows).
-    const sampled: number[] = [];
-    const labels: number[] = [];
-    const positive: number[] = [];
-    const positiveDeltas: number[] = [];
-    for (let b = 0; b < batchSize; b++) {
-      const t = rpnTargets(this.anchors, batch.gtBoxes[b]!, config.rpn, this.rng);
-      t.sampledAnchors.forEach((a, i) => { sampled.push(b * numAnchors + a); labels.push(t.sampledLabels[i]!); });
-      t.positiveAnchors.forEach((a) => positive.push(b * numAnchors + a));
-      positiveDeltas.push(...t.positiveDeltas);
-    }
+    const rpn = targets?.rpn ?? rpnStepTargets(this.anchors, batch.gtBoxes, config, this.rng);
     const flatLogits = logits.reshape([batchSize * numAnchors, 2]) as tf.Tensor2D;
     const flatDeltas = deltas.reshape([batchSize * numAnchors, 4]) as tf.Tensor2D;
-    const loss_objectness = softmaxCrossEntropy(tf.gather(flatLogits, tf.tensor1d(sampled, 'int32')), Int32Array.from(labels));
-    const loss_rpn_box_reg = positive.length === 0 ? tf.scalar(0) : smoothL1(tf.gather(flatDeltas, tf.tensor1d(positive, 'int32')), tf.tensor2d(positiveDeltas, [positive.length, 4]));
+    const loss_objectness = softmaxCrossEntropy(tf.gather(flatLogits, tf.tensor1d(rpn.sampledRows, 'int32')), rpn.sampledLabels);
+    const numPositive = rpn.positiveRows.length;
+    const loss_rpn_box_reg = numPositive === 0 ? tf.scalar(0) : smoothL1(tf.gather(flatDeltas, tf.tensor1d(rpn.positiveRows, 'int32')), tf.tensor2d(rpn.positiveDeltas, [numPositive, 4]));
 
     // Head losses over the sampled ROIs of every image, positives of each image first.
-    const proposals = this.proposals(logits, deltas, config.rpn.postNmsTopNTrain);
-    const targets: DetectionTargets[] = proposals.map((p, b) => detectionTargets(p.boxes, {
-      boxes: batch.gtBoxes[b]!, classIds: batch.gtClassIds[b]!, miniMasks: batch.gtMasks[b]!,
-    }, {
-      ...config.roi, bboxStdDev: config.box.bboxStdDev, maskSize: config.mask.outputSize, miniMaskSize: config.image.miniMaskSize,
-    }, this.rng));
-    const { boxes: rois, batchIndex } = concatRois(targets.map((t) => t.rois));
-    const head = boxHead(this.store, this.pool(pyramid, rois, batchIndex, config.roi.poolSize), config.numClasses, config.box.fcDim, trainingBn);
-    const loss_classifier = softmaxCrossEntropy(head.classLogits, concatInt(targets.map((t) => t.classIds)));
+    const heads = targets?.heads ?? headStepTargets(
+      generateProposals(logits, deltas, this.anchorTensor(), this.proposalOptions(config.rpn.postNmsTopNTrain)).map((p) => p.boxes), batch, config, this.rng,
+    );
+    const implementation: RoiAlignImplementation = targets ? 'gather' : this.roiAlignImplementation;
+    const head = boxHead(this.store, this.pool(pyramid, heads.rois, heads.batchIndex, config.roi.poolSize, implementation), config.numClasses, config.box.fcDim, trainingBn);
+    const loss_classifier = softmaxCrossEntropy(head.classLogits, heads.classIds);
 
-    // Rows of the positive ROIs in the concatenation, their classes, box and mask targets.
-    const positiveRows: number[] = [];
-    let offset = 0;
-    for (const t of targets) {
-      for (let i = 0; i < t.numPositive; i++) positiveRows.push(offset + i);
-      offset += t.classIds.length;
-    }
-    const positiveClasses = concatInt(targets.map((t) => t.classIds.subarray(0, t.numPositive)));
+    const { positiveRows, positiveClasses } = heads;
     let loss_box_reg: tf.Scalar = tf.scalar(0);
     let loss_mask: tf.Scalar = tf.scalar(0);
     if (positiveRows.length > 0) {
       const rows = tf.tensor1d(positiveRows, 'int32');
-      loss_box_reg = boxRegressionLoss(tf.gather(head.deltas, rows) as tf.Tensor3D, positiveClasses, concatFloat(targets.map((t) => t.deltas)));
+      loss_box_reg = boxRegressionLoss(tf.gather(head.deltas, rows) as tf.Tensor3D, positiveClasses, heads.positiveDeltas);
       const positiveBoxes = new Float32Array(positiveRows.length * 4);
-      positiveRows.forEach((row, i) => positiveBoxes.set(rois.subarray(4 * row, 4 * row + 4), 4 * i));
-      const pooled = this.pool(pyramid, positiveBoxes, Int32Array.from(positiveRows, (row) => batchIndex[row]!), config.roi.maskPoolSize);
+      positiveRows.forEach((row, i) => positiveBoxes.set(heads.rois.subarray(4 * row, 4 * row + 4), 4 * i));
+      const pooled = this.pool(pyramid, positiveBoxes, Int32Array.from(positiveRows, (row) => heads.batchIndex[row]!), config.roi.maskPoolSize, implementation);
       const maskLogits = maskHead(this.store, pooled, config.numClasses, config.mask.headChannels, trainingBn);
-      loss_mask = maskLoss(maskLogits, positiveClasses, concatFloat(targets.map((t) => t.masks)));
+      loss_mask = maskLoss(maskLogits, positiveClasses, heads.positiveMasks);
     }
     const loss_weight_decay = weightDecayLoss(this.store.decayedVariables(), config.train.weightDecay);
     return { loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg, loss_mask, loss_weight_decay };
   }
 
-  private proposals(logits: tf.Tensor3D, deltas: tf.Tensor3D, postNmsTopN: number): Proposals[] {
+  /**
+   * Pass 1 of the asynchronous step (forGradients) or validation loss: the targets lossTensors would sample, found
+   * without a synchronous read.
+   * The sampler's RNG is consumed as in lossTensors (RPN targets, then detection targets). The trunk runs untaped;
+   * with trained batch-norm its moving statistics are put back afterwards, so pass 2 updates them once, as
+   * trainStep does (pass 1's outputs use the batch statistics, so they are pass 2's too).
+   */
+  private async sampleTargetsAsync(batch: TrainBatch, trainingBn: boolean, forGradients: boolean): Promise<StepTargets> {
+    this.checkImages(batch.images, batch.images.shape[0]);
+    checkGroundTruth(batch);
+    const rpn = rpnStepTargets(this.anchors, batch.gtBoxes, this.config, this.rng);
+    const moving = trainingBn ? this.store.names().filter((name) => /\/moving_(mean|variance)$/.test(name)) : [];
+    const saved = moving.map((name) => tf.clone(this.store.get(name)!));
+    // Taped or not as pass 2 will be, so the same kernels run (hence the same proposals); no gradient is computed.
+    const forward = () => {
+      const { logits, deltas } = this.trunk(batch.images, trainingBn);
+      return { logits, deltas };
+    };
+    const { logits, deltas } = tf.tidy(() => (forGradients ? forwardAsIfTaped(forward) : forward()));
+    moving.forEach((name, i) => this.store.get(name)!.assign(saved[i]!));
+    tf.dispose(saved);
+    try {
+      const proposals = await generateProposalsAsync(logits, deltas, this.anchorTensor(), this.proposalOptions(this.config.rpn.postNmsTopNTrain));
+      return { rpn, heads: headStepTargets(proposals.map((p) => p.boxes), batch, this.config, this.rng) };
+    } finally {
+      tf.dispose([logits, deltas]);
+    }
+  }
+
+  /** Box head on every image's proposals: class probabilities [N, C] and deltas [N, C, 4]. */
+  private classify(pyramid: Pyramid, proposals: Proposals[], implementation: RoiAlignImplementation): { probs: tf.Tensor2D; deltas: tf.Tensor3D } {
+    const { config } = this;
+    const { boxes, batchIndex } = concatRois(proposals.map((p) => p.boxes));
+    const head = boxHead(this.store, this.pool(pyramid, boxes, batchIndex, config.roi.poolSize, implementation), config.numClasses, config.box.fcDim, false);
+    return { probs: tf.softmax(head.classLogits), deltas: head.deltas };
+  }
+
+  /** Per image, the refined detections of its proposals; probs [N * C] and classDeltas [N * C * 4] as read back. */
+  private refine(proposals: Proposals[], probs: Float32Array, classDeltas: Float32Array, metas: ImageMeta[]): RefinedDetections[] {
+    const { numClasses, detection, box } = this.config;
+    return rowsPerImage(proposals, probs, classDeltas, numClasses).map((rows, b) =>
+      refineDetections(rows.rois, rows.probs, rows.deltas, numClasses, metas[b]!.window, { ...detection, bboxStdDev: box.bboxStdDev }));
+  }
+
+  private async refineAsync(proposals: Proposals[], probs: Float32Array, classDeltas: Float32Array, metas: ImageMeta[]): Promise<RefinedDetections[]> {
+    const { numClasses, detection, box } = this.config;
+    const found: RefinedDetections[] = [];
+    for (const [b, rows] of rowsPerImage(proposals, probs, classDeltas, numClasses).entries()) {
+      found.push(await refineDetectionsAsync(rows.rois, rows.probs, rows.deltas, numClasses, metas[b]!.window, { ...detection, bboxStdDev: box.bboxStdDev }));
+    }
+    return found;
+  }
+
+  /** Mask probabilities of image b's detections in their classes: [n, M, M]. */
+  private maskProbs(pyramid: Pyramid, found: RefinedDetections, b: number, implementation: RoiAlignImplementation): tf.Tensor {
+    const { config } = this;
+    const count = found.scores.length;
+    const pooled = this.pool(pyramid, found.boxes, new Int32Array(count).fill(b), config.roi.maskPoolSize, implementation);
+    const logits = maskHead(this.store, pooled, config.numClasses, config.mask.headChannels, false); // [n, M, M, C]
+    return tf.sigmoid(selectClass(logits.transpose([0, 3, 1, 2]), found.classIds));
+  }
+
+  private toDetection(found: RefinedDetections, maskProbs: Float32Array, meta: ImageMeta): Detection {
+    const { config } = this;
+    return {
+      boxes: unmoldBoxes(found.boxes, meta),
+      scores: found.scores,
+      classIds: found.classIds,
+      masks: unmoldMasks(found.boxes, maskProbs, config.mask.outputSize, meta, config.detection.maskThreshold),
+    };
+  }
+
+  private batchOf(pixels: Float32Array[]): tf.Tensor4D {
+    const s = this.config.image.size;
+    const batch = new Float32Array(pixels.length * s * s * 3);
+    pixels.forEach((p, i) => batch.set(p, i * s * s * 3));
+    return tf.tensor4d(batch, [pixels.length, s, s, 3]);
+  }
+
+  private anchorTensor(): tf.Tensor2D {
     this.anchorsTensor ??= tf.keep(tf.tensor2d(this.anchors, [this.anchors.length / 4, 4]));
-    return generateProposals(logits, deltas, this.anchorsTensor, {
-      preNmsTopN: this.config.rpn.preNmsTopN,
-      postNmsTopN,
-      nmsThresh: this.config.rpn.nmsThresh,
-      bboxStdDev: this.config.rpn.bboxStdDev,
-      imageSize: this.config.image.size,
-    });
+    return this.anchorsTensor;
+  }
+
+  private proposalOptions(postNmsTopN: number): ProposalOptions {
+    const { rpn, image } = this.config;
+    return { preNmsTopN: rpn.preNmsTopN, postNmsTopN, nmsThresh: rpn.nmsThresh, bboxStdDev: rpn.bboxStdDev, imageSize: image.size };
   }
 
   /** ROIAlign of pixel boxes [N * 4] (image batchIndex [N]) from p2..p5: [N, poolSize, poolSize, C]. */
-  private pool(pyramid: Pyramid, boxes: Float32Array, batchIndex: Int32Array, poolSize: number, imageSize = this.config.image.size): tf.Tensor4D {
+  private pool(
+    pyramid: Pyramid,
+    boxes: Float32Array,
+    batchIndex: Int32Array,
+    poolSize: number,
+    implementation: RoiAlignImplementation,
+    imageSize = this.config.image.size,
+  ): tf.Tensor4D {
     const s = imageSize;
-    const n = batchIndex.length;
-    const normalized = tf.tensor2d(boxes, [n, 4]).div(s) as tf.Tensor2D;
+    const normalized = boxes.map((v) => v / s); // Float32Array: rounded as tf's float32 division would
     const [p2, p3, p4, p5] = pyramid;
-    return roiAlign([p2, p3, p4, p5], normalized, tf.tensor1d(batchIndex, 'int32'), poolSize, [s, s]);
+    return roiAlign([p2, p3, p4, p5], normalized, batchIndex, poolSize, [s, s], implementation);
   }
 
   /** Global-norm clipping factor (Keras' clipnorm): clipNorm / norm when the norm exceeds it, else 1. */
@@ -282,6 +426,13 @@ export class MaskRcnn {
     // In a tidy: the squares of every gradient (the model's size again) must not live until the step ends.
     const norm = Math.sqrt(tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
     return norm > this.config.train.clipNorm ? this.config.train.clipNorm / norm : 1;
+  }
+
+  /** clipScale on the device, unread: min(1, clipNorm / norm) (a zero norm gives 1). */
+  private clipScaleTensor(grads: tf.Tensor[]): tf.Scalar {
+    if (grads.length === 0) return tf.scalar(1);
+    const squares = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))); // one squared gradient alive at a time
+    return tf.tidy(() => tf.minimum(1, tf.div(this.config.train.clipNorm, tf.sqrt(tf.addN(squares)))) as tf.Scalar);
   }
 
   private checkImages(images: tf.Tensor4D, expectedBatch: number): void {
@@ -302,35 +453,19 @@ function tidyValue<T>(fn: () => T): T {
   }
 }
 
-/** Named scalars -> numbers (one read-back) plus their total. */
-function readLosses(parts: LossTensors): Losses {
-  const values = tf.stack(lossNames.map((name) => parts[name])).dataSync();
+/** Each image's proposals with its rows of the box head's probs [n * C] and deltas [n * C * 4]. */
+function rowsPerImage(proposals: Proposals[], probs: Float32Array, deltas: Float32Array, c: number): { rois: Float32Array; probs: Float32Array; deltas: Float32Array }[] {
+  let offset = 0;
+  return proposals.map(({ boxes }) => {
+    const n = boxes.length / 4;
+    const rows = { rois: boxes, probs: probs.subarray(offset * c, (offset + n) * c), deltas: deltas.subarray(offset * c * 4, (offset + n) * c * 4) };
+    offset += n;
+    return rows;
+  });
+}
+
+/** The named losses as read back, [6] in lossNames' order, plus their total. */
+function lossesOf(values: ArrayLike<number>): Losses {
   const out = Object.fromEntries(lossNames.map((name, i) => [name, values[i]!])) as Omit<Losses, 'loss_total'>;
   return { ...out, loss_total: lossNames.reduce((sum, name) => sum + out[name], 0) };
-}
-
-/** Per-image boxes -> one Float32Array [N * 4] and the image index of each box, Int32Array [N]. */
-function concatRois(perImage: Float32Array[]): { boxes: Float32Array; batchIndex: Int32Array } {
-  const boxes = concatFloat(perImage);
-  const batchIndex = new Int32Array(boxes.length / 4);
-  let offset = 0;
-  perImage.forEach((b, image) => {
-    batchIndex.fill(image, offset, offset + b.length / 4);
-    offset += b.length / 4;
-  });
-  return { boxes, batchIndex };
-}
-
-function concatFloat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) { out.set(p, offset); offset += p.length; }
-  return out;
-}
-
-function concatInt(parts: Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) { out.set(p, offset); offset += p.length; }
-  return out;
 }

@@ -53,16 +53,31 @@ export function imageMeta(height: number, width: number, size: number): ImageMet
 /** Image8 (1, 3 or 4 channels; alpha dropped, grey repeated) -> Float32Array [S * S * 3] network input. */
 export function moldImage(image: Image8, size: number, meanPixel: readonly [number, number, number]): { pixels: Float32Array; meta: ImageMeta } {
   const meta = imageMeta(image.height, image.width, size);
-  const [top, left, bottom, right] = meta.window;
-  const pixels = tf.tidy(() => {
-    let rgb = tf.tensor3d(image.data, [image.height, image.width, image.channels], 'int32').toFloat();
-    if (image.channels === 1) rgb = tf.tile(rgb, [1, 1, 3]);
-    else if (image.channels === 4) rgb = rgb.slice([0, 0, 0], [image.height, image.width, 3]);
-    const resized = tf.image.resizeBilinear(rgb as tf.Tensor3D, [bottom - top, right - left], false, true);
-    const padded = tf.pad(resized, [[top, size - bottom], [left, size - right], [0, 0]]);
-    return padded.sub(tf.tensor1d([...meanPixel])).dataSync() as Float32Array;
-  });
+  const pixels = tf.tidy(() => moldedTensor(image, meta, meanPixel).dataSync() as Float32Array);
   return { pixels, meta };
+}
+
+/** moldImage with an awaited read (backends with no synchronous read-back: read-back.ts). Same pixels. */
+export async function moldImageAsync(image: Image8, size: number, meanPixel: readonly [number, number, number]): Promise<{ pixels: Float32Array; meta: ImageMeta }> {
+  const meta = imageMeta(image.height, image.width, size);
+  const molded = tf.tidy(() => moldedTensor(image, meta, meanPixel));
+  try {
+    return { pixels: (await molded.data()) as Float32Array, meta };
+  } finally {
+    molded.dispose();
+  }
+}
+
+/** The network input [S, S, 3] of an image (call in a tidy). */
+function moldedTensor(image: Image8, meta: ImageMeta, meanPixel: readonly [number, number, number]): tf.Tensor3D {
+  const { size } = meta;
+  const [top, left, bottom, right] = meta.window;
+  let rgb = tf.tensor3d(image.data, [image.height, image.width, image.channels], 'int32').toFloat();
+  if (image.channels === 1) rgb = tf.tile(rgb, [1, 1, 3]);
+  else if (image.channels === 4) rgb = rgb.slice([0, 0, 0], [image.height, image.width, 3]);
+  const resized = tf.image.resizeBilinear(rgb as tf.Tensor3D, [bottom - top, right - left], false, true);
+  const padded = tf.pad(resized, [[top, size - bottom], [left, size - right], [0, 0]]);
+  return padded.sub(tf.tensor1d([...meanPixel]));
 }
 
 /**
@@ -113,19 +128,37 @@ export function moldInstances(labels: LabelMap, meta: ImageMeta, miniMaskSize: n
   return { boxes, classIds: new Int32Array(ids.length).fill(1), miniMasks };
 }
 
+export interface BatchOptions {
+  size: number;
+  meanPixel: readonly [number, number, number];
+  miniMaskSize: number;
+  maxGtInstances: number;
+}
+
 /** Samples -> TrainBatch (the images tensor is the caller's to dispose). */
-export function buildTrainBatch(
-  samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>,
-  options: { size: number; meanPixel: readonly [number, number, number]; miniMaskSize: number; maxGtInstances: number },
+export function buildTrainBatch(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): TrainBatch {
+  return assembleBatch(samples, samples.map((sample) => moldImage(sample.image, options.size, options.meanPixel)), options, rng);
+}
+
+/** buildTrainBatch with awaited reads (backends with no synchronous read-back); same batch, same rng draws. */
+export async function buildTrainBatchAsync(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): Promise<TrainBatch> {
+  const molded = [];
+  for (const sample of samples) molded.push(await moldImageAsync(sample.image, options.size, options.meanPixel));
+  return assembleBatch(samples, molded, options, rng);
+}
+
+function assembleBatch(
+  samples: ReadonlyArray<{ labels: LabelMap }>,
+  molded: ReadonlyArray<{ pixels: Float32Array; meta: ImageMeta }>,
+  options: BatchOptions,
   rng: Rng,
 ): TrainBatch {
   const s = options.size;
   const pixels = new Float32Array(samples.length * s * s * 3);
   const batch: Omit<TrainBatch, 'images'> = { gtBoxes: [], gtMasks: [], gtClassIds: [] };
   samples.forEach((sample, b) => {
-    const molded = moldImage(sample.image, s, options.meanPixel);
-    pixels.set(molded.pixels, b * s * s * 3);
-    const gt = moldInstances(sample.labels, molded.meta, options.miniMaskSize, options.maxGtInstances, rng);
+    pixels.set(molded[b]!.pixels, b * s * s * 3);
+    const gt = moldInstances(sample.labels, molded[b]!.meta, options.miniMaskSize, options.maxGtInstances, rng);
     batch.gtBoxes.push(gt.boxes);
     batch.gtMasks.push(gt.miniMasks);
     batch.gtClassIds.push(gt.classIds);

@@ -1,5 +1,8 @@
 // Non-maximum suppression. tfjs' kernel (cpu/wasm/webgl: one synchronous call) does the work; these wrappers take
 // and return plain arrays because every caller goes on in JavaScript with the kept indices.
+// The async forms read the kept indices with an await (backends with no synchronous read-back: read-back.ts). Their
+// inputs are tensors made from arrays, which the webgpu kernel (tfjs' CPU implementation) can read: they live in
+// CPU memory until a GPU kernel uses them. Each backend's own kernel, so the same indices as the sync forms.
 import * as tf from '@tensorflow/tfjs';
 
 /**
@@ -7,8 +10,7 @@ import * as tf from '@tensorflow/tfjs';
  * Returns the indices kept, by descending score, at most maxOutput of them.
  */
 export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Int32Array {
-  const n = scores.length;
-  if (boxes.length !== n * 4) throw new Error(`nms: ${boxes.length / 4} boxes for ${n} scores`);
+  const n = checkCounts(boxes, scores);
   if (n === 0 || maxOutput <= 0) return new Int32Array(0);
   return tf.tidy(() => {
     const kept = tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, iouThreshold);
@@ -16,14 +18,41 @@ export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: num
   }).slice();
 }
 
+/** nms with the kept indices read by an await. */
+export async function nmsAsync(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Promise<Int32Array> {
+  const n = checkCounts(boxes, scores);
+  if (n === 0 || maxOutput <= 0) return new Int32Array(0);
+  const kept = tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, iouThreshold));
+  try {
+    return Int32Array.from(await kept.data());
+  } finally {
+    kept.dispose();
+  }
+}
+
 /**
  * NMS within each class only (torchvision's batched_nms): boxes of different classes never suppress each other.
  * Offsets each class's boxes by a distance larger than any box, then runs one NMS.
  */
 export function batchedNms(boxes: Float32Array, scores: Float32Array, classIds: Int32Array, iouThreshold: number, maxOutput: number): Int32Array {
+  return nms(shiftedByClass(boxes, scores, classIds), scores, iouThreshold, maxOutput);
+}
+
+/** batchedNms with the kept indices read by an await. */
+export async function batchedNmsAsync(boxes: Float32Array, scores: Float32Array, classIds: Int32Array, iouThreshold: number, maxOutput: number): Promise<Int32Array> {
+  return nmsAsync(shiftedByClass(boxes, scores, classIds), scores, iouThreshold, maxOutput);
+}
+
+function checkCounts(boxes: Float32Array, scores: Float32Array): number {
+  const n = scores.length;
+  if (boxes.length !== n * 4) throw new Error(`nms: ${boxes.length / 4} boxes for ${n} scores`);
+  return n;
+}
+
+/** Each box moved by classId * (2 * largest coordinate + 1) along both axes. */
+function shiftedByClass(boxes: Float32Array, scores: Float32Array, classIds: Int32Array): Float32Array {
   const n = scores.length;
   if (classIds.length !== n) throw new Error(`batchedNms: ${classIds.length} class ids for ${n} scores`);
-  if (n === 0) return new Int32Array(0);
   let extent = 0;
   for (const v of boxes) extent = Math.max(extent, Math.abs(v));
   const offset = 2 * extent + 1;
@@ -32,5 +61,5 @@ export function batchedNms(boxes: Float32Array, scores: Float32Array, classIds: 
     const shift = classIds[i]! * offset;
     for (let k = 0; k < 4; k++) shifted[4 * i + k] = boxes[4 * i + k]! + shift;
   }
-  return nms(shifted, scores, iouThreshold, maxOutput);
+  return shifted;
 }

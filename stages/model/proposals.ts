@@ -4,6 +4,7 @@
 // (detection targets, ROIAlign inputs), which is what Matterport's tf.stop_gradient on the ROIs achieves.
 import * as tf from '@tensorflow/tfjs';
 import { decodeBoxesTensor, type StdDev } from './box-coder.js';
+import { nmsAsync } from './nms.js';
 
 export interface ProposalOptions {
   preNmsTopN: number;
@@ -26,25 +27,73 @@ export interface Proposals {
  * Reads values back (NMS is synchronous), so call it outside any gradient closure's loss path.
  */
 export function generateProposals(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Proposals[] {
-  const [batch, numAnchors] = logits.shape;
-  if (anchors.shape[0] !== numAnchors) {
-    throw new Error(`proposals: the RPN predicts ${numAnchors} anchors per image but there are ${anchors.shape[0]} anchors`);
-  }
   const out: Proposals[] = [];
-  for (let b = 0; b < batch; b++) {
+  for (let b = 0; b < checkAnchors(logits, anchors); b++) {
     out.push(tf.tidy(() => {
-      const k = Math.min(options.preNmsTopN, numAnchors);
-      const objectness = tf.softmax(logits.slice([b, 0, 0], [1, numAnchors, 2]).reshape([numAnchors, 2])).slice([0, 1], [numAnchors, 1]).reshape([numAnchors]);
-      const { values: topScores, indices } = tf.topk(objectness, k, true);
-      const topDeltas = tf.gather(deltas.slice([b, 0, 0], [1, numAnchors, 4]).reshape([numAnchors, 4]), indices) as tf.Tensor2D;
-      const topAnchors = tf.gather(anchors, indices) as tf.Tensor2D;
-      const boxes = tf.clipByValue(decodeBoxesTensor(topAnchors, topDeltas, options.bboxStdDev), 0, options.imageSize) as tf.Tensor2D;
-      const kept = tf.image.nonMaxSuppression(boxes, topScores as tf.Tensor1D, options.postNmsTopN, options.nmsThresh);
+      const { boxes, scores } = rankedBoxes(logits, deltas, anchors, b, options);
+      const kept = tf.image.nonMaxSuppression(boxes, scores, options.postNmsTopN, options.nmsThresh);
       return {
         boxes: tf.gather(boxes, kept).dataSync() as Float32Array,
-        scores: tf.gather(topScores, kept).dataSync() as Float32Array,
+        scores: tf.gather(scores, kept).dataSync() as Float32Array,
       };
     }));
   }
   return out;
+}
+
+/**
+ * generateProposals without a synchronous read (webgpu in Node has none): the ranked boxes of every image come
+ * back with one awaited read each, then nmsAsync runs the backend's NMS on them. Same proposals as
+ * generateProposals.
+ */
+export async function generateProposalsAsync(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Promise<Proposals[]> {
+  const batch = checkAnchors(logits, anchors);
+  const ranked = tf.tidy(() => Array.from({ length: batch }, (_, b) => {
+    const { boxes, scores } = rankedBoxes(logits, deltas, anchors, b, options);
+    return tf.concat([boxes, scores.reshape([-1, 1])], 1); // [k, 5]: y1, x1, y2, x2, score
+  }));
+  try {
+    const values = await Promise.all(ranked.map((r) => r.data() as Promise<Float32Array>));
+    const out: Proposals[] = [];
+    for (const rows of values) {
+      const k = rows.length / 5;
+      const boxes = new Float32Array(k * 4);
+      const scores = new Float32Array(k);
+      for (let i = 0; i < k; i++) {
+        boxes.set(rows.subarray(5 * i, 5 * i + 4), 4 * i);
+        scores[i] = rows[5 * i + 4]!;
+      }
+      const kept = await nmsAsync(boxes, scores, options.nmsThresh, options.postNmsTopN);
+      const proposals: Proposals = { boxes: new Float32Array(kept.length * 4), scores: new Float32Array(kept.length) };
+      kept.forEach((index, i) => {
+        proposals.boxes.set(boxes.subarray(4 * index, 4 * index + 4), 4 * i);
+        proposals.scores[i] = scores[index]!;
+      });
+      out.push(proposals);
+    }
+    return out;
+  } finally {
+    tf.dispose(ranked);
+  }
+}
+
+/** The batch size B, after checking the RPN predicts one value per anchor. */
+function checkAnchors(logits: tf.Tensor3D, anchors: tf.Tensor2D): number {
+  const [batch, numAnchors] = logits.shape;
+  if (anchors.shape[0] !== numAnchors) {
+    throw new Error(`proposals: the RPN predicts ${numAnchors} anchors per image but there are ${anchors.shape[0]} anchors`);
+  }
+  return batch;
+}
+
+/** Image b's preNmsTopN most object-like anchors, moved by their deltas and clipped: boxes [k, 4], scores [k]. */
+function rankedBoxes(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, b: number, options: ProposalOptions): { boxes: tf.Tensor2D; scores: tf.Tensor1D } {
+  const numAnchors = logits.shape[1];
+  const k = Math.min(options.preNmsTopN, numAnchors);
+  const objectness = tf.softmax(logits.slice([b, 0, 0], [1, numAnchors, 2]).reshape([numAnchors, 2])).slice([0, 1], [numAnchors, 1]).reshape([numAnchors]);
+  const { values: topScores, indices } = tf.topk(objectness, k, true);
+  const topDeltas = tf.gather(deltas.slice([b, 0, 0], [1, numAnchors, 4]).reshape([numAnchors, 4]), indices) as tf.Tensor2D;
+  const topAnchors = tf.gather(anchors, indices) as tf.Tensor2D;
+  const boxes = tf.clipByValue(decodeBoxesTensor(topAnchors, topDeltas, options.bboxStdDev), 0, options.imageSize) as tf.Tensor2D;
+  return { boxes, scores: topScores as tf.Tensor1D };
 }

@@ -32,11 +32,6 @@ export function roiLevels(boxes: ArrayLike<number>, imageSize: readonly [number,
   return levels;
 }
 
-/**
- * featureMaps: [p2, p3, p4, p5], each [B, H_l, W_l, C]; boxesNormalized: [N, 4]; batchIndex: int32 [N] (image of
- * each box); imageSize: [H, W] of the network input in pixels (for the level rule).
- * Returns [N, poolSize, poolSize, C] in the order of the input boxes.
- */
 export type RoiAlignImplementation = 'auto' | 'gather' | 'js';
 
 /** 'auto': the JS loops where tensors live in CPU memory (cpu, wasm), tensor gathers elsewhere (GPU backends). */
@@ -45,19 +40,26 @@ function resolve(implementation: RoiAlignImplementation): 'gather' | 'js' {
   return tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm' ? 'js' : 'gather';
 }
 
+/**
+ * featureMaps: [p2, p3, p4, p5], each [B, H_l, W_l, C]; boxesNormalized: [N, 4]; batchIndex: int32 [N] (image of
+ * each box); imageSize: [H, W] of the network input in pixels (for the level rule).
+ * Returns [N, poolSize, poolSize, C] in the order of the input boxes.
+ * Boxes and batch index given as arrays (Float32Array [N * 4], Int32Array [N]) are not read back from a tensor:
+ * with 'gather', nothing is read synchronously at all (the async model paths on webgpu need that).
+ */
 export function roiAlign(
   featureMaps: readonly tf.Tensor4D[],
-  boxesNormalized: tf.Tensor2D,
-  batchIndex: tf.Tensor1D,
+  boxesNormalized: tf.Tensor2D | Float32Array,
+  batchIndex: tf.Tensor1D | Int32Array,
   poolSize: number,
   imageSize: readonly [number, number],
   implementation: RoiAlignImplementation = 'auto',
 ): tf.Tensor4D {
   if (featureMaps.length !== 4) throw new Error(`roiAlign: expected 4 feature maps [p2, p3, p4, p5], got ${featureMaps.length}`);
   const channels = featureMaps[0]!.shape[3];
-  const boxes = boxesNormalized.dataSync();
-  const imageOfBox = batchIndex.dataSync();
-  const n = checkBoxes('roiAlign', boxesNormalized, batchIndex, featureMaps[0]!.shape[0], boxes, imageOfBox);
+  const boxes = boxesNormalized instanceof tf.Tensor ? boxesNormalized.dataSync() : boxesNormalized;
+  const imageOfBox = batchIndex instanceof tf.Tensor ? batchIndex.dataSync() : batchIndex;
+  const n = checkBoxes('roiAlign', shapeOf(boxesNormalized), shapeOf(batchIndex), featureMaps[0]!.shape[0], boxes, imageOfBox);
   if (n === 0) return tf.zeros([0, poolSize, poolSize, channels]);
 
   const levels = roiLevels(boxes, imageSize);
@@ -112,7 +114,7 @@ export function cropAndResizeDifferentiable(
 ): tf.Tensor4D {
   const boxValues = boxes.dataSync();
   const imageOfBox = boxIndex.dataSync();
-  const n = checkBoxes('cropAndResizeDifferentiable', boxes, boxIndex, image.shape[0], boxValues, imageOfBox);
+  const n = checkBoxes('cropAndResizeDifferentiable', boxes.shape, boxIndex.shape, image.shape[0], boxValues, imageOfBox);
   const channels = image.shape[3];
   if (n === 0) return tf.zeros([0, cropSize[0], cropSize[1], channels]);
   const all = Array.from({ length: n }, (_, i) => i);
@@ -258,18 +260,26 @@ function plan(
   return { indices, weights };
 }
 
+/** A tensor's shape; an array of boxes [N * 4] is [N, 4], a batch index array [N] is [N]. */
+function shapeOf(values: tf.Tensor | Float32Array | Int32Array): readonly number[] {
+  if (values instanceof tf.Tensor) return values.shape;
+  return values instanceof Float32Array ? [values.length / 4, 4] : [values.length];
+}
+
 function checkBoxes(
   caller: string,
-  boxes: tf.Tensor2D,
-  batchIndex: tf.Tensor1D,
+  boxesShape: readonly number[],
+  batchIndexShape: readonly number[],
   batch: number,
   boxValues: ArrayLike<number>,
   imageOfBox: ArrayLike<number>,
 ): number {
-  if (boxes.rank !== 2 || boxes.shape[1] !== 4) throw new Error(`${caller}: boxes must be [N, 4], got [${boxes.shape}]`);
-  const n = boxes.shape[0];
-  if (batchIndex.rank !== 1 || batchIndex.shape[0] !== n) {
-    throw new Error(`${caller}: batch index must be [${n}] (one per box), got [${batchIndex.shape}]`);
+  if (boxesShape.length !== 2 || boxesShape[1] !== 4 || !Number.isInteger(boxesShape[0])) {
+    throw new Error(`${caller}: boxes must be [N, 4], got [${boxesShape}]`);
+  }
+  const n = boxesShape[0]!;
+  if (batchIndexShape.length !== 1 || batchIndexShape[0] !== n) {
+    throw new Error(`${caller}: batch index must be [${n}] (one per box), got [${batchIndexShape}]`);
   }
   for (let i = 0; i < n; i++) {
     const b = imageOfBox[i]!;
