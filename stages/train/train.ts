@@ -15,14 +15,16 @@ import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
 import { loadKerasH5 } from '../model/keras-h5.js';
-import { MaskRcnn, type Losses } from '../model/mask-rcnn.js';
-import { buildTrainBatch } from '../model/molding.js';
-import { seededRng } from '../model/sampler.js';
+import { MaskRcnn, type GradientApplier, type Losses, type TrainBatch } from '../model/mask-rcnn.js';
+import { buildTrainBatch, buildTrainBatchAsync, type BatchOptions } from '../model/molding.js';
+import { needsAsyncReadBack } from '../model/read-back.js';
+import { seededRng, type Rng } from '../model/sampler.js';
 import { Amsgrad } from './amsgrad.js';
 import { augmentSample, defaultAugmentOptions, type AugmentOptions } from './augment.js';
 import { writeLineChartPng, type Series } from './loss-curve.js';
 import { meanLosses, phaseRunKey, resumableState, type EpochRecord, type PhaseMeta } from './phase-state.js';
 import { loadSamples, type TrainingSample } from './training-set.js';
+import type { Image8, LabelMap } from '../imaging/dataset.js';
 
 function parseJsonFlag(name: string, text: string): Record<string, unknown> {
   try {
@@ -133,6 +135,8 @@ export const stage: StageProgram = {
     events.log(`train: ${train.length} training samples (${countBy(train)}), ${val.length} validation; ${settings.epochs} epochs x ${steps} steps, batch ${settings.batch}, lr ${settings.lr}`);
 
     // The model, and where it starts from.
+    const calls = modelCalls();
+    if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (one extra trunk forward each)`);
     const model = new MaskRcnn(config);
     model.build();
     const runKey = phaseRunKey(
@@ -168,13 +172,13 @@ export const stage: StageProgram = {
       for (let step = 0; step < steps; step++) {
         const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);
         const picked = Array.from({ length: settings.batch }, (_, k) => train[order[(step * settings.batch + k) % order.length]!]!);
-        const batch = buildTrainBatch(
+        const batch = await calls.batch(
           picked.map((sample) => (augment ? augmentSample({ image: sample.image, labels: sample.labels }, random, augment) : sample)),
           { size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances },
           random,
         );
         try {
-          const losses = model.trainStep(optimizer, batch);
+          const losses = await calls.step(model, optimizer, batch);
           if (!Number.isFinite(losses.loss_total)) throw new StageError(`training diverged at epoch ${epoch} step ${step + 1}: loss ${losses.loss_total}`);
           stepLosses.push(losses);
         } finally {
@@ -182,7 +186,7 @@ export const stage: StageProgram = {
         }
         events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`);
       }
-      const valLosses = validate(model, val, config, settings.valBatch);
+      const valLosses = await validate(model, val, config, settings.valBatch, calls);
       const record: EpochRecord = {
         epoch,
         train: meanLosses(stepLosses),
@@ -248,17 +252,46 @@ function checkpointMeta(config: MaskRcnnConfig, phase: string, epoch: number): R
   return { config, phase, epoch };
 }
 
+/**
+ * How a phase calls the model: the asynchronous forms where the backend has no synchronous read-back (webgpu in
+ * Node: stages/model/read-back.ts), the synchronous ones elsewhere (faster: no second trunk forward per step).
+ * Same numbers either way.
+ */
+export interface ModelCalls {
+  asynchronous: boolean;
+  batch(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): Promise<TrainBatch>;
+  step(model: MaskRcnn, optimizer: GradientApplier, batch: TrainBatch): Promise<Losses>;
+  losses(model: MaskRcnn, batch: TrainBatch): Promise<Losses>;
+}
+
+export function modelCalls(asynchronous: boolean = needsAsyncReadBack()): ModelCalls {
+  if (asynchronous) {
+    return {
+      asynchronous,
+      batch: buildTrainBatchAsync,
+      step: (model, optimizer, batch) => model.trainStepAsync(optimizer, batch),
+      losses: (model, batch) => model.lossesAsync(batch),
+    };
+  }
+  return {
+    asynchronous,
+    batch: async (samples, options, rng) => buildTrainBatch(samples, options, rng),
+    step: async (model, optimizer, batch) => model.trainStep(optimizer, batch),
+    losses: async (model, batch) => model.losses(batch),
+  };
+}
+
 /** Validation loss over the whole list, batch by batch, no augmentation (undefined without validation ids). */
-function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnnConfig, batchSize: number): Losses | undefined {
+async function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnnConfig, batchSize: number, calls: ModelCalls): Promise<Losses | undefined> {
   if (val.length === 0) return undefined;
   const random = seededRng('validation');
   const all: Losses[] = [];
   for (let i = 0; i < val.length; i += batchSize) {
-    const batch = buildTrainBatch(val.slice(i, i + batchSize), {
+    const batch = await calls.batch(val.slice(i, i + batchSize), {
       size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances,
     }, random);
     try {
-      all.push(model.losses(batch));
+      all.push(await calls.losses(model, batch));
     } finally {
       batch.images.dispose();
     }
