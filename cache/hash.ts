@@ -14,7 +14,7 @@ import { posix, resolve, sep } from 'node:path';
 import type { ContentHash, ManifestEntry, PathHash } from './types.js';
 import type { StatCache } from './stat-cache.js';
 import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
-import { treeStats } from './tree-stats.js';
+import { treeStats, treeStatsParallel } from './tree-stats.js';
 
 /** A declared dep or out that does not exist. */
 export class MissingPathError extends Error {
@@ -205,7 +205,7 @@ async function hashDirectory(abs: string, statCache: StatCache | undefined): Pro
   // a state that can't come back (ctimes only move forward) and the record is never wrongly hit.
   // A directory never hashed before is sure to miss: keep the walk's Stats rather than lstat everything twice.
   const keep = statCache && !statCache.hasTree(abs) ? new Map<string, Stats>() : undefined;
-  const stats = statCache ? treeStats(abs, keep) : undefined;
+  const stats = !statCache ? undefined : keep ? treeStats(abs, keep) : await treeStatsParallel(abs);
   const known = stats && statCache?.lookupTree(abs, stats.statDigest);
   if (known) return known;
   const entries = await manifestOf(scanTree(abs, keep), statCache);

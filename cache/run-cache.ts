@@ -4,7 +4,6 @@
 // not parse or does not have the record's shape is warned about, removed, and treated as a miss: a cache
 // must never make a run wrong.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { PathHash, RunRecord, StageKey } from './types.js';
@@ -62,23 +61,6 @@ export class RunCache {
       renameSync(tmp, file);
     } catch (error) {
       rmSync(tmp, { force: true });
-      throw error;
-    }
-  }
-
-  /**
-   * put() with the file work on the thread pool, so a runner finishing many small stages keeps its main
-   * thread for the others (creating a file costs ~1 ms on a busy ext4 disk). Resolves once the entry is in
-   * place, so a caller can still order it before the lock entry.
-   */
-  async putAsync(record: RunRecord): Promise<void> {
-    const { file, text } = this.prepare(record);
-    const tmp = tempName(file);
-    try {
-      await writeFile(tmp, text);
-      await rename(tmp, file);
-    } catch (error) {
-      await rm(tmp, { force: true });
       throw error;
     }
   }

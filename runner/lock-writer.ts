@@ -2,11 +2,15 @@
 // finished stages instead of a read-modify-write per stage (1000 trivial stages would otherwise rewrite a
 // 1000-entry file 1000 times). Entries arrive only after a stage's outs and run-cache record are saved, so a
 // kill before a flush loses nothing but the record of finished work, which the run-cache restores next time.
+// The whole file is rewritten each time, so with many entries a flush costs more (1000 entries, one stage
+// depending on all of them: ~30-60 ms here): the next one is put off to keep flushing under ~5% of the run.
 import { writeLock } from '../cache/lockfile.js';
 import type { LockEntry } from '../cache/types.js';
 
 export class LockWriter {
   private timer: NodeJS.Timeout | undefined;
+  /** How long the last flush took. */
+  private lastFlushMs = 0;
 
   constructor(
     private readonly file: string,
@@ -17,7 +21,7 @@ export class LockWriter {
 
   set(stage: string, entry: LockEntry): void {
     this.entries[stage] = entry;
-    this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+    this.timer ??= setTimeout(() => this.flush(), Math.max(this.delayMs, 20 * this.lastFlushMs));
   }
 
   /** Drops entries of stages the pipeline no longer has. */
@@ -29,6 +33,8 @@ export class LockWriter {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    const started = performance.now();
     writeLock(this.file, this.entries);
+    this.lastFlushMs = performance.now() - started;
   }
 }

@@ -181,7 +181,7 @@ export class StageRun {
       key, cmd: this.stage.cmd, deps, params: this.stage.params, outs, durationMs: Math.round(durationMs), createdAt: new Date().toISOString(),
     };
     if (Object.keys(metrics).length) record.metrics = metrics;
-    await this.ctx.runCache.putAsync(record);
+    this.ctx.runCache.put(record);
     return outs;
   }
 }
