@@ -3,6 +3,7 @@
 // positives, mask BCE over every pixel of the positives. Nothing to average over (no positive, no ROI) -> 0,
 // never NaN, so an image without nuclei trains only the background.
 import * as tf from '@tensorflow/tfjs';
+import { addAll } from './add-all.js';
 
 export interface Losses {
   loss_objectness: number;
@@ -95,11 +96,30 @@ function decayOf(weightDecay: number): (...weights: tf.Tensor[]) => tf.Tensor {
     const weights = inputs.slice(0, -1) as tf.Tensor[];
     // One weight at a time, so at most one squared copy exists at once.
     const means = weights.map((w) => tf.tidy(() => tf.mean(tf.square(w))));
-    const value = tf.tidy(() => tf.addN(means).mul(weightDecay) as tf.Scalar);
+    const value = tf.tidy(() => addAll(means).mul(weightDecay) as tf.Scalar);
     tf.dispose(means);
     return {
       value,
       gradFunc: (dy: tf.Tensor) => weights.map((w) => tf.tidy(() => w.mul(dy.mul((2 * weightDecay) / w.size)))),
     };
+  });
+}
+
+/**
+ * tf.addN, on webgpu in groups of at most 4 inputs: its AddN shader binds one storage buffer per input and WebGPU
+ * allows 8 per shader stage, so a longer list makes an invalid pipeline whose output is garbage (Dawn only prints a
+ * validation error; seen on the lent H100 with the weight decay's ~100 terms). Elsewhere tf.addN itself, so the
+ * cpu/wasm numbers do not change.
+ */
+export function addMany<T extends tf.Tensor>(tensors: T[]): T {
+  if (tf.getBackend() !== 'webgpu' || tensors.length <= 4) return tf.addN(tensors);
+  return tf.tidy(() => {
+    let level: T[] = tensors;
+    while (level.length > 1) {
+      const next: T[] = [];
+      for (let i = 0; i < level.length; i += 4) next.push(level.length - i === 1 ? level[i]! : tf.addN(level.slice(i, i + 4)));
+      level = next;
+    }
+    return level[0]!;
   });
 }

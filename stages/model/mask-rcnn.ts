@@ -15,6 +15,7 @@
 // targets (step-targets.ts), once under the gradient tape with those targets as constants; detectAsync awaits
 // its reads between the stages of inference. Both give the synchronous forms' numbers.
 import * as tf from '@tensorflow/tfjs';
+import { addAll } from './add-all.js';
 import { anchorSpec, pyramidAnchors } from './anchors.js';
 import { resnetFeatures } from './backbone.js';
 import { anchorsPerLocation, type MaskRcnnConfig } from './config.js';
@@ -22,7 +23,7 @@ import { refineDetections, refineDetectionsAsync, type RefinedDetections } from 
 import { fpn, type Pyramid } from './fpn.js';
 import { boxHead, maskHead } from './heads.js';
 import {
-  boxRegressionLoss, lossNames, maskLoss, selectClass, smoothL1, softmaxCrossEntropy, weightDecayLoss,
+  addMany, boxRegressionLoss, lossNames, maskLoss, selectClass, smoothL1, softmaxCrossEntropy, weightDecayLoss,
   type Losses, type LossTensors,
 } from './losses.js';
 import { moldImage, moldImageAsync, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
@@ -90,7 +91,7 @@ export class MaskRcnn {
       const { grads } = leanVariableGrads(() => {
         parts = this.lossTensors(batch, this.config.backbone.trainBatchNorm);
         for (const name of lossNames) tf.keep(parts[name]);
-        return tf.addN(lossNames.map((name) => parts![name])) as tf.Scalar;
+        return addAll(lossNames.map((name) => parts![name])) as tf.Scalar;
       }, variables);
       const byStoreName: Record<string, tf.Tensor> = {};
       const variablesByName: Record<string, tf.Variable> = {};
@@ -126,7 +127,7 @@ export class MaskRcnn {
       const { grads } = leanVariableGrads(() => {
         parts = this.lossTensors(batch, trainingBn, targets);
         for (const name of lossNames) tf.keep(parts[name]);
-        return tf.addN(lossNames.map((name) => parts![name])) as tf.Scalar;
+        return addAll(lossNames.map((name) => parts![name])) as tf.Scalar;
       }, variables);
       const byStoreName: Record<string, tf.Tensor> = {};
       const variablesByName: Record<string, tf.Variable> = {};
@@ -424,7 +425,7 @@ export class MaskRcnn {
   private clipScale(grads: tf.Tensor[]): number {
     if (grads.length === 0) return 1;
     // In a tidy: the squares of every gradient (the model's size again) must not live until the step ends.
-    const norm = Math.sqrt(tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+    const norm = Math.sqrt(tf.tidy(() => addAll(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
     return norm > this.config.train.clipNorm ? this.config.train.clipNorm / norm : 1;
   }
 
@@ -432,7 +433,7 @@ export class MaskRcnn {
   private clipScaleTensor(grads: tf.Tensor[]): tf.Scalar {
     if (grads.length === 0) return tf.scalar(1);
     const squares = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))); // one squared gradient alive at a time
-    return tf.tidy(() => tf.minimum(1, tf.div(this.config.train.clipNorm, tf.sqrt(tf.addN(squares)))) as tf.Scalar);
+    return tf.tidy(() => tf.minimum(1, tf.div(this.config.train.clipNorm, tf.sqrt(addAll(squares)))) as tf.Scalar);
   }
 
   private checkImages(images: tf.Tensor4D, expectedBatch: number): void {
