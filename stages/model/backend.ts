@@ -11,10 +11,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StageError } from '../contract.js';
+import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
-import { registerWebgpuTrainingKernels } from './kernels/webgpu/register.js';
+import { configureWebgpuBackend, registerWebgpuTrainingKernels } from './kernels/webgpu/register.js';
 
 export const backendPreferences = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendPreference = (typeof backendPreferences)[number];
@@ -103,6 +104,7 @@ async function useWebgpu(explicit: boolean, options: BackendOptions): Promise<vo
   await import('@tensorflow/tfjs-backend-webgpu');
   registerWebgpuTrainingKernels();
   await setBackendOrExplain('webgpu');
+  configureWebgpuBackend();
 }
 
 interface GpuAdapterLike {
@@ -174,6 +176,8 @@ export async function selectBackend(
   }
   // The cpu backend's resize gradients are wrong (see kernels/resize-gradients.ts); fix them whatever runs.
   registerResizeGradients('cpu');
+  // Sum/Mean gradients without a CPU-built ones tensor (kernels/reduction-gradients.ts): same values, all backends.
+  registerReductionGradients();
   const ladder: BackendName[] = preference === 'auto' ? ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] : [preference];
   const reasons: string[] = [];
   for (const name of ladder) {

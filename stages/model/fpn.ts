@@ -30,14 +30,15 @@ export function fpn(store: ParameterStore, { c2, c3, c4, c5 }: BackboneFeatures,
 }
 
 /** Every other row and column from the first (= MaxPooling2D(pool 1, stride 2)), as reshape + slice so the
- *  gradient is a plain pad. x: [B, 2h, 2w, C] -> [B, h, w, C]. */
+ *  gradient is a plain pad. Rank 4 throughout: webgpu's pad shader (the slice's gradient) handles rank <= 4.
+ *  x: [B, 2h, 2w, C] viewed as [B*h, row pair, w, column pair * C] -> the first row and column of each pair. */
 function subsample2x(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h2, w2, c] = x.shape;
   const h = h2 / 2;
   const w = w2 / 2;
   return x
-    .reshape([b, h, 2, w, 2, c])
-    .slice([0, 0, 0, 0, 0, 0], [b, h, 1, w, 1, c])
+    .reshape([b * h, 2, w, 2 * c])
+    .slice([0, 0, 0, 0], [b * h, 1, w, c])
     .reshape([b, h, w, c]) as tf.Tensor4D;
 }
 

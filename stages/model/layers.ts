@@ -136,9 +136,10 @@ export function conv2dTranspose(
     // matmul [B*H*W, Cin] x [Cin, k*k*filters] and a pixel shuffle. Much faster on wasm than Conv2DBackpropInput.
     const perPixel = kernel.transpose([3, 0, 1, 2]).reshape([inChannels, k * k * filters]) as tf.Tensor2D; // [Cin, (ky, kx, out)]
     const blocks = linear(x.reshape([batch * height * width, inChannels]), perPixel, bias ? tf.tile(bias, [k * k]) : undefined);
+    // Pixel shuffle in rank 4 (webgpu's shaders): [B*H, W, ky, (kx, out)] -> [B*H, ky, W, (kx, out)].
     return blocks
-      .reshape([batch, height, width, k, k, filters])
-      .transpose([0, 1, 3, 2, 4, 5])
+      .reshape([batch * height, width, k, k * filters])
+      .transpose([0, 2, 1, 3])
       .reshape([batch, height * k, width * k, filters]) as tf.Tensor4D;
   }
   const outHeight = padding === 'same' ? height * s : (height - 1) * s + Math.max(k, s);
@@ -152,12 +153,13 @@ export function maxPool(x: tf.Tensor4D, poolSize: number, strides: number, paddi
   return tf.maxPool(x, poolSize, strides, padding);
 }
 
-/** Nearest-neighbour 2x upsampling (Keras UpSampling2D(2)) by broadcasting, so its gradient is a plain sum.
+/** Nearest-neighbour 2x upsampling (Keras UpSampling2D(2)) by tiling, so its gradient is a sum of slices.
+ *  Rank 4 throughout (webgpu's shaders): x as [B*H, 1, W, C] tiled to [B*H, row pair, W, column pair * C].
  *  x: [B, H, W, C] -> [B, 2H, 2W, C]. */
 export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   return x
-    .reshape([b, h, 1, w, 1, c])
-    .mul(tf.ones([1, 1, 2, 1, 2, 1]))
+    .reshape([b * h, 1, w, c])
+    .tile([1, 2, 1, 2])
     .reshape([b, 2 * h, 2 * w, c]) as tf.Tensor4D;
 }

@@ -22,11 +22,17 @@ export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: num
 export async function nmsAsync(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Promise<Int32Array> {
   const n = checkCounts(boxes, scores);
   if (n === 0 || maxOutput <= 0) return new Int32Array(0);
-  const kept = tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, iouThreshold));
+  // The async kernel: the sync one reads its inputs synchronously too (and webgpu warns on every call).
+  const inputs = [tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores)] as const;
   try {
-    return Int32Array.from(await kept.data());
+    const kept = await tf.image.nonMaxSuppressionAsync(inputs[0], inputs[1], maxOutput, iouThreshold);
+    try {
+      return Int32Array.from(await kept.data());
+    } finally {
+      kept.dispose();
+    }
   } finally {
-    kept.dispose();
+    tf.dispose([...inputs]);
   }
 }
 

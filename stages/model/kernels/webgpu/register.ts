@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
+import { cacheBindGroupLayouts } from './bind-group-layouts.js';
+import { useWriteBufferUploads } from './uploads.js';
 
 export interface WebgpuKernelOptions {
   /** Our Conv2DBackpropFilter for stride 1, stock for strided (default true). */
@@ -46,4 +48,21 @@ export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {})
   if (input !== 'none') configs.push(input === 'all' ? inputAllStrides : inputStride1);
   configs.forEach(replace);
   return configs.map((config) => config.kernelName);
+}
+
+export interface WebgpuBackendOptions {
+  /** Uploads through queue.writeBuffer (kernels/webgpu/uploads.ts; default true). */
+  writeBufferUploads?: boolean;
+  /** Dispatches recorded per queue.submit (tfjs default 15; each submit costs ~1-4 ms in Dawn for Node). */
+  submitBatch?: number;
+  /** One bind-group layout per pipeline instead of one per dispatch (kernels/webgpu/bind-group-layouts.ts; default
+   *  true; cannot be switched off again for pipelines already compiled with it). */
+  cachedLayouts?: boolean;
+}
+
+/** Settings of the active webgpu backend instance (call after tf.setBackend('webgpu')). */
+export function configureWebgpuBackend(options: WebgpuBackendOptions = {}): void {
+  useWriteBufferUploads(options.writeBufferUploads ?? true);
+  if (options.cachedLayouts ?? true) cacheBindGroupLayouts();
+  tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', options.submitBatch ?? 100);
 }

@@ -1,0 +1,55 @@
+// What every lent-GPU script needs first: Dawn's WebGPU in Node, the tfjs webgpu backend on it, and the
+// benchmark model (the ResNet-50 of ../shared/device/example-webgpu-resnet50-step.mjs, so figures compare).
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdapterSummary {
+  vendor: string | undefined;
+  architecture: string | undefined;
+  description: string | undefined;
+}
+
+/**
+ * Loads Dawn (DAWN_NODE or the `webgpu` package), exposes navigator.gpu, imports the tfjs webgpu backend (it
+ * registers itself only if navigator.gpu exists at import time) and makes it the active backend.
+ * Returns the adapter's description, or null when there is no GPU adapter.
+ */
+export async function startWebgpu(): Promise<AdapterSummary | null> {
+  const dawn = createRequire(import.meta.url)(process.env['DAWN_NODE'] ?? 'webgpu') as { create(f: string[]): unknown; globals: object };
+  Object.assign(globalThis, dawn.globals);
+  Object.defineProperty(globalThis, 'navigator', { configurable: true, writable: true, value: { gpu: dawn.create([]) } });
+  await import('@tensorflow/tfjs-backend-webgpu');
+  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info: Record<string, string> } | null> } } }).navigator.gpu;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter || !(await tf.setBackend('webgpu'))) return null;
+  return { vendor: adapter.info['vendor'], architecture: adapter.info['architecture'], description: adapter.info['description'] };
+}
+
+/** ResNet-50 (bottleneck [3, 4, 6, 3]) at S x S, global pool + dense(2), compiled with Adam 1e-4. */
+export function resnet50Classifier(size: number): tf.LayersModel {
+  const L = tf.layers;
+  const cbn = (x: tf.SymbolicTensor, f: number, k: number, s: number, relu = true) => {
+    let y = L.conv2d({ filters: f, kernelSize: k, strides: s, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
+    y = L.batchNormalization().apply(y) as tf.SymbolicTensor;
+    return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
+  };
+  const bottleneck = (x: tf.SymbolicTensor, f: number, s: number, projection: boolean) => {
+    let y = cbn(x, f, 1, 1);
+    y = cbn(y, f, 3, s);
+    y = cbn(y, 4 * f, 1, 1, false);
+    const shortcut = projection ? cbn(x, 4 * f, 1, s, false) : x;
+    return L.reLU().apply(L.add().apply([y, shortcut])) as tf.SymbolicTensor;
+  };
+  const input = tf.input({ shape: [size, size, 3] });
+  let h = cbn(input, 64, 7, 2);
+  h = L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(h) as tf.SymbolicTensor;
+  for (const [f, n, s] of [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]] as const) {
+    for (let i = 0; i < n; i++) h = bottleneck(h, f, i === 0 ? s : 1, i === 0);
+  }
+  const output = L.dense({ units: 2 }).apply(L.globalAveragePooling2d({}).apply(h)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  model.compile({ optimizer: tf.train.adam(1e-4), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  return model;
+}
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
