@@ -104,22 +104,3 @@ function decayOf(weightDecay: number): (...weights: tf.Tensor[]) => tf.Tensor {
     };
   });
 }
-
-/**
- * tf.addN, on webgpu in groups of at most 4 inputs: its AddN shader binds one storage buffer per input and WebGPU
- * allows 8 per shader stage, so a longer list makes an invalid pipeline whose output is garbage (Dawn only prints a
- * validation error; seen on the lent H100 with the weight decay's ~100 terms). Elsewhere tf.addN itself, so the
- * cpu/wasm numbers do not change.
- */
-export function addMany<T extends tf.Tensor>(tensors: T[]): T {
-  if (tf.getBackend() !== 'webgpu' || tensors.length <= 4) return tf.addN(tensors);
-  return tf.tidy(() => {
-    let level: T[] = tensors;
-    while (level.length > 1) {
-      const next: T[] = [];
-      for (let i = 0; i < level.length; i += 4) next.push(level.length - i === 1 ? level[i]! : tf.addN(level.slice(i, i + 4)));
-      level = next;
-    }
-    return level[0]!;
-  });
-}

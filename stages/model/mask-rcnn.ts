@@ -23,7 +23,7 @@ import { refineDetections, refineDetectionsAsync, type RefinedDetections } from 
 import { fpn, type Pyramid } from './fpn.js';
 import { boxHead, maskHead } from './heads.js';
 import {
-  addMany, boxRegressionLoss, lossNames, maskLoss, selectClass, smoothL1, softmaxCrossEntropy, weightDecayLoss,
+  boxRegressionLoss, lossNames, maskLoss, selectClass, smoothL1, softmaxCrossEntropy, weightDecayLoss,
   type Losses, type LossTensors,
 } from './losses.js';
 import { moldImage, moldImageAsync, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
