@@ -62,7 +62,7 @@ export class MaskRcnn {
   readonly store: ParameterStore;
   private readonly anchors: Float32Array;
   private anchorsTensor: tf.Tensor2D | undefined;
-  private readonly rng: Rng;
+  private rng: Rng;
   private built = false;
   /**
    * ROIAlign of the synchronous paths ('auto': JS loops on cpu/wasm, gathers elsewhere). The asynchronous paths
@@ -76,6 +76,15 @@ export class MaskRcnn {
     this.store = store ?? new ParameterStore(config.seed);
     this.anchors = pyramidAnchors(anchorSpec(config));
     this.rng = seededRng(`${config.seed}/sampling`);
+  }
+
+  /**
+   * Restarts the random stream of target sampling (RPN anchors, ROIs) from `label`. The train stage calls it at
+   * each epoch's start so an epoch's sampling depends on the seed and epoch only: a phase resumed from a
+   * checkpoint then repeats exactly what the uninterrupted run would have done.
+   */
+  reseedSampling(label: string): void {
+    this.rng = seededRng(`${this.config.seed}/sampling/${label}`);
   }
 
   /**

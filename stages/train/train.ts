@@ -139,14 +139,19 @@ export const stage: StageProgram = {
     if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (one extra trunk forward each)`);
     const model = new MaskRcnn(config);
     model.build();
-    const runKey = phaseRunKey(
-      { ...stripOutputs(flags), backend: backend.name },
-      [join(dataDir, 'manifest.json'), ...(trainIds ? [trainIds] : []), ...(valIds ? [valIds] : []),
-        ...extras.map((dir) => join(dir, 'manifest.json')), ...(initCheckpoint ? [join(initCheckpoint, 'model.json')] : [])],
-    );
+    // The key leaves out --epochs (phase-state.ts): a phase given more or fewer epochs continues its checkpoint.
+    const keyFlags: Record<string, unknown> = { ...stripOutputs(flags), backend: backend.name };
+    const { epochs: _epochs, ...flagsButEpochs } = keyFlags;
+    const keyInputs = [join(dataDir, 'manifest.json'), ...(trainIds ? [trainIds] : []), ...(valIds ? [valIds] : []),
+      ...extras.map((dir) => join(dir, 'manifest.json')), ...(initCheckpoint ? [join(initCheckpoint, 'model.json')] : [])];
+    const runKey = phaseRunKey(flagsButEpochs, keyInputs);
     const optimizer = new Amsgrad({ learningRate: settings.lr });
-    const resumed = resumableState(checkpointsDir, runKey);
-    let state: PhaseMeta = { runKey, epoch: 0, history: [], bestEpoch: 0, bestValLoss: null };
+    const resumed = resumableState(checkpointsDir, runKey, {
+      epochs: settings.epochs,
+      legacyKey: (epochs) => phaseRunKey({ ...keyFlags, epochs }, keyInputs),
+      log: events.log,
+    });
+    let state: PhaseMeta = { runKey, keyVersion: 2, epoch: 0, history: [], bestEpoch: 0, bestValLoss: null };
     if (resumed) {
       const loaded = await loadCheckpoint(join(checkpointsDir, 'last'), model.store);
       optimizer.restore(loaded.extra);
@@ -168,6 +173,7 @@ export const stage: StageProgram = {
     for (let epoch = state.epoch + 1; epoch <= settings.epochs; epoch++) {
       const epochStart = Date.now();
       const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
+      model.reseedSampling(`${settings.seed}/${epoch}`); // the epoch's sampling, whether resumed or not
       const stepLosses: Losses[] = [];
       for (let step = 0; step < steps; step++) {
         const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);

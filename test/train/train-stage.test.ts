@@ -100,6 +100,21 @@ test('a phase killed after an epoch resumes from its checkpoint instead of start
   assert.deepEqual(history.map((r) => r.epoch), [1, 2, 3]);
 });
 
+test('a phase given more epochs continues its checkpoint and ends exactly where an uninterrupted longer run ends', () => {
+  const checkpoints = join(dir, 'ck-extend');
+  const first = dsb2018(trainArgs(join(dir, 'extend-1'), ['--epochs', '1', '--checkpoints', checkpoints]));
+  assert.equal(first.status, 0, first.stderr);
+  const second = dsb2018(trainArgs(join(dir, 'extend-2'), ['--epochs', '2', '--checkpoints', checkpoints]));
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stderr, /resuming phase after epoch 1/);
+  const losses = (d: string) => (JSON.parse(readFileSync(join(dir, d, 'history.json'), 'utf8')).history as Array<{ train: unknown; val: unknown }>).map((r) => [r.train, r.val]);
+  assert.deepEqual(losses('extend-2'), losses('model-a'), 'epochs 1 + 1 = the 2-epoch run of the first test');
+  // Fewer epochs than the checkpoint has: that epoch's weights are gone, so the phase starts over.
+  const third = dsb2018(trainArgs(join(dir, 'extend-3'), ['--epochs', '1', '--checkpoints', checkpoints]));
+  assert.equal(third.status, 0, third.stderr);
+  assert.match(third.stderr, /at epoch 2, past the 1 epochs asked for: starting over/);
+});
+
 test('bad flags are one clear error line', () => {
   const result = dsb2018(trainArgs(join(dir, 'bad'), ['--epochs', 'zero']));
   assert.equal(result.status, 1);
