@@ -36,6 +36,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   model: () => import('./model-step.js'),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
+  webgpu: () => import('./webgpu-recorded.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
@@ -49,6 +50,8 @@ export function machineLine(): string {
 }
 
 function formatValue(r: BenchResult): string {
+  if (r.value !== 0 && Math.abs(r.value) < 1e-3) return `${r.value.toExponential(1)} ${r.unit}`.trim();
+  if (Number.isInteger(r.value) && r.unit === '') return String(r.value);
   const digits = Math.abs(r.value) >= 100 ? 0 : Math.abs(r.value) >= 10 ? 1 : Math.abs(r.value) >= 1 ? 2 : 3;
   return `${r.value.toFixed(digits)} ${r.unit}`;
 }

@@ -1,0 +1,80 @@
+// `npm run bench -- webgpu`: the figures of the last runs on the lent GPU (bench/device/webgpu-diagnose.ts and
+// bench/device/webgpu-maskrcnn.ts; they cannot run here: no GPU), read from their recorded JSON files, so
+// BENCHMARKS.md shows them next to the CPU figures. To record new ones, bundle and run the two scripts on the
+// lent machine as docs/backend.md describes and copy their $OUT JSON over bench/device/*.h100.json.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { BenchResult } from './run.js';
+
+type Timing = { medianMs: number; allMs?: number[] };
+type Counter = { calls: number; ms: number; usPerCall: number };
+
+function recorded<T>(name: string): T | undefined {
+  const file = fileURLToPath(new URL(`./device/${name}`, import.meta.url));
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+}
+
+interface Diagnose {
+  started: string;
+  fixes: Record<string, Timing>;
+  split: Record<string, { median: number }>;
+  callsPerStep: { counters: Record<string, Counter> };
+  beforeFixes?: { callsPerStep: { counters: Record<string, Counter> }; torchResnet50StepMs: number };
+}
+
+interface MaskRcnnRun {
+  started: string;
+  agreement: { worstRelative: number };
+  'resnet50-classifier'?: Timing;
+  [name: string]: unknown;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const rows: BenchResult[] = [];
+  const diagnose = recorded<Diagnose>('webgpu-diagnose.h100.json');
+  if (diagnose) {
+    const on = `one H100, Dawn/Vulkan, driver 580.159; bench/device/webgpu-diagnose.ts, ${diagnose.started.slice(0, 16)}Z`;
+    const fixes = Object.entries(diagnose.fixes);
+    fixes.forEach(([name, timing], i) => {
+      const last = i === fixes.length - 1;
+      rows.push({
+        name: `webgpu ResNet-50 B=2 512x512 Adam train step (trainOnBatch), ${name}`,
+        value: timing.medianMs,
+        unit: 'ms',
+        ...(last ? { target: '≤ 150 ms', ok: timing.medianMs <= 150 } : {}),
+        note: i === 0 ? on : 'same run, fixes switched on one after another',
+      });
+    });
+    if (diagnose.beforeFixes) rows.push({ name: 'PyTorch fp32 ResNet-50 B=2 512 train step, same card', value: diagnose.beforeFixes.torchResnet50StepMs, unit: 'ms', command: 'python3 torch-resnet50-step.py (../shared/device)', note: 'same lease, earlier call' });
+    const split = diagnose.split;
+    for (const [key, label] of [['forwardGpu', 'forward only (training mode)'], ['gradsGpu', 'forward + backward (tf.variableGrads)'], ['applyGpu', 'Adam update of 161 variables']] as const) {
+      const part = split[key];
+      if (part) rows.push({ name: `webgpu ResNet-50 step, all fixes: ${label}`, value: part.median, unit: 'ms', note: 'until a read-back resolves' });
+    }
+    const after = diagnose.callsPerStep.counters;
+    const before = diagnose.beforeFixes?.callsPerStep.counters ?? {};
+    for (const [key, label] of [['device.createBuffer', 'GPU buffers created'], ['queue.submit', 'queue submits'], ['tfjs runWebGPUProgram (whole dispatch, JS side)', 'dispatches']] as const) {
+      rows.push({ name: `webgpu ResNet-50 step: ${label} per step`, value: after[key]?.calls ?? 0, unit: '', note: `before the fixes: ${before[key]?.calls ?? 0} (${before[key]?.ms ?? 0} ms)` });
+    }
+    const dispatch = after['tfjs runWebGPUProgram (whole dispatch, JS side)'];
+    if (dispatch) rows.push({ name: 'webgpu: JS time per dispatch (tfjs + Dawn calls), all fixes', value: dispatch.usPerCall, unit: 'µs', note: `${dispatch.ms} ms per step: what is left between 352 ms and the GPU's own time` });
+  }
+  const maskRcnn = recorded<MaskRcnnRun>('webgpu-maskrcnn.h100.json');
+  if (maskRcnn) {
+    const on = `one H100; bench/device/webgpu-maskrcnn.ts, ${maskRcnn.started.slice(0, 16)}Z`;
+    rows.push({ name: 'webgpu Mask R-CNN losses vs the cpu backend (tiny config, 2 images), worst relative difference', value: maskRcnn.agreement.worstRelative, unit: '', target: '≤ 1e-4', ok: maskRcnn.agreement.worstRelative <= 1e-4, note: on });
+    const classifier = maskRcnn['resnet50-classifier'];
+    if (classifier) rows.push({ name: 'webgpu ResNet-50 B=2 512 train step, backend configured as the stages do (selectBackend)', value: classifier.medianMs, unit: 'ms', note: `all: ${classifier.allMs?.join(', ')} ms` });
+    for (const [key, label] of [
+      ['small-256', 'small backbone at 256, 1 image (the cpu profile network)'],
+      ['resnet50-512-b2', 'ResNet-50 at 512, 2 images'],
+      ['recipe-resnet101-512-b2', 'the recipe: ResNet-101 at 512, 2 images'],
+    ] as const) {
+      const c = maskRcnn[key] as { trainStepMs: { median: number }; inferenceMs: { median: number } } | undefined;
+      if (!c) continue;
+      rows.push({ name: `webgpu Mask R-CNN train step (trainStepAsync), ${label}`, value: c.trainStepMs.median, unit: 'ms', ...(key === 'recipe-resnet101-512-b2' ? { note: 'the original: 1.8 s per step on a P100; PyTorch on this card: 57 ms (issue 9)' } : {}) });
+      rows.push({ name: `webgpu Mask R-CNN inference of 1 image (detectAsync), ${label.split(',')[0]}`, value: c.inferenceMs.median, unit: 'ms' });
+    }
+  }
+  return rows;
+}
