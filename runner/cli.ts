@@ -83,6 +83,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       grid: { type: 'string', multiple: true, value: 'KEY=V1,V2', help: 'sweep a param over these values (YAML values; every combination of all --grid flags); repeatable' },
       ...paramOptions,
       'no-baseline': { type: 'boolean', help: 'do not run the pipeline\'s own params as the "baseline" experiment' },
+      only: { type: 'string', multiple: true, value: 'NAME[,NAME]', help: 'run only these named experiments of the sweep file (and the baseline); repeatable' },
       jobs: { type: 'string', short: 'j', value: 'N', help: 'run up to N stages at once inside each experiment' },
       'keep-going': { type: 'boolean', help: 'inside an experiment, after a failure still run what does not depend on it' },
       json: { type: 'boolean', help: 'print the experiment records and the comparison as JSON' },

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Values } from '../cli.js';
-import { fail } from '../spec/diagnostics.js';
+import { didYouMean, fail } from '../spec/diagnostics.js';
 import { compareExperiments } from '../experiments/compare.js';
 import { formatTable } from '../experiments/compare-format.js';
 import { parseGridFlag, parseValue, type GridAxis, type Overrides } from '../experiments/grid.js';
@@ -31,6 +31,17 @@ function setFlags(values: Values): Overrides {
   return shared;
 }
 
+/** The sweep file's experiments, narrowed to --only's names (each must exist: a typo is an error, not an empty run). */
+function chosenExperiments<T extends { name: string }>(experiments: T[], values: Values, file: string): T[] {
+  const only = ((values['only'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  if (only.length === 0) return experiments;
+  const names = experiments.map((e) => e.name);
+  for (const name of only) {
+    if (!names.includes(name)) fail(`--only ${name}: ${file} has no experiment "${name}"${didYouMean(name, names)} (it has: ${names.join(', ') || 'none'})`);
+  }
+  return experiments.filter((e) => only.includes(e.name));
+}
+
 function jobsOf(values: Values): number | undefined {
   if (values['jobs'] === undefined) return undefined;
   const jobs = Number(values['jobs']);
@@ -55,14 +66,15 @@ export async function sweepCommand(file: string, values: Values): Promise<number
       pipelineFile: loaded.pipeline,
       shared: { ...loaded.shared, ...flagShared },
       baseline: loaded.baseline && values['no-baseline'] !== true,
-      experiments: loaded.experiments,
-      grid: [...loaded.grid, ...flagAxes],
+      experiments: chosenExperiments(loaded.experiments, values, file),
+      grid: values['only'] !== undefined ? flagAxes : [...loaded.grid, ...flagAxes], // --only names experiments: the file's grid is left out
       locateKey: (key) => (key in flagShared || flagAxes.some((a) => a.key === key) ? undefined : locateParamKey(loaded, key)),
       describeKey: (key) => (key in flagShared || flagAxes.some((a) => a.key === key) ? flagDescription(key) : `${loaded.source.file}: param "${key}"`),
     };
     const chosen = profile ?? loaded.profile;
     if (chosen !== undefined) request.profile = chosen;
   } else {
+    if (values['only'] !== undefined) fail(`--only picks named experiments of a sweep file; ${file} is a pipeline`);
     request = {
       pipelineFile: file,
       shared: flagShared,

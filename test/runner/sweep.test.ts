@@ -63,6 +63,23 @@ grid:
   assert.ok(second.experiments.every((e) => Object.values(e.stages).every((s) => s.status === 'fresh')));
 });
 
+test('--only runs the named experiments of a sweep file (and the baseline), and an unknown name is an error', async () => {
+  const dir = await studyWorkspace();
+  writeFileSync(join(dir, 'pipelines/study.sweep.yaml'), `pipeline: study.yaml
+experiments:
+  no-tta: {predict: {tta: false}}
+  strict: {post.threshold: 0.7}
+  loose: {post.threshold: 0.2}
+grid:
+  post.threshold: [0.35, 0.5]
+`);
+  const chosen = sweepJson(dir, ['pipelines/study.sweep.yaml', '--only', 'strict,loose']);
+  assert.deepEqual(chosen.experiments.map((e) => e.name), ['baseline', 'strict', 'loose']);
+  const bad = cli(dir, ['sweep', 'pipelines/study.sweep.yaml', '--only', 'strictt']);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--only strictt: .*has no experiment "strictt" \(did you mean "strict"\?\)/);
+});
+
 test('bad --grid syntax or an unknown param is an error naming the flag, and nothing runs', async () => {
   const dir = await studyWorkspace();
   const cases: [string, string][] = [
