@@ -30,7 +30,10 @@ export async function gcCommand(values: Values): Promise<number> {
   const locks = lockFiles(workspace, 4, []);
   for (const file of locks) for (const entry of Object.values(readLock(file))) keep.push(...entry.outs.map((o) => o.hash));
   let runs = 0;
-  for (const record of new RunCache(cacheDir).all()) {
+  const runCache = new RunCache(cacheDir);
+  // The journals of finished runs become one file per record here, not during runs (see cache/run-journal.ts).
+  if (!values['dry-run']) runCache.compact();
+  for (const record of runCache.all()) {
     runs++;
     keep.push(...record.outs.map((o) => o.hash));
   }
