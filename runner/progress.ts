@@ -35,7 +35,8 @@ export function finishedLine(stage: string, result: StageResult, workspace: stri
     case 'skipped':
       return `- ${stage} skipped: ${result.failure ? describeFailure(result.failure) : ''}`;
     case 'failed': {
-      const log = result.logFile ? ` (log: ${relative(workspace, result.logFile)})` : '';
+      // A stage that wrote nothing has no log (the spawn helper creates it at the first byte).
+      const log = !result.logFile ? '' : existsSync(result.logFile) ? ` (log: ${relative(workspace, result.logFile)})` : ' (it wrote no output)';
       const tail = logTail(result.logFile).map((line) => `    | ${line}`);
       return [`✗ ${stage} failed: ${result.failure ? describeFailure(result.failure) : ''}${log}`, ...tail].join('\n');
     }

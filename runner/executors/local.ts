@@ -37,7 +37,7 @@ export class LocalExecutor implements Executor {
   }
 }
 
-/** Runs through the spawn helper, which also writes the log's header line (file creation is slow here). */
+/** Runs through the spawn helper, which writes the log (header line first) only if the stage writes something. */
 async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], header: string, signal: AbortSignal): Promise<ExecFailure | undefined> {
   if (signal.aborted) return { reason: 'cancelled' };
   const child = helper.run({ argv, env: job.env, logFile: job.logFile, logHeader: header });
@@ -68,6 +68,7 @@ async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], hea
   return exit.exitCode === 0 ? undefined : { reason: 'exit-non-zero', exitCode: exit.exitCode };
 }
 
+/** execa hands the child the log file itself, so here the log always exists (at least its header line). */
 async function viaExeca(job: StageJob, file: string, args: string[], header: string, signal: AbortSignal): Promise<ExecFailure | undefined> {
   const log = openSync(job.logFile, 'a');
   try {

@@ -10,15 +10,19 @@
 //   {"op": "spawn", "id": 1, "argv": [...], "env": {...}, "log": "/abs/log", "header": "$ ...\n"}
 //   {"op": "kill", "id": 1, "signal": 15}
 // Replies on its stdout: {"ready": true} once, then per request {"id": 1, "error": "...", "errno": 2} (not
-// started) or, when it ended, {"id": 1, "exit": 0} (a negative exit is the signal that ended the process).
+// started) or, when it ended, {"id": 1, "exit": 0} (a negative exit is the signal that ended the process;
+// "logError" is added when the output could not be written to the log).
 //
-// The child gets exactly what child_process would give it: argv as given (never a shell string), the
-// program found on the env's PATH, cwd, the complete env, stdin /dev/null, stdout and stderr appended to the
-// log, default signal dispositions, the runner's process group. A kill goes through the process's pidfd, which
-// the helper closes only after reaping it, so a reused pid is never hit. When the runner dies the helper
-// reads EOF and exits, leaving running stages alone (as a killed runner's children would be).
+// The child gets what child_process would give it: argv as given (never a shell string), the program found
+// on the env's PATH, cwd, the complete env, stdin /dev/null, default signal dispositions, the runner's process
+// group; stdout and stderr are one pipe that the helper copies to the log, which it creates (header line
+// first) only when the stage writes something: a stage that writes nothing has no log, and a trivial stage
+// costs one new file (its out) instead of two. Everything written before the stage ended is in the log when
+// its exit is told. A kill goes through the process's pidfd, which the helper closes only after reaping it, so
+// a reused pid is never hit. When the runner dies the helper reads EOF and stops taking requests, leaving
+// running stages alone (as a killed runner's children would be) and copying their output until they end.
 //
-// The helper is one thread with one epoll set (requests and the children's pidfds), and it sends no reply
+// The helper is one thread with one epoll set (requests, the children's pidfds and pipes), and it sends no reply
 // between a start and an exit: per stage that is one request, one reply, no thread to create and no lock
 // to pass (a thread per stage cost the helper about as much CPU as the `touch` it started).
 //
@@ -57,37 +61,77 @@ def find(program, path):
 # watched through a pidfd in the same epoll set as the requests. A kill goes through the pidfd, which names
 # that process and no other, and the pidfd is closed only after the child is reaped: a reused pid is never hit.
 poll = select.epoll()
-running = {}  # pidfd -> (id, pid)
+running = {}  # pidfd -> (id, pid, read end of the stage's output pipe, its logs entry)
 by_id = {}  # id -> pidfd
+logs = {}  # read end -> [log path, header, log fd (None until the first byte), why the log can't be written]
 replies = []
+closed = set()  # fds closed while handling this poll's events: a later event of the batch names a stale fd
 def spawn(request):
     job, argv = request['id'], request['argv']
+    # The output goes through a pipe, so the log is created only when the stage writes something: most
+    # trivial stages write nothing, and creating a file is slow after mass deletes on this disk.
+    r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        log = os.open(request['log'], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as error:
-        return replies.append({'id': job, 'error': 'cannot open the log ' + request['log'] + ': ' + error.strerror, 'errno': error.errno or 0})
-    try:
-        os.write(log, request['header'].encode())
         env = request['env']
         pid = os.posix_spawn(find(argv[0], env.get('PATH', '')), argv, env, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)], setsigdef=RESET, setsigmask=())
+            (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, w, 2)], setsigdef=RESET, setsigmask=())
     except OSError as error:
+        os.close(r)
         message = 'program not found: ' + argv[0] if error.errno == errno.ENOENT else (error.strerror or str(error)) + ': ' + argv[0]
         return replies.append({'id': job, 'error': message, 'errno': error.errno or 0})
     finally:
-        os.close(log)
+        os.close(w)
+    os.set_blocking(r, False)
+    entry = logs[r] = [request['log'], request['header'].encode(), None, None]
+    poll.register(r, select.EPOLLIN)
     pidfd = os.pidfd_open(pid)
-    running[pidfd] = (job, pid)
+    running[pidfd] = (job, pid, r, entry)
     by_id[job] = pidfd
     poll.register(pidfd, select.EPOLLIN)
+def close(fd):
+    os.close(fd)
+    closed.add(fd)
+def relay(r):
+    # Copies what is in the pipe to the log (opened, header first, at the first byte); closes both at EOF.
+    entry = logs[r]
+    while True:
+        try:
+            data = os.read(r, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            poll.unregister(r)
+            close(r)
+            if entry[2] is not None:
+                os.close(entry[2])
+            del logs[r]
+            return
+        if entry[3] is not None:
+            continue  # the log can't be written: drained, so the stage does not block; told with its exit
+        try:
+            if entry[2] is None:
+                entry[2] = os.open(entry[0], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                data = entry[1] + data
+            view = memoryview(data)
+            while view:
+                view = view[os.write(entry[2], view):]
+        except OSError as error:
+            entry[3] = 'cannot write the log ' + entry[0] + ': ' + (error.strerror or str(error))
 def reap(pidfd):
-    job, pid = running.pop(pidfd)
+    job, pid, r, entry = running.pop(pidfd)
     del by_id[job]
     poll.unregister(pidfd)
     status = os.waitpid(pid, 0)[1]
-    os.close(pidfd)
-    replies.append({'id': job, 'exit': os.waitstatus_to_exitcode(status)})
+    close(pidfd)
+    # What the stage wrote before it ended is in the log before its exit is told (a background child that
+    # keeps the pipe open is relayed on, after the reply).
+    if r in logs:
+        relay(r)
+    reply = {'id': job, 'exit': os.waitstatus_to_exitcode(status)}
+    if entry[3] is not None:
+        reply['logError'] = entry[3]
+    replies.append(reply)
 def handle(request):
     if request['op'] == 'spawn':
         spawn(request)
@@ -100,29 +144,44 @@ stdin = sys.stdin.fileno()
 poll.register(stdin, select.EPOLLIN)
 out.write(b'{"ready": true}\n'); out.flush()
 pending = b''
+runner_gone = False
 while True:
+    if runner_gone and not logs and not running:
+        sys.exit(0)
+    closed.clear()
     for fd, _ in poll.poll():
-        if fd != stdin:
-            reap(fd)
+        if fd in closed:
             continue
-        data = os.read(stdin, 1 << 16)
-        if not data:
-            sys.exit(0)  # the runner is gone: running stages are left alone, as a killed runner's children would be
-        lines = (pending + data).split(b'\n')
-        pending = lines.pop()
-        for line in lines:
-            handle(json.loads(line))
-    if replies:
-        out.write(b''.join(json.dumps(r).encode() + b'\n' for r in replies)); out.flush()
-        replies.clear()
+        if fd in running:
+            reap(fd)
+        elif fd in logs:
+            relay(fd)
+        elif fd == stdin and not runner_gone:
+            data = os.read(stdin, 1 << 16)
+            if not data:
+                # The runner is gone: running stages are left alone (as a killed runner's children would be),
+                # their output still relayed to their logs until they close it.
+                runner_gone = True
+                poll.unregister(stdin)
+                continue
+            lines = (pending + data).split(b'\n')
+            pending = lines.pop()
+            for line in lines:
+                handle(json.loads(line))
+    if replies and not runner_gone:
+        try:
+            out.write(b''.join(json.dumps(r).encode() + b'\n' for r in replies)); out.flush()
+        except BrokenPipeError:
+            runner_gone = True
+    replies.clear()
 `;
 
 export interface SpawnRequest {
   argv: string[];
   env: Record<string, string>;
-  /** stdout and stderr are appended here. */
+  /** stdout and stderr are appended here; created at the first byte (no output, no file). */
   logFile: string;
-  /** Written to the log before the process starts. */
+  /** Written to the log before the first byte of output. */
   logHeader?: string;
 }
 
@@ -137,7 +196,7 @@ export interface SpawnedProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-type Reply = { ready: boolean } | { id: number; error: string; errno: number } | { id: number; exit: number };
+type Reply = { ready: boolean } | { id: number; error: string; errno: number } | { id: number; exit: number; logError?: string };
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
 
@@ -213,6 +272,8 @@ export class SpawnServer {
       if ('ready' in reply) {
         this.onReady?.(reply.ready);
         this.onReady = undefined;
+      } else if ('exit' in reply && reply.logError !== undefined) {
+        this.settle(reply.id, { kind: 'not-started', message: `its output was lost: ${reply.logError}` });
       } else if ('exit' in reply) {
         const signal = SIGNAL_NAMES.get(-reply.exit) ?? `signal ${-reply.exit}`;
         this.settle(reply.id, reply.exit >= 0 ? { kind: 'exited', exitCode: reply.exit } : { kind: 'signalled', signal });

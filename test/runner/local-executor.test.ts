@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalExecutor } from '../../runner/executors/local.js';
@@ -92,4 +92,23 @@ test('the spawn helper starts where python3 can run it, and is reported missing 
     const server = await SpawnServer.start(tmpdir());
     assert.ok(server?.alive);
   }
+});
+
+test('through the spawn helper, a stage that writes nothing leaves no log, and a background child\'s later output still reaches it', { skip: backends[0].skip }, async () => {
+  const dir = workspace();
+  const silent = await run('helper', job(dir, ['true']));
+  assert.equal(silent.ok, true);
+  assert.equal(existsSync(join(dir, 'logs', 's.log')), false);
+  const outcome = await run('helper', job(dir, ['sh', '-c', '(sleep 0.3; echo late) & echo early']));
+  assert.equal(outcome.ok, true);
+  assert.equal(readFileSync(join(dir, 'logs', 's.log'), 'utf8'), '$ "sh" "-c" "(sleep 0.3; echo late) & echo early"\nearly\n', 'the output written before the exit is there at once');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.match(readFileSync(join(dir, 'logs', 's.log'), 'utf8'), /early\nlate\n$/);
+});
+
+test('through the spawn helper, output that cannot be written to the log fails the stage and says why', { skip: backends[0].skip }, async () => {
+  const dir = workspace();
+  const outcome = await run('helper', job(dir, ['echo', 'hi'], { logFile: join(dir, 'no-such-folder', 's.log') }));
+  assert.equal(outcome.ok, false);
+  assert.match(!outcome.ok ? JSON.stringify(outcome.failure) : '', /spawn-failed.*its output was lost: cannot write the log .*no-such-folder\/s\.log: No such file or directory/);
 });
