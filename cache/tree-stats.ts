@@ -154,13 +154,15 @@ interface WorkerReply {
 /**
  * Whether a second thread would get a core of its own. On a busy machine a starting worker takes its CPU from
  * this thread (measured here at load 5 on 2 cores: the walk 160-300 ms alone, 250-400 ms split), so it is
- * used only while the last minute's load average leaves a core free. RUNNER_TREE_THREADS=1|2 overrides.
+ * used only while the last minute's load average stays under the core count. The bound was `cores - 1`,
+ * which a quiet machine running just the benchmark (load 1.1-1.5) did not pass: there, split 0.265/0.300 s
+ * against 0.322/0.319 s alone (warm status of stage1_train, medians of 5). RUNNER_TREE_THREADS=1|2 overrides.
  */
 function aCoreIsFree(): boolean {
   const forced = process.env['RUNNER_TREE_THREADS'];
   if (forced === '1' || forced === '2') return forced === '2';
   const cores = availableParallelism();
-  return cores >= 2 && loadavg()[0]! <= cores - 1;
+  return cores >= 2 && loadavg()[0]! < cores;
 }
 
 /**
