@@ -22,8 +22,8 @@ import { MaskRcnn } from '../stages/model/mask-rcnn.js';
 import { buildTrainBatch, imageMeta } from '../stages/model/molding.js';
 import { seededRng } from '../stages/model/sampler.js';
 import { Amsgrad } from '../stages/train/amsgrad.js';
-import type { Image8, LabelMap } from '../stages/imaging/dataset.js';
 import type { BenchResult } from './run.js';
+import { syntheticSample } from './synthetic-sample.js';
 
 export interface ModelStepResult {
   case: string;
@@ -52,23 +52,6 @@ const cases: Record<string, Record<string, unknown>> = {
 /** Images per train step of a case (1 unless named here). */
 const trainBatchSize: Record<string, number> = { 'resnet50-b2': 2 };
 
-/** A synthetic image with `count` nuclei-like discs (so the RPN and heads have real targets). */
-function syntheticSample(size: number, count: number): { image: Image8; labels: LabelMap } {
-  const rng = seededRng('bench');
-  const data = new Uint8Array(size * size * 3).fill(15);
-  const labels = new Uint16Array(size * size);
-  for (let k = 1; k <= count; k++) {
-    const r = 4 + rng() * 10;
-    const cy = r + rng() * (size - 2 * r);
-    const cx = r + rng() * (size - 2 * r);
-    for (let y = Math.floor(cy - r); y <= cy + r; y++) for (let x = Math.floor(cx - r); x <= cx + r; x++) {
-      if ((y - cy) ** 2 + (x - cx) ** 2 > r * r || labels[y * size + x]) continue;
-      labels[y * size + x] = k;
-      data.fill(200, (y * size + x) * 3, (y * size + x) * 3 + 3);
-    }
-  }
-  return { image: { width: size, height: size, channels: 3, data }, labels: { width: size, height: size, data: labels, count } };
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

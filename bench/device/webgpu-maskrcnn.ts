@@ -9,7 +9,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { Image8, LabelMap } from '../../stages/imaging/dataset.js';
 import { selectBackend } from '../../stages/model/backend.js';
 import { configFromParams } from '../../stages/model/config.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
@@ -17,6 +16,7 @@ import { buildTrainBatchAsync, imageMeta } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { median, resnet50Classifier } from './webgpu-setup.js';
+import { syntheticSample } from '../synthetic-sample.js';
 
 const outDir = process.env['OUT'] ?? '.';
 const results: Record<string, unknown> = { started: new Date().toISOString() };
@@ -30,23 +30,6 @@ const backendName = (process.env['BENCH_BACKEND'] ?? 'webgpu') as 'webgpu' | 'wa
 const only = process.argv.slice(2);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
 
-/** A size x size image with `count` nuclei-like discs (so the RPN and heads have real targets). */
-function syntheticSample(size: number, count: number, seed: string): { image: Image8; labels: LabelMap } {
-  const rng = seededRng(seed);
-  const data = new Uint8Array(size * size * 3).fill(15);
-  const labels = new Uint16Array(size * size);
-  for (let k = 1; k <= count; k++) {
-    const r = 4 + rng() * 10;
-    const cy = r + rng() * (size - 2 * r);
-    const cx = r + rng() * (size - 2 * r);
-    for (let y = Math.floor(cy - r); y <= cy + r; y++) for (let x = Math.floor(cx - r); x <= cx + r; x++) {
-      if ((y - cy) ** 2 + (x - cx) ** 2 > r * r || labels[y * size + x]) continue;
-      labels[y * size + x] = k;
-      data.fill(200, (y * size + x) * 3, (y * size + x) * 3 + 3);
-    }
-  }
-  return { image: { width: size, height: size, channels: 3, data }, labels: { width: size, height: size, data: labels, count } };
-}
 
 const tinyParams = {
   preset: 'small',

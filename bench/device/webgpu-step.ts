@@ -4,11 +4,11 @@
 //   node_modules/.bin/esbuild bench/device/webgpu-step.ts --bundle --platform=node --format=esm \
 //     --external:webgpu --outfile=.device/webgpu-step.mjs
 //   run: bash .device/gpu-env.sh node .device/webgpu-step.mjs   (carry [".device"])
-import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWebgpuTrainingKernels, restoreStockWebgpuKernels, type WebgpuKernelOptions } from '../../stages/model/kernels/webgpu/register.js';
+import { median, resnet50Classifier, startWebgpu } from './webgpu-setup.js';
 
 const outDir = process.env['OUT'] ?? '.';
 const results: Record<string, unknown> = { started: new Date().toISOString() };
@@ -16,17 +16,9 @@ const save = () => {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'webgpu-step.json'), JSON.stringify(results, null, 1));
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
-// Dawn first; tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is imported.
-const dawn = createRequire(import.meta.url)(process.env['DAWN_NODE'] ?? 'webgpu') as { create(f: string[]): unknown; globals: object };
-Object.assign(globalThis, dawn.globals);
-Object.defineProperty(globalThis, 'navigator', { configurable: true, writable: true, value: { gpu: dawn.create([]) } });
-await import('@tensorflow/tfjs-backend-webgpu');
-const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info: Record<string, string> } | null> } } }).navigator.gpu;
-const adapter = await gpu.requestAdapter();
-results['adapter'] = adapter ? { vendor: adapter.info['vendor'], architecture: adapter.info['architecture'], description: adapter.info['description'] } : null;
-if (!adapter || !(await tf.setBackend('webgpu'))) {
+results['adapter'] = await startWebgpu();
+if (!results['adapter']) {
   save();
   throw new Error('no WebGPU adapter');
 }
@@ -90,28 +82,7 @@ console.log('correctness worst (ours):', results['correctnessWorstOurs']);
 await tf.setBackend('webgpu');
 const B = Number(process.argv[2] ?? 2);
 const S = Number(process.argv[3] ?? 512);
-const L = tf.layers;
-const cbn = (x: tf.SymbolicTensor, f: number, k: number, s: number, relu = true) => {
-  let y = L.conv2d({ filters: f, kernelSize: k, strides: s, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
-  y = L.batchNormalization().apply(y) as tf.SymbolicTensor;
-  return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
-};
-const bottleneck = (x: tf.SymbolicTensor, f: number, s: number, projection: boolean) => {
-  let y = cbn(x, f, 1, 1);
-  y = cbn(y, f, 3, s);
-  y = cbn(y, 4 * f, 1, 1, false);
-  const shortcut = projection ? cbn(x, 4 * f, 1, s, false) : x;
-  return L.reLU().apply(L.add().apply([y, shortcut])) as tf.SymbolicTensor;
-};
-const input = tf.input({ shape: [S, S, 3] });
-let h = cbn(input, 64, 7, 2);
-h = L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(h) as tf.SymbolicTensor;
-for (const [f, n, s] of [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]] as const) {
-  for (let i = 0; i < n; i++) h = bottleneck(h, f, i === 0 ? s : 1, i === 0);
-}
-const output = L.dense({ units: 2 }).apply(L.globalAveragePooling2d({}).apply(h)) as tf.SymbolicTensor;
-const model = tf.model({ inputs: input, outputs: output });
-model.compile({ optimizer: tf.train.adam(1e-4), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+const model = resnet50Classifier(S);
 const X = tf.randomUniform([B, S, S, 3]);
 const Y = tf.oneHot(tf.tensor1d([0, 1].slice(0, B), 'int32'), 2);
 results['resnet50'] = { batch: B, size: S, params: model.countParams() };
