@@ -16,6 +16,7 @@ function recorded<T>(name: string): T | undefined {
 
 interface Diagnose {
   started: string;
+  unet?: Record<string, Timing | number>;
   fixes: Record<string, Timing>;
   split: Record<string, { median: number }>;
   callsPerStep: { counters: Record<string, Counter> };
@@ -55,6 +56,11 @@ export async function run(): Promise<BenchResult[]> {
     const before = diagnose.beforeFixes?.callsPerStep.counters ?? {};
     for (const [key, label] of [['device.createBuffer', 'GPU buffers created'], ['queue.submit', 'queue submits'], ['tfjs runWebGPUProgram (whole dispatch, JS side)', 'dispatches']] as const) {
       rows.push({ name: `webgpu ResNet-50 step: ${label} per step`, value: after[key]?.calls ?? 0, unit: '', note: `before the fixes: ${before[key]?.calls ?? 0} (${before[key]?.ms ?? 0} ms)` });
+    }
+    for (const [name, timing] of Object.entries(diagnose.unet ?? {})) {
+      if (typeof timing === 'number') continue; // batch, size, params
+      const last = name === 'all fixes';
+      rows.push({ name: `webgpu small residual U-Net B=4 256 train step, ${name}`, value: timing.medianMs, unit: 'ms', ...(last ? { target: '≤ 60 ms', ok: timing.medianMs <= 60 } : {}) });
     }
     const dispatch = after['tfjs runWebGPUProgram (whole dispatch, JS side)'];
     if (dispatch) rows.push({ name: 'webgpu: JS time per dispatch (tfjs + Dawn calls), all fixes', value: dispatch.usPerCall, unit: 'µs', note: `${dispatch.ms} ms per step: what is left between 352 ms and the GPU's own time` });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
-import { median, resnet50Classifier, startWebgpu } from './webgpu-setup.js';
+import { median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
 
 const outDir = process.env['OUT'] ?? '.';
 const results: Record<string, unknown> = { started: new Date().toISOString() };
@@ -22,7 +22,10 @@ const save = () => {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'webgpu-diagnose.json'), JSON.stringify(results, null, 1));
 };
+// DIAGNOSE_ONLY=name,name: just those sections (e.g. a dry run of one part).
+const only = (process.env['DIAGNOSE_ONLY'] ?? '').split(',').filter(Boolean);
 const section = async (name: string, fn: () => Promise<unknown>) => {
+  if (only.length > 0 && !only.includes(name)) return;
   const t0 = performance.now();
   try {
     results[name] = await fn();
@@ -250,6 +253,32 @@ function summarise(profile: CpuProfile, top: number): { fn: string; ms: number }
   });
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, ms]) => ({ fn, ms: Math.round(ms) }));
 }
+
+// (f) the second model: the small residual U-Net, B=4 256 (target <= 60 ms), before and after the fixes.
+await section('unet', async () => {
+  const unetBatch = dryRun ? 1 : 4;
+  const unetSize = dryRun ? 32 : 256;
+  const unet = residualUnet(unetSize);
+  const x = tf.randomUniform([unetBatch, unetSize, unetSize, 3]);
+  const y = tf.cast(tf.greater(tf.randomUniform([unetBatch, unetSize, unetSize, 1]), 0.5), 'float32');
+  const rows: Record<string, unknown> = { batch: unetBatch, size: unetSize, params: unet.countParams() };
+  for (const [name, fixes] of [
+    ['before (session 1)', { reductionGradients: false, uploads: false, submitBatch: 15 }],
+    ['all fixes', { ...allFixes, cachedLayouts: true }],
+  ] as const) {
+    configure(fixes);
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      await unet.trainOnBatch(x, y);
+      times.push(performance.now() - t0);
+    }
+    rows[name] = { medianMs: median(times.slice(2)), allMs: times.map(Math.round) };
+  }
+  configure(allFixes);
+  tf.dispose([x, y]);
+  return rows;
+});
 
 results['finished'] = new Date().toISOString();
 save();

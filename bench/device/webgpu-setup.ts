@@ -53,3 +53,38 @@ export function resnet50Classifier(size: number): tf.LayersModel {
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
+
+/** The small residual U-Net of ../shared/device/example-webgpu-train-step.mjs (1.8 M params), Adam 1e-3. */
+export function residualUnet(size: number): tf.LayersModel {
+  const L = tf.layers;
+  const convBn = (x: tf.SymbolicTensor, f: number, stride = 1, relu = true) => {
+    let y = L.conv2d({ filters: f, kernelSize: 3, strides: stride, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
+    y = L.batchNormalization().apply(y) as tf.SymbolicTensor;
+    return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
+  };
+  const residual = (x: tf.SymbolicTensor, f: number, stride: number) => {
+    const inChannels = x.shape[3];
+    const y = convBn(convBn(x, f, stride, true), f, 1, false);
+    let shortcut = x;
+    if (stride !== 1 || inChannels !== f) {
+      shortcut = L.conv2d({ filters: f, kernelSize: 1, strides: stride, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
+      shortcut = L.batchNormalization().apply(shortcut) as tf.SymbolicTensor;
+    }
+    return L.reLU().apply(L.add().apply([y, shortcut])) as tf.SymbolicTensor;
+  };
+  const up = (t: tf.SymbolicTensor) => L.upSampling2d({ size: [2, 2], interpolation: 'bilinear' }).apply(t) as tf.SymbolicTensor;
+  const concat = (a: tf.SymbolicTensor, b: tf.SymbolicTensor) => L.concatenate().apply([a, b]) as tf.SymbolicTensor;
+  const input = tf.input({ shape: [size, size, 3] });
+  const stem = convBn(input, 32, 2);
+  const s1 = residual(stem, 32, 1);
+  const s2 = residual(s1, 64, 2);
+  const s3 = residual(s2, 128, 2);
+  const s4 = residual(s3, 256, 2);
+  let d = convBn(concat(up(s4), s3), 128);
+  d = convBn(concat(up(d), s2), 64);
+  d = convBn(concat(up(d), s1), 32);
+  const output = L.conv2d({ filters: 1, kernelSize: 1, padding: 'same' }).apply(up(d)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yt, yp) });
+  return model;
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# On the lent GPU (copied to .device/ by bench/device/prepare.sh): every GPU measurement of issues 4 and 9 in
+# one call, each with its own time limit so one hang cannot eat the session. Results: $OUT/*.json and logs.
+here=$(cd "$(dirname "$0")" && pwd)
+export DAWN_NODE="$here/dawn.node"
+run() { local limit=$1; shift; timeout "$limit" bash "$here/gpu-env.sh" "$@"; echo "exit $? : $*"; }
+run 240 node "$here/webgpu-diagnose.mjs" > "$OUT/diagnose.log" 2>&1
+run 200 node "$here/webgpu-maskrcnn.mjs" > "$OUT/maskrcnn.log" 2>&1
+timeout 90 python3 "$here/torch-resnet50-step.py" > "$OUT/torch-resnet50.txt" 2>&1
+timeout 90 python3 "$here/torch-unet-step.py" > "$OUT/torch-unet.txt" 2>&1
+tail -n 3 "$OUT"/*.log "$OUT"/*.txt
