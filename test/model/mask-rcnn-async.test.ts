@@ -10,7 +10,7 @@ import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/moldin
 import { needsAsyncReadBack } from '../../stages/model/read-back.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
-import type { Image8, LabelMap } from '../../stages/imaging/dataset.js';
+import { squares } from '../helpers/square-nuclei.js';
 
 const size = 64;
 
@@ -26,19 +26,6 @@ function smallConfig(overrides: Record<string, unknown> = {}): MaskRcnnConfig {
     detection: { minConfidence: 0 },
     ...overrides,
   });
-}
-
-/** A width x height image with square nuclei at the given top-left corners (side 12). */
-function squares(width: number, height: number, corners: Array<[number, number]>): { image: Image8; labels: LabelMap } {
-  const data = new Uint8Array(width * height * 3).fill(10);
-  const labels = new Uint16Array(width * height);
-  corners.forEach(([y0, x0], k) => {
-    for (let y = y0; y < y0 + 12; y++) for (let x = x0; x < x0 + 12; x++) {
-      labels[y * width + x] = k + 1;
-      data.fill(230, (y * width + x) * 3, (y * width + x) * 3 + 3);
-    }
-  });
-  return { image: { width, height, channels: 3, data }, labels: { width, height, data: labels, count: corners.length } };
 }
 
 const twoImages = [squares(size, size, [[5, 5], [30, 35]]), squares(size, size, [])];

@@ -6,7 +6,7 @@ import { configFromParams } from '../../stages/model/config.js';
 import { MaskRcnn, type GradientApplier } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
-import type { Image8, LabelMap } from '../../stages/imaging/dataset.js';
+import { squares } from '../helpers/square-nuclei.js';
 
 await selectBackend('wasm', () => {}, { threads: 1 });
 
@@ -21,19 +21,6 @@ const config = configFromParams({
   backbone: { fpnChannels: 16 },
   detection: { minConfidence: 0 },
 });
-
-/** A width x height image with square nuclei at the given top-left corners (side 12). */
-function squares(width: number, height: number, corners: Array<[number, number]>): { image: Image8; labels: LabelMap } {
-  const data = new Uint8Array(width * height * 3).fill(10);
-  const labels = new Uint16Array(width * height);
-  corners.forEach(([y0, x0], k) => {
-    for (let y = y0; y < y0 + 12; y++) for (let x = x0; x < x0 + 12; x++) {
-      labels[y * width + x] = k + 1;
-      data.fill(230, (y * width + x) * 3, (y * width + x) * 3 + 3);
-    }
-  });
-  return { image: { width, height, channels: 3, data }, labels: { width, height, data: labels, count: corners.length } };
-}
 
 /** Records what the model hands to the optimizer, and applies plain SGD. */
 class RecordingSgd implements GradientApplier {
