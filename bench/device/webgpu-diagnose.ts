@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
+import { FusedAdam } from './fused-adam.js';
 import { median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
 
 const outDir = process.env['OUT'] ?? '.';
@@ -253,6 +254,39 @@ function summarise(profile: CpuProfile, top: number): { fn: string; ms: number }
   });
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, ms]) => ({ fn, ms: Math.round(ms) }));
 }
+
+// (e2) Adam fused into three shaders per variable (fused-adam.ts): first the same numbers as tf.train.adam on
+// the GPU, then the ResNet-50 step with it (all fixes on).
+await section('fusedAdam', async () => {
+  configure({ ...allFixes, cachedLayouts: true });
+  const starts = [tf.randomNormal([3, 5], 0, 1, 'float32', 1), tf.randomNormal([257], 0, 1, 'float32', 2)];
+  const gradients = [0, 1, 2].map((step) => starts.map((s, k) => tf.randomNormal(s.shape, 0, 1, 'float32', 10 + 2 * step + k)));
+  const trained = async (optimizer: tf.Optimizer, tag: string) => {
+    const vars = starts.map((s, k) => tf.variable(s.clone(), true, `fusedCheck_${tag}_${k}`));
+    for (const step of gradients) optimizer.applyGradients(Object.fromEntries(vars.map((v, k) => [v.name, step[k]!])));
+    const values = await Promise.all(vars.map((v) => v.data()));
+    tf.dispose(vars);
+    optimizer.dispose();
+    return values;
+  };
+  const stock = await trained(tf.train.adam(1e-2), 'stock');
+  const fused = await trained(new FusedAdam(1e-2), 'fused');
+  let worst = 0;
+  stock.forEach((s, k) => s.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - fused[k]![i]!) / Math.max(Math.abs(v), 1e-3)); }));
+  tf.dispose([...starts, ...gradients.flat()]);
+  const row: Record<string, unknown> = { worstRelativeVsTfAdam: worst };
+  if (!(worst <= 1e-5)) return row; // not timed unless it computes Adam
+  model.compile({ optimizer: new FusedAdam(1e-4), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  const times = await trainSteps(6);
+  for (const key of Object.keys(counters)) delete counters[key];
+  counting = true;
+  await trainSteps(1);
+  counting = false;
+  row['step'] = { medianMs: median(times.slice(2)), allMs: times.map(Math.round) };
+  row['dispatchesPerStep'] = counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0;
+  model.compile({ optimizer: tf.train.adam(1e-4), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+  return row;
+});
 
 // (f) the issue's second model: the small residual U-Net, B=4 256 (target <= 60 ms), before and after the fixes.
 await section('unet', async () => {
