@@ -4,51 +4,14 @@
 // tf.train.adam — m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; x' = x - lr (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps).
 // Checked there against tf.train.adam on the GPU before it is timed; not used by the stages until it passes.
 import * as tf from '@tensorflow/tfjs';
-import { webgpu_util } from '@tensorflow/tfjs-backend-webgpu';
+import { runElementwise, type ElementwiseFormula } from '../../stages/model/kernels/webgpu/elementwise-program.js';
 
-type Uniform = { type: 'float32'; data: number[] };
-
-/** An elementwise program over inputs of one shape: `body` sets `result` from the get<Name>ByOutputIndex reads. */
-class ElementwiseProgram {
-  variableNames: string[];
-  uniforms: string;
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
-  outputShape: number[];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  shaderKey: string;
-
-  constructor(name: string, inputs: string[], uniformNames: string[], shape: number[], private readonly body: string) {
-    this.variableNames = inputs;
-    this.uniforms = uniformNames.map((u) => `${u} : f32,`).join(' ');
-    this.outputShape = shape;
-    this.dispatchLayout = webgpu_util.flatDispatchLayout(shape);
-    this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, shape, this.workgroupSize);
-    this.shaderKey = `fusedAdam_${name}`;
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          ${this.body}
-          setOutputAtIndex(index, result);
-        }
-      }
-    `;
-  }
-}
-
-interface WebgpuRunner {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Uniform[]): tf.TensorInfo;
-}
-
-function run(program: ElementwiseProgram, inputs: tf.Tensor[], uniforms: Uniform[]): tf.Tensor {
-  const backend = tf.backend() as unknown as WebgpuRunner;
-  const info = backend.runWebGPUProgram(program, inputs, 'float32', uniforms);
-  return tf.engine().makeTensorFromTensorInfo(info);
-}
+const M: ElementwiseFormula = { name: 'adam_m', inputs: ['M', 'G'], uniforms: ['b'],
+  body: 'let result = uniforms.b * getMByOutputIndex(index) + (1.0 - uniforms.b) * getGByOutputIndex(index);' };
+const V: ElementwiseFormula = { name: 'adam_v', inputs: ['V', 'G'], uniforms: ['b'],
+  body: 'let g = getGByOutputIndex(index); let result = uniforms.b * getVByOutputIndex(index) + (1.0 - uniforms.b) * g * g;' };
+const X: ElementwiseFormula = { name: 'adam_x', inputs: ['X', 'M', 'V'], uniforms: ['lr', 'c1', 'c2', 'eps'],
+  body: 'let result = getXByOutputIndex(index) - uniforms.lr * (getMByOutputIndex(index) * uniforms.c1) / (sqrt(getVByOutputIndex(index) * uniforms.c2) + uniforms.eps);' };
 
 export class FusedAdam extends tf.Optimizer {
   static get className(): string {
@@ -81,14 +44,9 @@ export class FusedAdam extends tf.Optimizer {
           moment = { m: tf.variable(tf.zerosLike(value), false), v: tf.variable(tf.zerosLike(value), false) };
           this.moments.set(name, moment);
         }
-        const shape = value.shape;
-        const m = run(new ElementwiseProgram('m', ['M', 'G'], ['b'], shape, 'let result = uniforms.b * getMByOutputIndex(index) + (1.0 - uniforms.b) * getGByOutputIndex(index);'),
-          [moment.m, gradient], [{ type: 'float32', data: [this.beta1] }]);
-        const v = run(new ElementwiseProgram('v', ['V', 'G'], ['b'], shape, 'let g = getGByOutputIndex(index); let result = uniforms.b * getVByOutputIndex(index) + (1.0 - uniforms.b) * g * g;'),
-          [moment.v, gradient], [{ type: 'float32', data: [this.beta2] }]);
-        const x = run(new ElementwiseProgram('x', ['X', 'M', 'V'], ['lr', 'c1', 'c2', 'eps'], shape,
-          'let result = getXByOutputIndex(index) - uniforms.lr * (getMByOutputIndex(index) * uniforms.c1) / (sqrt(getVByOutputIndex(index) * uniforms.c2) + uniforms.eps);'),
-          [value, m, v], [this.learningRate, c1, c2, this.epsilon].map((d) => ({ type: 'float32' as const, data: [d] })));
+        const m = runElementwise(M, [moment.m, gradient], [this.beta1]);
+        const v = runElementwise(V, [moment.v, gradient], [this.beta2]);
+        const x = runElementwise(X, [value, m, v], [this.learningRate, c1, c2, this.epsilon]);
         moment.m.assign(m);
         moment.v.assign(v);
         value.assign(x);

@@ -1,0 +1,86 @@
+// One WGSL program for a whole elementwise formula over same-shaped inputs: what a chain of tfjs ops
+// (mul, add, square, maximum, sqrt, div, sub: one dispatch each) computes, in one dispatch. On the lent H100 a
+// dispatch costs ~56 us of JavaScript whatever its size (bench/device/webgpu-diagnose.ts), so an optimizer
+// update of a few small formulas per variable is bound by their number, not by the GPU.
+//
+// Written against tfjs-backend-webgpu 4.22's program interface (what its own BinaryOpProgram declares): the
+// backend generates the bindings, `uniforms.size` and a get<Input>ByOutputIndex reader per input, and
+// reshapes a dispatch that exceeds the device's per-dimension limit.
+import * as tf from '@tensorflow/tfjs';
+
+const WORKGROUP = 64;
+
+class ElementwiseProgram {
+  readonly variableNames: string[];
+  readonly uniforms: string;
+  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  readonly size = true;
+  readonly outputShape: number[];
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly shaderKey: string;
+
+  constructor(
+    name: string,
+    inputs: string[],
+    uniformNames: string[],
+    shape: number[],
+    private readonly body: string,
+  ) {
+    this.variableNames = inputs;
+    this.uniforms = uniformNames.map((u) => `${u} : f32,`).join(' ');
+    this.outputShape = shape;
+    // webgpu_util.flatDispatchLayout / computeDispatch, not imported: importing the backend's module before
+    // navigator.gpu exists would keep it from registering itself.
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / WORKGROUP), 1, 1];
+    this.shaderKey = `elementwise_${name}`;
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          ${this.body}
+          setOutputAtIndex(index, result);
+        }
+      }
+    `;
+  }
+}
+
+interface WebgpuProgramRunner {
+  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'float32'; data: number[] }>): tf.TensorInfo;
+}
+
+export interface ElementwiseFormula {
+  /** Unique per formula: the backend caches the compiled pipeline under it (plus the shapes). */
+  name: string;
+  /** Input names, in the order of the tensors: the body reads input X as `getXByOutputIndex(index)`. */
+  inputs: string[];
+  /** f32 uniforms, read as `uniforms.<name>`. */
+  uniforms: string[];
+  /** WGSL statements that end by defining `let result : f32`. */
+  body: string;
+}
+
+/**
+ * Runs `formula` on the webgpu backend over float32 `inputs` of one shape (`values` for its uniforms, in order)
+ * and returns the result as a new tensor, tracked by the engine like any op's (so tf.tidy disposes it).
+ */
+export function runElementwise(formula: ElementwiseFormula, inputs: tf.Tensor[], values: number[]): tf.Tensor {
+  const shape = inputs[0]?.shape;
+  if (!shape || inputs.length !== formula.inputs.length || values.length !== formula.uniforms.length) {
+    throw new Error(`elementwise ${formula.name}: expected ${formula.inputs.length} inputs and ${formula.uniforms.length} uniforms`);
+  }
+  for (const input of inputs) {
+    if (input.dtype !== 'float32' || !tf.util.arraysEqual(input.shape, shape)) {
+      throw new Error(`elementwise ${formula.name}: inputs must be float32 of one shape, got [${input.shape}] ${input.dtype} and [${shape}]`);
+    }
+  }
+  if (tf.getBackend() !== 'webgpu') throw new Error(`elementwise ${formula.name}: needs the webgpu backend, not ${tf.getBackend()}`);
+  const program = new ElementwiseProgram(formula.name, formula.inputs, formula.uniforms, shape, formula.body);
+  const backend = tf.backend() as unknown as WebgpuProgramRunner;
+  const uniforms = values.map((v) => ({ type: 'float32' as const, data: [v] }));
+  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, inputs, 'float32', uniforms));
+}

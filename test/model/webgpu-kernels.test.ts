@@ -1,0 +1,200 @@
+// What we register and run on the webgpu backend, against the cpu backend, on whatever WebGPU device this
+// machine has: the lent GPU, or a software Vulkan device (Mesa >= 24's lavapipe: CI installs it, see
+// docs/backend.md), where the same WGSL runs on the CPU. Without a device the tests skip with the reason.
+//
+// The two backends never share a tensor (webgpu in Node cannot hand data to the cpu backend synchronously):
+// each side builds its inputs from the same JS arrays.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { addAll } from '../../stages/model/add-all.js';
+import { selectBackend } from '../../stages/model/backend.js';
+import { configFromParams } from '../../stages/model/config.js';
+import { upsample2x } from '../../stages/model/layers.js';
+import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
+import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
+import { seededRng } from '../../stages/model/sampler.js';
+import { Amsgrad } from '../../stages/train/amsgrad.js';
+import { squares } from '../helpers/square-nuclei.js';
+
+const noDevice = await (async () => {
+  try {
+    await selectBackend('webgpu', () => {});
+    return false;
+  } catch (error) {
+    return `no WebGPU device here (${(error as Error).message.split('\n')[0]}); CI installs Mesa's lavapipe for these tests (docs/backend.md)`;
+  }
+})();
+
+/** Deterministic values in [-1, 1). */
+function values(n: number, seed: number): Float32Array {
+  const random = seededRng(seed);
+  return Float32Array.from({ length: n }, () => 2 * random() - 1);
+}
+
+/** Runs `build` on the cpu backend, then on webgpu, and returns both results' values. */
+async function onBoth(build: () => tf.Tensor): Promise<{ cpu: Float32Array; gpu: Float32Array }> {
+  await tf.setBackend('cpu');
+  const onCpu = build();
+  const cpu = onCpu.dataSync() as Float32Array;
+  onCpu.dispose();
+  await tf.setBackend('webgpu');
+  const onGpu = build();
+  const gpu = (await onGpu.data()) as Float32Array;
+  onGpu.dispose();
+  return { cpu, gpu };
+}
+
+/** Every element within `relative` of the reference, elements smaller than `floor` compared at the floor. */
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, relative = 1e-4, floor = 1e-2): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const error = Math.abs(actual[i]! - expected[i]!) / Math.max(Math.abs(expected[i]!), floor);
+    if (!(error <= worst)) [worst, at] = [error, i];
+  }
+  assert.ok(worst <= relative, `${what}: element ${at} is ${actual[at]} on webgpu, ${expected[at]} on cpu (relative error ${worst.toExponential(2)})`);
+}
+
+const convCases = [
+  { x: [2, 9, 11, 3], filter: [3, 3, 3, 5], stride: 1, pad: 'same' },
+  { x: [1, 8, 8, 4], filter: [1, 1, 4, 6], stride: 1, pad: 'valid' },
+  { x: [1, 10, 7, 2], filter: [5, 3, 2, 3], stride: 1, pad: 'valid' },
+  { x: [2, 12, 12, 3], filter: [3, 3, 3, 4], stride: 2, pad: 'same' },
+  { x: [1, 13, 9, 4], filter: [7, 7, 4, 2], stride: 2, pad: 'same' },
+  { x: [1, 16, 16, 8], filter: [1, 1, 8, 4], stride: 2, pad: 'valid' },
+] as const;
+
+for (const c of convCases) {
+  const label = `x [${c.x}] filter [${c.filter}] stride ${c.stride} ${c.pad}`;
+  test(`Conv2DBackpropFilter and Conv2DBackpropInput on webgpu equal the cpu backend's, ${label}`, { skip: noDevice }, async () => {
+    const x = values(tf.util.sizeFromShape([...c.x]), 1);
+    const w = values(tf.util.sizeFromShape([...c.filter]), 2);
+    const outShape = tf.conv2d(tf.zeros([...c.x]) as tf.Tensor4D, tf.zeros([...c.filter]) as tf.Tensor4D, c.stride, c.pad).shape;
+    const dy = values(tf.util.sizeFromShape(outShape), 3);
+    const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const filterGrad = await onBoth(() =>
+      tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor(x, [...c.x]), dy: tf.tensor(dy, outShape) }, { ...attrs, filterShape: [...c.filter] } as unknown as tf.NamedAttrMap) as tf.Tensor);
+    assertClose(filterGrad.gpu, filterGrad.cpu, 'filter gradient');
+    const inputGrad = await onBoth(() =>
+      tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: tf.tensor(dy, outShape), filter: tf.tensor(w, [...c.filter]) }, { ...attrs, inputShape: [...c.x] } as unknown as tf.NamedAttrMap) as tf.Tensor);
+    assertClose(inputGrad.gpu, inputGrad.cpu, 'input gradient');
+  });
+}
+
+test('Sum and Mean gradients (our broadcastTo form) on webgpu equal the cpu backend\'s', { skip: noDevice }, async () => {
+  const x = values(4 * 5 * 6, 4);
+  for (const [reduce, axis] of [[tf.sum, 1], [tf.mean, [0, 2]], [tf.sum, undefined], [tf.mean, -1]] as const) {
+    const grads = await onBoth(() => tf.grad((t: tf.Tensor) => tf.mul(reduce(t, axis as number | number[] | undefined), 3))(tf.tensor(x, [4, 5, 6])));
+    assertClose(grads.gpu, grads.cpu, `${reduce === tf.sum ? 'sum' : 'mean'} over ${String(axis)}`);
+  }
+});
+
+test('addAll of more inputs than a webgpu shader can bind, and upsample2x, equal the cpu backend\'s', { skip: noDevice }, async () => {
+  const parts = Array.from({ length: 11 }, (_, k) => values(3 * 7, 10 + k));
+  const sum = await onBoth(() => addAll(parts.map((p) => tf.tensor(p, [3, 7]))));
+  assertClose(sum.gpu, sum.cpu, 'addAll of 11');
+  const image = values(2 * 5 * 3 * 4, 30);
+  const up = await onBoth(() => upsample2x(tf.tensor(image, [2, 5, 3, 4]) as tf.Tensor4D));
+  assertClose(up.gpu, up.cpu, 'upsample2x', 0);
+});
+
+test('float32, int32 and bool tensors uploaded through writeBuffer read back unchanged', { skip: noDevice }, async () => {
+  await tf.setBackend('webgpu');
+  for (const [dtype, n] of [['float32', 1], ['float32', 100003], ['int32', 4097], ['bool', 1001]] as const) {
+    const source = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : dtype === 'int32' ? i * 7 - 50 : Math.fround(Math.sin(i) * 1e3)));
+    const t = tf.tensor(source, [n], dtype);
+    assert.deepEqual(Array.from(await t.data()), source, `${dtype} x ${n}`);
+    t.dispose();
+  }
+});
+
+test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over three steps, also for a variable of 5M elements', { skip: noDevice }, async () => {
+  const shapes = [[3, 5], [257], [5_000_000]]; // the last exceeds 65,535 workgroups of 64: a reshaped dispatch
+  const starts = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 40 + k));
+  const gradients = [0, 1, 2].map((step) => shapes.map((s, k) => values(tf.util.sizeFromShape(s), 50 + 3 * k + step)));
+  const train = async (backend: 'cpu' | 'webgpu') => {
+    await tf.setBackend(backend);
+    const optimizer = new Amsgrad({ learningRate: 1e-2 });
+    const variables = tf.tidy(() => Object.fromEntries(starts.map((s, k) => [`v${k}`, tf.variable(tf.tensor(s, shapes[k]), true, `amsgradCheck_${backend}_${k}`)])));
+    for (const step of gradients) {
+      const grads = Object.fromEntries(step.map((g, k) => [`v${k}`, tf.tensor(g, shapes[k])]));
+      optimizer.applyGradients(grads, variables);
+      tf.dispose(Object.values(grads));
+    }
+    const out = await Promise.all(Object.values(variables).map((v) => v.data() as Promise<Float32Array>));
+    const stateTensors = optimizer.state();
+    const state = await Promise.all(Object.values(stateTensors).map((t) => t.data()));
+    stateTensors['amsgrad/iterations']!.dispose(); // made by state(); the rest are the optimizer's own
+    tf.dispose(Object.values(variables));
+    optimizer.dispose();
+    return { out, state };
+  };
+  const reference = await train('cpu');
+  // Four programs per variable on webgpu (m, v, vhat, the variable), against thirteen ops on cpu.
+  await tf.setBackend('webgpu');
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (...args: unknown[]) => unknown };
+  const run = backend.runWebGPUProgram;
+  const probe = tf.variable(tf.zeros([1000]), true, 'amsgradDispatchProbe');
+  const probeGradient = tf.ones([1000]);
+  const probeOptimizer = new Amsgrad({ learningRate: 1e-2 });
+  probeOptimizer.applyGradients({ p: probeGradient }, { p: probe }); // the first also fills the slots with zeros
+  let dispatches = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) { dispatches++; return run.apply(this, args); };
+  probeOptimizer.applyGradients({ p: probeGradient }, { p: probe });
+  backend.runWebGPUProgram = run;
+  assert.equal(dispatches, 4, 'dispatches of one fused update');
+  tf.dispose([probe, probeGradient]);
+  probeOptimizer.dispose();
+  const numTensorsBefore = (await tf.setBackend('webgpu'), tf.memory().numTensors);
+  const fused = await train('webgpu');
+  assert.equal(tf.memory().numTensors, numTensorsBefore, 'no tensor leaked by the fused update');
+  fused.out.forEach((values, k) => assertClose(values, reference.out[k]!, `variable ${k}`, 1e-5));
+  fused.state.forEach((values, k) => assertClose(Array.from(values), Array.from(reference.state[k]!), `optimizer state ${k}`, 1e-5, 1e-6));
+});
+
+test('one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend\'s losses and weights', { skip: noDevice }, async () => {
+  const size = 64;
+  const config = configFromParams({
+    preset: 'small',
+    image: { size },
+    rpn: { headChannels: 8, batchSizePerImage: 32, preNmsTopN: 200, postNmsTopNTrain: 50, postNmsTopNTest: 50 },
+    roi: { batchSizePerImage: 16, addGtAsProposals: true },
+    box: { fcDim: 32 },
+    mask: { headChannels: 8 },
+    backbone: { fpnChannels: 8 },
+    detection: { minConfidence: 0 },
+  });
+  const samples = [squares(size, size, [[5, 5], [30, 35]])];
+  await tf.setBackend('cpu');
+  const onCpu = new MaskRcnn(config);
+  onCpu.roiAlignImplementation = 'gather'; // the asynchronous path's ROIAlign: the same arithmetic
+  onCpu.build();
+  const initial = new Map(onCpu.store.names().map((name) => [name, onCpu.store.get(name)!.dataSync().slice()]));
+  const cpuBatch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
+  const expected = onCpu.trainStep(new Amsgrad({ learningRate: 1e-3 }), cpuBatch);
+  assert.ok(expected.loss_mask > 0, 'GT boxes as proposals give positive ROIs, so the heads are exercised');
+
+  await tf.setBackend('webgpu');
+  const onGpu = new MaskRcnn(config);
+  onGpu.build();
+  for (const [name, value] of initial) onGpu.store.get(name)!.assign(tf.tensor(value, onGpu.store.get(name)!.shape));
+  const gpuBatch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
+  const actual = await onGpu.trainStepAsync(new Amsgrad({ learningRate: 1e-3 }), gpuBatch);
+  for (const [name, value] of Object.entries(expected)) {
+    assertClose([actual[name as keyof typeof actual]], [value], `loss ${name}`, 1e-4, 1e-3);
+  }
+  // Weights within 1% of one step (the learning rate): AMSGrad's first step moves every weight by ~lr * sign(g),
+  // so a float32 difference in a gradient near zero moves a weight by a little; a wrong gradient moves it by ~lr.
+  // (Measured with lavapipe: 8 of 338,190 weights differ by over 1e-6, the worst by 5.5e-6.)
+  for (const name of onCpu.store.names()) {
+    const gpu = (await onGpu.store.get(name)!.data()) as Float32Array;
+    const cpu = onCpu.store.get(name)!.dataSync();
+    for (let i = 0; i < cpu.length; i++) {
+      assert.ok(Math.abs(gpu[i]! - cpu[i]!) <= 1e-5, `weight ${name}[${i}]: ${gpu[i]} on webgpu, ${cpu[i]} on cpu`);
+    }
+  }
+  onGpu.dispose();
+  onCpu.dispose();
+});
