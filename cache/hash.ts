@@ -12,7 +12,8 @@ import { openSync, readSync, closeSync, readdirSync, lstatSync, realpathSync, st
 import { open } from 'node:fs/promises';
 import { posix, resolve, sep } from 'node:path';
 import type { ContentHash, ManifestEntry, PathHash } from './types.js';
-import type { StatCache } from './stat-cache.js';
+import type { StatCache, TreeHit } from './stat-cache.js';
+import { debugLine } from './fs-monitor.js';
 import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
 import { treeStats, treeStatsParallel } from './tree-stats.js';
 
@@ -199,20 +200,45 @@ export async function dirManifest(workspace: string, relPath: string, statCache?
   return manifestOf(scanTree(resolve(workspace, normalizeRelPath(relPath))), statCache);
 }
 
+/**
+ * Asks the watch daemon (cache/fs-monitor.ts), when the command opened one, whether anything below `abs`
+ * changed since the token its record was made under: `hit` when nothing did (no walk at all), else the
+ * token to remember with the walk about to be made (taken before it, so any later change is after it).
+ */
+async function askMonitor(abs: string, statCache: StatCache): Promise<{ hit?: TreeHit; token?: string }> {
+  const monitor = statCache.monitor;
+  if (!monitor) return {};
+  const record = statCache.treeRecord(abs);
+  const answer = await monitor.query(abs, record?.token);
+  if (!answer) return {};
+  if (record && answer.unchanged) {
+    debugLine(`${abs}: unchanged since ${record.token}: remembered hash, no walk`);
+    return { hit: record.hit };
+  }
+  debugLine(`${abs}: ${record ? answer.why : 'no record yet'}: walking`);
+  return answer.token === undefined ? {} : { token: answer.token };
+}
+
 /** Hash, size and file count of a directory; warm, only readdir + lstat (the tree record in the stat cache). */
-async function hashDirectory(abs: string, statCache: StatCache | undefined): Promise<{ hash: ContentHash; size: number; nfiles: number }> {
+async function hashDirectory(abs: string, statCache: StatCache | undefined): Promise<TreeHit> {
+  const watched = statCache ? await askMonitor(abs, statCache) : {};
+  if (watched.hit) return watched.hit;
   // The stats are taken before the manifest, so if the tree changes in between, the remembered digest is of
   // a state that can't come back (ctimes only move forward) and the record is never wrongly hit.
   // A directory never hashed before is sure to miss: keep the walk's Stats rather than lstat everything twice.
   const keep = statCache && !statCache.hasTree(abs) ? new Map<string, Stats>() : undefined;
   const stats = !statCache ? undefined : keep ? treeStats(abs, keep) : await treeStatsParallel(abs);
   const known = stats && statCache?.lookupTree(abs, stats.statDigest);
-  if (known) return known;
+  if (known) {
+    // The same tree as remembered: it is now vouched for from this token on.
+    if (watched.token !== undefined) statCache!.rememberTree(abs, stats.statDigest, known, stats.youngestMtimeMs, Date.now(), watched.token);
+    return known;
+  }
   const entries = await manifestOf(scanTree(abs, keep), statCache);
   let size = 0;
   for (const e of entries) size += e.size;
   const result = { hash: sha256(manifestText(entries)), size, nfiles: entries.length };
-  if (stats) statCache?.rememberTree(abs, stats.statDigest, result, stats.youngestMtimeMs);
+  if (stats) statCache?.rememberTree(abs, stats.statDigest, result, stats.youngestMtimeMs, Date.now(), watched.token);
   return result;
 }
 

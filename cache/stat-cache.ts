@@ -15,6 +15,7 @@
 // - Filesystems with coarse timestamps (some network disks: 1-2 s) need a wider window.
 import { readFileSync, writeFileSync, renameSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FsMonitor } from './fs-monitor.js';
 import type { ContentHash, StatLike } from './types.js';
 
 const FORMAT_VERSION = 2;
@@ -22,8 +23,12 @@ const FORMAT_VERSION = 2;
 /** [size, mtimeMs, ctimeMs, ino, hash] — an array, not an object, to keep the file small and fast to parse. */
 type StatRecord = [number, number, number, number, string];
 type DirRecords = Record<string, StatRecord>;
-/** [digest of every file's path and stats, hash, total size, file count]. */
-type TreeRecord = [string, string, number, number];
+/**
+ * [digest of every file's path and stats, hash, total size, file count, watch token?]. The token (see
+ * fs-monitor.ts) is the watch daemon's, taken before the walk that made the record; an older runner reads
+ * the first four fields and ignores it.
+ */
+type TreeRecord = [string, string, number, number] | [string, string, number, number, string];
 
 /** A directory's remembered hash, valid while the digest of its files' stats is unchanged. */
 export interface TreeHit {
@@ -72,6 +77,8 @@ function writeJsonAtomically(file: string, body: unknown): void {
 }
 
 export class StatCache {
+  /** The watch daemon's client, when the command opened one (runner/commands/context.ts); hash.ts asks it. */
+  monitor: FsMonitor | undefined;
   private readonly trees: Record<string, TreeRecord>;
   /** Records of files hashed on their own, by absolute path. */
   private readonly loose: Record<string, StatRecord>;
@@ -166,12 +173,22 @@ export class StatCache {
     return { hash: record[1] as ContentHash, size: record[2], nfiles: record[3] };
   }
 
-  /** Remembers a directory's hash; the caller passes the youngest mtime below it, checked like a file's. */
-  rememberTree(dirAbs: string, statDigest: string, hit: TreeHit, youngestMtimeMs: number, now: number = Date.now()): void {
+  /** A directory's record whatever its digest, with the watch token it was made under (if any). */
+  treeRecord(dirAbs: string): { hit: TreeHit; token: string | undefined } | undefined {
+    const record = this.trees[dirAbs];
+    if (!record) return undefined;
+    return { hit: { hash: record[1] as ContentHash, size: record[2], nfiles: record[3] }, token: record[4] };
+  }
+
+  /**
+   * Remembers a directory's hash; the caller passes the youngest mtime below it, checked like a file's, and
+   * the watch token taken before its walk (none: the record can only be hit by its digest).
+   */
+  rememberTree(dirAbs: string, statDigest: string, hit: TreeHit, youngestMtimeMs: number, now: number = Date.now(), token?: string): void {
     if (this.isRacy(youngestMtimeMs, now)) return;
     const old = this.trees[dirAbs];
-    if (old && old[0] === statDigest && old[1] === hit.hash) return;
-    this.trees[dirAbs] = [statDigest, hit.hash, hit.size, hit.nfiles];
+    if (old && old[0] === statDigest && old[1] === hit.hash && old[4] === token) return;
+    this.trees[dirAbs] = token === undefined ? [statDigest, hit.hash, hit.size, hit.nfiles] : [statDigest, hit.hash, hit.size, hit.nfiles, token];
     this.treesChanged = true;
   }
 

@@ -109,6 +109,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
       ...common,
     },
   },
+  watch: {
+    usage: 'runner watch start|stop|status [options]',
+    summary: 'An opt-in file watcher daemon so a warm status skips walking unchanged dep directories.',
+    positionals: -1,
+    options: {
+      dir: { type: 'string', value: 'DIR', help: 'the workspace (default: nearest ancestor of the current folder holding .runner/, .git or package.json)' },
+      'idle-hours': { type: 'string', value: 'N', help: 'start: exit after N hours without a query (default: 12)' },
+      json: { type: 'boolean', help: 'status: print JSON' },
+      ...common,
+    },
+  },
   report: {
     usage: 'runner report [id|name]… [options]',
     summary: 'Write one self-contained HTML page: DAG, timings, experiments, curves, ablation charts, images.',
@@ -164,6 +175,8 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`${message}${flag && message.startsWith('Unknown option') ? didYouMean(flag, names) : ''}`);
     }
     const values = parsed.values as Values;
+    // `runner watch start --help` and its siblings: the action's own help.
+    if (name === 'watch' && parsed.positionals.length > 0) return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
     if (values['help']) {
       process.stdout.write(commandHelp(name) + '\n');
       return 0;
@@ -191,6 +204,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/compare.js')).compareCommand(parsed.positionals, values);
       case 'report':
         return await (await import('./commands/report.js')).reportCommand(parsed.positionals, values);
+      case 'watch':
+        return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
     }
     return 2;
   } catch (cause) {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FsMonitorClient } from '../../cache/fs-monitor.js';
 import { RunCache } from '../../cache/run-cache.js';
 import { StatCache } from '../../cache/stat-cache.js';
 import { Store } from '../../cache/store.js';
@@ -51,11 +52,14 @@ async function readLockCached(pipeline: Pipeline): Promise<Record<string, LockEn
 }
 
 export async function openContext(pipeline: Pipeline): Promise<PlanContext> {
+  const statCache = StatCache.load(runnerDirs(pipeline.workspace).statCache);
+  // The watch daemon of `runner watch start`, if one runs: lets a warm check skip walking unchanged trees.
+  statCache.monitor = new FsMonitorClient(pipeline.workspace);
   return {
     pipeline,
     store: new Store(pipeline.cacheDir, { link: pipeline.linkMode }),
     runCache: new RunCache(pipeline.cacheDir),
-    statCache: StatCache.load(runnerDirs(pipeline.workspace).statCache),
+    statCache,
     lock: await readLockCached(pipeline),
   };
 }
