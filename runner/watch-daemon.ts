@@ -48,6 +48,8 @@ if (fd < 0) throw new Error(`inotify_init1 failed (errno ${-fd})`);
 const tree = new WatchTree(inotify, fd, cookieDir);
 /** Dep roots outside the workspace: from the lock files at start, and every directory a client asked about. */
 const extraRoots = new Set(options.roots);
+/** Directories asked about that could not be watched whole (the watch limit): asked again, still "unknown". */
+const refused = new Map<string, string>();
 
 let instance = '';
 let seq = 0;
@@ -160,13 +162,15 @@ async function query(request: QueryRequest): Promise<QueryReply> {
     start(`watched root ${root.path} now names another directory`);
     root = tree.rootOf(dir);
   }
+  if (!root && refused.has(dir)) return unknown(refused.get(dir)!);
   if (!root && isDirectory(dir)) {
     // Watched from now on; this answer is "unknown", the token below is good for the next one.
-    extraRoots.add(dir);
-    tree.addRoot(dir, false, seq);
+    const failure = tree.addRoot(dir, false, seq, true);
+    if (failure === undefined) extraRoots.add(dir);
+    else refused.set(dir, `not watched: ${failure}`);
     root = tree.rootOf(dir);
   }
-  if (!root) return unknown('not a directory the daemon can watch');
+  if (!root) return unknown(refused.get(dir) ?? 'not a directory the daemon can watch');
   const token = await sync();
   if (token === undefined) return unknown('no sync with the event queue (cookie timeout, or the daemon started over)');
   if (tree.failure !== undefined) return unknown(tree.failure);

@@ -75,10 +75,20 @@ export class WatchTree {
     else this.cookieWd = wd;
   }
 
-  addRoot(path: string, excludeNames: boolean, seq: number): void {
+  /** Watches a root's whole tree; with `optional`, a root that cannot be watched whole is dropped again. */
+  addRoot(path: string, excludeNames: boolean, seq: number, optional = false): string | undefined {
     const stat = lstatSync(path);
     this.roots.set(path, { path, excludeNames, sinceSeq: seq, dev: stat.dev, ino: stat.ino });
-    this.addTree(path, excludeNames);
+    const failure = this.addTree(path, excludeNames);
+    if (failure === undefined) return undefined;
+    if (optional) {
+      // A dep asked about on demand (a link to /usr, say) must not use up the watches the others need.
+      this.removeTree(path);
+      this.roots.delete(path);
+    } else {
+      this.fail(failure);
+    }
+    return failure;
   }
 
   /** The root whose tree holds `dir` (a real path), if any. */
@@ -111,8 +121,8 @@ export class WatchTree {
     this.failure ??= reason;
   }
 
-  /** Watches `dir` and every directory below it: watch first, then list (see the header). */
-  private addTree(dir: string, excludeNames: boolean): void {
+  /** Watches `dir` and every directory below it: watch first, then list (see the header). Why it failed, if it did. */
+  private addTree(dir: string, excludeNames: boolean): string | undefined {
     const stack = [dir];
     while (stack.length > 0) {
       const current = stack.pop()!;
@@ -120,10 +130,9 @@ export class WatchTree {
       if (wd < 0) {
         // Gone or replaced by a file since it was listed: its parent's event says so.
         if (wd === -constants.errno.ENOENT || wd === -constants.errno.ENOTDIR) continue;
-        this.fail(wd === -constants.errno.ENOSPC
+        return wd === -constants.errno.ENOSPC
           ? `inotify watch limit reached at ${current} (fs.inotify.max_user_watches = ${maxUserWatches()}; raise it with sysctl)`
-          : `cannot watch ${current}: ${errnoName(wd)}`);
-        return;
+          : `cannot watch ${current}: ${errnoName(wd)}`;
       }
       this.pathOf.set(wd, current);
       this.wdOf.set(current, wd);
@@ -133,8 +142,7 @@ export class WatchTree {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-        this.fail(`cannot list ${current}: ${code ?? String(error)}`);
-        return;
+        return `cannot list ${current}: ${code ?? String(error)}`;
       }
       for (const entry of entries) {
         if (!entry.isDirectory()) continue; // a symlink is content (its target text), never followed
@@ -143,6 +151,7 @@ export class WatchTree {
         else stack.push(child);
       }
     }
+    return undefined;
   }
 
   /** Stops watching `dir` and everything below it (moved away or deleted). */
@@ -194,7 +203,10 @@ export class WatchTree {
       if (event.mask & (IN.CREATE | IN.MOVED_TO)) {
         const root = this.rootOf(path);
         if (root?.excludeNames && EXCLUDED_NAMES.has(event.name)) this.excluded.add(path);
-        else this.addTree(path, root?.excludeNames ?? false);
+        else {
+          const failure = this.addTree(path, root?.excludeNames ?? false);
+          if (failure !== undefined) this.fail(failure);
+        }
       }
     }
     return { kind: 'changed', path };
