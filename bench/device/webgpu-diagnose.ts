@@ -288,6 +288,40 @@ await section('fusedAdam', async () => {
   return row;
 });
 
+// (e3) batch norm fused too (fused-batch-norm-layer.ts: ten dispatches per layer and step, not forty-four), with
+// the fused Adam: the ResNet-50 step and the U-Net step, dispatches counted.
+await section('fusedBatchNorm', async () => {
+  if (dryRun) return { skipped: 'webgpu only' };
+  configure({ ...allFixes, cachedLayouts: true });
+  const rows: Record<string, unknown> = {};
+  const unetBatch = 4;
+  const unetSize = Math.min(256, S);
+  for (const [name, build, x, y, loss] of [
+    ['resnet50', () => resnet50Classifier(S, { fusedBatchNorm: true }), X, Y, (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp)],
+    ['unet', () => residualUnet(unetSize, { fusedBatchNorm: true }), tf.randomUniform([unetBatch, unetSize, unetSize, 3]),
+      tf.cast(tf.greater(tf.randomUniform([unetBatch, unetSize, unetSize, 1]), 0.5), 'float32'), (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yt, yp)],
+  ] as const) {
+    const fused = build();
+    fused.compile({ optimizer: new FusedAdam(name === 'unet' ? 1e-3 : 1e-4), loss });
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      await fused.trainOnBatch(x, y);
+      times.push(performance.now() - t0);
+    }
+    for (const key of Object.keys(counters)) delete counters[key];
+    counting = true;
+    await fused.trainOnBatch(x, y);
+    counting = false;
+    rows[name] = {
+      batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
+      dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
+    };
+    fused.dispose();
+  }
+  return rows;
+});
+
 // (f) the second model: the small residual U-Net, B=4 256 (target <= 60 ms), before and after the fixes.
 await section('unet', async () => {
   const unetBatch = dryRun ? 1 : 4;

@@ -2,6 +2,7 @@
 // benchmark model (the ResNet-50 of ../shared/device/example-webgpu-resnet50-step.mjs, so figures compare).
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+import { FusedBatchNormalization } from './fused-batch-norm-layer.js';
 
 export interface AdapterSummary {
   vendor: string | undefined;
@@ -25,12 +26,20 @@ export async function startWebgpu(): Promise<AdapterSummary | null> {
   return { vendor: adapter.info['vendor'], architecture: adapter.info['architecture'], description: adapter.info['description'] };
 }
 
+export interface BenchModelOptions {
+  /** Batch norm through batch-norm-training.ts (fused-batch-norm-layer.ts), not tf.layers' (webgpu only). */
+  fusedBatchNorm?: boolean;
+}
+
+const batchNormLayer = (options: BenchModelOptions): tf.layers.Layer =>
+  options.fusedBatchNorm ? new FusedBatchNormalization({}) : tf.layers.batchNormalization();
+
 /** ResNet-50 (bottleneck [3, 4, 6, 3]) at S x S, global pool + dense(2), compiled with Adam 1e-4. */
-export function resnet50Classifier(size: number): tf.LayersModel {
+export function resnet50Classifier(size: number, options: BenchModelOptions = {}): tf.LayersModel {
   const L = tf.layers;
   const cbn = (x: tf.SymbolicTensor, f: number, k: number, s: number, relu = true) => {
     let y = L.conv2d({ filters: f, kernelSize: k, strides: s, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
-    y = L.batchNormalization().apply(y) as tf.SymbolicTensor;
+    y = batchNormLayer(options).apply(y) as tf.SymbolicTensor;
     return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
   };
   const bottleneck = (x: tf.SymbolicTensor, f: number, s: number, projection: boolean) => {
@@ -55,11 +64,11 @@ export function resnet50Classifier(size: number): tf.LayersModel {
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
 /** The small residual U-Net of ../shared/device/example-webgpu-train-step.mjs (1.8 M params), Adam 1e-3. */
-export function residualUnet(size: number): tf.LayersModel {
+export function residualUnet(size: number, options: BenchModelOptions = {}): tf.LayersModel {
   const L = tf.layers;
   const convBn = (x: tf.SymbolicTensor, f: number, stride = 1, relu = true) => {
     let y = L.conv2d({ filters: f, kernelSize: 3, strides: stride, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
-    y = L.batchNormalization().apply(y) as tf.SymbolicTensor;
+    y = batchNormLayer(options).apply(y) as tf.SymbolicTensor;
     return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
   };
   const residual = (x: tf.SymbolicTensor, f: number, stride: number) => {
@@ -68,7 +77,7 @@ export function residualUnet(size: number): tf.LayersModel {
     let shortcut = x;
     if (stride !== 1 || inChannels !== f) {
       shortcut = L.conv2d({ filters: f, kernelSize: 1, strides: stride, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor;
-      shortcut = L.batchNormalization().apply(shortcut) as tf.SymbolicTensor;
+      shortcut = batchNormLayer(options).apply(shortcut) as tf.SymbolicTensor;
     }
     return L.reLU().apply(L.add().apply([y, shortcut])) as tf.SymbolicTensor;
   };

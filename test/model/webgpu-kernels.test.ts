@@ -198,3 +198,54 @@ test('one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backen
   onGpu.dispose();
   onCpu.dispose();
 });
+
+test('the fused batch norm (training) on webgpu equals tf.layers\' batchNormalization on cpu: output, gradients, moving statistics, in ten dispatches', { skip: noDevice }, async () => {
+  const shape = [2, 5, 6, 7];
+  const x = values(tf.util.sizeFromShape(shape), 60).map((v, i) => 3 * v + (i % 7)); // channels off zero mean
+  const weight = values(tf.util.sizeFromShape(shape), 61);
+  const gamma = values(7, 62).map((v) => 1 + v / 2);
+  const beta = values(7, 63);
+  const run = async (backend: 'cpu' | 'webgpu', layer: tf.layers.Layer) => {
+    await tf.setBackend(backend);
+    layer.build(shape);
+    layer.setWeights([tf.tensor(gamma), tf.tensor(beta), tf.zeros([7]), tf.ones([7])]);
+    const input = tf.tensor(x, shape);
+    const w = tf.tensor(weight, shape);
+    // d/d(x, gamma, beta) of sum(y * w): a non-uniform dy, so every term of the gradient matters.
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, w)) as tf.Scalar);
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(layer.apply(t, { training: true }) as tf.Tensor, w)))(input);
+    const y = layer.apply(input, { training: false }) as tf.Tensor; // after three training calls: the moving statistics
+    const out = {
+      loss: (await value.data())[0]!,
+      dx: (await dx.data()) as Float32Array,
+      dgamma: (await grads[layer.weights[0]!.name]!.data()) as Float32Array,
+      dbeta: (await grads[layer.weights[1]!.name]!.data()) as Float32Array,
+      inference: (await y.data()) as Float32Array,
+    };
+    tf.dispose([input, w, value, dx, y, ...Object.values(grads)]);
+    return out;
+  };
+  const { FusedBatchNormalization } = await import('../../bench/device/fused-batch-norm-layer.js');
+  const expected = await run('cpu', tf.layers.batchNormalization({ name: 'bnReference' }));
+  const fused = new FusedBatchNormalization({ name: 'bnFused' });
+  const actual = await run('webgpu', fused);
+  assertClose([actual.loss], [expected.loss], 'loss');
+  assertClose(actual.dx, expected.dx, 'dx');
+  assertClose(actual.dgamma, expected.dgamma, 'dgamma');
+  assertClose(actual.dbeta, expected.dbeta, 'dbeta');
+  assertClose(actual.inference, expected.inference, 'inference with the moving statistics');
+
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (...args: unknown[]) => unknown };
+  const original = backend.runWebGPUProgram;
+  let dispatches = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) { dispatches++; return original.apply(this, args); };
+  const input = tf.tensor(x, shape); // uploaded before counting
+  await input.data();
+  dispatches = 0;
+  const dxOnly = tf.grad((t: tf.Tensor) => tf.sum(fused.apply(t, { training: true }) as tf.Tensor))(input);
+  backend.runWebGPUProgram = original;
+  tf.dispose([input, dxOnly]);
+  // forward: mean, centred squares, variance, normalise, two moving averages; backward: two sums, dy*xhat, dx;
+  // plus the loss's sum and its gradient's fill.
+  assert.ok(dispatches <= 13, `${dispatches} dispatches for one layer's forward and backward`);
+});

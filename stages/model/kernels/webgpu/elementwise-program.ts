@@ -65,17 +65,20 @@ export interface ElementwiseFormula {
 }
 
 /**
- * Runs `formula` on the webgpu backend over float32 `inputs` of one shape (`values` for its uniforms, in order)
- * and returns the result as a new tensor, tracked by the engine like any op's (so tf.tidy disposes it).
+ * Runs `formula` on the webgpu backend over float32 `inputs` (`values` for its uniforms, in order) and returns
+ * the result as a new tensor, tracked by the engine like any op's (so tf.tidy disposes it). The result has the
+ * first input's shape unless `outputShape` says otherwise; every input broadcasts to it as in tf.add (a [C]
+ * vector against [M, C]: the backend's reader does the broadcasting).
  */
-export function runElementwise(formula: ElementwiseFormula, inputs: tf.Tensor[], values: number[]): tf.Tensor {
-  const shape = inputs[0]?.shape;
+export function runElementwise(formula: ElementwiseFormula, inputs: tf.Tensor[], values: number[], outputShape?: number[]): tf.Tensor {
+  const shape = outputShape ?? inputs[0]?.shape;
   if (!shape || inputs.length !== formula.inputs.length || values.length !== formula.uniforms.length) {
     throw new Error(`elementwise ${formula.name}: expected ${formula.inputs.length} inputs and ${formula.uniforms.length} uniforms`);
   }
   for (const input of inputs) {
-    if (input.dtype !== 'float32' || !tf.util.arraysEqual(input.shape, shape)) {
-      throw new Error(`elementwise ${formula.name}: inputs must be float32 of one shape, got [${input.shape}] ${input.dtype} and [${shape}]`);
+    const broadcastable = input.shape.length <= shape.length && input.shape.every((d, i) => d === 1 || d === shape[shape.length - input.shape.length + i]);
+    if (input.dtype !== 'float32' || !broadcastable) {
+      throw new Error(`elementwise ${formula.name}: inputs must be float32 and broadcast to [${shape}], got [${input.shape}] ${input.dtype}`);
     }
   }
   if (tf.getBackend() !== 'webgpu') throw new Error(`elementwise ${formula.name}: needs the webgpu backend, not ${tf.getBackend()}`);
