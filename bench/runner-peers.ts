@@ -159,7 +159,8 @@ function watchedStatus(ws: string, cli: (command: string) => string[]): BenchRes
   const started = timed([process.execPath, runnerBin, 'watch', 'start', '--dir', ws], ws);
   if (!started.ok) return { name: `${name}: not measured, the daemon did not start`, value: 0, unit: 's', note: started.detail };
   timed(cli('status'), ws);
-  const probe = spawnSync(process.execPath, cli('status'), { cwd: ws, encoding: 'utf8', env: { ...process.env, RUNNER_DEBUG: 'fsmonitor' } });
+  const [node, ...args] = cli('status');
+  const probe = spawnSync(node!, args, { cwd: ws, encoding: 'utf8', env: { ...process.env, RUNNER_DEBUG: 'fsmonitor' } });
   const how = /no walk/.test(probe.stderr) ? 'the daemon vouched for stage1_train (no walk)' : `WALKED: ${probe.stderr.trim().split('\n').pop() ?? ''}`;
   const measured = result(name, median3(cli('status'), ws), 'node bin/runner.js watch start; node bin/runner.js status p.yaml', { text: '≤ 0.2 s', seconds: 0.2 });
   return { ...measured, note: [measured.note, how].filter(Boolean).join(' — ') };
