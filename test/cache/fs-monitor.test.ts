@@ -235,3 +235,13 @@ test('with no daemon, hashing through the client gives what it gives without one
   assert.equal(hash, await truth('inside'));
   assert.equal((await hashWatched('data')).hash, await truth('data'));
 });
+
+test('the socket lives in .runner/ unless that path passes the 107-byte limit of a unix socket path', () => {
+  assert.equal(fsMonitorSocket('/work/ws'), '/work/ws/.runner/fsmonitor.sock');
+  const deep = '/work' + '/a-rather-long-folder-name'.repeat(5);
+  const socket = fsMonitorSocket(deep);
+  assert.ok(socket.startsWith(join(tmpdir(), 'runner-fsmonitor-')), socket);
+  assert.ok(Buffer.byteLength(socket) <= 107);
+  assert.equal(fsMonitorSocket(deep), socket, 'the same workspace always gets the same socket');
+  assert.notEqual(fsMonitorSocket(deep + '2'), socket);
+});
