@@ -49,10 +49,10 @@ if (!dryRun) registerWebgpuTrainingKernels({ input: 'stride1' });
 const stockReductionGradients = [tf.getGradient(tf.Sum)!, tf.getGradient(tf.Mean)!];
 
 /** The fixes of this issue, each switchable, so one run measures what each one gives. */
-function configure(fixes: { reductionGradients: boolean; uploads: boolean; submitBatch: number; cachedLayouts?: boolean }): void {
+function configure(fixes: { reductionGradients: boolean; uploads: boolean; submitBatch: number; cachedLayouts?: boolean; sharedUniforms?: boolean }): void {
   if (fixes.reductionGradients) registerReductionGradients();
   else stockReductionGradients.forEach((config) => tf.registerGradient(config));
-  if (!dryRun) configureWebgpuBackend({ writeBufferUploads: fixes.uploads, submitBatch: fixes.submitBatch, cachedLayouts: false });
+  if (!dryRun) configureWebgpuBackend({ writeBufferUploads: fixes.uploads, submitBatch: fixes.submitBatch, cachedLayouts: false, sharedUniforms: fixes.sharedUniforms ?? false });
   cacheLayouts = fixes.cachedLayouts ?? false;
 }
 const allFixes = { reductionGradients: true, uploads: true, submitBatch: 100 };
@@ -289,7 +289,8 @@ await section('fusedAdam', async () => {
 });
 
 // (e3) batch norm fused too (fused-batch-norm-layer.ts: ten dispatches per layer and step, not forty-four), with
-// the fused Adam: the ResNet-50 step and the U-Net step, dispatches counted.
+// the fused Adam: the ResNet-50 step and the U-Net step, dispatches counted; then with uniform buffers shared
+// (stages/model/kernels/webgpu/uniforms.ts).
 await section('fusedBatchNorm', async () => {
   if (dryRun) return { skipped: 'webgpu only' };
   configure({ ...allFixes, cachedLayouts: true });
@@ -303,20 +304,24 @@ await section('fusedBatchNorm', async () => {
   ] as const) {
     const fused = build();
     fused.compile({ optimizer: new FusedAdam(name === 'unet' ? 1e-3 : 1e-4), loss });
-    const times: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const t0 = performance.now();
+    for (const sharedUniforms of [false, true]) {
+      configure({ ...allFixes, cachedLayouts: true, sharedUniforms });
+      const times: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const t0 = performance.now();
+        await fused.trainOnBatch(x, y);
+        times.push(performance.now() - t0);
+      }
+      for (const key of Object.keys(counters)) delete counters[key];
+      counting = true;
       await fused.trainOnBatch(x, y);
-      times.push(performance.now() - t0);
+      counting = false;
+      rows[sharedUniforms ? `${name} + shared uniforms` : name] = {
+        batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
+        dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
+        writeBuffersPerStep: counters['queue.writeBuffer']?.calls ?? 0,
+      };
     }
-    for (const key of Object.keys(counters)) delete counters[key];
-    counting = true;
-    await fused.trainOnBatch(x, y);
-    counting = false;
-    rows[name] = {
-      batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
-      dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
-    };
     fused.dispose();
   }
   return rows;

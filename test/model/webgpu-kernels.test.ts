@@ -249,3 +249,29 @@ test('the fused batch norm (training) on webgpu equals tf.layers\' batchNormaliz
   // plus the loss's sum and its gradient's fill.
   assert.ok(dispatches <= 13, `${dispatches} dispatches for one layer's forward and backward`);
 });
+
+test('a dispatch whose uniforms were seen before writes no uniform buffer, and its result is still right', { skip: noDevice }, async () => {
+  await tf.setBackend('webgpu');
+  const backend = tf.backend() as unknown as { queue: { writeBuffer: (...args: unknown[]) => unknown } };
+  const a = tf.tensor(values(1000, 70), [10, 100]);
+  const b = tf.tensor(values(1000, 71), [10, 100]);
+  await Promise.all([a.data(), b.data()]); // uploaded before counting
+  const original = backend.queue.writeBuffer;
+  let writes = 0;
+  backend.queue.writeBuffer = function (this: unknown, ...args: unknown[]) { writes++; return original.apply(this, args); };
+  try {
+    const first = tf.mul(a, b);
+    const firstWrites = writes;
+    const second = tf.mul(b, a); // same shapes: the same uniform bytes
+    assert.equal(writes, firstWrites, 'the second multiply wrote no uniforms');
+    const scaled = tf.mul(a, 2.5); // a scalar operand: an upload, and other uniforms
+    assert.ok(writes > firstWrites, 'new uniforms are written');
+    assert.deepEqual(await second.data(), await first.data());
+    const expected = (await a.data()).map((v) => Math.fround(v * 2.5));
+    assert.deepEqual(await scaled.data(), expected);
+    tf.dispose([first, second, scaled]);
+  } finally {
+    backend.queue.writeBuffer = original;
+    tf.dispose([a, b]);
+  }
+});

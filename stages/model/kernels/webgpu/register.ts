@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
 import { cacheBindGroupLayouts } from './bind-group-layouts.js';
+import { shareUniformBuffers } from './uniforms.js';
 import { useWriteBufferUploads } from './uploads.js';
 
 export interface WebgpuKernelOptions {
@@ -58,11 +59,15 @@ export interface WebgpuBackendOptions {
   /** One bind-group layout per pipeline instead of one per dispatch (kernels/webgpu/bind-group-layouts.ts; default
    *  true; cannot be switched off again for pipelines already compiled with it). */
   cachedLayouts?: boolean;
+  /** One uniform buffer per uniform content, written once (kernels/webgpu/uniforms.ts; default true): no
+   *  queue.writeBuffer per dispatch. */
+  sharedUniforms?: boolean;
 }
 
 /** Settings of the active webgpu backend instance (call after tf.setBackend('webgpu')). */
 export function configureWebgpuBackend(options: WebgpuBackendOptions = {}): void {
   useWriteBufferUploads(options.writeBufferUploads ?? true);
   if (options.cachedLayouts ?? true) cacheBindGroupLayouts();
+  shareUniformBuffers(options.sharedUniforms ?? true);
   tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', options.submitBatch ?? 100);
 }
