@@ -40,9 +40,13 @@ import type { Image8 } from '../imaging/dataset.js';
 export type { Losses } from './losses.js';
 export type { TrainBatch, ImageMeta } from './molding.js';
 
-/** What trainStep needs of an optimizer (stages/train/amsgrad.ts fits): gradients and variables by store name. */
+/**
+ * What trainStep needs of an optimizer (stages/train/amsgrad.ts fits): gradients and variables by store name;
+ * `gradientScale`, where given, multiplies every gradient first (the clip factor, which webgpu folds into the
+ * update's own programs instead of a multiply per gradient).
+ */
 export interface GradientApplier {
-  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>): void;
+  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, gradientScale?: tf.Scalar): void;
 }
 
 /** One image's instances, at the original image size. */
@@ -145,13 +149,12 @@ export class MaskRcnn {
         const grad = grads[variable.name];
         const name = this.store.nameOf(variable);
         if (!grad || name === undefined) continue;
-        byStoreName[name] = grad.mul(clipScale);
-        grad.dispose(); // one copy of the gradients at a time
+        byStoreName[name] = grad;
         variablesByName[name] = variable;
       }
       const values = tf.stack(lossNames.map((name) => parts![name])); // [6]
       for (const name of lossNames) parts![name].dispose();
-      optimizer.applyGradients(byStoreName, variablesByName);
+      optimizer.applyGradients(byStoreName, variablesByName, clipScale);
       return values;
     });
     const [values] = await readAndDispose([stacked]);

@@ -197,14 +197,26 @@ interface SamplingPlan {
   weights: Float32Array;
 }
 
-/** map [B, H, W, C] and a plan of S samples -> [S, C]. */
+// Elements per gathered tensor at most: the corners of a chunk of samples, [chunk * 4, C], stay under 64 MiB.
+// WebGPU devices may refuse to bind a larger buffer (the default maxStorageBufferBindingSize is 128 MiB, and
+// lavapipe has exactly that); the recipe's mask head at 512 px samples ~50k points x 4 corners x 256 channels.
+export const gatherLimits = { maxElements: 2 ** 24 }; // a setting, not a constant: tests use small chunks
+
+/** map [B, H, W, C] and a plan of S samples -> [S, C], in chunks of samples (same arithmetic per sample). */
 function bilinearSamples(map: tf.Tensor4D, { indices, weights }: SamplingPlan): tf.Tensor2D {
   const [b, h, w, c] = map.shape;
   const samples = indices.length / 4;
+  const chunk = Math.max(1, Math.floor(gatherLimits.maxElements / (4 * c)));
   return tf.tidy(() => {
-    const corners = tf.gather(map.reshape([b * h * w, c]), tf.tensor1d(indices, 'int32')); // [S*4, C]
-    const blend = tf.tensor3d(weights, [samples, 4, 1]);
-    return corners.reshape([samples, 4, c]).mul(blend).sum(1) as tf.Tensor2D; // [S, C]
+    const flat = map.reshape([b * h * w, c]);
+    const parts: tf.Tensor2D[] = [];
+    for (let start = 0; start < samples || parts.length === 0; start += chunk) {
+      const end = Math.min(samples, start + chunk);
+      const corners = tf.gather(flat, tf.tensor1d(indices.subarray(4 * start, 4 * end), 'int32')); // [n*4, C]
+      const blend = tf.tensor3d(weights.subarray(4 * start, 4 * end), [end - start, 4, 1]);
+      parts.push(corners.reshape([end - start, 4, c]).mul(blend).sum(1) as tf.Tensor2D); // [n, C]
+    }
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
   });
 }
 

@@ -27,12 +27,15 @@ export interface AmsgradOptions {
 
 // The fused update, one program per output. `c1` and `c2` are 1 - beta1 and 1 - beta2, computed in double as
 // the op-by-op form's scalars are; vhat' recomputes v' from v and g with the same expression as `v'` itself.
-const M: ElementwiseFormula = { name: 'amsgrad_m', inputs: ['M', 'G'], uniforms: ['b1', 'c1'],
-  body: 'let result = getMByOutputIndex(index) * uniforms.b1 + getGByOutputIndex(index) * uniforms.c1;' };
-const V: ElementwiseFormula = { name: 'amsgrad_v', inputs: ['V', 'G'], uniforms: ['b2', 'c2'],
-  body: 'let g = getGByOutputIndex(index); let result = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2;' };
-const VHAT: ElementwiseFormula = { name: 'amsgrad_vhat', inputs: ['H', 'V', 'G'], uniforms: ['b2', 'c2'],
-  body: 'let g = getGByOutputIndex(index); let v = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2; let result = max(getHByOutputIndex(index), v);' };
+// The gradient is G * S, S a scalar (the clip factor; 1 where none is given): the multiply the op-by-op form
+// does first, done here per element with the same float32 rounding.
+const M: ElementwiseFormula = { name: 'amsgrad_m', inputs: ['M', 'G', 'S'], uniforms: ['b1', 'c1'],
+  body: 'let g = getGByOutputIndex(index) * getSByOutputIndex(index); let result = getMByOutputIndex(index) * uniforms.b1 + g * uniforms.c1;' };
+const V: ElementwiseFormula = { name: 'amsgrad_v', inputs: ['V', 'G', 'S'], uniforms: ['b2', 'c2'],
+  body: 'let g = getGByOutputIndex(index) * getSByOutputIndex(index); let result = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2;' };
+const VHAT: ElementwiseFormula = { name: 'amsgrad_vhat', inputs: ['H', 'V', 'G', 'S'], uniforms: ['b2', 'c2'],
+  body: `let g = getGByOutputIndex(index) * getSByOutputIndex(index);
+         let v = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2; let result = max(getHByOutputIndex(index), v);` };
 const X: ElementwiseFormula = { name: 'amsgrad_x', inputs: ['X', 'M', 'H'], uniforms: ['lr', 'eps'],
   body: 'let result = getXByOutputIndex(index) - (getMByOutputIndex(index) * uniforms.lr) / (sqrt(getHByOutputIndex(index)) + uniforms.eps);' };
 
@@ -62,22 +65,32 @@ export class Amsgrad {
 
   /**
    * Applies one update. `grads` maps variable names (tf.Variable.name) to their gradients; `variables` maps the
-   * same names to the variables to update.
+   * same names to the variables to update; `gradientScale` (a scalar: the clip factor) multiplies every gradient
+   * first.
    */
-  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>): void {
+  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, gradientScale?: tf.Scalar): void {
     this.iterations += 1;
     const t = this.iterations;
     const lrT = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     const fused = this.fuseOnWebgpu && tf.getBackend() === 'webgpu';
-    for (const [name, grad] of Object.entries(grads)) {
+    const scale = fused ? (gradientScale ?? tf.scalar(1)) : undefined;
+    try {
+      this.update(grads, variables, lrT, scale, gradientScale);
+    } finally {
+      if (scale && scale !== gradientScale) scale.dispose();
+    }
+  }
+
+  private update(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, lrT: number, scale: tf.Scalar | undefined, gradientScale: tf.Scalar | undefined): void {
+    for (const [name, unscaled] of Object.entries(grads)) {
       const variable = variables[name];
       if (!variable) throw new Error(`amsgrad: gradient for unknown variable "${name}"`);
       const slots = this.slotsFor(name, variable);
       tf.tidy(() => {
-        if (fused && grad.dtype === 'float32' && tf.util.arraysEqual(grad.shape, variable.shape)) {
-          const m = runElementwise(M, [slots.m, grad], [this.beta1, 1 - this.beta1]);
-          const vhat = runElementwise(VHAT, [slots.vhat, slots.v, grad], [this.beta2, 1 - this.beta2]);
-          const v = runElementwise(V, [slots.v, grad], [this.beta2, 1 - this.beta2]);
+        if (scale && unscaled.dtype === 'float32' && tf.util.arraysEqual(unscaled.shape, variable.shape)) {
+          const m = runElementwise(M, [slots.m, unscaled, scale], [this.beta1, 1 - this.beta1]);
+          const vhat = runElementwise(VHAT, [slots.vhat, slots.v, unscaled, scale], [this.beta2, 1 - this.beta2]);
+          const v = runElementwise(V, [slots.v, unscaled, scale], [this.beta2, 1 - this.beta2]);
           const x = runElementwise(X, [variable, m, vhat], [lrT, this.epsilon]);
           slots.m.assign(m);
           slots.v.assign(v);
@@ -85,6 +98,7 @@ export class Amsgrad {
           variable.assign(x);
           return;
         }
+        const grad = gradientScale ? unscaled.mul(gradientScale) : unscaled;
         const m = slots.m.mul(this.beta1).add(grad.mul(1 - this.beta1));
         const v = slots.v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));
         const vhat = tf.maximum(slots.vhat, v);

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { cropAndResizeDifferentiable, roiAlign, roiLevels } from '../../stages/model/roi-align.js';
+import { cropAndResizeDifferentiable, gatherLimits, roiAlign, roiLevels } from '../../stages/model/roi-align.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -113,6 +113,23 @@ test('both implementations give the same gradients, also when a level has no box
   for (let level = 0; level < 4; level++) assert.ok(maxAbsDiff(a[level]!, b[level]!) < 1e-5, `p${level + 2}`);
   assert.equal(b[1]!.abs().max().dataSync()[0], 0);
   assert.ok(b[0]!.abs().max().dataSync()[0]! > 0);
+});
+
+test('the gather implementation in chunks of samples gives the unchunked values and gradients', () => {
+  const maps = pyramid(3);
+  const weights = tf.randomNormal([7, 5, 5, 3], 0, 1, 'float32', 8);
+  const run = () => tf.grads((...ms: tf.Tensor[]) => roiAlign(ms as tf.Tensor4D[], boxes, boxIndex, 5, [512, 512], 'gather').mul(weights).sum())(maps);
+  const values = () => roiAlign(maps, boxes, boxIndex, 5, [512, 512], 'gather');
+  const whole = { grads: run(), values: values() };
+  const saved = gatherLimits.maxElements;
+  gatherLimits.maxElements = 4 * 3 * 7; // 7 samples (of 25 per box) per chunk: chunks end mid-box
+  try {
+    const chunked = { grads: run(), values: values() };
+    assert.ok(maxAbsDiff(chunked.values, whole.values) === 0, 'values');
+    for (let level = 0; level < 4; level++) assert.ok(maxAbsDiff(chunked.grads[level]!, whole.grads[level]!) < 1e-6, `p${level + 2}`);
+  } finally {
+    gatherLimits.maxElements = saved;
+  }
 });
 
 test('no boxes give an empty [0, P, P, C] result', () => {

@@ -110,7 +110,7 @@ test('float32, int32 and bool tensors uploaded through writeBuffer read back unc
   }
 });
 
-test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over three steps, also for a variable of 5M elements', { skip: noDevice }, async () => {
+test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over three steps (one with a clip factor), also for a variable of 5M elements', { skip: noDevice }, async () => {
   const shapes = [[3, 5], [257], [5_000_000]]; // the last exceeds 65,535 workgroups of 64: a reshaped dispatch
   const starts = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 40 + k));
   const gradients = [0, 1, 2].map((step) => shapes.map((s, k) => values(tf.util.sizeFromShape(s), 50 + 3 * k + step)));
@@ -118,10 +118,11 @@ test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over 
     await tf.setBackend(backend);
     const optimizer = new Amsgrad({ learningRate: 1e-2 });
     const variables = tf.tidy(() => Object.fromEntries(starts.map((s, k) => [`v${k}`, tf.variable(tf.tensor(s, shapes[k]), true, `amsgradCheck_${backend}_${k}`)])));
-    for (const step of gradients) {
+    for (const [index, step] of gradients.entries()) {
       const grads = Object.fromEntries(step.map((g, k) => [`v${k}`, tf.tensor(g, shapes[k])]));
-      optimizer.applyGradients(grads, variables);
-      tf.dispose(Object.values(grads));
+      const clip = index === 1 ? tf.scalar(0.37) : undefined; // the second step's gradients clipped
+      optimizer.applyGradients(grads, variables, clip);
+      tf.dispose([...Object.values(grads), ...(clip ? [clip] : [])]);
     }
     const out = await Promise.all(Object.values(variables).map((v) => v.data() as Promise<Float32Array>));
     const stateTensors = optimizer.state();
