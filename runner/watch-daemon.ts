@@ -45,7 +45,8 @@ const startedAt = new Date();
 const inotify = loadInotify();
 const fd = inotify.init();
 if (fd < 0) throw new Error(`inotify_init1 failed (errno ${-fd})`);
-const tree = new WatchTree(inotify, fd, cookieDir);
+// RUNNER_FSMONITOR_MAX_WATCHES: a lower watch limit than the kernel's, for the tests of running out of watches.
+const tree = new WatchTree(inotify, fd, cookieDir, Number(process.env['RUNNER_FSMONITOR_MAX_WATCHES']) || Infinity);
 /** Dep roots outside the workspace: from the lock files at start, and every directory a client asked about. */
 const extraRoots = new Set(options.roots);
 /** Directories asked about that could not be watched whole (the watch limit): asked again, still "unknown". */
@@ -80,7 +81,10 @@ function start(reason: string | undefined): void {
     lastReset = { reason, at: new Date().toISOString() };
     say(`starting over: ${reason}`);
   }
-  if (!existsSync(options.workspace)) return shutdown('the workspace is gone');
+  if (!existsSync(options.workspace)) {
+    shutdown('the workspace is gone');
+    return;
+  }
   mkdirSync(cookieDir, { recursive: true });
   tree.watchCookies();
   tree.addRoot(options.workspace, true, seq);
@@ -110,11 +114,18 @@ function record(path: string): void {
 }
 
 const buffer = Buffer.allocUnsafe(256 << 10);
+/** A read(2) is parked on a pool thread; exiting then would hang (libuv joins its pool threads at exit). */
+let readPending = false;
+let exitCode: number | undefined;
+
 /** Reads the inotify descriptor forever (a blocking read on a pool thread, see cache/inotify-binding.ts). */
 function readEvents(): void {
+  readPending = true;
   read(fd, buffer, 0, buffer.length, null, (error, bytes) => {
+    readPending = false;
+    if (exitCode !== undefined) process.exit(exitCode);
     if (error) {
-      if (error.code !== 'EINTR' && error.code !== 'EAGAIN') return shutdown(`reading inotify failed: ${error.message}`);
+      if (error.code !== 'EINTR' && error.code !== 'EAGAIN') return shutdown(`reading inotify failed: ${error.message}`, 1);
     } else {
       for (const event of parseEvents(buffer, bytes)) {
         const outcome = tree.handle(event);
@@ -174,6 +185,7 @@ async function query(request: QueryRequest): Promise<QueryReply> {
   const token = await sync();
   if (token === undefined) return unknown('no sync with the event queue (cookie timeout, or the daemon started over)');
   if (tree.failure !== undefined) return unknown(tree.failure);
+  if (root.failure !== undefined) return unknown(root.failure);
   const unwatched = tree.unwatchedNear(dir);
   if (unwatched !== undefined) return unknown(`${unwatched} is not watched`);
   if (since === null || typeof since !== 'string') return unknown('no token yet', token);
@@ -207,7 +219,7 @@ function status(id: number): Record<string, unknown> {
     startedAt: startedAt.toISOString(),
     instance,
     seq,
-    failure: tree.failure ?? null,
+    failure: [tree.failure, ...[...tree.roots.values()].map((r) => r.failure)].filter((f) => f !== undefined).join('; ') || null,
     lastReset: lastReset ?? null,
     counts,
     idleHours: options.idleHours,
@@ -243,13 +255,23 @@ function serve(socket: Socket): void {
 
 const server = createServer(serve);
 
-function shutdown(why: string): never {
+let listening = false;
+
+function shutdown(why: string, code = 0): void {
+  if (exitCode !== undefined) return;
   say(`exiting: ${why}`);
-  server.close();
-  rmSync(options.socket, { force: true });
-  rmSync(join(stateDir, 'daemon.json'), { force: true });
-  rmSync(cookieDir, { recursive: true, force: true });
-  process.exit(0);
+  if (listening) {
+    // Only a daemon that got the socket cleans up: a second one that lost the race leaves the first's files.
+    server.close();
+    rmSync(options.socket, { force: true });
+    rmSync(join(stateDir, 'daemon.json'), { force: true });
+  }
+  if (!readPending) process.exit(code);
+  // Removing the watches queues an IN_IGNORED event per watch, which ends the parked read; its callback
+  // exits. Should no event come (no watch left), the process ends itself the hard way.
+  exitCode = code;
+  tree.clear();
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1000).unref();
 }
 
 /** Another daemon already answering on the socket: leave it. A socket file nobody answers on: stale. */
@@ -274,13 +296,16 @@ if (existsSync(options.socket)) {
 start(undefined);
 readEvents();
 server.listen(options.socket, () => {
+  listening = true;
   chmodSync(options.socket, 0o600); // the socket may be in the shared temp dir
   writeFileSync(join(stateDir, 'daemon.json'), JSON.stringify({ pid: process.pid, socket: options.socket, startedAt: startedAt.toISOString() }) + '\n');
   say(`watching ${[...tree.roots.keys()].join(', ')} (${tree.watchCount} directories), socket ${options.socket}`);
 });
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
+server.on('error', (error) => shutdown(`the socket failed: ${error.message}`));
 setInterval(() => {
   if (!existsSync(options.workspace)) shutdown('the workspace is gone');
+  if (!existsSync(options.socket)) shutdown('its socket file was removed');
   if (Date.now() - lastActivity > options.idleHours * 3600_000) shutdown(`idle for ${options.idleHours} h`);
 }, 60_000);

@@ -35,6 +35,8 @@ export interface Root {
   /** Its identity when added: a root whose path now names another directory is a reset. */
   dev: number;
   ino: number;
+  /** Why its tree is not watched whole (the watch limit, permissions): every answer below it is "unknown". */
+  failure?: string;
 }
 
 const errnoName = (negative: number): string =>
@@ -55,13 +57,15 @@ export class WatchTree {
   /** Directories left unwatched (EXCLUDED_NAMES): a question about a tree holding one is "unknown". */
   readonly excluded = new Set<string>();
   private cookieWd = -1;
-  /** Why some directory could not be watched (the watch limit, permissions): every answer is "unknown". */
+  /** Why the cookie folder could not be watched: no answer can be synced, every answer is "unknown". */
   failure: string | undefined;
 
   constructor(
     private readonly inotify: InotifyAddon,
     private readonly fd: number,
     readonly cookieDir: string,
+    /** At most this many directory watches (the kernel's limit applies anyway). */
+    private readonly maxWatches = Infinity,
   ) {}
 
   get watchCount(): number {
@@ -71,23 +75,22 @@ export class WatchTree {
   /** Watches the cookie folder alone (its file creations are the daemon's sync points). */
   watchCookies(): void {
     const wd = this.inotify.addWatch(this.fd, this.cookieDir, WATCH_MASK);
-    if (wd < 0) this.failure = `cannot watch the cookie folder ${this.cookieDir}: ${errnoName(wd)}`;
+    if (wd < 0) this.fail(undefined, `cannot watch the cookie folder ${this.cookieDir}: ${errnoName(wd)}`);
     else this.cookieWd = wd;
   }
 
   /** Watches a root's whole tree; with `optional`, a root that cannot be watched whole is dropped again. */
   addRoot(path: string, excludeNames: boolean, seq: number, optional = false): string | undefined {
     const stat = lstatSync(path);
-    this.roots.set(path, { path, excludeNames, sinceSeq: seq, dev: stat.dev, ino: stat.ino });
+    const root: Root = { path, excludeNames, sinceSeq: seq, dev: stat.dev, ino: stat.ino };
+    this.roots.set(path, root);
     const failure = this.addTree(path, excludeNames);
     if (failure === undefined) return undefined;
-    if (optional) {
-      // A dep asked about on demand (a link to /usr, say) must not use up the watches the others need.
-      this.removeTree(path);
-      this.roots.delete(path);
-    } else {
-      this.fail(failure);
-    }
+    // A root that does not fit (a workspace too large for the watch limit, a dep linked to /usr) gives its
+    // watches back, so the other roots keep working; one asked about on demand is forgotten.
+    this.removeTree(path);
+    if (optional) this.roots.delete(path);
+    else this.fail(root, failure);
     return failure;
   }
 
@@ -116,9 +119,12 @@ export class WatchTree {
     return undefined;
   }
 
-  private fail(reason: string): void {
-    if (this.failure === undefined) process.stderr.write(`watch daemon: ${reason}; answering "unknown" from now on\n`);
-    this.failure ??= reason;
+  /** Records why a root (or, with none, the cookie folder) cannot be vouched for; said once in the log. */
+  private fail(root: Root | undefined, reason: string): void {
+    const holder: { failure?: string | undefined } = root ?? this;
+    if (holder.failure !== undefined) return;
+    holder.failure = reason;
+    process.stderr.write(`watch daemon: ${reason}; answering "unknown" for ${root ? root.path : 'everything'} from now on\n`);
   }
 
   /** Watches `dir` and every directory below it: watch first, then list (see the header). Why it failed, if it did. */
@@ -126,7 +132,7 @@ export class WatchTree {
     const stack = [dir];
     while (stack.length > 0) {
       const current = stack.pop()!;
-      const wd = this.inotify.addWatch(this.fd, current, WATCH_MASK);
+      const wd = this.pathOf.size >= this.maxWatches ? -constants.errno.ENOSPC : this.inotify.addWatch(this.fd, current, WATCH_MASK);
       if (wd < 0) {
         // Gone or replaced by a file since it was listed: its parent's event says so.
         if (wd === -constants.errno.ENOENT || wd === -constants.errno.ENOTDIR) continue;
@@ -205,7 +211,7 @@ export class WatchTree {
         if (root?.excludeNames && EXCLUDED_NAMES.has(event.name)) this.excluded.add(path);
         else {
           const failure = this.addTree(path, root?.excludeNames ?? false);
-          if (failure !== undefined) this.fail(failure);
+          if (failure !== undefined) this.fail(root, failure);
         }
       }
     }

@@ -58,7 +58,7 @@ test('watch start, a warm status through the daemon, a change seen through the l
   writeFileSync(join(ws, 'data', 'two', 'mask.png'), 'two MASK'); // same size, through the link
   status = runCli(ws, ['status', 'p.yaml'], env);
   assert.match(status.stdout, /count: stale\n\s+dep changed: data/);
-  assert.match(status.stderr, /1 changed, e\.g\. .*two\/mask\.png: walking/);
+  assert.match(status.stderr, /\d+ changed, e\.g\. .*two\/mask\.png: walking/);
 
   const watching = runCli(ws, ['watch', 'status', '--dir', ws]);
   assert.match(watching.stdout, /running \(pid \d+\) since /);
