@@ -7,6 +7,8 @@
 //
 // The fs calls are synchronous on purpose: a warm status is ~30k lstat calls, and the per-call promise
 // overhead of fs/promises would double its cost. Many files to hash go to worker threads (hash-pool.ts).
+// With `runner watch` running, a directory the watch daemon vouches for is not walked at all (askMonitor,
+// cache/fs-monitor.ts, docs/fsmonitor.md).
 import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, readdirSync, lstatSync, realpathSync, statSync, readlinkSync, type Stats, type Dirent } from 'node:fs';
 import { open } from 'node:fs/promises';
