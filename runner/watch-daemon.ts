@@ -85,6 +85,12 @@ function start(reason: string | undefined): void {
     shutdown('the workspace is gone');
     return;
   }
+  if (reason !== undefined && !existsSync(cookieDir)) {
+    // Someone removed .runner/ (or the whole workspace, still being deleted): recreating folders now could
+    // make their `rm -rf` fail, and the socket went with them.
+    shutdown('its folder .runner/fsmonitor was removed');
+    return;
+  }
   mkdirSync(cookieDir, { recursive: true });
   tree.watchCookies();
   tree.addRoot(options.workspace, true, seq);
@@ -169,10 +175,6 @@ async function query(request: QueryRequest): Promise<QueryReply> {
   };
   if (typeof dir !== 'string' || !dir.startsWith('/')) return unknown('not an absolute path');
   let root = tree.rootOf(dir);
-  if (root && !tree.stillThere(root)) {
-    start(`watched root ${root.path} now names another directory`);
-    root = tree.rootOf(dir);
-  }
   if (!root && refused.has(dir)) return unknown(refused.get(dir)!);
   if (!root && isDirectory(dir)) {
     // Watched from now on; this answer is "unknown", the token below is good for the next one.
@@ -184,6 +186,12 @@ async function query(request: QueryRequest): Promise<QueryReply> {
   if (!root) return unknown(refused.get(dir) ?? 'not a directory the daemon can watch');
   const token = await sync();
   if (token === undefined) return unknown('no sync with the event queue (cookie timeout, or the daemon started over)');
+  // After the sync, so a root swapped for another folder before the question (an ancestor renamed: no event
+  // reaches the root's own watch) is seen here; one swapped later is seen by the next question.
+  if (!tree.stillThere(root)) {
+    start(`watched root ${root.path} now names another directory`);
+    return unknown(`${root.path} was replaced`);
+  }
   if (tree.failure !== undefined) return unknown(tree.failure);
   if (root.failure !== undefined) return unknown(root.failure);
   const unwatched = tree.unwatchedNear(dir);
