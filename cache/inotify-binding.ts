@@ -171,7 +171,8 @@ export function loadInotify(): InotifyAddon {
       const compiler = process.env['CC'] ?? 'cc';
       const built = spawnSync(compiler, ['-O2', '-shared', '-fPIC', `-I${include}`, source, '-o', temp], { encoding: 'utf8' });
       if (built.error || built.status !== 0) {
-        throw new InotifyUnavailableError(`could not compile the inotify addon with ${compiler}: ${built.error?.message ?? built.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+        const why = built.error?.message ?? (built.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${built.status ?? built.signal}`);
+        throw new InotifyUnavailableError(`could not compile the inotify addon with ${compiler} (set CC to another C compiler): ${why}`);
       }
       renameSync(temp, addon);
     } finally {

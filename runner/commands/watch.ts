@@ -34,7 +34,10 @@ export const WATCH_HELP: Record<string, string> = {
   ].join('\n'),
 };
 
+const folders = (n: number): string => `${n} ${n === 1 ? 'directory' : 'directories'}`;
+
 interface DaemonStatus {
+  id: number;
   pid: number;
   workspace: string;
   roots: string[];
@@ -171,7 +174,7 @@ async function start(workspace: string, values: Values): Promise<number> {
     const status = await ask<DaemonStatus>(socket, 'status', 500);
     if (status) {
       const others = status.roots.filter((r) => r !== workspace);
-      process.stdout.write(`watching ${workspace}${others.length ? ` and ${others.join(', ')}` : ''}: ${status.watches} directories (pid ${status.pid})\n`);
+      process.stdout.write(`watching ${workspace}${others.length ? ` and ${others.join(', ')}` : ''}: ${folders(status.watches)} (pid ${status.pid})\n`);
       return 0;
     }
     await new Promise((r) => setTimeout(r, 25));
@@ -204,7 +207,8 @@ async function stop(workspace: string): Promise<number> {
 async function status(workspace: string, values: Values): Promise<number> {
   const running = await ask<DaemonStatus>(fsMonitorSocket(workspace), 'status');
   if (values['json']) {
-    process.stdout.write(JSON.stringify(running ? { running: true, ...running } : { running: false, workspace }, null, 2) + '\n');
+    const { id: _, ...fields } = running ?? { id: 0 };
+    process.stdout.write(JSON.stringify(running ? { running: true, ...fields } : { running: false, workspace }, null, 2) + '\n');
     return 0;
   }
   if (!running) {
@@ -214,7 +218,7 @@ async function status(workspace: string, values: Values): Promise<number> {
   const c = running.counts;
   const lines = [
     `watch daemon for ${workspace}: running (pid ${running.pid}) since ${running.startedAt}`,
-    `  watching ${running.watches} directories below: ${running.roots.join(', ')}`,
+    `  watching ${folders(running.watches)} below: ${running.roots.join(', ')}`,
     ...(running.excluded.length ? [`  not watched: ${running.excluded.join(', ')}`] : []),
     `  events ${c['events']}, queries ${c['queries']} (unchanged ${c['unchanged']}, changed ${c['changed']}, unknown ${c['unknown']}), started over ${c['resets']} times`,
     ...(running.lastReset ? [`  last started over at ${running.lastReset.at}: ${running.lastReset.reason}`] : []),
