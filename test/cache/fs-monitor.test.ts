@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,6 +284,25 @@ test('the daemon exits by itself when its workspace is deleted', { skip }, async
   rmSync(doomed, { recursive: true });
   await exitOf(child); // the root's own deletion event, then nothing left to watch: no timer involved
   assert.equal(child.exitCode, 0);
+});
+
+test('a workspace too deep for a socket path in it is served through the temp-dir socket', { skip }, async () => {
+  const deep = join(root, 'a-rather-long-folder-name'.repeat(4));
+  mkdirSync(join(deep, '.runner'), { recursive: true });
+  write(join(deep, 'dep', 'f.txt'), 'f\n');
+  const socket = fsMonitorSocket(deep);
+  assert.ok(socket.startsWith(tmpdir()), socket);
+  const child = await startDaemon({}, deep, []);
+  try {
+    const client = new FsMonitorClient(deep);
+    const first = await client.query(join(deep, 'dep'), undefined);
+    assert.equal(first?.unchanged, false);
+    assert.equal((await client.query(join(deep, 'dep'), first!.token))?.unchanged, true);
+  } finally {
+    child.kill('SIGTERM');
+    await exitOf(child);
+  }
+  assert.equal(existsSync(socket), false, 'the daemon removed its socket');
 });
 
 test('the socket lives in .runner/ unless that path passes the 107-byte limit of a unix socket path', () => {
