@@ -312,8 +312,9 @@ server.listen(options.socket, () => {
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 server.on('error', (error) => shutdown(`the socket failed: ${error.message}`));
+const idleMs = options.idleHours * 3600_000;
 setInterval(() => {
   if (!existsSync(options.workspace)) shutdown('the workspace is gone');
-  if (!existsSync(options.socket)) shutdown('its socket file was removed');
-  if (Date.now() - lastActivity > options.idleHours * 3600_000) shutdown(`idle for ${options.idleHours} h`);
-}, 60_000);
+  else if (!existsSync(options.socket)) shutdown('its socket file was removed');
+  else if (Date.now() - lastActivity > idleMs) shutdown(`idle for ${options.idleHours} h`);
+}, Math.min(60_000, Math.max(100, idleMs / 4)));

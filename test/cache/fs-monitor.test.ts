@@ -42,9 +42,9 @@ function write(path: string, text: string): void {
   writeFileSync(path, text);
 }
 
-async function startDaemon(env: Record<string, string> = {}, workspace = ws, roots = [external]): Promise<ChildProcess> {
+async function startDaemon(env: Record<string, string> = {}, workspace = ws, roots = [external], idleHours = 1): Promise<ChildProcess> {
   const socket = fsMonitorSocket(workspace);
-  const options: DaemonOptions = { workspace, roots, socket, idleHours: 1 };
+  const options: DaemonOptions = { workspace, roots, socket, idleHours };
   const child = spawn(process.execPath, ['--import', tsx, daemonScript, JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -303,6 +303,15 @@ test('a workspace too deep for a socket path in it is served through the temp-di
     await exitOf(child);
   }
   assert.equal(existsSync(socket), false, 'the daemon removed its socket');
+});
+
+test('the daemon exits by itself after --idle-hours without a question', { skip }, async () => {
+  const idle = join(root, 'idle');
+  mkdirSync(join(idle, '.runner'), { recursive: true });
+  const child = await startDaemon({}, idle, [], 0.5 / 3600); // half a second
+  await exitOf(child);
+  assert.equal(child.exitCode, 0);
+  assert.equal(existsSync(fsMonitorSocket(idle)), false);
 });
 
 test('the socket lives in .runner/ unless that path passes the 107-byte limit of a unix socket path', () => {
