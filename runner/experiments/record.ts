@@ -95,6 +95,16 @@ export function listRecords(workspace: string): ExperimentRecord[] {
   return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
 }
 
+/**
+ * Experiment folders with no record: a sweep stopped before that experiment finished. Rerunning the sweep (or
+ * any sweep reaching the same params) resumes in the folder, from its stages' checkpoints.
+ */
+export function listUnrecorded(workspace: string): string[] {
+  const dir = expsDir(workspace);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((name) => /^[0-9a-f]{10}$/.test(name) && !existsSync(join(dir, `${name}.json`))).sort();
+}
+
 /** An experiment named by id, id prefix (4+ characters) or name (the newest of that name). */
 export function resolveRecord(records: readonly ExperimentRecord[], ref: string, flag: string): ExperimentRecord {
   const exact = records.find((r) => r.id === ref);

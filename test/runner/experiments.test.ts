@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiagnosticError } from '../../runner/spec/diagnostics.js';
 import { cartesian, overridesAsSets, overridesName, parseGridFlag, splitTopLevel } from '../../runner/experiments/grid.js';
@@ -72,6 +72,26 @@ test('an experiment workspace links inputs, keeps owned paths real, and drops li
   mirrorWorkspace(main, target, owned);
   assert.ok(!existsSync(join(target, 'gone.txt')) && !lstatSync(join(target, 'code')).isFile());
   assert.equal(readFileSync(join(target, 'data/prep-note.txt'), 'utf8'), 'own file', 'files the experiment wrote are kept');
+});
+
+test('an experiment folder without a record is listed as interrupted and removed by id, not while a runner holds the workspace', async () => {
+  const dir = await studyWorkspace();
+  const folder = join(dir, '.runner/exps/abcdef0123');
+  mkdirSync(join(folder, 'models'), { recursive: true });
+  assert.equal(cli(dir, ['exp', 'list']).stdout, 'abcdef0123  (interrupted: no record; rerun its sweep to resume from its checkpoints, or `runner exp remove abcdef0123`)\n');
+  writeFileSync(join(dir, '.runner/workspace.owner.json'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '', command: 'sweep' }));
+  const { default: lockfile } = await import('proper-lockfile');
+  const release = await lockfile.lock(join(dir, '.runner'), { lockfilePath: join(dir, '.runner/workspace.lock'), realpath: false });
+  try {
+    const busy = cli(dir, ['exp', 'remove', 'abcdef']);
+    assert.equal(busy.status, 2, busy.stderr);
+    assert.ok(existsSync(folder), 'kept while the workspace is busy');
+  } finally {
+    await release();
+  }
+  assert.equal(cli(dir, ['exp', 'remove', 'abcdef']).stdout, 'removed abcdef0123 (interrupted, no record)\n');
+  assert.ok(!existsSync(folder));
+  assert.equal(cli(dir, ['exp', 'list']).stdout, 'no experiments yet (run `runner sweep`)\n');
 });
 
 test('exp list shows each experiment once, show prints its record, remove deletes record and folder', async () => {
