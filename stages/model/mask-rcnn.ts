@@ -16,6 +16,7 @@
 // its reads between the stages of inference. Both give the synchronous forms' numbers.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
+import { clipFactor } from './clip-factor.js';
 import { anchorSpec, pyramidAnchors } from './anchors.js';
 import { resnetFeatures } from './backbone.js';
 import { anchorsPerLocation, type MaskRcnnConfig } from './config.js';
@@ -443,9 +444,7 @@ export class MaskRcnn {
 
   /** clipScale on the device, unread: min(1, clipNorm / norm) (a zero norm gives 1). */
   private clipScaleTensor(grads: tf.Tensor[]): tf.Scalar {
-    if (grads.length === 0) return tf.scalar(1);
-    const squares = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))); // one squared gradient alive at a time
-    return tf.tidy(() => tf.minimum(1, tf.div(this.config.train.clipNorm, tf.sqrt(addAll(squares)))) as tf.Scalar);
+    return clipFactor(grads, this.config.train.clipNorm);
   }
 
   private checkImages(images: tf.Tensor4D, expectedBatch: number): void {

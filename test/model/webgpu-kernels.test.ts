@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../stages/model/add-all.js';
 import { selectBackend } from '../../stages/model/backend.js';
+import { clipFactor } from '../../stages/model/clip-factor.js';
 import { configFromParams } from '../../stages/model/config.js';
 import { upsample2x } from '../../stages/model/layers.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
@@ -274,5 +275,16 @@ test('a dispatch whose uniforms were seen before writes no uniform buffer, and i
   } finally {
     backend.queue.writeBuffer = original;
     tf.dispose([a, b]);
+  }
+});
+
+test('the clip factor (global norm) on webgpu, sums of squares as dot products, equals the cpu backend\'s', { skip: noDevice }, async () => {
+  const shapes = [[3, 3, 8, 16], [16], [5_000_000]];
+  const grads = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 80 + k));
+  for (const clipNorm of [5, 1e6]) { // clipped (the norm is ~1,300) and not
+    const factor = await onBoth(() => clipFactor(grads.map((g, k) => tf.tensor(g, shapes[k])), clipNorm));
+    assertClose(factor.gpu, factor.cpu, `clip factor, clipNorm ${clipNorm}`, 1e-5);
+    if (clipNorm === 5) assert.ok(factor.cpu[0]! < 0.01, 'this case is clipped');
+    else assert.equal(factor.cpu[0], 1);
   }
 });
