@@ -288,3 +288,31 @@ test('the clip factor (global norm) on webgpu, sums of squares as dot products, 
     else assert.equal(factor.cpu[0], 1);
   }
 });
+
+test('Sum over the leading axes (a bias gradient) runs as one matMul without a transpose and equals the cpu backend\'s', { skip: noDevice }, async () => {
+  const cases: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean }> = [
+    { shape: [2, 9, 11, 5], axis: [0, 1, 2], keepDims: false },
+    { shape: [2, 9, 11, 5], axis: [2, 0, 1], keepDims: true },
+    { shape: [300, 7], axis: 0, keepDims: false },
+    { shape: [300, 7], axis: -1, keepDims: false }, // not the leading axes: the stock kernel
+    { shape: [3, 4, 5], axis: [0, 1], keepDims: false }, // 12 rows: under the threshold, stock
+  ];
+  for (const c of cases) {
+    const x = values(tf.util.sizeFromShape(c.shape), 90);
+    const result = await onBoth(() => tf.sum(tf.tensor(x, c.shape), c.axis, c.keepDims));
+    assertClose(result.gpu, result.cpu, `sum of [${c.shape}] over ${JSON.stringify(c.axis)}`, 1e-5, 1e-3);
+  }
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (program: { constructor: { name: string } }, ...rest: unknown[]) => unknown };
+  const original = backend.runWebGPUProgram;
+  const programs: string[] = [];
+  backend.runWebGPUProgram = function (this: unknown, program, ...rest) { programs.push(program.constructor.name); return original.call(this, program, ...rest); };
+  const input = tf.tensor(values(2 * 16 * 16 * 8, 91), [2, 16, 16, 8]);
+  await input.data();
+  tf.sum(input, [0, 1, 2]).dispose(); // the first sum over 512 rows also fills the row of ones it keeps
+  programs.length = 0;
+  const sum = tf.sum(input, [0, 1, 2]);
+  backend.runWebGPUProgram = original;
+  assert.ok(sum.shape.length === 1 && sum.shape[0] === 8);
+  assert.ok(programs.length === 1 && programs[0]!.startsWith('MatMul'), `one matMul, got ${programs.join(', ')}`);
+  tf.dispose([input, sum]);
+});

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
 import { cacheBindGroupLayouts } from './bind-group-layouts.js';
+import { sumLeadingAxesConfig } from './sum-leading-axes.js';
 import { shareUniformBuffers } from './uniforms.js';
 import { useWriteBufferUploads } from './uploads.js';
 
@@ -13,6 +14,8 @@ export interface WebgpuKernelOptions {
   filter?: boolean;
   /** Our Conv2DBackpropInput: for every stride, for stride 1 only (strided ones stock), or not at all. */
   input?: 'all' | 'stride1' | 'none';
+  /** Sum over the leading axes as a matMul with a row of ones (sum-leading-axes.ts; default true). */
+  sum?: boolean;
 }
 
 const replacedStock = new Map<string, tf.KernelConfig>();
@@ -20,6 +23,7 @@ const replacedStock = new Map<string, tf.KernelConfig>();
 const filterKernel = conv2dBackpropFilterConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropFilter));
 const inputAllStrides = conv2dBackpropInputConfig('webgpu');
 const inputStride1 = conv2dBackpropInputConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropInput));
+const sumKernel = sumLeadingAxesConfig(() => replacedStock.get(tf.Sum));
 
 function replace(config: tf.KernelConfig): void {
   const current = tf.getKernel(config.kernelName, 'webgpu');
@@ -47,6 +51,7 @@ export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {})
   if (options.filter ?? true) configs.push(filterKernel);
   const input = options.input ?? 'stride1';
   if (input !== 'none') configs.push(input === 'all' ? inputAllStrides : inputStride1);
+  if (options.sum ?? true) configs.push(sumKernel);
   configs.forEach(replace);
   return configs.map((config) => config.kernelName);
 }
