@@ -34,6 +34,17 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
 
   const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
+    if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
+      // A 1x1 conv is a matMul: dW [Ci, Co] = x^T [Ci, M] dy [M, Co], one dispatch instead of three transposes
+      // and a conv (two of every three convs of a ResNet bottleneck are 1x1).
+      const [b, h, w, ci] = x.shape as [number, number, number, number];
+      const co = filterShape[3];
+      const m = b * h * w;
+      const product = calls.run('BatchMatMul', { a: calls.reshape(x, [1, m, ci]), b: calls.reshape(dy, [1, m, co]) }, { transposeA: true, transposeB: false });
+      const result = calls.reshape(product, filterShape);
+      calls.dispose(result);
+      return result;
+    }
     // Exactly the rows/columns the forward conv read: (out - 1) * stride + kernel, starting at -pad.
     const neededH = (outHeight - 1) * sh + kh;
     const neededW = (outWidth - 1) * sw + kw;

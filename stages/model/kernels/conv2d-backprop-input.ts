@@ -46,6 +46,16 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
 
   const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
+    if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
+      // A 1x1 conv is a matMul: dx [M, Ci] = dy [M, Co] W^T [Co, Ci], one dispatch instead of a flip, a
+      // transpose and a conv.
+      const [b, h, w, ci] = inputShape;
+      const co = filter.shape[3]!;
+      const product = calls.run('BatchMatMul', { a: calls.reshape(dy, [1, b * h * w, co]), b: calls.reshape(filter, [1, ci, co]) }, { transposeA: false, transposeB: true });
+      const result = calls.reshape(product, inputShape);
+      calls.dispose(result);
+      return result;
+    }
     const spread = dilate(calls, dy, sh, sw); // [B, Dh, Dw, Co]
     const [, dh, dw] = spread.shape as [number, number, number, number];
     const frontH = kh - 1 - top;
