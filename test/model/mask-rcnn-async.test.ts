@@ -4,28 +4,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
-import { configFromParams, type MaskRcnnConfig } from '../../stages/model/config.js';
+import type { MaskRcnnConfig } from '../../stages/model/config.js';
 import { MaskRcnn, type Losses } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { needsAsyncReadBack } from '../../stages/model/read-back.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { squares } from '../helpers/square-nuclei.js';
+import { TINY_SIZE, tinyMaskRcnnConfig } from '../helpers/tiny-mask-rcnn.js';
 
-const size = 64;
+const size = TINY_SIZE;
 
 function smallConfig(overrides: Record<string, unknown> = {}): MaskRcnnConfig {
-  return configFromParams({
-    preset: 'small',
-    image: { size },
-    rpn: { headChannels: 8, batchSizePerImage: 32, preNmsTopN: 200, postNmsTopNTrain: 50, postNmsTopNTest: 50 },
-    roi: { batchSizePerImage: 16, addGtAsProposals: true },
-    box: { fcDim: 32 },
-    mask: { headChannels: 8 },
-    backbone: { fpnChannels: 8 },
-    detection: { minConfidence: 0 },
-    ...overrides,
-  });
+  return tinyMaskRcnnConfig({ detection: { minConfidence: 0 }, ...overrides });
 }
 
 const twoImages = [squares(size, size, [[5, 5], [30, 35]]), squares(size, size, [])];

@@ -10,13 +10,13 @@ import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../stages/model/add-all.js';
 import { selectBackend } from '../../stages/model/backend.js';
 import { clipFactor } from '../../stages/model/clip-factor.js';
-import { configFromParams } from '../../stages/model/config.js';
 import { upsample2x } from '../../stages/model/layers.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { squares } from '../helpers/square-nuclei.js';
+import { TINY_SIZE, tinyMaskRcnnConfig } from '../helpers/tiny-mask-rcnn.js';
 
 const noDevice = await (async () => {
   try {
@@ -158,17 +158,8 @@ test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over 
 });
 
 test('one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend\'s losses and weights', { skip: noDevice }, async () => {
-  const size = 64;
-  const config = configFromParams({
-    preset: 'small',
-    image: { size },
-    rpn: { headChannels: 8, batchSizePerImage: 32, preNmsTopN: 200, postNmsTopNTrain: 50, postNmsTopNTest: 50 },
-    roi: { batchSizePerImage: 16, addGtAsProposals: true },
-    box: { fcDim: 32 },
-    mask: { headChannels: 8 },
-    backbone: { fpnChannels: 8 },
-    detection: { minConfidence: 0 },
-  });
+  const size = TINY_SIZE;
+  const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 } });
   const samples = [squares(size, size, [[5, 5], [30, 35]])];
   await tf.setBackend('cpu');
   const onCpu = new MaskRcnn(config);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
-import { configFromParams } from '../../stages/model/config.js';
+import { tinyMaskRcnnConfig } from '../helpers/tiny-mask-rcnn.js';
 import { MaskRcnn, type Losses } from '../../stages/model/mask-rcnn.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
@@ -11,15 +11,7 @@ import type { Image8, LabelMap } from '../../stages/imaging/dataset.js';
 
 await selectBackend('wasm', () => {}, { threads: 1 });
 
-const config = configFromParams({
-  preset: 'small',
-  image: { size: 64 },
-  rpn: { headChannels: 8, batchSizePerImage: 32, preNmsTopN: 200, postNmsTopNTrain: 50, postNmsTopNTest: 50 },
-  roi: { batchSizePerImage: 16, addGtAsProposals: true },
-  box: { fcDim: 32 },
-  mask: { headChannels: 8 },
-  backbone: { fpnChannels: 8 },
-});
+const config = tinyMaskRcnnConfig();
 
 /** A 64 x 64 image with one 12 x 12 nucleus. */
 function sample(): { image: Image8; labels: LabelMap } {
