@@ -14,6 +14,9 @@ import { upsample2x } from '../../stages/model/layers.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
+import { KernelCalls } from '../../stages/model/kernels/kernel-calls.js';
+import { filterGradientByPatches } from '../../stages/model/kernels/webgpu/conv-gradients.js';
+import { patchGeometry } from '../../stages/model/kernels/webgpu/conv-patches.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { squares } from '../helpers/square-nuclei.js';
 import { TINY_SIZE, tinyMaskRcnnConfig } from '../helpers/tiny-mask-rcnn.js';
@@ -66,6 +69,11 @@ const convCases = [
   { x: [2, 12, 12, 3], filter: [3, 3, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 13, 9, 4], filter: [7, 7, 4, 2], stride: 2, pad: 'same' },
   { x: [1, 16, 16, 8], filter: [1, 1, 8, 4], stride: 2, pad: 'valid' },
+  { x: [2, 15, 13, 6], filter: [1, 1, 6, 5], stride: 2, pad: 'same' }, // odd sizes: the last row/column unread
+  { x: [1, 11, 12, 3], filter: [3, 3, 3, 4], stride: 3, pad: 'valid' },
+  { x: [2, 8, 8, 4], filter: [2, 2, 4, 3], stride: 2, pad: 'valid' }, // the mask head's transposed conv
+  { x: [2, 32, 32, 8], filter: [3, 3, 8, 8], stride: 1, pad: 'same' }, // 2,048 rows: split-K in 8 slices
+  { x: [2, 40, 24, 16], filter: [1, 1, 16, 8], stride: 1, pad: 'valid' }, // 1,920 rows, 1x1: split-K without patches
 ] as const;
 
 for (const c of convCases) {
@@ -78,12 +86,66 @@ for (const c of convCases) {
     const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
     const filterGrad = await onBoth(() =>
       tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor(x, [...c.x]), dy: tf.tensor(dy, outShape) }, { ...attrs, filterShape: [...c.filter] } as unknown as tf.NamedAttrMap) as tf.Tensor);
-    assertClose(filterGrad.gpu, filterGrad.cpu, 'filter gradient');
+    // A gradient element sums up to thousands of products: its rounding error scales with the largest sums,
+    // so elements below 1% of the largest are compared at that floor.
+    const floor = (v: Float32Array) => Math.max(1e-2, 1e-2 * v.reduce((m, e) => Math.max(m, Math.abs(e)), 0));
+    assertClose(filterGrad.gpu, filterGrad.cpu, 'filter gradient', 1e-4, floor(filterGrad.cpu));
     const inputGrad = await onBoth(() =>
       tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: tf.tensor(dy, outShape), filter: tf.tensor(w, [...c.filter]) }, { ...attrs, inputShape: [...c.x] } as unknown as tf.NamedAttrMap) as tf.Tensor);
-    assertClose(inputGrad.gpu, inputGrad.cpu, 'input gradient');
+    assertClose(inputGrad.gpu, inputGrad.cpu, 'input gradient', 1e-4, floor(inputGrad.cpu));
   });
 }
+
+test('the filter gradient in patch-matrix chunks (8 chunks, summed in two AddN levels) equals the cpu backend\'s', { skip: noDevice }, async () => {
+  const xShape = [2, 20, 20, 4] as const;
+  const filterShape = [3, 3, 4, 6];
+  const x = values(tf.util.sizeFromShape([...xShape]), 5);
+  const dy = values(2 * 20 * 20 * 6, 6);
+  const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape };
+  await tf.setBackend('cpu');
+  const onCpu = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor(x, [...xShape]), dy: tf.tensor(dy, [2, 20, 20, 6]) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const cpu = onCpu.dataSync() as Float32Array;
+  await tf.setBackend('webgpu');
+  const xt = tf.tensor(x, [...xShape]);
+  const dyt = tf.tensor(dy, [2, 20, 20, 6]);
+  const info = tf.backend_util.computeConv2DInfo([...xShape], filterShape as [number, number, number, number], [1, 1], 1, 'same', undefined, false, 'channelsLast');
+  const geometry = patchGeometry(info);
+  const run = () => {
+    const calls = new KernelCalls('webgpu', tf.backend());
+    const result = filterGradientByPatches(calls, xt, dyt, geometry, filterShape, 4 * 36 * 100); // 100 rows a chunk
+    calls.dispose(result);
+    return tf.engine().makeTensorFromTensorInfo(result);
+  };
+  run().dispose(); // the first run makes the kept rows of ones
+  const before = tf.backend().numDataIds();
+  const gpu = run();
+  assertClose(await gpu.data() as Float32Array, cpu, 'chunked filter gradient');
+  gpu.dispose();
+  assert.equal(tf.backend().numDataIds(), before, 'no intermediate left behind');
+  tf.dispose([xt, dyt, onCpu]);
+});
+
+test('strided conv gradients on webgpu run as matMuls over patches, not the stock direct loops', { skip: noDevice }, async () => {
+  await tf.setBackend('webgpu');
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (program: { shaderKey?: string; constructor: { name: string } }, ...rest: unknown[]) => unknown };
+  const run = backend.runWebGPUProgram;
+  const programs: string[] = [];
+  backend.runWebGPUProgram = function (program, ...rest) {
+    programs.push(program.constructor.name);
+    return run.call(this, program, ...rest);
+  };
+  try {
+    const x = tf.tensor(values(2 * 12 * 12 * 3, 7), [2, 12, 12, 3]) as tf.Tensor4D;
+    const w = tf.tensor(values(3 * 3 * 3 * 4, 8), [3, 3, 3, 4]) as tf.Tensor4D;
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').sum())([x, w]);
+    await Promise.all(grads.map((g) => g.data()));
+    tf.dispose([x, w, ...grads]);
+  } finally {
+    backend.runWebGPUProgram = run;
+  }
+  assert.ok(programs.includes('Im2colProgram') && programs.includes('Col2imProgram'), `programs run: ${programs.join(', ')}`);
+  assert.ok(!programs.some((p) => p.startsWith('Conv2DDer')), `a stock conv-gradient program ran: ${programs.join(', ')}`);
+});
 
 test('Sum and Mean gradients (our broadcastTo form) on webgpu equal the cpu backend\'s', { skip: noDevice }, async () => {
   const x = values(4 * 5 * 6, 4);

@@ -1,7 +1,11 @@
-// Conv2DBackpropFilter as one forward conv, for wasm (which ships none, so stock wasm cannot train a conv
-// net) and webgpu (whose stock kernel is a slow direct loop: 836 of ~1100 ms GPU time in a ResNet-50 step;
-// bench/device/webgpu-step.ts). Strided convs need a dilated forward conv, which webgpu gets wrong: there
-// they go to the stock kernel given as `stockForStrides`.
+// Conv2DBackpropFilter for wasm (which ships none, so stock wasm cannot train a conv net) and webgpu (whose
+// stock kernel is a slow direct loop: 884 of ~1100 ms GPU time in a ResNet-50 step; bench/device/webgpu-step.ts).
+//
+// webgpu, by default: a matMul over the conv's patch matrix with split-K, for every stride
+// (webgpu/conv-gradients.ts). The forward-conv form below left the GPU nearly idle there (318 ms per step).
+//
+// wasm (and webgpu with `patches` off): one forward conv. Strided convs need a dilated forward conv, which
+// webgpu gets wrong: there they go to the stock kernel given as `stockForStrides`.
 //
 // The filter gradient is itself a correlation: for a forward conv with stride s and zero padding (top, left),
 //   dW[i, j, ci, co] = sum over b, y, x of  xpad[b, y*s + i, x*s + j, ci] * dy[b, y, x, co]
@@ -12,10 +16,12 @@
 //   output                 [Ci, kh, kw, Co]  -> transposed back to [kh, kw, Ci, Co]
 import * as tf from '@tensorflow/tfjs';
 import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
+import { filterGradientByPatches } from './webgpu/conv-gradients.js';
+import { patchGeometry } from './webgpu/conv-patches.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
-function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, args: KernelArgs): tf.TensorInfo {
+function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, patches: boolean, args: KernelArgs): tf.TensorInfo {
   const where = `Conv2DBackpropFilter (${backendName})`;
   const x = args.inputs['x'];
   const dy = args.inputs['dy'];
@@ -29,10 +35,19 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
   const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
+  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
+  if (patches && backendName === 'webgpu') {
+    try {
+      const result = filterGradientByPatches(calls, x, dy, patchGeometry(info), filterShape);
+      calls.dispose(result);
+      return result;
+    } catch (error) {
+      calls.dispose();
+      throw error;
+    }
+  }
   const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-
-  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
     if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 conv is a matMul: dW [Ci, Co] = x^T [Ci, M] dy [M, Co], one dispatch instead of three transposes
@@ -62,8 +77,11 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
   }
 }
 
-/** `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here. */
-export function conv2dBackpropFilterConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined): tf.KernelConfig {
-  const kernelFunc = (args: KernelArgs) => conv2dBackpropFilter(backendName, stockForStrides, args);
+/**
+ * `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here;
+ * `patches` (webgpu only) takes the patch-matrix route for every conv instead.
+ */
+export function conv2dBackpropFilterConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined, patches = false): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => conv2dBackpropFilter(backendName, stockForStrides, patches, args);
   return { kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
 }

@@ -8,9 +8,12 @@
 //
 // On wasm it is used for stride 1 only (bench/model-kernels.ts: 3.8x faster than stock's loops for 3x3/1).
 // For stride s > 1 the zero-inserted D costs XNNPACK s*s times the work and stock wins or ties, so strided
-// convs go to the stock kernel given as `stockForStrides`.
+// convs go to the stock kernel given as `stockForStrides`. On webgpu with `patches`, strided convs are instead
+// one matMul and a col2im (webgpu/conv-gradients.ts; the stock kernel is a direct loop per dx element).
 import * as tf from '@tensorflow/tfjs';
 import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
+import { inputGradientByPatches } from './webgpu/conv-gradients.js';
+import { patchGeometry } from './webgpu/conv-patches.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
@@ -28,7 +31,7 @@ function dilate(calls: KernelCalls, x: tf.TensorInfo, sh: number, sw: number): t
   return calls.slice(both, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
 }
 
-function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, args: KernelArgs): tf.TensorInfo {
+function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined, patches: boolean, args: KernelArgs): tf.TensorInfo {
   const where = `Conv2DBackpropInput (${backendName})`;
   const dy = args.inputs['dy'];
   const filter = args.inputs['filter'];
@@ -41,10 +44,22 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
     false, 'channelsLast');
   const { inHeight, inWidth, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
+  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
+  if (patches && backendName === 'webgpu' && (sh > 1 || sw > 1)) {
+    try {
+      const result = inputGradientByPatches(calls, dy, filter, patchGeometry(info));
+      if (result) {
+        calls.dispose(result);
+        return result;
+      }
+      calls.dispose();
+    } catch (error) {
+      calls.dispose();
+      throw error;
+    }
+  }
   const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-
-  const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   try {
     if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 conv is a matMul: dx [M, Ci] = dy [M, Co] W^T [Co, Ci], one dispatch instead of a flip, a
@@ -73,8 +88,11 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
   }
 }
 
-/** `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here. */
-export function conv2dBackpropInputConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined): tf.KernelConfig {
-  const kernelFunc = (args: KernelArgs) => conv2dBackpropInput(backendName, stockForStrides, args);
+/**
+ * `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here;
+ * `patches` (webgpu only): strided convs through a matMul and col2im first (stock where that does not fit).
+ */
+export function conv2dBackpropInputConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined, patches = false): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs) => conv2dBackpropInput(backendName, stockForStrides, patches, args);
   return { kernelName: tf.Conv2DBackpropInput, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
 }

@@ -30,6 +30,12 @@ export class KernelCalls {
     return result;
   }
 
+  /** Tracks a tensor made some other way (a program run directly) as one of this kernel's intermediates. */
+  adopt(info: tf.TensorInfo): tf.TensorInfo {
+    this.intermediates.push(info);
+    return info;
+  }
+
   transpose(x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
     return this.run('Transpose', { x }, { perm });
   }

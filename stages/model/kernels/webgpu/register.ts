@@ -1,6 +1,7 @@
-// The kernels we register for the webgpu backend: Conv2DBackpropFilter and Conv2DBackpropInput expressed
-// through the backend's fast forward conv (stock webgpu runs both as direct loops, one thread per output
-// element over the whole batch and image). Measured on the lent GPU by bench/device/webgpu-step.ts.
+// The kernels we register for the webgpu backend: Conv2DBackpropFilter and Conv2DBackpropInput as matMuls over
+// the conv's patch matrix or through the backend's fast forward conv (stock webgpu runs both as direct loops,
+// one thread per output element over the whole batch and image), and Sum over the leading axes as a matMul.
+// Measured on the lent GPU by bench/device/webgpu-step.ts.
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
@@ -10,19 +11,36 @@ import { shareUniformBuffers } from './uniforms.js';
 import { useWriteBufferUploads } from './uploads.js';
 
 export interface WebgpuKernelOptions {
-  /** Our Conv2DBackpropFilter for stride 1, stock for strided (default true). */
-  filter?: boolean;
-  /** Our Conv2DBackpropInput: for every stride, for stride 1 only (strided ones stock), or not at all. */
-  input?: 'all' | 'stride1' | 'none';
+  /**
+   * Conv2DBackpropFilter: 'patches' (default: patch matrix and split-K matMul, every stride), 'conv' (one
+   * forward conv for stride 1, stock for strided; session 1's form), 'none' (stock). `true`/`false` as before:
+   * 'conv' / 'none'.
+   */
+  filter?: 'patches' | 'conv' | 'none' | boolean;
+  /**
+   * Conv2DBackpropInput: 'patches' (default: forward conv for stride 1, matMul + col2im for strided), 'all'
+   * (forward conv of the zero-dilated dy for every stride), 'stride1' (forward conv for stride 1, stock for
+   * strided), 'none' (stock).
+   */
+  input?: 'patches' | 'all' | 'stride1' | 'none';
   /** Sum over the leading axes as a matMul with a row of ones (sum-leading-axes.ts; default true). */
   sum?: boolean;
 }
 
 const replacedStock = new Map<string, tf.KernelConfig>();
-// Strided convs stay on the stock kernels: webgpu's forward conv gets the dilated form wrong (measured).
-const filterKernel = conv2dBackpropFilterConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropFilter));
-const inputAllStrides = conv2dBackpropInputConfig('webgpu');
-const inputStride1 = conv2dBackpropInputConfig('webgpu', () => replacedStock.get(tf.Conv2DBackpropInput));
+// In the forward-conv forms strided convs stay on the stock kernels: webgpu's forward conv gets the dilated
+// filter gradient wrong (measured).
+const stockFilter = () => replacedStock.get(tf.Conv2DBackpropFilter);
+const stockInput = () => replacedStock.get(tf.Conv2DBackpropInput);
+const filterKernels = {
+  patches: conv2dBackpropFilterConfig('webgpu', stockFilter, true),
+  conv: conv2dBackpropFilterConfig('webgpu', stockFilter),
+};
+const inputKernels = {
+  patches: conv2dBackpropInputConfig('webgpu', stockInput, true),
+  all: conv2dBackpropInputConfig('webgpu'),
+  stride1: conv2dBackpropInputConfig('webgpu', stockInput),
+};
 const sumKernel = sumLeadingAxesConfig(() => replacedStock.get(tf.Sum));
 
 function replace(config: tf.KernelConfig): void {
@@ -48,9 +66,10 @@ export function restoreStockWebgpuKernels(): void {
 export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {}): string[] {
   restoreStockWebgpuKernels();
   const configs: tf.KernelConfig[] = [];
-  if (options.filter ?? true) configs.push(filterKernel);
-  const input = options.input ?? 'stride1';
-  if (input !== 'none') configs.push(input === 'all' ? inputAllStrides : inputStride1);
+  const filter = options.filter === true ? 'conv' : options.filter === false ? 'none' : options.filter ?? 'patches';
+  if (filter !== 'none') configs.push(filterKernels[filter]);
+  const input = options.input ?? 'patches';
+  if (input !== 'none') configs.push(inputKernels[input]);
   if (options.sum ?? true) configs.push(sumKernel);
   configs.forEach(replace);
   return configs.map((config) => config.kernelName);

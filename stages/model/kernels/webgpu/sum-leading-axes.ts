@@ -15,7 +15,8 @@ const MIN_ROWS = 64;
 
 const onesRows = new WeakMap<object, Map<number, tf.TensorInfo>>();
 
-function onesRow(backend: tf.KernelBackend, m: number): tf.TensorInfo {
+/** A [1, 1, m] row of ones, made once per backend and m and never freed (shared with split-k-product.ts). */
+export function onesRow(backend: tf.KernelBackend, m: number): tf.TensorInfo {
   let rows = onesRows.get(backend);
   if (!rows) onesRows.set(backend, (rows = new Map()));
   let row = rows.get(m);
