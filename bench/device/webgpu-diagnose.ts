@@ -6,7 +6,10 @@
 //       separate;
 //   (c) counted and timed calls into Dawn per step (dispatches, bind groups, buffers, submits, uniform writes);
 //   (d) a V8 CPU profile of two steps (written to $OUT/step.cpuprofile; summarised here by self time);
-//   (e) the fixes this found, switched on one by one (Sum/Mean gradients, uploads, submit batch, layouts).
+//   (e) the fixes this found, switched on one by one (Sum/Mean gradients, uploads, submit batch, layouts);
+//   (g) session 4: our conv gradients checked against cpu on the GPU (kernelCheck), and the issue's two targets
+//       in their final form, the conv gradients of session 1 vs the patch-matrix matMuls, with a per-kernel GPU
+//       time profile (targets).
 // Writes $OUT/webgpu-diagnose.json. Bundle and run as docs/backend.md describes (esbuild, carry .device).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
+import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
 import { median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
 
@@ -45,7 +49,7 @@ if (!results['adapter']) {
   save();
   throw new Error('no WebGPU adapter');
 }
-if (!dryRun) registerWebgpuTrainingKernels({ input: 'stride1' });
+if (!dryRun) registerWebgpuTrainingKernels();
 const stockReductionGradients = [tf.getGradient(tf.Sum)!, tf.getGradient(tf.Mean)!];
 
 /** The fixes of this issue, each switchable, so one run measures what each one gives. */
@@ -350,6 +354,77 @@ await section('unet', async () => {
   }
   configure(allFixes);
   tf.dispose([x, y]);
+  return rows;
+});
+
+// (g1) the issue's rule on the GPU: every conv-gradient route we register vs the cpu backend, 21 cases.
+await section('kernelCheck', async () => {
+  if (dryRun) return { skipped: 'webgpu only' };
+  const check = await checkConvGradients([
+    ['patches (default)', () => registerWebgpuTrainingKernels()],
+    ['forward conv (session 1)', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'stride1' })],
+  ], ['patches (default)', 'forward conv (session 1)']);
+  registerWebgpuTrainingKernels();
+  await tf.setBackend('webgpu');
+  return { worstMaxAbsRelative: check.worst, withinIssueBound: check.worst <= 1e-4, rows: check.rows };
+});
+
+// (g2) the targets (ResNet-50 B=2 512 <= 150 ms, U-Net B=4 256 <= 60 ms) with everything on: fused batch norm,
+// fused Adam, shared uniforms; conv gradients the session-1 way vs as patch-matrix matMuls. Then one step of
+// each under tf.profile: GPU time per kernel (Dawn timestamp queries), so what is left shows.
+await section('targets', async () => {
+  if (dryRun) return { skipped: 'webgpu only' };
+  configure({ ...allFixes, cachedLayouts: true, sharedUniforms: true });
+  const rows: Record<string, unknown> = {};
+  const unetBatch = 4;
+  const unetSize = Math.min(256, S);
+  const routes = [
+    ['forward conv (session 1)', { filter: 'conv', input: 'stride1' }],
+    ['patches', {}],
+  ] as const;
+  for (const [name, build, x, y, loss, lr] of [
+    ['resnet50', () => resnet50Classifier(S, { fusedBatchNorm: true }), X, Y, (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp), 1e-4],
+    ['unet', () => residualUnet(unetSize, { fusedBatchNorm: true }), tf.randomUniform([unetBatch, unetSize, unetSize, 3]),
+      tf.cast(tf.greater(tf.randomUniform([unetBatch, unetSize, unetSize, 1]), 0.5), 'float32'), (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yt, yp), 1e-3],
+  ] as const) {
+    const net = build();
+    net.compile({ optimizer: new FusedAdam(lr), loss });
+    for (const [route, options] of routes) {
+      registerWebgpuTrainingKernels(options);
+      const times: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const t0 = performance.now();
+        await net.trainOnBatch(x, y);
+        times.push(performance.now() - t0);
+      }
+      for (const key of Object.keys(counters)) delete counters[key];
+      counting = true;
+      await net.trainOnBatch(x, y);
+      counting = false;
+      rows[`${name}, ${route}`] = {
+        batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
+        dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
+      };
+      console.log(name, route, JSON.stringify(rows[`${name}, ${route}`]));
+      save();
+    }
+    const info = await tf.profile(async () => { await net.trainOnBatch(x, y); });
+    const byKernel: Record<string, { count: number; ms: number }> = {};
+    let totalMs = 0;
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const entry = (byKernel[k.name] ??= { count: 0, ms: 0 });
+      entry.count++;
+      entry.ms += ms;
+      totalMs += ms;
+    }
+    rows[`${name}, patches: GPU time by kernel`] = {
+      totalKernelMs: totalMs,
+      top: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)),
+    };
+    net.dispose();
+  }
+  registerWebgpuTrainingKernels();
   return rows;
 });
 

@@ -4,6 +4,7 @@
 // never NaN, so an image without nuclei trains only the background.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
+import { webgpuDecayOf } from './weight-decay-webgpu.js';
 
 export interface Losses {
   loss_objectness: number;
@@ -84,7 +85,8 @@ export function maskLoss(logits: tf.Tensor4D, classIds: Int32Array, targets: Flo
 /** Matterport's L2 regulariser: weightDecay * sum over weights of mean(w^2) (Keras l2 divided by the weight's size). */
 export function weightDecayLoss(weights: tf.Variable[], weightDecay: number): tf.Scalar {
   if (weights.length === 0 || weightDecay === 0) return tf.scalar(0);
-  return decayOf(weightDecay)(...weights) as tf.Scalar;
+  const decay = tf.getBackend() === 'webgpu' ? webgpuDecayOf(weightDecay) : decayOf(weightDecay);
+  return decay(...weights) as tf.Scalar;
 }
 
 /**

@@ -11,6 +11,7 @@ import { addAll } from '../../stages/model/add-all.js';
 import { selectBackend } from '../../stages/model/backend.js';
 import { clipFactor } from '../../stages/model/clip-factor.js';
 import { upsample2x } from '../../stages/model/layers.js';
+import { weightDecayLoss } from '../../stages/model/losses.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
@@ -330,6 +331,23 @@ test('a dispatch whose uniforms were seen before writes no uniform buffer, and i
     backend.queue.writeBuffer = original;
     tf.dispose([a, b]);
   }
+});
+
+test('the weight decay on webgpu (dot products, one program per 7 terms, one per gradient) equals the cpu backend\'s value and gradients', { skip: noDevice }, async () => {
+  const shapes = [[3, 3, 4, 8], [8], [1, 1, 8, 16], [5, 7], [2], [3, 3, 16, 2], [9, 4], [4, 4], [6]]; // 9: two groups
+  const starts = shapes.map((shape, k) => values(tf.util.sizeFromShape(shape), 60 + k));
+  const both = async (backend: 'cpu' | 'webgpu') => {
+    await tf.setBackend(backend);
+    const weights = shapes.map((shape, k) => tf.variable(tf.tensor(starts[k]!, shape), true, `decay_${backend}_${k}`));
+    const { value, grads } = tf.variableGrads(() => weightDecayLoss(weights, 1e-4).mul(3) as tf.Scalar, weights);
+    const read = [Float32Array.from(await value.data()), ...(await Promise.all(weights.map(async (w) => Float32Array.from(await grads[w.name]!.data()))))];
+    tf.dispose([value, ...Object.values(grads), ...weights]);
+    return read;
+  };
+  const cpu = await both('cpu');
+  const gpu = await both('webgpu');
+  assertClose(gpu[0]!, cpu[0]!, 'decay value', 1e-5, 1e-8);
+  for (let k = 1; k < cpu.length; k++) assertClose(gpu[k]!, cpu[k]!, `gradient of weight ${k - 1}`, 1e-5, 1e-8);
 });
 
 test('the clip factor (global norm) on webgpu, sums of squares as dot products, equals the cpu backend\'s', { skip: noDevice }, async () => {
