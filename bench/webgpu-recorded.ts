@@ -19,6 +19,8 @@ interface Diagnose {
   unet?: Record<string, Timing | number>;
   fusedAdam?: { worstRelativeVsTfAdam?: number; step?: Timing; dispatchesPerStep?: number; error?: string };
   fusedBatchNorm?: Record<string, Timing & { batch: number; size: number; dispatchesPerStep: number; writeBuffersPerStep?: number }>;
+  kernelCheck?: { worstMaxAbsRelative: number; rows: unknown[] };
+  targets?: Record<string, (Timing & { batch: number; size: number; dispatchesPerStep: number }) | { totalKernelMs: number; top: Record<string, { count: number; ms: number }> }>;
   fixes: Record<string, Timing>;
   split: Record<string, { median: number }>;
   callsPerStep: { counters: Record<string, Counter> };
@@ -72,6 +74,17 @@ export async function run(): Promise<BenchResult[]> {
       if (typeof timing === 'number') continue; // batch, size, params
       const last = name === 'all fixes';
       rows.push({ name: `webgpu small residual U-Net B=4 256 train step, ${name}`, value: timing.medianMs, unit: 'ms', ...(last ? { target: '≤ 60 ms', ok: timing.medianMs <= 60 } : {}) });
+    }
+    if (diagnose.kernelCheck) rows.push({ name: `webgpu conv gradients (every route we register) vs the cpu backend on the GPU, ${diagnose.kernelCheck.rows.length} cases, worst max-abs-relative`, value: diagnose.kernelCheck.worstMaxAbsRelative, unit: '', target: '≤ 1e-4', ok: diagnose.kernelCheck.worstMaxAbsRelative <= 1e-4 });
+    for (const [name, r] of Object.entries(diagnose.targets ?? {})) {
+      if ('totalKernelMs' in r) {
+        const top = Object.entries(r.top).slice(0, 4).map(([kernel, k]) => `${kernel} ${k.ms.toFixed(1)} ms`).join(', ');
+        rows.push({ name: `webgpu ${name} (engine kernels; not our fused WGSL programs)`, value: r.totalKernelMs, unit: 'ms', note: top });
+        continue;
+      }
+      const unet = name.startsWith('unet');
+      const target = unet ? 60 : 150;
+      rows.push({ name: `webgpu ${unet ? 'small residual U-Net' : 'ResNet-50'} B=${r.batch} ${r.size} step, everything fused, conv gradients: ${name.split(', ').slice(1).join(', ')}`, value: r.medianMs, unit: 'ms', target: `≤ ${target} ms`, ok: r.medianMs <= target, note: `${r.dispatchesPerStep} dispatches per step` });
     }
     const dispatch = after['tfjs runWebGPUProgram (whole dispatch, JS side)'];
     if (dispatch) rows.push({ name: 'webgpu: JS time per dispatch (tfjs + Dawn calls), all fixes', value: dispatch.usPerCall, unit: 'µs', note: `${dispatch.ms} ms per step: what is left between 352 ms and the GPU's own time` });

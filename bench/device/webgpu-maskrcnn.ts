@@ -5,6 +5,7 @@
 //       for the small config at 256 (the cpu profile's) and the recipe's ResNet-101 at 512 with 2 images;
 //   (c) the ResNet-50 variant at 512, 2 images (the issue's comparison point), and the issue's ResNet-50
 //       classifier step with the backend configured as the stages do.
+// For the recipe's case also the dispatches of one step and its GPU time per engine kernel (tf.profile).
 // Writes $OUT/webgpu-maskrcnn.json; bundle like bench/device/webgpu-step.ts (docs/backend.md).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,7 +75,39 @@ if (wanted('agreement')) await section('agreement', async () => {
 await selectBackend(backendName, log);
 results['backend'] = tf.getBackend();
 
+/** Dispatches of one call of `fn` (webgpu: runWebGPUProgram calls), and its GPU time per engine kernel (tf.profile). */
+async function dispatchesAndProfile(fn: () => Promise<unknown>): Promise<Record<string, unknown>> {
+  if (tf.getBackend() !== 'webgpu') return {};
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
+  const run = backend.runWebGPUProgram;
+  let dispatches = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...a: unknown[]) {
+    dispatches++;
+    return run.apply(this, a);
+  };
+  try {
+    await fn();
+  } finally {
+    backend.runWebGPUProgram = run;
+  }
+  const info = await tf.profile(async () => { await fn(); });
+  const byKernel: Record<string, { count: number; ms: number }> = {};
+  let totalKernelMs = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    const entry = (byKernel[k.name] ??= { count: 0, ms: 0 });
+    entry.count++;
+    entry.ms += ms;
+    totalKernelMs += ms;
+  }
+  return { dispatchesPerStep: dispatches, totalKernelMs, topKernels: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) };
+}
+
+// BENCH_PROFILE=case,case: the cases whose step is profiled (default the recipe's).
+const profiled = (process.env['BENCH_PROFILE'] ?? 'recipe-resnet101-512-b2').split(',');
+
 async function stepCase(name: string, params: Record<string, unknown>, images: number, steps: number): Promise<unknown> {
+  const profile = profiled.includes(name);
   const config = configFromParams(params);
   const s = config.image.size;
   const samples = Array.from({ length: images }, (_, i) => syntheticSample(s, 40, `${name}${i}`));
@@ -89,6 +122,7 @@ async function stepCase(name: string, params: Record<string, unknown>, images: n
     times.push(performance.now() - t0);
     log(`${name} step ${i}: ${Math.round(times[i]!)} ms`);
   }
+  const stepProfile = profile ? await dispatchesAndProfile(() => model.trainStepAsync(optimizer, batch)) : undefined;
   const first = batch.images.slice(0, 1) as tf.Tensor4D;
   const inference: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -102,6 +136,7 @@ async function stepCase(name: string, params: Record<string, unknown>, images: n
     config: { backbone: config.backbone.name, size: s, images },
     trainStepMs: { median: median(times.slice(1)), all: times.map(Math.round) },
     inferenceMs: { median: median(inference.slice(1)), all: inference.map(Math.round) },
+    ...(stepProfile ? { stepProfile } : {}),
     lossesFirst: losses[0],
     lossesLast: losses.at(-1),
     memory: tf.memory(),

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../stages/model/add-all.js';
 import { selectBackend } from '../../stages/model/backend.js';
 import { clipFactor } from '../../stages/model/clip-factor.js';
-import { upsample2x } from '../../stages/model/layers.js';
+import { batchNorm, upsample2x } from '../../stages/model/layers.js';
+import { ParameterStore } from '../../stages/model/params.js';
 import { weightDecayLoss } from '../../stages/model/losses.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
@@ -220,9 +221,10 @@ test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over 
   fused.state.forEach((values, k) => assertClose(Array.from(values), Array.from(reference.state[k]!), `optimizer state ${k}`, 1e-5, 1e-6));
 });
 
-test('one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend\'s losses and weights', { skip: noDevice }, async () => {
+for (const trainBatchNorm of [false, true]) {
+test(`one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend's losses and weights, batch norm ${trainBatchNorm ? 'training' : 'frozen (the recipe)'}`, { skip: noDevice }, async () => {
   const size = TINY_SIZE;
-  const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 } });
+  const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 }, backbone: { fpnChannels: 8, trainBatchNorm } });
   const samples = [squares(size, size, [[5, 5], [30, 35]])];
   await tf.setBackend('cpu');
   const onCpu = new MaskRcnn(config);
@@ -248,13 +250,67 @@ test('one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backen
   for (const name of onCpu.store.names()) {
     const gpu = (await onGpu.store.get(name)!.data()) as Float32Array;
     const cpu = onCpu.store.get(name)!.dataSync();
+    // The moving statistics (batch norm in training) are batch means and variances: relative to their size.
+    // With batch statistics the gradient into a conv before a batch norm is a difference of near-equal terms, and
+    // tfjs' own ops on webgpu differ from cpu by up to 1.4e-5 after the step (measured, stock kernels): 10% of a
+    // step there (a wrong gradient flips signs: ~2 steps). The layer's gradients themselves are compared to 1e-4
+    // relative in the batch-norm test above.
+    const tolerance = trainBatchNorm ? 1e-4 : 1e-5;
+    const scale = (i: number) => (name.includes('/moving_') ? Math.max(1, Math.abs(cpu[i]!)) : 1);
     for (let i = 0; i < cpu.length; i++) {
-      assert.ok(Math.abs(gpu[i]! - cpu[i]!) <= 1e-5, `weight ${name}[${i}]: ${gpu[i]} on webgpu, ${cpu[i]} on cpu`);
+      assert.ok(Math.abs(gpu[i]! - cpu[i]!) <= tolerance * scale(i), `weight ${name}[${i}]: ${gpu[i]} on webgpu, ${cpu[i]} on cpu`);
     }
   }
   onGpu.dispose();
   onCpu.dispose();
 });
+}
+
+for (const training of [false, true]) {
+  test(`the model's batch norm (${training ? 'training: batch statistics' : 'frozen statistics, as the recipe'}) on webgpu equals the cpu backend's: output, dx, dgamma, dbeta, moving statistics`, { skip: noDevice }, async () => {
+    const shape = [2, 5, 6, 7];
+    const x = values(tf.util.sizeFromShape(shape), 70).map((v, i) => 3 * v + (i % 7));
+    const weight = values(tf.util.sizeFromShape(shape), 71);
+    const start = { gamma: values(7, 72).map((v) => 1 + v / 2), beta: values(7, 73), mean: values(7, 74), variance: values(7, 75).map((v) => 1.5 + v) };
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await tf.setBackend(backend);
+      const store = new ParameterStore(1);
+      const input = tf.tensor(x, shape);
+      const w = tf.tensor(weight, shape);
+      const loss = (t: tf.Tensor) => tf.sum(tf.mul(batchNorm(store, 'bn', t, { training }), w)) as tf.Scalar;
+      tf.dispose(loss(input)); // creates the variables
+      for (const [key, v] of Object.entries({ gamma: start.gamma, beta: start.beta, moving_mean: start.mean, moving_variance: start.variance })) store.get(`bn/${key}`)!.assign(tf.tensor(v));
+      const gamma = store.get('bn/gamma')!;
+      const beta = store.get('bn/beta')!;
+      const { value, grads } = tf.variableGrads(() => loss(input), [gamma, beta]);
+      const dgamma = grads[gamma.name];
+      const dbeta = grads[beta.name];
+      const dx = tf.grad(loss)(input); // (each call updates the moving statistics in training mode: same calls on both)
+      value.dispose();
+      const read = async (t: tf.Tensor) => Float32Array.from(await t.data());
+      const y = batchNorm(store, 'bn', input, { training: false }); // with the moving statistics
+      const out = { y: await read(y), dx: await read(dx), dgamma: await read(dgamma!), dbeta: await read(dbeta!), movingMean: await read(store.get('bn/moving_mean')!), movingVariance: await read(store.get('bn/moving_variance')!) };
+      if (backend === 'webgpu' && !training) {
+        // The frozen gradient's dispatches: forward 1, the loss's mul and sum 2, their gradients 2, ours 4.
+        const counted = tf.backend() as unknown as { runWebGPUProgram: (...args: unknown[]) => unknown };
+        const original = counted.runWebGPUProgram;
+        let dispatches = 0;
+        counted.runWebGPUProgram = function (this: unknown, ...args: unknown[]) { dispatches++; return original.apply(this, args); };
+        const again = tf.grad(loss)(input);
+        counted.runWebGPUProgram = original;
+        await again.data();
+        again.dispose();
+        assert.ok(dispatches <= 10, `${dispatches} dispatches for a frozen batch norm's forward and backward with the loss`);
+      }
+      tf.dispose([input, w, y, dx, dgamma!, dbeta!]);
+      store.dispose();
+      return out;
+    };
+    const expected = await run('cpu');
+    const actual = await run('webgpu');
+    for (const key of Object.keys(expected) as (keyof typeof expected)[]) assertClose(actual[key], expected[key], key);
+  });
+}
 
 test('the fused batch norm (training) on webgpu equals tf.layers\' batchNormalization on cpu: output, gradients, moving statistics, in ten dispatches', { skip: noDevice }, async () => {
   const shape = [2, 5, 6, 7];

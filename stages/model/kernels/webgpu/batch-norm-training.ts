@@ -25,8 +25,8 @@ const DX: ElementwiseFormula = { name: 'bn_dx', inputs: ['Dy', 'X', 'Mean', 'Var
          let xhat = (getXByOutputIndex(index) - getMeanByOutputIndex(index)) * r;
          let result = getGammaByOutputIndex(index) * r * (getDyByOutputIndex(index) - getSumDyByOutputIndex(index) * uniforms.invM
                       - xhat * (getSumDyXhatByOutputIndex(index) * uniforms.invM));` };
-const MOVING_AVERAGE: ElementwiseFormula = { name: 'bn_moving_average', inputs: ['Moving', 'Value'], uniforms: ['decay'],
-  body: 'let moving = getMovingByOutputIndex(index); let result = moving - (moving - getValueByOutputIndex(index)) * uniforms.decay;' };
+const MOVING_AVERAGE: ElementwiseFormula = { name: 'bn_moving_average', inputs: ['Moving', 'Value'], uniforms: ['decay', 'scale'],
+  body: 'let moving = getMovingByOutputIndex(index); let result = moving - (moving - getValueByOutputIndex(index) * uniforms.scale) * uniforms.decay;' };
 
 // Rows of ones / of 1/M per M, kept across steps (one [1, M] tensor per feature-map size, never freed).
 const rows = new Map<string, tf.Tensor2D>();
@@ -60,17 +60,19 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
   });
   const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([input, scale]);
+    // The statistics are saved too (the engine keeps saved tensors until the backward pass has used them): the
+    // caller may dispose its own mean and variance once the moving averages are updated.
+    save([input, scale, mean, variance]);
     return {
       value: tf.batchNorm(input, mean, variance, offset as tf.Tensor1D, scale as tf.Tensor1D, epsilon),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [savedX, savedGamma] = saved as [tf.Tensor, tf.Tensor1D];
+        const [savedX, savedGamma, savedMean, savedVariance] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
         const x2 = tf.reshape(savedX, [m, channels]);
         const dy2 = tf.reshape(dy, [m, channels]);
         const ones = row(m, 1);
         const sumDy = tf.reshape(tf.matMul(ones, dy2), [channels]);
-        const sumDyXhat = tf.reshape(tf.matMul(ones, runElementwise(DY_XHAT, [dy2, x2, mean, variance], [epsilon])), [channels]);
-        const dx = runElementwise(DX, [dy2, x2, mean, variance, savedGamma, sumDy, sumDyXhat], [epsilon, 1 / m]);
+        const sumDyXhat = tf.reshape(tf.matMul(ones, runElementwise(DY_XHAT, [dy2, x2, savedMean, savedVariance], [epsilon])), [channels]);
+        const dx = runElementwise(DX, [dy2, x2, savedMean, savedVariance, savedGamma, sumDy, sumDyXhat], [epsilon, 1 / m]);
         return [tf.reshape(dx, savedX.shape), sumDyXhat, sumDy];
       },
     };
@@ -78,7 +80,10 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
   return { y: normalise(x, gamma, beta), mean, variance };
 }
 
-/** moving <- moving - (moving - value) * (1 - momentum), as tf.layers' batchNormalization updates its statistics; one dispatch. */
-export function movingAverage(moving: tf.Tensor1D, value: tf.Tensor1D, momentum: number): tf.Tensor1D {
-  return runElementwise(MOVING_AVERAGE, [moving, value], [1 - momentum]) as tf.Tensor1D;
+/**
+ * moving <- moving - (moving - value * scale) * (1 - momentum), as tf.layers' batchNormalization updates its
+ * statistics (scale 1) or Keras' does its moving variance (scale M / (M - 1): the unbiased batch variance); one dispatch.
+ */
+export function movingAverage(moving: tf.Tensor, value: tf.Tensor, momentum: number, scale = 1): tf.Tensor1D {
+  return runElementwise(MOVING_AVERAGE, [moving, value], [1 - momentum, scale]) as tf.Tensor1D;
 }
