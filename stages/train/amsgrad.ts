@@ -9,11 +9,13 @@
 //
 // Gradient clipping (global norm 5) happens before applyGradients, in the model's train step.
 //
-// On webgpu the update is four fused programs per variable instead of thirteen op dispatches (each costs
-// ~56 us of JavaScript on the lent H100 whatever its size): the same formulas in the same order, equal to the
-// op-by-op update within float32 rounding (test/model/webgpu-kernels.test.ts, on any Vulkan device).
+// On webgpu the update is two programs per variable instead of thirteen op dispatches (each costs ~56 us of
+// JavaScript on the lent H100 whatever its size): m, v and vhat live packed as the rows of one [3, n] tensor, so
+// one program computes all three and a second one the variable. The same formulas in the same order, equal to
+// the op-by-op update within float32 rounding (test/model/webgpu-kernels.test.ts, on any Vulkan device).
+// Checkpoints see the same m/v/vhat tensors either way (state() / restore()).
 import * as tf from '@tensorflow/tfjs';
-import { runElementwise, type ElementwiseFormula } from '../model/kernels/webgpu/elementwise-program.js';
+import { runIndexed, type IndexedFormula } from '../model/kernels/webgpu/indexed-program.js';
 
 export interface AmsgradOptions {
   learningRate: number;
@@ -25,25 +27,24 @@ export interface AmsgradOptions {
   fuseOnWebgpu?: boolean;
 }
 
-// The fused update, one program per output. `c1` and `c2` are 1 - beta1 and 1 - beta2, computed in double as
-// the op-by-op form's scalars are; vhat' recomputes v' from v and g with the same expression as `v'` itself.
-// The gradient is G * S, S a scalar (the clip factor; 1 where none is given): the multiply the op-by-op form
-// does first, done here per element with the same float32 rounding.
-const M: ElementwiseFormula = { name: 'amsgrad_m', inputs: ['M', 'G', 'S'], uniforms: ['b1', 'c1'],
-  body: 'let g = getGByOutputIndex(index) * getSByOutputIndex(index); let result = getMByOutputIndex(index) * uniforms.b1 + g * uniforms.c1;' };
-const V: ElementwiseFormula = { name: 'amsgrad_v', inputs: ['V', 'G', 'S'], uniforms: ['b2', 'c2'],
-  body: 'let g = getGByOutputIndex(index) * getSByOutputIndex(index); let result = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2;' };
-const VHAT: ElementwiseFormula = { name: 'amsgrad_vhat', inputs: ['H', 'V', 'G', 'S'], uniforms: ['b2', 'c2'],
-  body: `let g = getGByOutputIndex(index) * getSByOutputIndex(index);
-         let v = getVByOutputIndex(index) * uniforms.b2 + (g * g) * uniforms.c2; let result = max(getHByOutputIndex(index), v);` };
-const X: ElementwiseFormula = { name: 'amsgrad_x', inputs: ['X', 'M', 'H'], uniforms: ['lr', 'eps'],
-  body: 'let result = getXByOutputIndex(index) - (getMByOutputIndex(index) * uniforms.lr) / (sqrt(getHByOutputIndex(index)) + uniforms.eps);' };
+// The fused update. `c1` and `c2` are 1 - beta1 and 1 - beta2, computed in double as the op-by-op form's
+// scalars are. The gradient is G * S, S a scalar (the clip factor; 1 where none is given): the multiply the
+// op-by-op form does first, done here per element with the same float32 rounding. P is the packed state
+// [m; v; vhat], n elements a row.
+const STATE: IndexedFormula = { name: 'amsgrad_state', inputs: ['P', 'G', 'S'], uniforms: ['b1', 'c1', 'b2', 'c2'],
+  body: `let n = uniforms.threads;
+         let g = G[index] * S[0];
+         let m = P[index] * uniforms.b1 + g * uniforms.c1;
+         let v = P[index + n] * uniforms.b2 + (g * g) * uniforms.c2;
+         setOutputAtIndex(index, m);
+         setOutputAtIndex(index + n, v);
+         setOutputAtIndex(index + 2 * n, max(P[index + 2 * n], v));` };
+const VARIABLE: IndexedFormula = { name: 'amsgrad_variable', inputs: ['X', 'P'], uniforms: ['lr', 'eps'],
+  body: 'setOutputAtIndex(index, X[index] - (P[index] * uniforms.lr) / (sqrt(P[index + 2 * uniforms.threads]) + uniforms.eps));' };
 
-interface Slots {
-  m: tf.Variable;
-  v: tf.Variable;
-  vhat: tf.Variable;
-}
+/** Separate m, v, vhat (cpu, wasm), or packed as the rows of one [3, n] variable (webgpu's fused update). */
+type Slots = { m: tf.Variable; v: tf.Variable; vhat: tf.Variable } | { packed: tf.Variable; shape: number[] };
+type SeparateSlots = Extract<Slots, { m: tf.Variable }>;
 
 export class Amsgrad {
   readonly learningRate: number;
@@ -85,19 +86,17 @@ export class Amsgrad {
     for (const [name, unscaled] of Object.entries(grads)) {
       const variable = variables[name];
       if (!variable) throw new Error(`amsgrad: gradient for unknown variable "${name}"`);
-      const slots = this.slotsFor(name, variable);
       tf.tidy(() => {
-        if (scale && unscaled.dtype === 'float32' && tf.util.arraysEqual(unscaled.shape, variable.shape)) {
-          const m = runElementwise(M, [slots.m, unscaled, scale], [this.beta1, 1 - this.beta1]);
-          const vhat = runElementwise(VHAT, [slots.vhat, slots.v, unscaled, scale], [this.beta2, 1 - this.beta2]);
-          const v = runElementwise(V, [slots.v, unscaled, scale], [this.beta2, 1 - this.beta2]);
-          const x = runElementwise(X, [variable, m, vhat], [lrT, this.epsilon]);
-          slots.m.assign(m);
-          slots.v.assign(v);
-          slots.vhat.assign(vhat);
+        if (scale && unscaled.dtype === 'float32' && tf.util.arraysEqual(unscaled.shape, variable.shape) && packedStateFits(variable.size)) {
+          const slot = this.packedSlot(name, variable);
+          const n = variable.size;
+          const state = runIndexed(STATE, [slot.packed, unscaled, scale], [this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2], [3, n], n);
+          const x = runIndexed(VARIABLE, [variable, state], [lrT, this.epsilon], variable.shape, n);
+          slot.packed.assign(state);
           variable.assign(x);
           return;
         }
+        const slots = this.separateSlots(name, variable);
         const grad = gradientScale ? unscaled.mul(gradientScale) : unscaled;
         const m = slots.m.mul(this.beta1).add(grad.mul(1 - this.beta1));
         const v = slots.v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));
@@ -110,18 +109,32 @@ export class Amsgrad {
     }
   }
 
-  /** The optimizer's state as named tensors (for checkpoints that resume mid-phase). */
-  state(): Record<string, tf.Tensor> {
-    const out: Record<string, tf.Tensor> = { 'amsgrad/iterations': tf.scalar(this.iterations, 'int32') };
+  /**
+   * Calls `use` with the optimizer's state as named tensors (for checkpoints that resume mid-phase): m, v, vhat
+   * per variable whatever the layout, and the iteration count. The tensors are valid until `use` settles.
+   */
+  async withState<T>(use: (state: Record<string, tf.Tensor>) => Promise<T> | T): Promise<T> {
+    const owned: tf.Tensor[] = [tf.scalar(this.iterations, 'int32')];
+    const out: Record<string, tf.Tensor> = { 'amsgrad/iterations': owned[0]! };
     for (const [name, slots] of this.slots) {
-      out[`amsgrad/m/${name}`] = slots.m;
-      out[`amsgrad/v/${name}`] = slots.v;
-      out[`amsgrad/vhat/${name}`] = slots.vhat;
+      if ('packed' in slots) {
+        const rows = tf.tidy(() => tf.unstack(slots.packed).map((row) => row.reshape(slots.shape)));
+        owned.push(...rows);
+        rows.forEach((row, k) => { out[`amsgrad/${['m', 'v', 'vhat'][k]}/${name}`] = row; });
+      } else {
+        out[`amsgrad/m/${name}`] = slots.m;
+        out[`amsgrad/v/${name}`] = slots.v;
+        out[`amsgrad/vhat/${name}`] = slots.vhat;
+      }
     }
-    return out;
+    try {
+      return await use(out);
+    } finally {
+      tf.dispose(owned);
+    }
   }
 
-  /** Restores state written by state(); slots for variables absent from it start at zero. */
+  /** Restores state written by withState(); slots for variables absent from it start at zero. */
   restore(state: Record<string, tf.Tensor>): void {
     const iterations = state['amsgrad/iterations'];
     this.iterations = iterations ? iterations.dataSync()[0] ?? 0 : 0;
@@ -134,29 +147,64 @@ export class Amsgrad {
         slots = { m: tf.variable(tf.zerosLike(value), false), v: tf.variable(tf.zerosLike(value), false), vhat: tf.variable(tf.zerosLike(value), false) };
         this.slots.set(name, slots);
       }
+      if ('packed' in slots) slots = this.unpack(name, slots);
       slots[slot].assign(value);
     }
   }
 
   dispose(): void {
-    for (const slots of this.slots.values()) {
-      slots.m.dispose();
-      slots.v.dispose();
-      slots.vhat.dispose();
-    }
+    for (const slots of this.slots.values()) disposeSlots(slots);
     this.slots.clear();
   }
 
-  private slotsFor(name: string, variable: tf.Variable): Slots {
-    let slots = this.slots.get(name);
-    if (!slots) {
-      slots = tf.tidy(() => ({
-        m: tf.variable(tf.zerosLike(variable), false),
-        v: tf.variable(tf.zerosLike(variable), false),
-        vhat: tf.variable(tf.zerosLike(variable), false),
-      }));
-      this.slots.set(name, slots);
-    }
-    return slots;
+  /** The variable's slots as m, v, vhat (unpacking a packed state first). */
+  private separateSlots(name: string, variable: tf.Variable): SeparateSlots {
+    const slots = this.slots.get(name);
+    if (slots && 'packed' in slots) return this.unpack(name, slots);
+    if (slots) return slots;
+    const fresh = tf.tidy(() => ({
+      m: tf.variable(tf.zerosLike(variable), false),
+      v: tf.variable(tf.zerosLike(variable), false),
+      vhat: tf.variable(tf.zerosLike(variable), false),
+    }));
+    this.slots.set(name, fresh);
+    return fresh;
   }
+
+  /** The variable's slots packed as one [3, n] variable (packing separate ones first: a restored checkpoint). */
+  private packedSlot(name: string, variable: tf.Variable): Extract<Slots, { packed: tf.Variable }> {
+    const slots = this.slots.get(name);
+    if (slots && 'packed' in slots) return slots;
+    const packed = tf.tidy(() => tf.variable(slots
+      ? tf.stack([slots.m, slots.v, slots.vhat].map((t) => t.reshape([-1])))
+      : tf.zeros([3, variable.size]), false));
+    if (slots) disposeSlots(slots);
+    const fresh = { packed, shape: [...variable.shape] };
+    this.slots.set(name, fresh);
+    return fresh;
+  }
+
+  private unpack(name: string, slots: Extract<Slots, { packed: tf.Variable }>): SeparateSlots {
+    const separate = tf.tidy(() => {
+      const [m, v, vhat] = tf.unstack(slots.packed).map((row) => tf.variable(row.reshape(slots.shape), false));
+      return { m: m!, v: v!, vhat: vhat! };
+    });
+    slots.packed.dispose();
+    this.slots.set(name, separate);
+    return separate;
+  }
+}
+
+/**
+ * Whether a [3, n] float32 state fits one storage binding of the device (lavapipe: 128 MiB, so up to ~11M
+ * elements; a larger variable takes the op-by-op update: 13 dispatches, not 2).
+ */
+function packedStateFits(n: number): boolean {
+  const device = (tf.backend() as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device;
+  return 12 * n <= (device?.limits?.maxStorageBufferBindingSize ?? 128 * 1024 * 1024);
+}
+
+function disposeSlots(slots: Slots): void {
+  if ('packed' in slots) slots.packed.dispose();
+  else tf.dispose([slots.m, slots.v, slots.vhat]);
 }

@@ -212,7 +212,7 @@ export const stage: StageProgram = {
       events.log(`${phaseName} epoch ${epoch}: train ${record.train.loss_total.toFixed(4)}${valLosses ? `, val ${valLosses.loss_total.toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)${improved ? ' *' : ''}`);
       mkdirSync(checkpointsDir, { recursive: true });
       if (improved) await saveCheckpoint(join(checkpointsDir, 'best'), model.store, { ...checkpointMeta(config, phaseName, epoch), valLoss: current });
-      await saveCheckpoint(join(checkpointsDir, 'last'), model.store, { ...state } as unknown as Record<string, unknown>, { extra: optimizer.state() });
+      await optimizer.withState((extra) => saveCheckpoint(join(checkpointsDir, 'last'), model.store, { ...state } as unknown as Record<string, unknown>, { extra }));
     }
 
     // The phase's output: the best (or last) weights, their history and the loss curve.

@@ -30,7 +30,7 @@ test('amsgrad keeps the largest second moment where plain adam would let it deca
   assert.ok(Math.abs(got - (-0.1 - adamStep2)) > 1e-5, 'must differ from plain adam');
 });
 
-test('optimizer state round-trips so a resumed phase continues identically', () => {
+test('optimizer state round-trips so a resumed phase continues identically', async () => {
   const a = tf.variable(tf.tensor1d([1, 2, 3]), true, 'pa');
   const b = tf.variable(tf.tensor1d([1, 2, 3]), true, 'pb');
   const optA = new Amsgrad({ learningRate: 0.01 });
@@ -39,7 +39,7 @@ test('optimizer state round-trips so a resumed phase continues identically', () 
   const g2 = tf.tensor1d([-0.1, 0.4, 0.0]);
   optA.applyGradients({ w: g1 }, { w: a });
   optB.applyGradients({ w: g1 }, { w: b });
-  const saved = Object.fromEntries(Object.entries(optB.state()).map(([k, v]) => [k, v.clone()]));
+  const saved = await optB.withState((state) => Object.fromEntries(Object.entries(state).map(([k, v]) => [k, v.clone()])));
   const optB2 = new Amsgrad({ learningRate: 0.01 });
   optB2.restore(saved);
   assert.equal(optB2.iterations, 1);
