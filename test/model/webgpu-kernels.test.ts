@@ -414,7 +414,7 @@ test('a dispatch whose uniforms were seen before writes no uniform buffer, and i
   }
 });
 
-test('the weight decay on webgpu (dot products, one program per 7 terms, one per gradient) equals the cpu backend\'s value and gradients', { skip: noDevice }, async () => {
+test('the weight decay on webgpu (sums of squares 7 weights a dispatch, one program per gradient) equals the cpu backend\'s value and gradients', { skip: noDevice }, async () => {
   const shapes = [[3, 3, 4, 8], [8], [1, 1, 8, 16], [5, 7], [2], [3, 3, 16, 2], [9, 4], [4, 4], [6]]; // 9: two groups
   const starts = shapes.map((shape, k) => values(tf.util.sizeFromShape(shape), 60 + k));
   const both = async (backend: 'cpu' | 'webgpu') => {
@@ -431,8 +431,10 @@ test('the weight decay on webgpu (dot products, one program per 7 terms, one per
   for (let k = 1; k < cpu.length; k++) assertClose(gpu[k]!, cpu[k]!, `gradient of weight ${k - 1}`, 1e-5, 1e-8);
 });
 
-test('the clip factor (global norm) on webgpu, sums of squares as dot products, equals the cpu backend\'s', { skip: noDevice }, async () => {
-  const shapes = [[3, 3, 8, 16], [16], [5_000_000]];
+test('the clip factor (global norm) on webgpu, sums of squares 7 gradients a dispatch, equals the cpu backend\'s', { skip: noDevice }, async () => {
+  // 10 gradients: two dispatches, the second with 3 of its 7 workgroups used; sizes under, at and over the
+  // 256 threads of a workgroup, and one of 5M elements.
+  const shapes = [[3, 3, 8, 16], [16], [5_000_000], [1], [256], [257], [7, 300], [2, 2, 2], [1000], [64, 64]];
   const grads = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 80 + k));
   for (const clipNorm of [5, 1e6]) { // clipped (the norm is ~1,300) and not
     const factor = await onBoth(() => clipFactor(grads.map((g, k) => tf.tensor(g, shapes[k])), clipNorm));
