@@ -16,6 +16,7 @@ import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
+import { registerReluGradient } from '../../stages/model/kernels/relu-gradient.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
@@ -375,6 +376,7 @@ await section('kernelCheck', async () => {
 await section('targets', async () => {
   if (dryRun) return { skipped: 'webgpu only' };
   configure({ ...allFixes, cachedLayouts: true, sharedUniforms: true });
+  registerReluGradient(); // as selectBackend does
   const rows: Record<string, unknown> = {};
   const unetBatch = 4;
   const unetSize = Math.min(256, S);

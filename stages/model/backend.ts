@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StageError } from '../contract.js';
 import { registerReductionGradients } from './kernels/reduction-gradients.js';
+import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
@@ -178,6 +179,8 @@ export async function selectBackend(
   registerResizeGradients('cpu');
   // Sum/Mean gradients without a CPU-built ones tensor (kernels/reduction-gradients.ts): same values, all backends.
   registerReductionGradients();
+  // Relu's gradient in one dispatch on webgpu (kernels/relu-gradient.ts): the stock ops elsewhere.
+  registerReluGradient();
   const ladder: BackendName[] = preference === 'auto' ? ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] : [preference];
   const reasons: string[] = [];
   for (const name of ladder) {

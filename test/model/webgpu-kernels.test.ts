@@ -157,6 +157,29 @@ test('Sum and Mean gradients (our broadcastTo form) on webgpu equal the cpu back
   }
 });
 
+test('the Relu gradient on webgpu is one dispatch and equals the cpu backend\'s, zeros and NaN included', { skip: noDevice }, async () => {
+  const x = Array.from(values(3 * 50, 95));
+  x[0] = 0;
+  x[1] = Number.NaN;
+  x[2] = -0;
+  const dy = values(3 * 50, 96);
+  const grads = await onBoth(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), tf.tensor(dy, [3, 50]))))(tf.tensor(x, [3, 50])));
+  assert.ok(Number.isNaN(grads.cpu[1]!) && Number.isNaN(grads.gpu[1]!), 'NaN passes through on both');
+  grads.cpu[1] = grads.gpu[1] = 0;
+  assertClose(grads.gpu, grads.cpu, 'relu gradient', 0);
+  await tf.setBackend('webgpu');
+  const input = tf.tensor(x, [3, 50]);
+  const upstream = tf.tensor(dy, [3, 50]);
+  const backend = tf.backend() as unknown as { runWebGPUProgram: (...args: unknown[]) => unknown };
+  const original = backend.runWebGPUProgram;
+  let dispatches = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) { dispatches++; return original.apply(this, args); };
+  const dx = tf.grad((t: tf.Tensor) => tf.relu(t))(input, upstream);
+  backend.runWebGPUProgram = original;
+  assert.equal(dispatches, 2, 'the forward relu and one program for its gradient');
+  tf.dispose([input, upstream, dx]);
+});
+
 test('addAll of more inputs than a webgpu shader can bind, and upsample2x, equal the cpu backend\'s', { skip: noDevice }, async () => {
   const parts = Array.from({ length: 11 }, (_, k) => values(3 * 7, 10 + k));
   const sum = await onBoth(() => addAll(parts.map((p) => tf.tensor(p, [3, 7]))));
