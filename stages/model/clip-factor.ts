@@ -2,16 +2,23 @@
 // gives 1), for the asynchronous train step (webgpu in Node has no synchronous read).
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
-import { sumOfSquares } from './kernels/webgpu/sum-of-squares.js';
+import { sumOfSquares, type DecayPart } from './kernels/webgpu/sum-of-squares.js';
 
-export function clipFactor(grads: readonly tf.Tensor[], clipNorm: number): tf.Scalar {
+/**
+ * `decay[k]`, where given, is a weight-decay gradient c * w still to be added to grads[k] (webgpu folds it into
+ * the optimizer's update): the norm is that of the sums.
+ */
+export function clipFactor(grads: readonly tf.Tensor[], clipNorm: number, decay: readonly (DecayPart | undefined)[] = []): tf.Scalar {
   if (grads.length === 0) return tf.scalar(1);
   // On webgpu the sums of squares are taken 7 gradients per dispatch (kernels/webgpu/sum-of-squares.ts) instead
   // of a square and a sum per gradient; elsewhere the square-and-sum of the synchronous path, for the same
   // arithmetic. One squared gradient alive at a time.
   if (tf.getBackend() === 'webgpu') {
-    return tf.tidy(() => tf.minimum(1, tf.div(clipNorm, tf.sqrt(sumOfSquares(grads, grads.map(() => 1))))) as tf.Scalar);
+    return tf.tidy(() => tf.minimum(1, tf.div(clipNorm, tf.sqrt(sumOfSquares(grads, grads.map(() => 1), decay)))) as tf.Scalar);
   }
-  const squares = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
+  const squares = grads.map((g, k) => tf.tidy(() => {
+    const part = decay[k];
+    return tf.sum(tf.square(part ? tf.add(g, tf.mul(part.weight, part.coefficient)) : g));
+  }));
   return tf.tidy(() => tf.minimum(1, tf.div(clipNorm, tf.sqrt(addAll(squares)))) as tf.Scalar);
 }

@@ -4,6 +4,7 @@
 // never NaN, so an image without nuclei trains only the background.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
+import { sumOfSquares } from './kernels/webgpu/sum-of-squares.js';
 import { webgpuDecayOf } from './weight-decay-webgpu.js';
 
 export interface Losses {
@@ -87,6 +88,13 @@ export function weightDecayLoss(weights: tf.Variable[], weightDecay: number): tf
   if (weights.length === 0 || weightDecay === 0) return tf.scalar(0);
   const decay = tf.getBackend() === 'webgpu' ? webgpuDecayOf(weightDecay) : decayOf(weightDecay);
   return decay(...weights) as tf.Scalar;
+}
+
+/** The regulariser's value alone, for a step that adds its gradient elsewhere (webgpu: in the optimizer). */
+export function weightDecayValue(weights: tf.Variable[], weightDecay: number): tf.Scalar {
+  if (weights.length === 0 || weightDecay === 0) return tf.scalar(0);
+  if (tf.getBackend() === 'webgpu') return sumOfSquares(weights, weights.map((w) => weightDecay / w.size));
+  return tf.tidy(() => addAll(weights.map((w) => tf.mean(tf.square(w)))).mul(weightDecay) as tf.Scalar);
 }
 
 /**

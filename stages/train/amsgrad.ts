@@ -39,6 +39,10 @@ const STATE: IndexedFormula = { name: 'amsgrad_state', inputs: ['P', 'G', 'S'], 
          setOutputAtIndex(index, m);
          setOutputAtIndex(index + n, v);
          setOutputAtIndex(index + 2 * n, max(P[index + 2 * n], v));` };
+// STATE with a weight-decay gradient folded in: g = (G + c * X) * S, X the variable (as the tape's sum of the
+// loss gradient and the decay gradient X * c, then the clip factor).
+const STATE_DECAYED: IndexedFormula = { ...STATE, name: 'amsgrad_state_decayed', inputs: ['P', 'G', 'S', 'X'], uniforms: [...STATE.uniforms, 'c'],
+  body: STATE.body.replace('let g = G[index] * S[0];', 'let g = (G[index] + X[index] * uniforms.c) * S[0];') };
 const VARIABLE: IndexedFormula = { name: 'amsgrad_variable', inputs: ['X', 'P'], uniforms: ['lr', 'eps'],
   body: 'setOutputAtIndex(index, X[index] - (P[index] * uniforms.lr) / (sqrt(P[index + 2 * uniforms.threads]) + uniforms.eps));' };
 
@@ -64,40 +68,48 @@ export class Amsgrad {
     this.fuseOnWebgpu = options.fuseOnWebgpu ?? true;
   }
 
+  /** Takes weight-decay gradients as coefficients (applyGradients' `decay`), so a train step may leave them off its tape. */
+  readonly foldsWeightDecay = true;
+
   /**
    * Applies one update. `grads` maps variable names (tf.Variable.name) to their gradients; `variables` maps the
    * same names to the variables to update; `gradientScale` (a scalar: the clip factor) multiplies every gradient
-   * first.
+   * first; `decay[name]` = c adds c * variable to that gradient before (the L2 regulariser's gradient).
    */
-  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, gradientScale?: tf.Scalar): void {
+  applyGradients(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, gradientScale?: tf.Scalar, decay: Record<string, number> = {}): void {
     this.iterations += 1;
     const t = this.iterations;
     const lrT = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     const fused = this.fuseOnWebgpu && tf.getBackend() === 'webgpu';
     const scale = fused ? (gradientScale ?? tf.scalar(1)) : undefined;
     try {
-      this.update(grads, variables, lrT, scale, gradientScale);
+      this.update(grads, variables, lrT, scale, gradientScale, decay);
     } finally {
       if (scale && scale !== gradientScale) scale.dispose();
     }
   }
 
-  private update(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, lrT: number, scale: tf.Scalar | undefined, gradientScale: tf.Scalar | undefined): void {
+  private update(grads: Record<string, tf.Tensor>, variables: Record<string, tf.Variable>, lrT: number, scale: tf.Scalar | undefined, gradientScale: tf.Scalar | undefined, decay: Record<string, number>): void {
     for (const [name, unscaled] of Object.entries(grads)) {
       const variable = variables[name];
       if (!variable) throw new Error(`amsgrad: gradient for unknown variable "${name}"`);
+      const c = decay[name];
       tf.tidy(() => {
         if (scale && unscaled.dtype === 'float32' && tf.util.arraysEqual(unscaled.shape, variable.shape) && packedStateFits(variable.size)) {
           const slot = this.packedSlot(name, variable);
           const n = variable.size;
-          const state = runIndexed(STATE, [slot.packed, unscaled, scale], [this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2], [3, n], n);
+          const constants = [this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2];
+          const state = c === undefined
+            ? runIndexed(STATE, [slot.packed, unscaled, scale], constants, [3, n], n)
+            : runIndexed(STATE_DECAYED, [slot.packed, unscaled, scale, variable], [...constants, c], [3, n], n);
           const x = runIndexed(VARIABLE, [variable, state], [lrT, this.epsilon], variable.shape, n);
           slot.packed.assign(state);
           variable.assign(x);
           return;
         }
         const slots = this.separateSlots(name, variable);
-        const grad = gradientScale ? unscaled.mul(gradientScale) : unscaled;
+        const summed = c === undefined ? unscaled : unscaled.add(variable.mul(c));
+        const grad = gradientScale ? summed.mul(gradientScale) : summed;
         const m = slots.m.mul(this.beta1).add(grad.mul(1 - this.beta1));
         const v = slots.v.mul(this.beta2).add(grad.square().mul(1 - this.beta2));
         const vhat = tf.maximum(slots.vhat, v);

@@ -269,10 +269,12 @@ test('AMSGrad state packed on webgpu round-trips through withState/restore: a re
   resumed.dispose();
 });
 
-for (const trainBatchNorm of [false, true]) {
-test(`one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend's losses and weights, batch norm ${trainBatchNorm ? 'training' : 'frozen (the recipe)'}`, { skip: noDevice }, async () => {
+// The recipe's settings; batch norm training; and a weight decay large enough to matter in one step (1e-4 moves
+// the gradients by ~1e-7: a decay folded wrongly into the webgpu optimizer would not show).
+for (const { trainBatchNorm, weightDecay } of [{ trainBatchNorm: false, weightDecay: 1e-4 }, { trainBatchNorm: true, weightDecay: 1e-4 }, { trainBatchNorm: false, weightDecay: 30 }]) {
+test(`one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend's losses and weights, batch norm ${trainBatchNorm ? 'training' : 'frozen (the recipe)'}, weight decay ${weightDecay}`, { skip: noDevice }, async () => {
   const size = TINY_SIZE;
-  const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 }, backbone: { fpnChannels: 8, trainBatchNorm } });
+  const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 }, backbone: { fpnChannels: 8, trainBatchNorm }, train: { weightDecay, clipNorm: 5 } });
   const samples = [squares(size, size, [[5, 5], [30, 35]])];
   await tf.setBackend('cpu');
   const onCpu = new MaskRcnn(config);
@@ -465,6 +467,13 @@ test('the clip factor (global norm) on webgpu, sums of squares 7 gradients a dis
     if (clipNorm === 5) assert.ok(factor.cpu[0]! < 0.01, 'this case is clipped');
     else assert.equal(factor.cpu[0], 1);
   }
+  // With weight-decay gradients c * w still to be added to some of them (two buffers a term in the programs).
+  const weights = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 120 + k));
+  const decayed = (k: number) => k % 3 !== 1;
+  const withDecay = await onBoth(() => clipFactor(grads.map((g, k) => tf.tensor(g, shapes[k])), 5,
+    shapes.map((s, k) => (decayed(k) ? { weight: tf.tensor(weights[k]!, s), coefficient: 0.3 + k / 10 } : undefined))));
+  assertClose(withDecay.gpu, withDecay.cpu, 'clip factor with decay terms', 1e-5);
+  assert.ok(Math.abs(withDecay.cpu[0]! - (await onBoth(() => clipFactor(grads.map((g, k) => tf.tensor(g, shapes[k])), 5))).cpu[0]!) > 1e-6, 'the decay terms change the norm');
 });
 
 test('Sum over the leading axes (a bias gradient) runs as one matMul without a transpose and equals the cpu backend\'s', { skip: noDevice }, async () => {

@@ -47,3 +47,15 @@ test('optimizer state round-trips so a resumed phase continues identically', asy
   optB2.applyGradients({ w: g2 }, { w: b });
   assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
 });
+
+test('a decay coefficient adds c * variable to the gradient before the update (and before the clip scale)', () => {
+  const a = tf.variable(tf.tensor1d([1, -2, 3]), true, 'decayA');
+  const b = tf.variable(tf.tensor1d([1, -2, 3]), true, 'decayB');
+  const g = tf.tensor1d([0.3, -0.2, 0.1]);
+  const scale = tf.scalar(0.5);
+  new Amsgrad({ learningRate: 0.01 }).applyGradients({ w: g }, { w: a }, scale, { w: 0.25 });
+  const summed = tf.add(g, tf.mul(tf.tensor1d([1, -2, 3]), 0.25));
+  new Amsgrad({ learningRate: 0.01 }).applyGradients({ w: summed }, { w: b }, scale);
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  tf.dispose([a, b, g, scale, summed]);
+});

@@ -1,17 +1,24 @@
-// sum over k of scale_k * sum(x_k^2) for many tensors of any shapes, 7 tensors per dispatch: the global norm of
-// the gradients (the clip factor, ~460 gradients in the recipe's step) and the weight decay's value (~250
-// weights) were one dot-product dispatch per tensor, ~56 us of JavaScript each on the lent H100.
+// sum over k of scale_k * sum((x_k + c_k w_k)^2) for many tensors of any shapes, up to 7 terms per dispatch: the
+// global norm of the gradients (the clip factor, ~460 gradients in the recipe's step; w_k the weight where its
+// decay gradient c_k w_k is added in the optimizer, not on the tape) and the weight decay's value (~250 weights)
+// were one dot-product dispatch per tensor, ~56 us of JavaScript each on the lent H100.
 //
-// One program per group of up to 7 tensors (WebGPU binds 8 storage buffers per shader: 7 inputs and the
-// output): workgroup k of 256 threads sums the squares of tensor k (each thread a strided slice, then a tree in
-// workgroup memory), so a group's tensors are reduced side by side. Each program writes a [7] vector (zeros for
-// missing tensors); the vectors are added with addAll and the 7 entries summed at the end.
+// One program per group of terms whose buffers fit 7 (WebGPU binds 8 storage buffers per shader: inputs and the
+// output; a term with a w takes two): workgroup k of 256 threads sums term k (each thread a strided slice, then a
+// tree in workgroup memory), so a group's terms are reduced side by side. Each program writes a [7] vector
+// (zeros for missing terms); the vectors are added with addAll and the 7 entries summed at the end.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../add-all.js';
 
 const GROUP = 7;
 const THREADS = 256;
 const NAMES = ['A', 'B', 'C', 'D', 'E', 'F', 'G'];
+
+/** A term's buffers in a program: x, and w where the term has a decay part. */
+interface TermLayout {
+  x: string;
+  w?: string;
+}
 
 class SumOfSquaresProgram {
   readonly variableNames: string[];
@@ -22,18 +29,18 @@ class SumOfSquaresProgram {
   readonly dispatch: [number, number, number] = [GROUP, 1, 1];
   readonly shaderKey: string;
 
-  constructor(private readonly count: number) {
-    this.variableNames = NAMES.slice(0, count);
-    this.uniforms = [...NAMES.slice(0, count).map((n) => `n${n} : i32,`), ...NAMES.slice(0, count).map((n) => `s${n} : f32,`)].join(' ');
-    this.shaderKey = `runner_sum_of_squares_${count}`;
+  constructor(private readonly terms: TermLayout[]) {
+    this.variableNames = terms.flatMap((t) => (t.w ? [t.x, t.w] : [t.x]));
+    this.uniforms = [...terms.map((_, k) => `n${k} : i32,`), ...terms.map((_, k) => `s${k} : f32,`), ...terms.map((_, k) => `c${k} : f32,`)].join(' ');
+    this.shaderKey = `runner_sum_of_squares_${terms.map((t) => (t.w ? 'p' : 's')).join('')}`;
   }
 
   getUserCode(): string {
     // No early return before the barriers: every thread of a workgroup reaches each one (WGSL's uniformity rule).
-    const cases = this.variableNames.map((n, k) => `
+    const cases = this.terms.map((t, k) => `
           case ${k}: {
-            for (var i = t; i < uniforms.n${n}; i = i + ${THREADS}) { let x = ${n}[i]; acc = acc + x * x; }
-            acc = acc * uniforms.s${n};
+            for (var i = t; i < uniforms.n${k}; i = i + ${THREADS}) { let x = ${t.w ? `${t.x}[i] + uniforms.c${k} * ${t.w}[i]` : `${t.x}[i]`}; acc = acc + x * x; }
+            acc = acc * uniforms.s${k};
           }`).join('');
     return `
       var<workgroup> partial : array<f32, ${THREADS}>;
@@ -60,25 +67,46 @@ interface WebgpuProgramRunner {
   runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'float32' | 'int32'; data: number[] }>): tf.TensorInfo;
 }
 
-/** sum over k of scales[k] * sum(tensors[k]^2), as a scalar tensor; webgpu only, float32 tensors. */
-export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly number[]): tf.Scalar {
+/** What a term adds besides its tensor: c * w, w the same shape as the term's tensor. */
+export interface DecayPart {
+  weight: tf.Tensor;
+  coefficient: number;
+}
+
+/**
+ * sum over k of scales[k] * sum((tensors[k] + c_k * w_k)^2) (c_k w_k where `decay[k]` is given), as a scalar
+ * tensor; webgpu only, float32 tensors.
+ */
+export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly number[], decay: readonly (DecayPart | undefined)[] = []): tf.Scalar {
   if (tensors.length !== scales.length) throw new Error('sumOfSquares: one scale per tensor');
   if (tf.getBackend() !== 'webgpu') throw new Error(`sumOfSquares: needs the webgpu backend, not ${tf.getBackend()}`);
-  const kept = tensors.map((t, k) => [t, scales[k]!] as const).filter(([t]) => t.size > 0); // nothing to bind or add
-  tensors = kept.map(([t]) => t);
-  scales = kept.map(([, s]) => s);
-  if (tensors.length === 0) return tf.scalar(0);
+  const terms = tensors.map((x, k) => ({ x, scale: scales[k]!, decay: decay[k] })).filter((t) => t.x.size > 0); // nothing to bind or add
+  for (const t of terms) {
+    if (t.x.dtype !== 'float32' || (t.decay && (t.decay.weight.dtype !== 'float32' || t.decay.weight.size !== t.x.size))) {
+      throw new Error('sumOfSquares: float32 tensors only, each decay weight the size of its term');
+    }
+  }
+  if (terms.length === 0) return tf.scalar(0);
   const backend = tf.backend() as unknown as WebgpuProgramRunner;
   return tf.tidy(() => {
     const groups: tf.Tensor[] = [];
-    for (let start = 0; start < tensors.length; start += GROUP) {
-      const inputs = tensors.slice(start, start + GROUP);
-      if (inputs.some((t) => t.dtype !== 'float32')) throw new Error('sumOfSquares: float32 tensors only');
+    for (let start = 0; start < terms.length;) {
+      // As many terms as fit 7 buffers.
+      const group: typeof terms = [];
+      let buffers = 0;
+      while (start < terms.length && group.length < GROUP && buffers + (terms[start]!.decay ? 2 : 1) <= GROUP) {
+        buffers += terms[start]!.decay ? 2 : 1;
+        group.push(terms[start++]!);
+      }
+      let next = 0;
+      const layout = group.map((t) => (t.decay ? { x: NAMES[next++]!, w: NAMES[next++]! } : { x: NAMES[next++]! }));
+      const inputs = group.flatMap((t) => (t.decay ? [t.x, t.decay.weight] : [t.x]));
       const uniforms = [
-        ...inputs.map((t) => ({ type: 'int32' as const, data: [t.size] })),
-        ...scales.slice(start, start + GROUP).map((s) => ({ type: 'float32' as const, data: [s] })),
+        ...group.map((t) => ({ type: 'int32' as const, data: [t.x.size] })),
+        ...group.map((t) => ({ type: 'float32' as const, data: [t.scale] })),
+        ...group.map((t) => ({ type: 'float32' as const, data: [t.decay?.coefficient ?? 0] })),
       ];
-      groups.push(tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(new SumOfSquaresProgram(inputs.length), inputs, 'float32', uniforms)));
+      groups.push(tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(new SumOfSquaresProgram(layout), inputs, 'float32', uniforms)));
     }
     return tf.sum(addAll(groups)) as tf.Scalar;
   });
