@@ -1,0 +1,50 @@
+// Dispatches of one Mask R-CNN training step (trainStepAsync, as the train stage runs it) on the webgpu backend,
+// by program and by engine kernel: the figure docs/backend.md tracks. Runs on any WebGPU device, the lent GPU or
+// Mesa's lavapipe here (slowly: ~75 s for the recipe's step at 128 px).
+//   node --import tsx bench/device/count-dispatches.ts [preset=recipe] [size=128]   (FUSE=0: AMSGrad op by op)
+// The count barely depends on the size (only the patch-matrix and ROI-gather chunks grow with it).
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../stages/model/backend.js';
+import { configFromParams } from '../../stages/model/config.js';
+import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
+import { buildTrainBatchAsync } from '../../stages/model/molding.js';
+import { seededRng } from '../../stages/model/sampler.js';
+import { Amsgrad } from '../../stages/train/amsgrad.js';
+import { syntheticSample } from '../synthetic-sample.js';
+
+await selectBackend('webgpu', () => {});
+const preset = process.argv[2] ?? 'recipe';
+const size = Number(process.argv[3] ?? 128);
+const config = configFromParams({ preset, image: { size }, detection: { minConfidence: 0 } });
+const model = new MaskRcnn(config);
+const samples = [syntheticSample(size, 6, 'count-a'), syntheticSample(size, 4, 'count-b')];
+const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
+const optimizer = new Amsgrad({ learningRate: 1e-4, fuseOnWebgpu: process.env['FUSE'] !== '0' });
+await model.trainStepAsync(optimizer, batch); // the first step makes the optimizer's state
+
+const backend = tf.backend() as unknown as { runWebGPUProgram: (program: object, ...rest: unknown[]) => unknown };
+const run = backend.runWebGPUProgram;
+const byProgram = new Map<string, number>();
+let total = 0;
+backend.runWebGPUProgram = function (this: unknown, program: object, ...rest: unknown[]) {
+  total++;
+  const name = program.constructor.name;
+  byProgram.set(name, (byProgram.get(name) ?? 0) + 1);
+  return run.call(this, program, ...rest);
+};
+const engine = tf.engine() as unknown as { runKernelFunc: (args: { kernelName?: string }) => unknown };
+const runKernel = engine.runKernelFunc.bind(engine);
+const byKernel = new Map<string, number>();
+engine.runKernelFunc = (args) => {
+  const name = args.kernelName ?? '(custom)';
+  byKernel.set(name, (byKernel.get(name) ?? 0) + 1);
+  return runKernel(args);
+};
+const t0 = performance.now();
+await model.trainStepAsync(optimizer, batch);
+const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
+console.log(JSON.stringify({
+  preset, size, adapter: tf.getBackend(), stepMs: Math.round(performance.now() - t0), dispatches: total,
+  trainableVariables: model.store.trainableVariables().length, byProgram: sorted(byProgram), engineKernels: sorted(byKernel),
+}, null, 1));
+process.exit(0);
