@@ -1,17 +1,20 @@
-// Adam with its update fused into three WebGPU shaders per variable (tfjs' Adam dispatches ~14 small kernels
-// per variable: 2,255 of a ResNet-50 step's 5,481 dispatches on the H100, at ~56 us of JavaScript each).
+// Adam with its update fused into two WebGPU programs per variable (tfjs' Adam dispatches ~14 small kernels
+// per variable: 2,255 of a ResNet-50 step's 5,481 dispatches on the H100, at ~56 us of JavaScript each): m and v
+// packed as the rows of one [2, n] tensor, one program for both, one for the variable (as stages/train/amsgrad.ts).
 // An experiment for the lent GPU (bench/device/webgpu-diagnose.ts, section "fusedAdam"): same arithmetic as
 // tf.train.adam — m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; x' = x - lr (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps).
 // Checked there against tf.train.adam on the GPU before it is timed; not used by the stages until it passes.
 import * as tf from '@tensorflow/tfjs';
-import { runElementwise, type ElementwiseFormula } from '../../stages/model/kernels/webgpu/elementwise-program.js';
+import { runIndexed, type IndexedFormula } from '../../stages/model/kernels/webgpu/indexed-program.js';
 
-const M: ElementwiseFormula = { name: 'adam_m', inputs: ['M', 'G'], uniforms: ['b'],
-  body: 'let result = uniforms.b * getMByOutputIndex(index) + (1.0 - uniforms.b) * getGByOutputIndex(index);' };
-const V: ElementwiseFormula = { name: 'adam_v', inputs: ['V', 'G'], uniforms: ['b'],
-  body: 'let g = getGByOutputIndex(index); let result = uniforms.b * getVByOutputIndex(index) + (1.0 - uniforms.b) * g * g;' };
-const X: ElementwiseFormula = { name: 'adam_x', inputs: ['X', 'M', 'V'], uniforms: ['lr', 'c1', 'c2', 'eps'],
-  body: 'let result = getXByOutputIndex(index) - uniforms.lr * (getMByOutputIndex(index) * uniforms.c1) / (sqrt(getVByOutputIndex(index) * uniforms.c2) + uniforms.eps);' };
+// P = [m; v], n = uniforms.threads elements a row.
+const MOMENTS: IndexedFormula = { name: 'adam_moments', inputs: ['P', 'G'], uniforms: ['b1', 'b2'],
+  body: `let n = uniforms.threads;
+         let g = G[index];
+         setOutputAtIndex(index, uniforms.b1 * P[index] + (1.0 - uniforms.b1) * g);
+         setOutputAtIndex(index + n, uniforms.b2 * P[index + n] + (1.0 - uniforms.b2) * g * g);` };
+const X: IndexedFormula = { name: 'adam_x', inputs: ['X', 'P'], uniforms: ['lr', 'c1', 'c2', 'eps'],
+  body: 'setOutputAtIndex(index, X[index] - uniforms.lr * (P[index] * uniforms.c1) / (sqrt(P[index + uniforms.threads] * uniforms.c2) + uniforms.eps));' };
 
 export class FusedAdam extends tf.Optimizer {
   static get className(): string {
@@ -19,7 +22,7 @@ export class FusedAdam extends tf.Optimizer {
   }
 
   private step = 0;
-  private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
+  private readonly moments = new Map<string, tf.Variable>();
 
   constructor(
     private readonly learningRate: number,
@@ -39,16 +42,14 @@ export class FusedAdam extends tf.Optimizer {
       for (const [name, gradient] of list) {
         const value = tf.engine().registeredVariables[name];
         if (!value || !gradient) continue;
-        let moment = this.moments.get(name);
-        if (!moment) {
-          moment = { m: tf.variable(tf.zerosLike(value), false), v: tf.variable(tf.zerosLike(value), false) };
-          this.moments.set(name, moment);
+        let moments = this.moments.get(name);
+        if (!moments) {
+          moments = tf.variable(tf.zeros([2, value.size]), false);
+          this.moments.set(name, moments);
         }
-        const m = runElementwise(M, [moment.m, gradient], [this.beta1]);
-        const v = runElementwise(V, [moment.v, gradient], [this.beta2]);
-        const x = runElementwise(X, [value, m, v], [this.learningRate, c1, c2, this.epsilon]);
-        moment.m.assign(m);
-        moment.v.assign(v);
+        const next = runIndexed(MOMENTS, [moments, gradient], [this.beta1, this.beta2], [2, value.size], value.size);
+        const x = runIndexed(X, [value, next], [this.learningRate, c1, c2, this.epsilon], value.shape, value.size);
+        moments.assign(next);
         value.assign(x);
       }
     });
@@ -60,7 +61,7 @@ export class FusedAdam extends tf.Optimizer {
   }
 
   override dispose(): void {
-    for (const { m, v } of this.moments.values()) tf.dispose([m, v]);
+    tf.dispose([...this.moments.values()]);
     this.moments.clear();
   }
 }
