@@ -37,6 +37,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
   webgpu: () => import('./webgpu-recorded.js'),
+  'webgpu-dispatches': () => import('./webgpu-dispatches.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));

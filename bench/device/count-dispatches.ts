@@ -1,8 +1,11 @@
-// Dispatches of one Mask R-CNN training step (trainStepAsync, as the train stage runs it) on the webgpu backend,
-// by program and by engine kernel: the figure docs/backend.md tracks. Runs on any WebGPU device, the lent GPU or
-// Mesa's lavapipe here (slowly: ~75 s for the recipe's step at 128 px).
-//   node --import tsx bench/device/count-dispatches.ts [preset=recipe] [size=128]   (FUSE=0: AMSGrad op by op)
-// The count barely depends on the size (only the patch-matrix and ROI-gather chunks grow with it).
+// Dispatches of one training step on the webgpu backend, by program and by engine kernel: the figure
+// docs/backend.md tracks. Runs on any WebGPU device, the lent GPU or Mesa's lavapipe here (slowly: ~75 s for the
+// recipe's step at 128 px).
+//   node --import tsx bench/device/count-dispatches.ts [model=recipe] [size=128]
+// model: a Mask R-CNN preset (recipe, small: trainStepAsync with AMSGrad, as the train stage runs it; FUSE=0 for
+// AMSGrad op by op), or one of the benchmark models with everything fused (resnet50 B=2, unet B=4:
+// trainOnBatch with the fused batch norm and FusedAdam). The count barely depends on the size (only the
+// patch-matrix and ROI-gather chunks grow with it).
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
 import { configFromParams } from '../../stages/model/config.js';
@@ -11,16 +14,34 @@ import { buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { syntheticSample } from '../synthetic-sample.js';
+import { FusedAdam } from './fused-adam.js';
+import { resnet50Classifier, residualUnet } from './webgpu-setup.js';
 
 await selectBackend('webgpu', () => {});
 const preset = process.argv[2] ?? 'recipe';
 const size = Number(process.argv[3] ?? 128);
-const config = configFromParams({ preset, image: { size }, detection: { minConfidence: 0 } });
-const model = new MaskRcnn(config);
-const samples = [syntheticSample(size, 6, 'count-a'), syntheticSample(size, 4, 'count-b')];
-const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
-const optimizer = new Amsgrad({ learningRate: 1e-4, fuseOnWebgpu: process.env['FUSE'] !== '0' });
-await model.trainStepAsync(optimizer, batch); // the first step makes the optimizer's state
+
+/** One step of the chosen model; its first call also makes the optimizer's state. */
+async function stepper(): Promise<{ step: () => Promise<unknown>; trainable: number }> {
+  if (preset === 'resnet50' || preset === 'unet') {
+    const unet = preset === 'unet';
+    const model = unet ? residualUnet(size, { fusedBatchNorm: true }) : resnet50Classifier(size, { fusedBatchNorm: true });
+    const batchSize = unet ? 4 : 2;
+    const x = tf.randomUniform([batchSize, size, size, 3]);
+    const y = unet ? tf.cast(tf.greater(tf.randomUniform([batchSize, size, size, 1]), 0.5), 'float32') : tf.oneHot(tf.tensor1d([0, 1], 'int32'), 2);
+    model.compile({ optimizer: new FusedAdam(1e-4), loss: unet ? (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yt, yp) : (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.softmaxCrossEntropy(yt, yp) });
+    return { step: () => model.trainOnBatch(x, y), trainable: model.trainableWeights.length };
+  }
+  const config = configFromParams({ preset, image: { size }, detection: { minConfidence: 0 } });
+  const model = new MaskRcnn(config);
+  const samples = [syntheticSample(size, 6, 'count-a'), syntheticSample(size, 4, 'count-b')];
+  const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
+  const optimizer = new Amsgrad({ learningRate: 1e-4, fuseOnWebgpu: process.env['FUSE'] !== '0' });
+  await model.trainStepAsync(optimizer, batch); // builds the model
+  return { step: () => model.trainStepAsync(optimizer, batch), trainable: model.store.trainableVariables().length };
+}
+const { step, trainable } = await stepper();
+await step();
 
 const backend = tf.backend() as unknown as { runWebGPUProgram: (program: object, ...rest: unknown[]) => unknown };
 const run = backend.runWebGPUProgram;
@@ -41,10 +62,10 @@ engine.runKernelFunc = (args) => {
   return runKernel(args);
 };
 const t0 = performance.now();
-await model.trainStepAsync(optimizer, batch);
+await step();
 const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
 console.log(JSON.stringify({
   preset, size, adapter: tf.getBackend(), stepMs: Math.round(performance.now() - t0), dispatches: total,
-  trainableVariables: model.store.trainableVariables().length, byProgram: sorted(byProgram), engineKernels: sorted(byKernel),
+  trainableVariables: trainable, byProgram: sorted(byProgram), engineKernels: sorted(byKernel),
 }, null, 1));
 process.exit(0);
