@@ -103,6 +103,9 @@ export async function run(): Promise<BenchResult[]> {
       const c = maskRcnn[key] as { trainStepMs: { median: number }; inferenceMs: { median: number } } | undefined;
       if (!c) continue;
       rows.push({ name: `webgpu Mask R-CNN train step (trainStepAsync), ${label}`, value: c.trainStepMs.median, unit: 'ms', ...(key === 'recipe-resnet101-512-b2' ? { note: 'the original: 1.8 s per step on a P100; PyTorch on this card: 57 ms (issue 9)' } : {}) });
+      const extra = c as { overlappedStepMs?: number; stepProfile?: { dispatchesPerStep: number; totalKernelMs: number; topKernels: Record<string, { ms: number }> } };
+      if (extra.overlappedStepMs !== undefined) rows.push({ name: `webgpu Mask R-CNN train step in the train stage's loop (each step queued while the last one's losses are read), ${label}`, value: extra.overlappedStepMs, unit: 'ms' });
+      if (extra.stepProfile) rows.push({ name: `webgpu Mask R-CNN train step, ${label}: GPU time of engine kernels (tf.profile)`, value: extra.stepProfile.totalKernelMs, unit: 'ms', note: `${extra.stepProfile.dispatchesPerStep} dispatches; ${Object.entries(extra.stepProfile.topKernels).slice(0, 4).map(([k, v]) => `${k} ${v.ms.toFixed(1)} ms`).join(', ')}` });
       rows.push({ name: `webgpu Mask R-CNN inference of 1 image (detectAsync), ${label.split(',')[0]}`, value: c.inferenceMs.median, unit: 'ms' });
     }
   }

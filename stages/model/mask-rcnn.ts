@@ -138,6 +138,16 @@ export class MaskRcnn {
    * extra trunk forward. The optimizer must not read tensors synchronously either (Amsgrad does not).
    */
   async trainStepAsync(optimizer: GradientApplier, batch: TrainBatch): Promise<Losses> {
+    return (await this.trainStepQueued(optimizer, batch)).losses;
+  }
+
+  /**
+   * trainStepAsync without waiting for the device to finish: returns once pass 2 is queued, with the losses'
+   * read still pending. A training loop can then prepare and queue the next step while the device computes this
+   * one (the next step's own pass-1 read waits for it anyway): one host-device sync per step instead of two.
+   * The batch may be disposed as soon as this returns.
+   */
+  async trainStepQueued(optimizer: GradientApplier, batch: TrainBatch): Promise<{ losses: Promise<Losses> }> {
     this.build();
     const trainingBn = this.config.backbone.trainBatchNorm;
     const targets = await this.sampleTargetsAsync(batch, trainingBn, true);
@@ -182,8 +192,7 @@ export class MaskRcnn {
       optimizer.applyGradients(byStoreName, variablesByName, clipScale, foldDecay ? decayByStoreName : undefined);
       return values;
     });
-    const [values] = await readAndDispose([stacked]);
-    return lossesOf(values!);
+    return { losses: readAndDispose([stacked]).then(([values]) => lossesOf(values!)) };
   }
 
   /** The same losses without a step (validation loss; batch-norm frozen). */

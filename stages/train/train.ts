@@ -175,6 +175,18 @@ export const stage: StageProgram = {
       const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
       model.reseedSampling(`${settings.seed}/${epoch}`); // the epoch's sampling, whether resumed or not
       const stepLosses: Losses[] = [];
+      // Each step's losses are read while the next step is prepared and queued (calls.queued): the device never
+      // waits for the host between steps. A diverged loss stops the phase one step later.
+      let pending: { step: number; losses: Promise<Losses> } | undefined;
+      const settle = async () => {
+        if (!pending) return;
+        const { step, losses } = pending;
+        pending = undefined;
+        const values = await losses;
+        if (!Number.isFinite(values.loss_total)) throw new StageError(`training diverged at epoch ${epoch} step ${step + 1}: loss ${values.loss_total}`);
+        stepLosses.push(values);
+        events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`);
+      };
       for (let step = 0; step < steps; step++) {
         const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);
         const picked = Array.from({ length: settings.batch }, (_, k) => train[order[(step * settings.batch + k) % order.length]!]!);
@@ -183,15 +195,17 @@ export const stage: StageProgram = {
           { size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances },
           random,
         );
+        let queued: { losses: Promise<Losses> };
         try {
-          const losses = await calls.step(model, optimizer, batch);
-          if (!Number.isFinite(losses.loss_total)) throw new StageError(`training diverged at epoch ${epoch} step ${step + 1}: loss ${losses.loss_total}`);
-          stepLosses.push(losses);
+          queued = await calls.queued(model, optimizer, batch);
         } finally {
-          batch.images.dispose();
+          batch.images.dispose(); // safe once queued: the device runs commands in order
         }
-        events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`);
+        queued.losses.catch(() => {}); // rejections are awaited in settle(); this keeps an early exit from leaving one unhandled
+        await settle();
+        pending = { step, losses: queued.losses };
       }
+      await settle();
       const valLosses = await validate(model, val, config, settings.valBatch, calls);
       const record: EpochRecord = {
         epoch,
@@ -267,6 +281,8 @@ export interface ModelCalls {
   asynchronous: boolean;
   batch(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): Promise<TrainBatch>;
   step(model: MaskRcnn, optimizer: GradientApplier, batch: TrainBatch): Promise<Losses>;
+  /** The step queued on the device, its losses still being read (step's losses = await queued(...).losses). */
+  queued(model: MaskRcnn, optimizer: GradientApplier, batch: TrainBatch): Promise<{ losses: Promise<Losses> }>;
   losses(model: MaskRcnn, batch: TrainBatch): Promise<Losses>;
 }
 
@@ -276,6 +292,7 @@ export function modelCalls(asynchronous: boolean = needsAsyncReadBack()): ModelC
       asynchronous,
       batch: buildTrainBatchAsync,
       step: (model, optimizer, batch) => model.trainStepAsync(optimizer, batch),
+      queued: (model, optimizer, batch) => model.trainStepQueued(optimizer, batch),
       losses: (model, batch) => model.lossesAsync(batch),
     };
   }
@@ -283,6 +300,7 @@ export function modelCalls(asynchronous: boolean = needsAsyncReadBack()): ModelC
     asynchronous,
     batch: async (samples, options, rng) => buildTrainBatch(samples, options, rng),
     step: async (model, optimizer, batch) => model.trainStep(optimizer, batch),
+    queued: async (model, optimizer, batch) => ({ losses: Promise.resolve(model.trainStep(optimizer, batch)) }),
     losses: async (model, batch) => model.losses(batch),
   };
 }

@@ -62,3 +62,36 @@ test('the asynchronous calls (webgpu) give the synchronous calls\' losses, readi
     }
   }
 });
+
+test('a queued step gives the step\'s losses and weights, and two queued steps in a row (the loop\'s overlap) equal two awaited steps', async () => {
+  for (const asynchronous of [true, false]) {
+    const calls = modelCalls(asynchronous);
+    const train = async (overlap: boolean) => {
+      const model = new MaskRcnn(config);
+      const optimizer = new Amsgrad({ learningRate: 1e-3 });
+      const losses: Losses[] = [];
+      let pending: Promise<Losses> | undefined;
+      for (let step = 0; step < 2; step++) {
+        const batch = await calls.batch([sample()], { ...config.image }, seededRng(10 + step));
+        if (overlap) {
+          const queued = await calls.queued(model, optimizer, batch);
+          batch.images.dispose(); // as the loop does, before the losses are read
+          if (pending) losses.push(await pending);
+          pending = queued.losses;
+        } else {
+          losses.push(await calls.step(model, optimizer, batch));
+          batch.images.dispose();
+        }
+      }
+      if (pending) losses.push(await pending);
+      const weights = model.store.names().map((name) => Array.from(model.store.get(name)!.dataSync()));
+      model.dispose();
+      optimizer.dispose();
+      return { losses, weights };
+    };
+    const awaited = await train(false);
+    const overlapped = await train(true);
+    assert.deepEqual(overlapped.losses, awaited.losses, `losses (${asynchronous ? 'asynchronous' : 'synchronous'} calls)`);
+    assert.deepEqual(overlapped.weights, awaited.weights, 'weights after two steps');
+  }
+});
