@@ -24,6 +24,8 @@ interface TapeNode {
 interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
+  startScope(name?: string): void;
+  endScope(result?: tf.TensorContainer): void;
   startTape(): void;
   endTape(): void;
   tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
@@ -31,11 +33,51 @@ interface EngineInternals {
 
 /** Like tf.variableGrads(f, variables): the loss and the gradient of each trainable variable, by variable name. */
 export function leanVariableGrads(f: () => tf.Scalar, variables: readonly tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
-  const xs = variables.filter((v) => v.trainable);
-  if (xs.length === 0) throw new Error('leanVariableGrads: none of the variables is trainable');
+  const xs = trainableOf(variables, 'leanVariableGrads');
   const engine = tf.engine() as unknown as EngineInternals;
   const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
-  if (!(y instanceof tf.Tensor) || y.rank !== 0) throw new Error('leanVariableGrads: f must return a scalar tensor');
+  return backward(engine, xs, y, 'leanVariableGrads');
+}
+
+/**
+ * leanVariableGrads for a forward pass that awaits in the middle (a read-back: the asynchronous train step reads
+ * the RPN's boxes between the trunk and the heads, so the trunk runs once, taped). The tape and the forward scope
+ * stay open across the awaits: nothing else may run tf ops meanwhile (the train loop runs one step at a time).
+ */
+export async function leanVariableGradsAsync(f: () => Promise<tf.Scalar>, variables: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {
+  const xs = trainableOf(variables, 'leanVariableGradsAsync');
+  const engine = tf.engine() as unknown as EngineInternals;
+  engine.startTape();
+  engine.startScope('forward');
+  let y: tf.Scalar;
+  try {
+    y = await f();
+  } catch (error) {
+    engine.endScope();
+    engine.endTape();
+    if (engine.state.gradientDepth === 0) dropTape(engine);
+    throw error;
+  }
+  engine.endScope(y);
+  engine.endTape();
+  return backward(engine, xs, y, 'leanVariableGradsAsync');
+}
+
+function trainableOf(variables: readonly tf.Variable[], where: string): tf.Variable[] {
+  const xs = variables.filter((v) => v.trainable);
+  if (xs.length === 0) throw new Error(`${where}: none of the variables is trainable`);
+  return xs;
+}
+
+/** Frees what the recorded ops saved for backprop and forgets the tape. */
+function dropTape(engine: EngineInternals): void {
+  for (const node of engine.state.activeTape ?? []) for (const t of node.saved ?? []) t.dispose();
+  engine.state.activeTape = null;
+}
+
+/** The backward pass over the recorded tape, freeing as it goes (see the top of this file). */
+function backward(engine: EngineInternals, xs: readonly tf.Variable[], y: unknown, where: string): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  if (!(y instanceof tf.Tensor) || y.rank !== 0) throw new Error(`${where}: f must return a scalar tensor`);
   const tape = engine.state.activeTape ?? [];
   const filtered = nodesFromXsToY(tape, xs, y);
   const result = engine.tidy('backward', () => {
@@ -78,10 +120,7 @@ export function leanVariableGrads(f: () => tf.Scalar, variables: readonly tf.Var
     for (const [id, g] of gradOf) if (!isX.has(id)) g.dispose();
     return { value: y as tf.Scalar, grads };
   });
-  if (engine.state.gradientDepth === 0) {
-    for (const node of tape) for (const t of node.saved ?? []) t.dispose();
-    engine.state.activeTape = null;
-  }
+  if (engine.state.gradientDepth === 0) dropTape(engine);
   return result;
 }
 
@@ -111,19 +150,4 @@ function nodesFromXsToY(tape: readonly TapeNode[], xs: readonly tf.Tensor[], y: 
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-/**
- * f() run as it would run inside leanVariableGrads, then the tape thrown away. tfjs picks kernels by whether a tape
- * records (a fused conv + bias + activation only without one), so a forward pass outside the tape can differ from
- * the taped one in the last bits; this one does not. The asynchronous train step reads its proposals from such a
- * pass, so they are those the taped pass would give. Holds the tensors saved for backprop until f returns.
- */
-export function forwardAsIfTaped<T extends tf.TensorContainer>(f: () => T): T {
-  const engine = tf.engine() as unknown as EngineInternals;
-  if (engine.state.gradientDepth > 0) return f();
-  const result = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
-  for (const node of engine.state.activeTape ?? []) for (const t of node.saved ?? []) t.dispose();
-  engine.state.activeTape = null;
-  return result;
 }

@@ -11,9 +11,9 @@
 // Targets and proposals are plain arrays (read back once per step), so no gradient can flow through them.
 //
 // Each read-back point has an asynchronous form for backends with no synchronous read (webgpu in Node; see
-// read-back.ts): trainStepAsync runs the trunk twice, once untaped to read the RPN's outputs and sample the
-// targets (step-targets.ts), once under the gradient tape with those targets as constants; detectAsync awaits
-// its reads between the stages of inference. Both give the synchronous forms' numbers.
+// read-back.ts): trainStepAsync runs one forward under the gradient tape that awaits the RPN's outputs between
+// the trunk and the heads, samples the targets from them (step-targets.ts) and uses them as constants;
+// detectAsync awaits its reads between the stages of inference. Both give the synchronous forms' numbers.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
 import { clipFactor } from './clip-factor.js';
@@ -30,7 +30,8 @@ import {
 } from './losses.js';
 import { moldImage, moldImageAsync, unmoldBoxes, unmoldMasks, type ImageMeta, type TrainBatch } from './molding.js';
 import { ParameterStore } from './params.js';
-import { forwardAsIfTaped, leanVariableGrads } from './lean-gradients.js';
+import { leanVariableGrads, leanVariableGradsAsync } from './lean-gradients.js';
+import { tidyAsync } from './tidy-async.js';
 import { generateProposals, generateProposalsAsync, type ProposalOptions, type Proposals } from './proposals.js';
 import { readAndDispose } from './read-back.js';
 import { roiAlign, type RoiAlignImplementation } from './roi-align.js';
@@ -131,37 +132,37 @@ export class MaskRcnn {
   }
 
   /**
-   * trainStep with no synchronous read-back (webgpu in Node), same losses and weights afterwards. Pass 1, untaped:
-   * the trunk, an awaited read of the RPN's best boxes, and on the CPU the proposals (NMS) and targets. Pass 2:
-   * the whole forward under the gradient tape with those targets as constants, losses, gradients, the clip factor
-   * min(1, clipNorm / norm) as a tensor, optimizer.applyGradients; then one awaited read of the losses. Costs one
-   * extra trunk forward. The optimizer must not read tensors synchronously either (Amsgrad does not).
+   * trainStep with no synchronous read-back (webgpu in Node), same losses and weights afterwards. One forward under
+   * the gradient tape (leanVariableGradsAsync): the trunk, an awaited read of the RPN's best boxes, on the CPU the
+   * proposals (NMS) and targets, then the heads and losses with those targets as constants; gradients, the clip
+   * factor min(1, clipNorm / norm) as a tensor, optimizer.applyGradients; then one awaited read of the losses.
+   * The optimizer must not read tensors synchronously either (Amsgrad does not).
    */
   async trainStepAsync(optimizer: GradientApplier, batch: TrainBatch): Promise<Losses> {
     return (await this.trainStepQueued(optimizer, batch)).losses;
   }
 
   /**
-   * trainStepAsync without waiting for the device to finish: returns once pass 2 is queued, with the losses'
+   * trainStepAsync without waiting for the device to finish: returns once the update is queued, with the losses'
    * read still pending. A training loop can then prepare and queue the next step while the device computes this
-   * one (the next step's own pass-1 read waits for it anyway): one host-device sync per step instead of two.
+   * one (the next step's own proposal read waits for it anyway): one host-device sync per step instead of two.
    * The batch may be disposed as soon as this returns.
    */
   async trainStepQueued(optimizer: GradientApplier, batch: TrainBatch): Promise<{ losses: Promise<Losses> }> {
     this.build();
     const trainingBn = this.config.backbone.trainBatchNorm;
-    const targets = await this.sampleTargetsAsync(batch, trainingBn, true);
     const variables = this.store.trainableVariables();
     // webgpu: the weight decay's gradient c * w is added inside the optimizer's update (and the clip norm's sums)
     // instead of on the tape: two dispatches per decayed weight fewer (its gradient and the engine's add).
     const foldDecay = tf.getBackend() === 'webgpu' && optimizer.foldsWeightDecay === true && this.config.train.weightDecay > 0;
+    let parts: LossTensors | undefined;
+    // One taped forward: the trunk, an awaited read of its proposals for the targets, the heads and losses.
+    const { value, grads } = await leanVariableGradsAsync(async () => {
+      parts = await this.lossTensorsReadingProposals(batch, trainingBn, !foldDecay);
+      for (const name of lossNames) tf.keep(parts[name]);
+      return addAll(lossNames.map((name) => parts![name])) as tf.Scalar;
+    }, variables);
     const stacked = tf.tidy(() => {
-      let parts: LossTensors | undefined;
-      const { grads } = leanVariableGrads(() => {
-        parts = this.lossTensors(batch, trainingBn, targets, !foldDecay);
-        for (const name of lossNames) tf.keep(parts[name]);
-        return addAll(lossNames.map((name) => parts![name])) as tf.Scalar;
-      }, variables);
       const decay = new Map<string, DecayPart>();
       if (foldDecay) {
         const decayed = this.store.decayedVariables();
@@ -192,6 +193,7 @@ export class MaskRcnn {
       optimizer.applyGradients(byStoreName, variablesByName, clipScale, foldDecay ? decayByStoreName : undefined);
       return values;
     });
+    tf.dispose([value, ...Object.values(grads)]);
     return { losses: readAndDispose([stacked]).then(([values]) => lossesOf(values!)) };
   }
 
@@ -204,12 +206,11 @@ export class MaskRcnn {
     });
   }
 
-  /** losses with no synchronous read-back: two passes as trainStepAsync, no gradients. */
+  /** losses with no synchronous read-back: one forward, its proposals read back (awaited) for the targets. */
   async lossesAsync(batch: TrainBatch): Promise<Losses> {
     this.build();
-    const targets = await this.sampleTargetsAsync(batch, false, false);
-    const stacked = tf.tidy(() => {
-      const parts = this.lossTensors(batch, false, targets);
+    const stacked = await tidyAsync('losses', async () => {
+      const parts = await this.lossTensorsReadingProposals(batch, false, true);
       return tf.stack(lossNames.map((name) => parts[name]));
     });
     const [values] = await readAndDispose([stacked]);
@@ -324,12 +325,12 @@ export class MaskRcnn {
    * the forward pass; with them (sampleTargetsAsync's), nothing is read and ROIAlign gathers on the device.
    */
   /** `decayOnTape` false: loss_weight_decay is a placeholder zero (trainStepAsync adds the value and gradient itself). */
-  private lossTensors(batch: TrainBatch, trainingBn: boolean, targets?: StepTargets, decayOnTape = true): LossTensors {
+  private lossTensors(batch: TrainBatch, trainingBn: boolean, targets?: StepTargets, decayOnTape = true, trunkOutputs?: ReturnType<MaskRcnn['trunk']>): LossTensors {
     const { config } = this;
     const batchSize = batch.images.shape[0];
     this.checkImages(batch.images, batchSize);
     checkGroundTruth(batch);
-    const { pyramid, logits, deltas } = this.trunk(batch.images, trainingBn);
+    const { pyramid, logits, deltas } = trunkOutputs ?? this.trunk(batch.images, trainingBn);
     const numAnchors = this.anchors.length / 4;
 
     // RPN losses over the sampled anchors of every image (flattened to [B * A] rows).
@@ -365,32 +366,18 @@ export class MaskRcnn {
   }
 
   /**
-   * Pass 1 of the asynchronous step (forGradients) or validation loss: the targets lossTensors would sample, found
-   * without a synchronous read.
-   * The sampler's RNG is consumed as in lossTensors (RPN targets, then detection targets). The trunk runs untaped;
-   * with trained batch-norm its moving statistics are put back afterwards, so pass 2 updates them once, as
-   * trainStep does (pass 1's outputs use the batch statistics, so they are pass 2's too).
+   * lossTensors with the trunk run once, for leanVariableGradsAsync: the RPN's boxes are read back (awaited) for
+   * NMS and the detection targets between the trunk and the heads, the sampler's RNG consumed in lossTensors'
+   * order (RPN targets, then detection targets).
    */
-  private async sampleTargetsAsync(batch: TrainBatch, trainingBn: boolean, forGradients: boolean): Promise<StepTargets> {
+  private async lossTensorsReadingProposals(batch: TrainBatch, trainingBn: boolean, decayOnTape: boolean): Promise<LossTensors> {
     this.checkImages(batch.images, batch.images.shape[0]);
     checkGroundTruth(batch);
     const rpn = rpnStepTargets(this.anchors, batch.gtBoxes, this.config, this.rng);
-    const moving = trainingBn ? this.store.names().filter((name) => /\/moving_(mean|variance)$/.test(name)) : [];
-    const saved = moving.map((name) => tf.clone(this.store.get(name)!));
-    // Taped or not as pass 2 will be, so the same kernels run (hence the same proposals); no gradient is computed.
-    const forward = () => {
-      const { logits, deltas } = this.trunk(batch.images, trainingBn);
-      return { logits, deltas };
-    };
-    const { logits, deltas } = tf.tidy(() => (forGradients ? forwardAsIfTaped(forward) : forward()));
-    moving.forEach((name, i) => this.store.get(name)!.assign(saved[i]!));
-    tf.dispose(saved);
-    try {
-      const proposals = await generateProposalsAsync(logits, deltas, this.anchorTensor(), this.proposalOptions(this.config.rpn.postNmsTopNTrain));
-      return { rpn, heads: headStepTargets(proposals.map((p) => p.boxes), batch, this.config, this.rng) };
-    } finally {
-      tf.dispose([logits, deltas]);
-    }
+    const trunk = this.trunk(batch.images, trainingBn);
+    const proposals = await generateProposalsAsync(trunk.logits, trunk.deltas, this.anchorTensor(), this.proposalOptions(this.config.rpn.postNmsTopNTrain));
+    const heads = headStepTargets(proposals.map((p) => p.boxes), batch, this.config, this.rng);
+    return this.lossTensors(batch, trainingBn, { rpn, heads }, decayOnTape, trunk);
   }
 
   /** Box head on every image's proposals: class probabilities [N, C] and deltas [N, C, 4]. */
