@@ -108,7 +108,7 @@ export function resnetFeatures(
   // Stem: ZeroPadding2D(3) + 7x7/2 valid conv, BN, relu, 3x3/2 'same' max pool -> stride 4.
   let x = tf.pad(images, [[0, 0], [3, 3], [3, 3], [0, 0]]) as tf.Tensor4D;
   x = conv2d(store, 'conv1', x, { filters: stemFilters, kernelSize: 7, strides: 2, padding: 'valid' });
-  x = tf.relu(batchNorm(store, 'bn_conv1', x, { training }));
+  x = batchNorm(store, 'bn_conv1', x, { training, relu: true });
   x = maxPool(x, 3, 2, 'same'); // [B, H/4, W/4, stem]
 
   const outputs: tf.Tensor4D[] = [];
@@ -143,9 +143,9 @@ function bottleneck(
   const conv = `res${block}_branch`;
   const bn = `bn${block}_branch`;
   let y = conv2d(store, `${conv}2a`, x, { filters: f1, kernelSize: 1, strides });
-  y = tf.relu(batchNorm(store, `${bn}2a`, y, { training }));
+  y = batchNorm(store, `${bn}2a`, y, { training, relu: true });
   y = conv2d(store, `${conv}2b`, y, { filters: f2, kernelSize: 3, padding: 'same' });
-  y = tf.relu(batchNorm(store, `${bn}2b`, y, { training }));
+  y = batchNorm(store, `${bn}2b`, y, { training, relu: true });
   y = conv2d(store, `${conv}2c`, y, { filters: f3, kernelSize: 1 });
   y = batchNorm(store, `${bn}2c`, y, { training });
   let shortcut = x;

@@ -32,9 +32,9 @@ export function boxHead(
   const bias2 = store.variable('mrcnn_class_conv2/bias', [fcDim], 'zeros') as tf.Tensor1D;
 
   let x = linear(pooled.reshape([n, ph * pw * c]), conv1.reshape([ph * pw * c, fcDim]), bias1);
-  x = tf.relu(batchNorm(store, 'mrcnn_class_bn1', x, { training }));
+  x = batchNorm(store, 'mrcnn_class_bn1', x, { training, relu: true });
   x = linear(x, conv2.reshape([fcDim, fcDim]), bias2);
-  const shared = tf.relu(batchNorm(store, 'mrcnn_class_bn2', x, { training })); // [N, fcDim]
+  const shared = batchNorm(store, 'mrcnn_class_bn2', x, { training, relu: true }); // [N, fcDim]
 
   const classLogits = dense(store, 'mrcnn_class_logits', shared, { units: numClasses }); // [N, numClasses]
   const deltas = dense(store, 'mrcnn_bbox_fc', shared, { units: numClasses * 4 }).reshape([n, numClasses, 4]) as tf.Tensor3D;
@@ -57,7 +57,7 @@ export function maskHead(
   let x = pooled;
   for (let i = 1; i <= 4; i++) {
     x = conv2d(store, `mrcnn_mask_conv${i}`, x, { filters: channels, kernelSize: 3, padding: 'same' });
-    x = tf.relu(batchNorm(store, `mrcnn_mask_bn${i}`, x, { training }));
+    x = batchNorm(store, `mrcnn_mask_bn${i}`, x, { training, relu: true });
   }
   x = tf.relu(conv2dTranspose(store, 'mrcnn_mask_deconv', x, { filters: channels, kernelSize: 2, strides: 2 }));
   return conv2d(store, 'mrcnn_mask', x, { filters: numClasses, kernelSize: 1 }); // [N, 2P, 2P, numClasses]

@@ -35,6 +35,8 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number;
   epsilon?: number;
+  /** tf.relu of the result (one program with the frozen batch norm on webgpu). */
+  relu?: boolean;
 }
 
 /**
@@ -43,6 +45,14 @@ export interface BatchNormOptions {
  * weight-decayed. Keras' default epsilon 1e-3 is what the ImageNet ResNet50 weights were trained with.
  */
 export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions): T {
+  const { training, relu = false } = options;
+  if (relu && tf.getBackend() === 'webgpu' && (!training || x.size === 0) && x.size > 0) return batchNormLayer(store, name, x, options, true);
+  const y = batchNormLayer(store, name, x, options, false);
+  return relu ? tf.relu(y) : y;
+}
+
+/** batchNorm without its ReLU, or (`fusedRelu`: webgpu, frozen statistics) with it in the same program. */
+function batchNormLayer<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions, fusedRelu: boolean): T {
   const { training, momentum = 0.99, epsilon = 1e-3 } = options;
   const channels = x.shape[x.shape.length - 1]!;
   const gamma = store.variable(`${name}/gamma`, [channels], 'ones', { decay: false });
@@ -52,7 +62,7 @@ export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: stri
   // With no elements (no ROIs) there are no batch statistics: fall back to the frozen ones.
   if (!training || x.size === 0) {
     // webgpu: the same forward op, its gradient in 4 dispatches instead of ~14 (kernels/webgpu/batch-norm-frozen.ts).
-    if (tf.getBackend() === 'webgpu' && x.size > 0) return batchNormFrozen(x, movingMean, movingVariance, gamma, beta, epsilon) as T;
+    if (tf.getBackend() === 'webgpu' && x.size > 0) return batchNormFrozen(x, movingMean, movingVariance, gamma, beta, epsilon, fusedRelu) as T;
     return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
   }
 

@@ -316,8 +316,8 @@ test(`one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backen
 });
 }
 
-for (const training of [false, true]) {
-  test(`the model's batch norm (${training ? 'training: batch statistics' : 'frozen statistics, as the recipe'}) on webgpu equals the cpu backend's: output, dx, dgamma, dbeta, moving statistics`, { skip: noDevice }, async () => {
+for (const [training, relu] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  test(`the model's batch norm (${training ? 'training: batch statistics' : 'frozen statistics, as the recipe'}${relu ? ', then ReLU' : ''}) on webgpu equals the cpu backend's: output, dx, dgamma, dbeta, moving statistics`, { skip: noDevice }, async () => {
     const shape = [2, 5, 6, 7];
     const x = values(tf.util.sizeFromShape(shape), 70).map((v, i) => 3 * v + (i % 7));
     const weight = values(tf.util.sizeFromShape(shape), 71);
@@ -327,7 +327,7 @@ for (const training of [false, true]) {
       const store = new ParameterStore(1);
       const input = tf.tensor(x, shape);
       const w = tf.tensor(weight, shape);
-      const loss = (t: tf.Tensor) => tf.sum(tf.mul(batchNorm(store, 'bn', t, { training }), w)) as tf.Scalar;
+      const loss = (t: tf.Tensor) => tf.sum(tf.mul(batchNorm(store, 'bn', t, { training, relu }), w)) as tf.Scalar;
       tf.dispose(loss(input)); // creates the variables
       for (const [key, v] of Object.entries({ gamma: start.gamma, beta: start.beta, moving_mean: start.mean, moving_variance: start.variance })) store.get(`bn/${key}`)!.assign(tf.tensor(v));
       const gamma = store.get('bn/gamma')!;
@@ -338,10 +338,11 @@ for (const training of [false, true]) {
       const dx = tf.grad(loss)(input); // (each call updates the moving statistics in training mode: same calls on both)
       value.dispose();
       const read = async (t: tf.Tensor) => Float32Array.from(await t.data());
-      const y = batchNorm(store, 'bn', input, { training: false }); // with the moving statistics
+      const y = batchNorm(store, 'bn', input, { training: false, relu }); // with the moving statistics
       const out = { y: await read(y), dx: await read(dx), dgamma: await read(dgamma!), dbeta: await read(dbeta!), movingMean: await read(store.get('bn/moving_mean')!), movingVariance: await read(store.get('bn/moving_variance')!) };
       if (backend === 'webgpu' && !training) {
-        // The frozen gradient's dispatches: forward 1, the loss's mul and sum 2, their gradients 2, ours 4.
+        // The frozen gradient's dispatches: forward 1 (with the ReLU), the loss's mul and sum 2, their gradients 2,
+        // ours 4 (5 with the ReLU's mask).
         const counted = tf.backend() as unknown as { runWebGPUProgram: (...args: unknown[]) => unknown };
         const original = counted.runWebGPUProgram;
         let dispatches = 0;
@@ -350,7 +351,7 @@ for (const training of [false, true]) {
         counted.runWebGPUProgram = original;
         await again.data();
         again.dispose();
-        assert.ok(dispatches <= 10, `${dispatches} dispatches for a frozen batch norm's forward and backward with the loss`);
+        assert.ok(dispatches <= (relu ? 10 : 9), `${dispatches} dispatches for a frozen batch norm's forward and backward with the loss`);
       }
       tf.dispose([input, w, y, dx, dgamma!, dbeta!]);
       store.dispose();
@@ -359,6 +360,7 @@ for (const training of [false, true]) {
     const expected = await run('cpu');
     const actual = await run('webgpu');
     for (const key of Object.keys(expected) as (keyof typeof expected)[]) assertClose(actual[key], expected[key], key);
+    if (relu) assert.ok(expected.y.some((v) => v === 0) && expected.y.some((v) => v > 0), 'the ReLU cuts some outputs and passes others');
   });
 }
 
