@@ -20,7 +20,7 @@ import { registerReluGradient } from '../../stages/model/kernels/relu-gradient.j
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
-import { median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
+import { kernelTimes, median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
 
 const outDir = process.env['OUT'] ?? '.';
 const results: Record<string, unknown> = { started: new Date().toISOString() };
@@ -131,6 +131,25 @@ const trainSteps = async (n: number): Promise<number[]> => {
   }
   return times;
 };
+
+/** Six timed trainOnBatch steps (median of the last four), then one more with the Dawn calls counted. */
+async function timedSteps(net: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Promise<{ medianMs: number; allMs: number[]; dispatchesPerStep: number; writeBuffersPerStep: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    await net.trainOnBatch(x, y);
+    times.push(performance.now() - t0);
+  }
+  for (const key of Object.keys(counters)) delete counters[key];
+  counting = true;
+  await net.trainOnBatch(x, y);
+  counting = false;
+  return {
+    medianMs: median(times.slice(2)), allMs: times.map(Math.round),
+    dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
+    writeBuffersPerStep: counters['queue.writeBuffer']?.calls ?? 0,
+  };
+}
 
 // (a) upload correctness (the writeBuffer path): values in, same values out, float32 / int32 / bool, odd sizes.
 await section('uploadCheck', async () => {
@@ -311,21 +330,7 @@ await section('fusedBatchNorm', async () => {
     fused.compile({ optimizer: new FusedAdam(name === 'unet' ? 1e-3 : 1e-4), loss });
     for (const sharedUniforms of [false, true]) {
       configure({ ...allFixes, cachedLayouts: true, sharedUniforms });
-      const times: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        const t0 = performance.now();
-        await fused.trainOnBatch(x, y);
-        times.push(performance.now() - t0);
-      }
-      for (const key of Object.keys(counters)) delete counters[key];
-      counting = true;
-      await fused.trainOnBatch(x, y);
-      counting = false;
-      rows[sharedUniforms ? `${name} + shared uniforms` : name] = {
-        batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
-        dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
-        writeBuffersPerStep: counters['queue.writeBuffer']?.calls ?? 0,
-      };
+      rows[sharedUniforms ? `${name} + shared uniforms` : name] = { batch: x.shape[0], size: x.shape[1], ...(await timedSteps(fused, x, y)) };
     }
     fused.dispose();
   }
@@ -393,37 +398,11 @@ await section('targets', async () => {
     net.compile({ optimizer: new FusedAdam(lr), loss });
     for (const [route, options] of routes) {
       registerWebgpuTrainingKernels(options);
-      const times: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        const t0 = performance.now();
-        await net.trainOnBatch(x, y);
-        times.push(performance.now() - t0);
-      }
-      for (const key of Object.keys(counters)) delete counters[key];
-      counting = true;
-      await net.trainOnBatch(x, y);
-      counting = false;
-      rows[`${name}, ${route}`] = {
-        batch: x.shape[0], size: x.shape[1], medianMs: median(times.slice(2)), allMs: times.map(Math.round),
-        dispatchesPerStep: counters['tfjs runWebGPUProgram (whole dispatch, JS side)']?.calls ?? 0,
-      };
+      rows[`${name}, ${route}`] = { batch: x.shape[0], size: x.shape[1], ...(await timedSteps(net, x, y)) };
       console.log(name, route, JSON.stringify(rows[`${name}, ${route}`]));
       save();
     }
-    const info = await tf.profile(async () => { await net.trainOnBatch(x, y); });
-    const byKernel: Record<string, { count: number; ms: number }> = {};
-    let totalMs = 0;
-    for (const k of info.kernels) {
-      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      const entry = (byKernel[k.name] ??= { count: 0, ms: 0 });
-      entry.count++;
-      entry.ms += ms;
-      totalMs += ms;
-    }
-    rows[`${name}, patches: GPU time by kernel`] = {
-      totalKernelMs: totalMs,
-      top: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)),
-    };
+    rows[`${name}, patches: GPU time by kernel`] = await kernelTimes(() => net.trainOnBatch(x, y));
     net.dispose();
   }
   registerWebgpuTrainingKernels();

@@ -16,7 +16,7 @@ import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatchAsync, imageMeta } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
-import { median, resnet50Classifier } from './webgpu-setup.js';
+import { kernelTimes, median, resnet50Classifier } from './webgpu-setup.js';
 import { syntheticSample } from '../synthetic-sample.js';
 
 const outDir = process.env['OUT'] ?? '.';
@@ -90,17 +90,8 @@ async function dispatchesAndProfile(fn: () => Promise<unknown>): Promise<Record<
   } finally {
     backend.runWebGPUProgram = run;
   }
-  const info = await tf.profile(async () => { await fn(); });
-  const byKernel: Record<string, { count: number; ms: number }> = {};
-  let totalKernelMs = 0;
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    const entry = (byKernel[k.name] ??= { count: 0, ms: 0 });
-    entry.count++;
-    entry.ms += ms;
-    totalKernelMs += ms;
-  }
-  return { dispatchesPerStep: dispatches, totalKernelMs, topKernels: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) };
+  const times = await kernelTimes(fn, 12);
+  return { dispatchesPerStep: dispatches, totalKernelMs: times.totalKernelMs, topKernels: times.top };
 }
 
 // BENCH_PROFILE=case,case: the cases whose step is profiled (default the recipe's).

@@ -61,6 +61,21 @@ export function resnet50Classifier(size: number, options: BenchModelOptions = {}
   return model;
 }
 
+/** GPU time of `fn`'s engine kernels (tf.profile; Dawn timestamp queries), summed by kernel: the `top` slowest and the total. */
+export async function kernelTimes(fn: () => Promise<unknown>, top = 15): Promise<{ totalKernelMs: number; top: Record<string, { count: number; ms: number }> }> {
+  const info = await tf.profile(async () => { await fn(); });
+  const byKernel: Record<string, { count: number; ms: number }> = {};
+  let totalKernelMs = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    const entry = (byKernel[k.name] ??= { count: 0, ms: 0 });
+    entry.count++;
+    entry.ms += ms;
+    totalKernelMs += ms;
+  }
+  return { totalKernelMs, top: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) };
+}
+
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
 /** The small residual U-Net of ../shared/device/example-webgpu-train-step.mjs (1.8 M params), Adam 1e-3. */

@@ -10,8 +10,7 @@
 // declares the bindings, `uniforms.size`, `uniforms.<input>Shape`, a get<Input>(coords...) reader per input,
 // and reshapes a dispatch over the device's per-dimension limit.
 import * as tf from '@tensorflow/tfjs';
-
-const WORKGROUP = 64;
+import { FlatProgram } from './flat-program.js';
 
 /** The geometry both programs need (tf.backend_util.Conv2DInfo's fields, dilation 1: tfjs has no conv
  *  gradient for dilated convs). */
@@ -52,20 +51,9 @@ function geometryUniforms(g: PatchGeometry): Array<{ type: 'int32'; data: number
 }
 
 /** Rows [rowStart, rowStart + rows) of the patch matrix of x [B, H, W, Ci]: one thread per element. */
-class Im2colProgram {
-  readonly variableNames = ['x'];
-  readonly uniforms = `rowStart : i32, ${GEOMETRY_UNIFORMS}`;
-  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  readonly size = true;
-  readonly outputShape: number[];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly shaderKey = 'runner_im2col';
-
+class Im2colProgram extends FlatProgram {
   constructor(rows: number, columns: number) {
-    this.outputShape = [rows, columns];
-    this.dispatchLayout = { x: [0, 1] };
-    this.dispatch = [Math.ceil((rows * columns) / WORKGROUP), 1, 1];
+    super('runner_im2col', ['x'], `rowStart : i32, ${GEOMETRY_UNIFORMS}`, [rows, columns], rows * columns);
   }
 
   getUserCode(): string {
@@ -99,20 +87,9 @@ class Im2colProgram {
  * (at most kh*kw; fewer with strides, where only taps landing on the stride grid count). One thread per dx
  * element, no atomics.
  */
-class Col2imProgram {
-  readonly variableNames = ['col'];
-  readonly uniforms = GEOMETRY_UNIFORMS;
-  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  readonly size = true;
-  readonly outputShape: number[];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly shaderKey = 'runner_col2im';
-
+class Col2imProgram extends FlatProgram {
   constructor(inputShape: [number, number, number, number]) {
-    this.outputShape = inputShape;
-    this.dispatchLayout = { x: [0, 1, 2, 3] };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(inputShape) / WORKGROUP), 1, 1];
+    super('runner_col2im', ['col'], GEOMETRY_UNIFORMS, inputShape, tf.util.sizeFromShape(inputShape));
   }
 
   getUserCode(): string {

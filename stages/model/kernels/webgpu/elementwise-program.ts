@@ -7,34 +7,11 @@
 // backend generates the bindings, `uniforms.size` and a get<Input>ByOutputIndex reader per input, and
 // reshapes a dispatch that exceeds the device's per-dimension limit.
 import * as tf from '@tensorflow/tfjs';
+import { FlatProgram } from './flat-program.js';
 
-const WORKGROUP = 64;
-
-class ElementwiseProgram {
-  readonly variableNames: string[];
-  readonly uniforms: string;
-  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  readonly size = true;
-  readonly outputShape: number[];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly shaderKey: string;
-
-  constructor(
-    name: string,
-    inputs: string[],
-    uniformNames: string[],
-    shape: number[],
-    private readonly body: string,
-  ) {
-    this.variableNames = inputs;
-    this.uniforms = uniformNames.map((u) => `${u} : f32,`).join(' ');
-    this.outputShape = shape;
-    // webgpu_util.flatDispatchLayout / computeDispatch, not imported: importing the backend's module before
-    // navigator.gpu exists would keep it from registering itself.
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / WORKGROUP), 1, 1];
-    this.shaderKey = `elementwise_${name}`;
+class ElementwiseProgram extends FlatProgram {
+  constructor(name: string, inputs: string[], uniformNames: string[], shape: number[], private readonly body: string) {
+    super(`elementwise_${name}`, inputs, uniformNames.map((u) => `${u} : f32,`).join(' '), shape, tf.util.sizeFromShape(shape));
   }
 
   getUserCode(): string {

@@ -7,26 +7,11 @@
 // each input as `<Name> : array<f32>` and the output as `result`, writes with setOutputAtIndex, and reshapes a
 // dispatch over the device's per-dimension limit (main's index stays the flat thread index).
 import * as tf from '@tensorflow/tfjs';
+import { FlatProgram } from './flat-program.js';
 
-const WORKGROUP = 64;
-
-class IndexedProgram {
-  readonly variableNames: string[];
-  readonly uniforms: string;
-  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  readonly size = true;
-  readonly outputShape: number[];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly shaderKey: string;
-
+class IndexedProgram extends FlatProgram {
   constructor(name: string, inputs: string[], uniformNames: string[], outputShape: number[], threads: number, private readonly body: string) {
-    this.variableNames = inputs;
-    this.uniforms = ['threads : i32,', ...uniformNames.map((u) => `${u} : f32,`)].join(' ');
-    this.outputShape = outputShape;
-    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(threads / WORKGROUP), 1, 1];
-    this.shaderKey = `indexed_${name}`;
+    super(`indexed_${name}`, inputs, ['threads : i32,', ...uniformNames.map((u) => `${u} : f32,`)].join(' '), outputShape, threads);
   }
 
   getUserCode(): string {

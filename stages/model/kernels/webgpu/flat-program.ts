@@ -1,0 +1,27 @@
+// What our WGSL programs share: tfjs-backend-webgpu 4.22's program interface for a flat dispatch of 64-thread
+// workgroups, one thread per index below a count. The backend declares the bindings, `uniforms.size` (the
+// output's size), the readers and setOutputAtIndex, and reshapes a dispatch over the device's per-dimension limit
+// (main's `index` stays the flat thread index). Not imported from the backend: importing its modules before
+// navigator.gpu exists would keep it from registering itself.
+const WORKGROUP = 64;
+
+export abstract class FlatProgram {
+  readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  readonly size = true;
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+
+  /** `threads`: how many indices main() runs for (the output's size unless a thread writes several elements). */
+  constructor(
+    readonly shaderKey: string,
+    readonly variableNames: string[],
+    readonly uniforms: string,
+    readonly outputShape: number[],
+    threads: number,
+  ) {
+    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(threads / WORKGROUP), 1, 1];
+  }
+
+  abstract getUserCode(): string;
+}
