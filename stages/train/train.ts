@@ -136,7 +136,7 @@ export const stage: StageProgram = {
 
     // The model, and where it starts from.
     const calls = modelCalls();
-    if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (one extra trunk forward each)`);
+    if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (each queued while the last one's losses are read)`);
     const model = new MaskRcnn(config);
     model.build();
     // The key leaves out --epochs (phase-state.ts): a phase given more or fewer epochs continues its checkpoint.
