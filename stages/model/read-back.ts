@@ -4,8 +4,8 @@
 // block until the device is done. The webgpu backend in Node (Dawn) cannot: its readSync goes through an
 // OffscreenCanvas, which Node lacks, so only `await tensor.data()` works there. The model therefore has
 // asynchronous forms of its read-back points (MaskRcnn.trainStepAsync, lossesAsync, detectAsync); the stages use
-// them where needsAsyncReadBack() says so, and the synchronous forms elsewhere (on cpu/wasm they use the JS-loop
-// ROIAlign, faster there than the device gathers the asynchronous forms need).
+// them where needsAsyncReadBack() says so, and the synchronous forms elsewhere (no awaits; ROIAlign as JS loops
+// there, the asynchronous forms gather on the device).
 import * as tf from '@tensorflow/tfjs';
 
 /** Whether the backend (default: the active one) has no synchronous read-back in Node. */
