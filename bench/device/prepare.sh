@@ -11,6 +11,10 @@ for script in webgpu-diagnose webgpu-maskrcnn; do
     --outfile=".device/$script.mjs" --log-level=warning \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 done
+# The webgpu kernel tests, to run on the GPU too (node --test on the bundle).
+node_modules/.bin/esbuild test/model/webgpu-kernels.test.ts --bundle --platform=node --format=esm --external:webgpu \
+  --outfile=.device/webgpu-kernels.test.mjs --log-level=warning \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp "$shared/torch-resnet50-step.py" "$shared/torch-unet-step.py" .device/
 cp bench/device/gpu-run.sh .device/gpu-run.sh
 rm -f .device/webgpu-step.mjs .device/model-kernels.mjs .device/async-step.mjs # older bundles: the carry limit is 64 MiB
