@@ -17,7 +17,7 @@ import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { KernelCalls } from '../../stages/model/kernels/kernel-calls.js';
-import { filterGradientByPatches } from '../../stages/model/kernels/webgpu/conv-gradients.js';
+import { filterGradientByPatches, inputGradientByPatches } from '../../stages/model/kernels/webgpu/conv-gradients.js';
 import { patchGeometry } from '../../stages/model/kernels/webgpu/conv-patches.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { squares } from '../helpers/square-nuclei.js';
@@ -125,6 +125,37 @@ test('the filter gradient in patch-matrix chunks (8 chunks, summed in two AddN l
   gpu.dispose();
   assert.equal(tf.backend().numDataIds(), before, 'no intermediate left behind');
   tf.dispose([xt, dyt, onCpu]);
+});
+
+test('the strided input gradient in image chunks (5 images, 2 a chunk, concatenated) equals the cpu backend\'s', { skip: noDevice }, async () => {
+  const xShape = [5, 9, 8, 3] as [number, number, number, number];
+  const filterShape = [3, 3, 3, 4] as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, [2, 2], 1, 'same', undefined, false, 'channelsLast');
+  const dyShape = [5, info.outHeight, info.outWidth, 4];
+  const dy = values(tf.util.sizeFromShape(dyShape), 11);
+  const w = values(tf.util.sizeFromShape(filterShape), 12);
+  const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: xShape };
+  await tf.setBackend('cpu');
+  const onCpu = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: tf.tensor(dy, dyShape), filter: tf.tensor(w, filterShape) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const cpu = onCpu.dataSync() as Float32Array;
+  await tf.setBackend('webgpu');
+  const dyt = tf.tensor(dy, dyShape);
+  const wt = tf.tensor(w, filterShape);
+  const oneImage = 4 * info.outHeight * info.outWidth * 3 * 3 * 3;
+  const run = (maxBytes: number) => {
+    const calls = new KernelCalls('webgpu', tf.backend());
+    const result = inputGradientByPatches(calls, dyt, wt, patchGeometry(info), maxBytes);
+    calls.dispose(result);
+    return result && tf.engine().makeTensorFromTensorInfo(result);
+  };
+  assert.equal(run(oneImage - 1), undefined, 'one image over the limit: the caller takes another route');
+  const before = tf.backend().numDataIds();
+  const gpu = run(2 * oneImage)!;
+  assert.deepEqual(gpu.shape, xShape);
+  assertClose(await gpu.data() as Float32Array, cpu, 'chunked input gradient');
+  gpu.dispose();
+  assert.equal(tf.backend().numDataIds(), before, 'no intermediate left behind');
+  tf.dispose([dyt, wt, onCpu]);
 });
 
 test('strided conv gradients on webgpu run as matMuls over patches, not the stock direct loops', { skip: noDevice }, async () => {

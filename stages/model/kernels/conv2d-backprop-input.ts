@@ -90,7 +90,7 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
 
 /**
  * `stockForStrides` returns the stock kernel to delegate strided convs to, or undefined to do all here;
- * `patches` (webgpu only): strided convs through a matMul and col2im first (stock where that does not fit).
+ * `patches` (webgpu only): strided convs through a matMul and col2im first (stock where one image's does not fit).
  */
 export function conv2dBackpropInputConfig(backendName: ComposingBackend, stockForStrides: () => tf.KernelConfig | undefined = () => undefined, patches = false): tf.KernelConfig {
   const kernelFunc = (args: KernelArgs) => conv2dBackpropInput(backendName, stockForStrides, patches, args);

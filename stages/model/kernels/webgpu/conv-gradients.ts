@@ -2,8 +2,8 @@
 // size, stride and padding:
 //   filter  dW [kh, kw, Ci, Co] = patches(x)^T dy                (split-K: split-k-product.ts)
 //   input   dx = col2im(dy W^T)                                  (strided convs; stride 1 keeps the forward conv)
-// The patch matrix is kh*kw times the input's size, so it is made in row chunks that each fit a storage
-// binding (WebGPU's default limit is 128 MiB per binding; lavapipe enforces it).
+// The patch matrix is kh*kw times the input's size, so it is made in chunks (of rows for dW, of images for dx)
+// that each fit a storage binding (WebGPU's default limit is 128 MiB per binding; lavapipe enforces it).
 import * as tf from '@tensorflow/tfjs';
 import type { KernelCalls } from '../kernel-calls.js';
 import { col2im, im2col, patchMatrixShape, type PatchGeometry } from './conv-patches.js';
@@ -56,16 +56,26 @@ export function filterGradientByPatches(calls: KernelCalls, x: tf.TensorInfo, dy
 }
 
 /**
- * dx [B, H, W, Ci] of an NHWC conv; dy [B, Ho, Wo, Co], filter [kh, kw, Ci, Co]. Undefined when the gradient of
- * the patch matrix would not fit one binding (the caller takes another route).
+ * dx [B, H, W, Ci] of an NHWC conv; dy [B, Ho, Wo, Co], filter [kh, kw, Ci, Co]. The gradient of the patch matrix
+ * is made for as many images at a time as fit `maxBytes` (the mask head's transposed conv has hundreds of ROIs as
+ * its batch), each chunk's dx concatenated. Undefined when one image's alone would not fit (the caller takes
+ * another route).
  */
 export function inputGradientByPatches(calls: KernelCalls, dy: tf.TensorInfo, filter: tf.TensorInfo, g: PatchGeometry, maxBytes = PATCH_CHUNK_BYTES): tf.TensorInfo | undefined {
   const [rows, columns] = patchMatrixShape(g);
-  if (rows * columns * 4 > maxBytes) return undefined;
+  const positions = g.outHeight * g.outWidth;
+  const imagesPerChunk = Math.floor(maxBytes / (4 * positions * columns));
+  if (imagesPerChunk < 1) return undefined;
   const co = filter.shape[3]!;
-  const col = calls.run('BatchMatMul', {
-    a: calls.reshape(dy, [1, rows, co]),
-    b: calls.reshape(filter, [1, columns, co]),
-  }, { transposeA: false, transposeB: true }); // [1, M, kh*kw*Ci]
-  return calls.adopt(col2im(calls.backend, calls.reshape(col, [rows, columns]), g));
+  const w = calls.reshape(filter, [1, columns, co]);
+  const dy2 = calls.reshape(dy, [rows, co]);
+  const parts: tf.TensorInfo[] = [];
+  for (let first = 0; first < g.batchSize; first += imagesPerChunk) {
+    const images = Math.min(imagesPerChunk, g.batchSize - first);
+    const rowsOfChunk = images * positions;
+    const dyRows = calls.slice(dy2, [first * positions, 0], [rowsOfChunk, co]);
+    const col = calls.run('BatchMatMul', { a: calls.reshape(dyRows, [1, rowsOfChunk, co]), b: w }, { transposeA: false, transposeB: true }); // [1, rows, kh*kw*Ci]
+    parts.push(calls.adopt(col2im(calls.backend, calls.reshape(col, [rowsOfChunk, columns]), { ...g, batchSize: images })));
+  }
+  return parts.length === 1 ? parts[0]! : calls.run('Concat', parts as unknown as Record<string, tf.TensorInfo>, { axis: 0 }); // Concat takes an array
 }
