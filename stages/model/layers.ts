@@ -46,7 +46,7 @@ export interface BatchNormOptions {
  */
 export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions): T {
   const { training, relu = false } = options;
-  if (relu && tf.getBackend() === 'webgpu' && (!training || x.size === 0) && x.size > 0) return batchNormLayer(store, name, x, options, true);
+  if (relu && !training && x.size > 0 && tf.getBackend() === 'webgpu') return batchNormLayer(store, name, x, options, true);
   const y = batchNormLayer(store, name, x, options, false);
   return relu ? tf.relu(y) : y;
 }
