@@ -8,7 +8,7 @@ import type { BenchResult } from './run.js';
 
 const script = fileURLToPath(new URL('./device/count-dispatches.ts', import.meta.url));
 
-interface Count { dispatches: number; stepMs: number; trainableVariables: number }
+interface Count { dispatches: number; readsBack: number; stepMs: number; trainableVariables: number }
 
 function count(model: string, size: number): Count {
   const out = execFileSync(process.execPath, ['--import', 'tsx', script, model, String(size)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 900_000 });
@@ -31,7 +31,7 @@ export async function run(): Promise<BenchResult[]> {
         value: result.dispatches,
         unit: '',
         command: `node --import tsx bench/device/count-dispatches.ts ${c.model} ${c.size}`,
-        note: `${c.before}; ${result.trainableVariables} trainable variables; counted at ${c.size} px on this machine's WebGPU device (the step took ${(result.stepMs / 1000).toFixed(1)} s there: not a GPU time)`,
+        note: `${c.before}; ${result.readsBack} reads of device data per step (each a host-device sync; reads issued together wait once); ${result.trainableVariables} trainable variables; counted at ${c.size} px on this machine's WebGPU device (the step took ${(result.stepMs / 1000).toFixed(1)} s there: not a GPU time)`,
       });
     } catch (error) {
       rows.push({ name: `webgpu dispatches per training step, ${c.label}`, value: Number.NaN, unit: '', note: `not counted: no WebGPU device here? (${String((error as Error).message).split('\n')[0]})` });

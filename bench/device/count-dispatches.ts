@@ -53,6 +53,15 @@ backend.runWebGPUProgram = function (this: unknown, program: object, ...rest: un
   byProgram.set(name, (byProgram.get(name) ?? 0) + 1);
   return run.call(this, program, ...rest);
 };
+// Reads back to the host of data on the device (each waits for the device to reach that point: a host-device
+// sync). Tensors made from JS arrays stay in CPU memory until a GPU program uses them; reading those costs nothing.
+const reader = backend as unknown as { read: (dataId: object) => Promise<unknown>; tensorMap: { get(dataId: object): { values?: unknown } | undefined } };
+const read = reader.read;
+let reads = 0;
+reader.read = function (this: unknown, dataId: object) {
+  if (reader.tensorMap.get(dataId)?.values == null) reads++;
+  return read.call(this, dataId);
+};
 const engine = tf.engine() as unknown as { runKernelFunc: (args: { kernelName?: string }) => unknown };
 const runKernel = engine.runKernelFunc.bind(engine);
 const byKernel = new Map<string, number>();
@@ -65,7 +74,7 @@ const t0 = performance.now();
 await step();
 const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
 console.log(JSON.stringify({
-  preset, size, adapter: tf.getBackend(), stepMs: Math.round(performance.now() - t0), dispatches: total,
+  preset, size, adapter: tf.getBackend(), stepMs: Math.round(performance.now() - t0), dispatches: total, readsBack: reads,
   trainableVariables: trainable, byProgram: sorted(byProgram), engineKernels: sorted(byKernel),
 }, null, 1));
 process.exit(0);
