@@ -31,18 +31,18 @@ export interface AmsgradOptions {
 // scalars are. The gradient is G * S, S a scalar (the clip factor; 1 where none is given): the multiply the
 // op-by-op form does first, done here per element with the same float32 rounding. P is the packed state
 // [m; v; vhat], n elements a row.
-const STATE: IndexedFormula = { name: 'amsgrad_state', inputs: ['P', 'G', 'S'], uniforms: ['b1', 'c1', 'b2', 'c2'],
-  body: `let n = uniforms.threads;
-         let g = G[index] * S[0];
+const stateBody = (gradient: string) => `let n = uniforms.threads;
+         let g = ${gradient};
          let m = P[index] * uniforms.b1 + g * uniforms.c1;
          let v = P[index + n] * uniforms.b2 + (g * g) * uniforms.c2;
          setOutputAtIndex(index, m);
          setOutputAtIndex(index + n, v);
-         setOutputAtIndex(index + 2 * n, max(P[index + 2 * n], v));` };
-// STATE with a weight-decay gradient folded in: g = (G + c * X) * S, X the variable (as the tape's sum of the
-// loss gradient and the decay gradient X * c, then the clip factor).
-const STATE_DECAYED: IndexedFormula = { ...STATE, name: 'amsgrad_state_decayed', inputs: ['P', 'G', 'S', 'X'], uniforms: [...STATE.uniforms, 'c'],
-  body: STATE.body.replace('let g = G[index] * S[0];', 'let g = (G[index] + X[index] * uniforms.c) * S[0];') };
+         setOutputAtIndex(index + 2 * n, max(P[index + 2 * n], v));`;
+const STATE: IndexedFormula = { name: 'amsgrad_state', inputs: ['P', 'G', 'S'], uniforms: ['b1', 'c1', 'b2', 'c2'], body: stateBody('G[index] * S[0]') };
+// With a weight-decay gradient folded in: g = (G + X * c) * S, X the variable (as the tape's sum of the loss
+// gradient and the decay gradient X * c, then the clip factor).
+const STATE_DECAYED: IndexedFormula = { name: 'amsgrad_state_decayed', inputs: ['P', 'G', 'S', 'X'], uniforms: [...STATE.uniforms, 'c'],
+  body: stateBody('(G[index] + X[index] * uniforms.c) * S[0]') };
 const VARIABLE: IndexedFormula = { name: 'amsgrad_variable', inputs: ['X', 'P'], uniforms: ['lr', 'eps'],
   body: 'setOutputAtIndex(index, X[index] - (P[index] * uniforms.lr) / (sqrt(P[index + 2 * uniforms.threads]) + uniforms.eps));' };
 

@@ -10,6 +10,7 @@
 // not two), and its gradient mask is recomputed from x in the backward pass (dz = dy * step(z), then as above
 // with dz: five dispatches, as the separate ReLU gradient and batch-norm gradient took).
 import * as tf from '@tensorflow/tfjs';
+import { constantRow } from './constant-rows.js';
 import { runElementwise, type ElementwiseFormula } from './elementwise-program.js';
 
 const DX: ElementwiseFormula = { name: 'bn_frozen_dx', inputs: ['Dy', 'Gamma', 'Variance'], uniforms: ['eps'],
@@ -26,17 +27,6 @@ const FORWARD_RELU: ElementwiseFormula = { name: 'bn_frozen_relu', inputs: ['X',
 // tfjs' step as relu-gradient.ts: 1 where z > 0, 0 elsewhere, NaN through.
 const DZ: ElementwiseFormula = { name: 'bn_frozen_relu_dz', inputs: ['Dy', 'X', 'Mean', 'Variance', 'Gamma', 'Beta'], uniforms: ['eps'],
   body: `${Z} let result = getDyByOutputIndex(index) * select(select(0.0, 1.0, z > 0.0), z, isnan(z));` };
-
-// A row of ones per M, kept across steps (one [1, M] tensor per feature-map size, never freed).
-const onesRows = new Map<number, tf.Tensor2D>();
-function onesRow(m: number): tf.Tensor2D {
-  let r = onesRows.get(m);
-  if (!r || r.isDisposed) {
-    r = tf.keep(tf.ones([1, m])) as tf.Tensor2D;
-    onesRows.set(m, r);
-  }
-  return r;
-}
 
 /**
  * tf.batchNorm(x, mean, variance, beta, gamma, epsilon) over the last axis, with mean/variance constant, and
@@ -58,7 +48,7 @@ export function batchNormFrozen(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tens
         const upstream = tf.reshape(dy, [m, channels]);
         const dz = savedBeta ? runElementwise(DZ, [upstream, x2, mean, variance, savedGamma, savedBeta], [epsilon]) : upstream;
         const dx = runElementwise(DX, [dz, savedGamma, variance], [epsilon]);
-        const ones = onesRow(m);
+        const ones = constantRow(m, 1);
         const dzXhat = runElementwise(DY_XHAT, [dz, x2, mean, variance], [epsilon]);
         return [tf.reshape(dx, savedX.shape), tf.reshape(tf.matMul(ones, dzXhat), [channels]), tf.reshape(tf.matMul(ones, dz), [channels])];
       },

@@ -13,6 +13,7 @@
 // Sums over M run as one matMul with a row of ones ([1, M] x [M, C]): no transpose to bring the channel axis
 // innermost, which tf.sum over axes [0, 1, 2] of NHWC needs.
 import * as tf from '@tensorflow/tfjs';
+import { constantRow } from './constant-rows.js';
 import { runElementwise, type ElementwiseFormula } from './elementwise-program.js';
 
 const CENTERED_SQUARE: ElementwiseFormula = { name: 'bn_centered_square', inputs: ['X', 'Mean'], uniforms: [],
@@ -28,18 +29,6 @@ const DX: ElementwiseFormula = { name: 'bn_dx', inputs: ['Dy', 'X', 'Mean', 'Var
 const MOVING_AVERAGE: ElementwiseFormula = { name: 'bn_moving_average', inputs: ['Moving', 'Value'], uniforms: ['decay', 'scale'],
   body: 'let moving = getMovingByOutputIndex(index); let result = moving - (moving - getValueByOutputIndex(index) * uniforms.scale) * uniforms.decay;' };
 
-// Rows of ones / of 1/M per M, kept across steps (one [1, M] tensor per feature-map size, never freed).
-const rows = new Map<string, tf.Tensor2D>();
-function row(m: number, value: number): tf.Tensor2D {
-  const key = `${m}:${value}`;
-  let r = rows.get(key);
-  if (!r || r.isDisposed) {
-    r = tf.keep(tf.fill([1, m], value)) as tf.Tensor2D;
-    rows.set(key, r);
-  }
-  return r;
-}
-
 export interface BatchNormTrainingResult {
   /** The normalised input, x's shape. */
   y: tf.Tensor;
@@ -54,9 +43,9 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
   const m = x.size / channels;
   const { mean, variance } = tf.tidy(() => {
     const x2 = tf.reshape(x, [m, channels]);
-    const mean = tf.reshape(tf.matMul(row(m, 1 / m), x2), [channels]) as tf.Tensor1D;
+    const mean = tf.reshape(tf.matMul(constantRow(m, 1 / m), x2), [channels]) as tf.Tensor1D;
     const squares = runElementwise(CENTERED_SQUARE, [x2, mean], []);
-    return { mean, variance: tf.reshape(tf.matMul(row(m, 1 / m), squares), [channels]) as tf.Tensor1D };
+    return { mean, variance: tf.reshape(tf.matMul(constantRow(m, 1 / m), squares), [channels]) as tf.Tensor1D };
   });
   const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
@@ -69,7 +58,7 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
         const [savedX, savedGamma, savedMean, savedVariance] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
         const x2 = tf.reshape(savedX, [m, channels]);
         const dy2 = tf.reshape(dy, [m, channels]);
-        const ones = row(m, 1);
+        const ones = constantRow(m, 1);
         const sumDy = tf.reshape(tf.matMul(ones, dy2), [channels]);
         const sumDyXhat = tf.reshape(tf.matMul(ones, runElementwise(DY_XHAT, [dy2, x2, savedMean, savedVariance], [epsilon])), [channels]);
         const dx = runElementwise(DX, [dy2, x2, savedMean, savedVariance, savedGamma, sumDy, sumDyXhat], [epsilon, 1 / m]);

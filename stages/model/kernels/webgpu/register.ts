@@ -13,10 +13,9 @@ import { useWriteBufferUploads } from './uploads.js';
 export interface WebgpuKernelOptions {
   /**
    * Conv2DBackpropFilter: 'patches' (default: patch matrix and split-K matMul, every stride), 'conv' (one
-   * forward conv for stride 1, stock for strided; session 1's form), 'none' (stock). `true`/`false` as before:
-   * 'conv' / 'none'.
+   * forward conv for stride 1, stock for strided; session 1's form), 'none' (stock).
    */
-  filter?: 'patches' | 'conv' | 'none' | boolean;
+  filter?: 'patches' | 'conv' | 'none';
   /**
    * Conv2DBackpropInput: 'patches' (default: forward conv for stride 1, matMul + col2im for strided), 'all'
    * (forward conv of the zero-dilated dy for every stride), 'stride1' (forward conv for stride 1, stock for
@@ -66,7 +65,7 @@ export function restoreStockWebgpuKernels(): void {
 export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {}): string[] {
   restoreStockWebgpuKernels();
   const configs: tf.KernelConfig[] = [];
-  const filter = options.filter === true ? 'conv' : options.filter === false ? 'none' : options.filter ?? 'patches';
+  const filter = options.filter ?? 'patches';
   if (filter !== 'none') configs.push(filterKernels[filter]);
   const input = options.input ?? 'patches';
   if (input !== 'none') configs.push(inputKernels[input]);
