@@ -96,12 +96,17 @@ stages:
 
 test('Ctrl-C cancels the run\'s Slurm jobs and the runner exits 130', { skip }, async () => {
   const dir = makeWorkspace({ 'pipeline.yaml': FAN.replace('part-${item}', 'cancel-${item}'), 'block-cancel-a': '', 'block-cancel-b': '', 'block-cancel-c': '' });
-  const child = spawn(runnerCommand[0]!, [...runnerCommand.slice(1), 'run', 'pipeline.yaml'], { cwd: dir, stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // --json and stderr kept: if the runner does not exit 130, the message says what it did instead.
+  const child = spawn(runnerCommand[0]!, [...runnerCommand.slice(1), 'run', 'pipeline.yaml', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   await waitFor(() => existsSync(join(dir, 'pid-cancel-a')) || existsSync(join(dir, 'pid-cancel-b')), 'a job to start', 60_000);
   const pids = ['a', 'b', 'c'].filter((i) => existsSync(join(dir, `pid-cancel-${i}`))).map((i) => Number(readFileSync(join(dir, `pid-cancel-${i}`), 'utf8')));
+  assert.equal(child.exitCode, null, `the runner ended before Ctrl-C:\n${output}`);
   child.kill('SIGINT');
-  assert.equal(await exited, 130);
+  assert.equal(await exited, 130, `the runner's output:\n${output}`);
   const ours = [...squeue().values()].filter((j) => j.name.startsWith('runner:part@'));
   assert.ok(ours.every((j) => j.state !== 'RUNNING' && j.state !== 'PENDING') || ours.length === 0);
   await waitFor(() => pids.every((pid) => !alive(pid)), 'the stage processes to end', 60_000);
