@@ -2,11 +2,8 @@
 // RGBA loses its alpha channel (the DSB images are opaque, as the original's `[:, :, :3]` assumed); grey is
 // repeated into R, G and B. Label maps are copied byte for byte.
 import sharp from 'sharp';
-import { StageError } from '../contract.js';
-import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
-import { imagePath, readImage, type Image8 } from '../imaging/dataset.js';
-import { mapDataset } from '../imaging/map-dataset.js';
-import { reportFlag } from '../imaging/stage-report.js';
+import { checkSize, imagePath, readImage, type Image8 } from '../imaging/dataset.js';
+import { datasetMapStage } from '../imaging/map-dataset.js';
 
 sharp.cache(false);
 
@@ -23,31 +20,14 @@ export function toRgb(image: Image8): Image8 {
   return { width, height, channels: 3, data: rgb };
 }
 
-export const stage: StageProgram = {
-  name: 'strip-alpha',
-  summary: 'Convert every image of a compact dataset to 8-bit RGB (drop alpha, expand grey); labels are copied.',
-  flags: {
-    in: { type: 'string', required: true, description: 'compact dataset to read' },
-    out: { type: 'string', required: true, description: 'compact dataset to write' },
-    report: reportFlag,
+export const stage = datasetMapStage(
+  'strip-alpha',
+  'Convert every image of a compact dataset to 8-bit RGB (drop alpha, expand grey); labels are copied.',
+  async (inDir, info, writer) => {
+    const file = imagePath(inDir, info.id);
+    const image = await readImage(file);
+    checkSize(file, image, info);
+    await writer.addCopy(inDir, info, { image: toRgb(image) });
+    return { alphaDropped: image.channels === 4 ? 1 : 0, greyExpanded: image.channels === 1 ? 1 : 0 };
   },
-  async run(flags, { events }) {
-    const inDir = stringFlag(flags, 'in');
-    await mapDataset({
-      inDir,
-      outDir: stringFlag(flags, 'out'),
-      reportFile: optionalStringFlag(flags, 'report'),
-      events,
-      async step(info, writer) {
-        const image = await readImage(imagePath(inDir, info.id));
-        if (image.width !== info.width || image.height !== info.height) {
-          throw new StageError(
-            `${imagePath(inDir, info.id)}: is ${image.width}x${image.height}, the manifest says ${info.width}x${info.height}`,
-          );
-        }
-        await writer.addCopy(inDir, info, { image: toRgb(image) });
-        return { alphaDropped: image.channels === 4 ? 1 : 0, greyExpanded: image.channels === 1 ? 1 : 0 };
-      },
-    });
-  },
-};
+);

@@ -184,7 +184,8 @@ export async function readSample(dir: string, id: string, info?: SampleInfo): Pr
   return { info: record, image, labels };
 }
 
-function checkSize(file: string, actual: { width: number; height: number }, expected: SampleInfo): void {
+/** A decoded file must have the size its manifest entry gives. */
+export function checkSize(file: string, actual: { width: number; height: number }, expected: { width: number; height: number }): void {
   if (actual.width !== expected.width || actual.height !== expected.height) {
     throw new StageError(
       `${file}: is ${actual.width}x${actual.height}, the manifest says ${expected.width}x${expected.height}`,

@@ -4,8 +4,9 @@
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { StageError, writeAtomically, type StageEvents } from '../contract.js';
+import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readManifest, type SampleInfo } from './dataset.js';
-import { writeStageReport } from './stage-report.js';
+import { reportFlag, writeStageReport } from './stage-report.js';
 
 /** Counts a per-sample step returns; summed over the dataset into the report. */
 export type SampleCounts = Record<string, number>;
@@ -70,4 +71,34 @@ export async function mapDataset(options: MapDatasetOptions): Promise<SampleCoun
     await writeStageReport(options.reportFile, tmp, totals, options.events);
   });
   return totals;
+}
+
+/**
+ * A stage program with flags --in, --out and --report that maps a compact dataset sample by sample; `step`
+ * gets the input directory with each sample.
+ */
+export function datasetMapStage(
+  name: string,
+  summary: string,
+  step: (inDir: string, info: SampleInfo, writer: DatasetWriter) => Promise<SampleCounts>,
+): StageProgram {
+  return {
+    name,
+    summary,
+    flags: {
+      in: { type: 'string', required: true, description: 'compact dataset to read' },
+      out: { type: 'string', required: true, description: 'compact dataset to write' },
+      report: reportFlag,
+    },
+    async run(flags, { events }) {
+      const inDir = stringFlag(flags, 'in');
+      await mapDataset({
+        inDir,
+        outDir: stringFlag(flags, 'out'),
+        reportFile: optionalStringFlag(flags, 'report'),
+        events,
+        step: (info, writer) => step(inDir, info, writer),
+      });
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StageError } from '../contract.js';
-import { imagePath, readIdList, readImage, readManifest, type Image8 } from '../imaging/dataset.js';
+import { checkSize, imagePath, readIdList, readImage, readManifest, type Image8 } from '../imaging/dataset.js';
 
 export interface PredictInput {
   id: string;
@@ -63,9 +63,6 @@ export async function imageFolderSelection(dir: string, idsFile?: string): Promi
 /** Reads an input's image; a corrupt file or one of another size than its manifest says is a StageError naming it. */
 export async function readInputImage(input: PredictInput): Promise<Image8> {
   const image = await readImage(input.file);
-  const { expected } = input;
-  if (expected && (image.width !== expected.width || image.height !== expected.height)) {
-    throw new StageError(`${input.file}: is ${image.width}x${image.height}, the manifest says ${expected.width}x${expected.height}`);
-  }
+  if (input.expected) checkSize(input.file, image, input.expected);
   return image;
 }
