@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { StageJob } from './executor.js';
+import { removeBatchDir } from './slurm-batch-dir.js';
 import { batchFiles, writeBatch, type BatchFiles } from './slurm-script.js';
 
 /** How long the first ready stage waits for others to join its array. */
@@ -23,7 +24,7 @@ export class Batch {
   }
   /** A task's outcome is known (or it was cancelled): the last one removes the batch's files. */
   release(): void {
-    if (--this.open === 0) rmSync(this.files.dir, { recursive: true, force: true });
+    if (--this.open === 0) removeBatchDir(this.files.dir);
   }
 }
 

@@ -12,6 +12,7 @@ import type { Pipeline, SlurmSettings, StageSpec } from '../spec/pipeline.js';
 import { parseDuration } from '../spec/units.js';
 import { runnerDirs } from '../workspace.js';
 import type { ExecFailure, Executor, StageJob, StageOutcome } from './executor.js';
+import { sweepBatchDirs } from './slurm-batch-dir.js';
 import { Poller, type JobEnd } from './slurm-poll.js';
 import { Canceller, Submitter } from './slurm-submit.js';
 
@@ -77,6 +78,7 @@ export class SlurmExecutor implements Executor {
   ) {
     const poll = executorSettings.poll !== undefined ? parseDuration(executorSettings.poll) : undefined;
     this.poller = new Poller(Math.max(50, poll ?? DEFAULT_POLL_MS));
+    sweepBatchDirs(tmpDir);
     this.submitter = new Submitter(tmpDir, executorSettings.submitRate ?? DEFAULT_SUBMIT_RATE, executorSettings.arraySize ?? DEFAULT_ARRAY_SIZE);
   }
 

@@ -102,8 +102,13 @@ test('Ctrl-C cancels the run\'s Slurm jobs and the runner exits 130', { skip }, 
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  await waitFor(() => existsSync(join(dir, 'pid-cancel-a')) || existsSync(join(dir, 'pid-cancel-b')), 'a job to start', 60_000);
-  const pids = ['a', 'b', 'c'].filter((i) => existsSync(join(dir, `pid-cancel-${i}`))).map((i) => Number(readFileSync(join(dir, `pid-cancel-${i}`), 'utf8')));
+  // A pid file may exist before the shell has written the pid into it: only whole pids count.
+  const pidOf = (item: string): number | undefined => {
+    const text = existsSync(join(dir, `pid-cancel-${item}`)) ? readFileSync(join(dir, `pid-cancel-${item}`), 'utf8').trim() : '';
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  };
+  await waitFor(() => pidOf('a') !== undefined || pidOf('b') !== undefined, 'a job to start', 60_000);
+  const pids = ['a', 'b', 'c'].map(pidOf).filter((pid) => pid !== undefined);
   assert.equal(child.exitCode, null, `the runner ended before Ctrl-C:\n${output}`);
   child.kill('SIGINT');
   assert.equal(await exited, 130, `the runner's output:\n${output}`);
