@@ -13,7 +13,7 @@
 // update, so the pool's free lists drift): on lavapipe 1,616 of 1,683 bind groups per ResNet-50 step were new.
 import * as tf from '@tensorflow/tfjs';
 
-type ProgramUniform = Array<{ type: string; data: number[] }>;
+export type ProgramUniform = Array<{ type: string; data: number[] }>;
 type UniformBinding = { offset: number; size: number; buffer: object };
 interface WebgpuBackendInternals {
   makeUniforms(uniforms: ProgramUniform): UniformBinding;
@@ -28,12 +28,35 @@ export interface UniformCacheStats {
   size: number;
 }
 
-/** The exact bytes the backend will write: float32 and int32 data by their bit patterns (-0 is not 0). */
-function contentKey(uniforms: ProgramUniform): string {
+// One-element views for reading a number's bits without allocating per dispatch.
+const float32 = new Float32Array(1);
+const float32Bits = new Uint32Array(float32.buffer);
+const int32 = new Int32Array(1);
+const uint32 = new Uint32Array(1);
+
+/**
+ * The exact bytes the backend will write: float32 data by its bit pattern (-0 is not 0), integers as int32 or
+ * uint32 would store them. No typed array per call: this runs for every dispatch (3.3 -> 0.9 us here).
+ */
+export function contentKey(uniforms: ProgramUniform): string {
   let key = '';
   for (const { type, data } of uniforms) {
-    const bits = type === 'float32' ? new Uint32Array(Float32Array.from(data).buffer) : type === 'int32' ? Int32Array.from(data) : Uint32Array.from(data);
-    key += `${type[0]}${bits.join(',')};`;
+    key += type === 'float32' ? 'f' : type === 'int32' ? 'i' : 'u';
+    for (let i = 0; i < data.length; i++) {
+      let bits: number;
+      if (type === 'float32') {
+        float32[0] = data[i]!;
+        bits = float32Bits[0]!;
+      } else if (type === 'int32') {
+        int32[0] = data[i]!;
+        bits = int32[0]!;
+      } else {
+        uint32[0] = data[i]!;
+        bits = uint32[0]!;
+      }
+      key += i === 0 ? `${bits}` : `,${bits}`;
+    }
+    key += ';';
   }
   return key;
 }
