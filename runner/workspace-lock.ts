@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from './process-alive.js';
 import { fail } from './spec/diagnostics.js';
 import { runnerDirs } from './workspace.js';
 
@@ -14,14 +15,6 @@ interface Owner {
   command: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (cause) {
-    return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Takes the workspace lock; returns its release function. Fails with a clear message when it is held. */
 export async function lockWorkspace(workspace: string): Promise<() => Promise<void>> {
@@ -54,7 +47,7 @@ export async function lockWorkspace(workspace: string): Promise<() => Promise<vo
       } catch {
         owner = undefined; // between the other runner's lock and its owner file, or an old crash
       }
-      if (attempt === 0 && owner && owner.host === hostname() && !alive(owner.pid)) {
+      if (attempt === 0 && owner && owner.host === hostname() && !processAlive(owner.pid)) {
         // The owner was killed (kill -9 leaves the lock behind): recover it now rather than after 30 s. Claiming
         // the owner file by rename first means only one of several recovering runners removes the lock.
         const claimed = `${ownerFile}.stale-${process.pid}`;

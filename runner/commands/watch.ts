@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { fsMonitorSocket } from '../../cache/fs-monitor.js';
 import { InotifyUnavailableError, loadInotify } from '../../cache/inotify-binding.js';
 import type { Values } from '../cli.js';
+import { processAlive } from '../process-alive.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
 import type { DaemonOptions } from '../watch-daemon.js';
@@ -191,11 +192,8 @@ async function stop(workspace: string): Promise<number> {
     return 0;
   }
   await ask(socket, 'stop');
-  // Wait until the process is gone (signal 0 probes without sending anything).
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-    try {
-      process.kill(running.pid, 0);
-    } catch {
+    if (!processAlive(running.pid)) {
       process.stdout.write(`stopped the watch daemon of ${workspace} (pid ${running.pid})\n`);
       return 0;
     }

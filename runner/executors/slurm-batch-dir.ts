@@ -5,6 +5,7 @@
 // run (one runner per workspace: a directory whose runner pid is gone belongs to nobody).
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../process-alive.js';
 
 /** How long a cancelled job gets to stop writing before the second try. */
 export const RETRY_MS = 2000;
@@ -24,14 +25,6 @@ export function removeBatchDir(dir: string, retryMs = RETRY_MS, remove: (dir: st
   setTimeout(() => remove(dir), retryMs).unref();
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes the batch directories of runners that have ended (named `<pid>-…`); returns how many went. */
 export function sweepBatchDirs(root: string): number {
@@ -44,7 +37,7 @@ export function sweepBatchDirs(root: string): number {
   let removed = 0;
   for (const name of names) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-    if (pid > 0 && pid !== process.pid && !alive(pid) && tryRemove(join(root, name))) removed++;
+    if (pid > 0 && pid !== process.pid && !processAlive(pid) && tryRemove(join(root, name))) removed++;
   }
   return removed;
 }

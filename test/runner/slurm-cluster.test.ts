@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { makeWorkspace, runCli, runJson, runs, waitFor } from './helpers.js';
 import { runnerCommand } from '../helpers/paths.js';
 import { fanPipeline } from './slurm-fake.js';
+import { processAlive } from '../../runner/process-alive.js';
 
 function slurmUp(): boolean {
   const sinfo = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
@@ -114,7 +115,7 @@ test('Ctrl-C cancels the run\'s Slurm jobs and the runner exits 130', { skip }, 
   assert.equal(await exited, 130, `the runner's output:\n${output}`);
   const ours = [...squeue().values()].filter((j) => j.name.startsWith('runner:part@'));
   assert.ok(ours.every((j) => j.state !== 'RUNNING' && j.state !== 'PENDING') || ours.length === 0);
-  await waitFor(() => pids.every((pid) => !alive(pid)), 'the stage processes to end', 60_000);
+  await waitFor(() => pids.every((pid) => !processAlive(pid)), 'the stage processes to end', 60_000);
   assert.ok(!existsSync(join(dir, 'joined.txt')));
 });
 
@@ -142,12 +143,3 @@ test('a stage over its time limit is killed by Slurm and reported as TIMEOUT', {
   assert.equal(failure.reason, 'job-killed');
   assert.match(failure.message, /ended TIMEOUT: it reached its time limit/);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { makeWorkspace, runCli, runs, waitFor, writeFiles } from './helpers.js';
 import { fakeSlurm, fanPipeline, type FakeSlurm } from './slurm-fake.js';
 import { runnerCommand } from '../helpers/paths.js';
+import { processAlive } from '../../runner/process-alive.js';
 
 const FAN = fanPipeline('{poll: 100ms, partition: cpu, args: [--qos=normal]}');
 
@@ -244,7 +245,7 @@ test('SIGINT cancels the run\'s jobs with one scancel and exits 130', async () =
   assert.equal(scancel.length, 1);
   assert.deepEqual(scancel[0]!.argv.sort(), Object.keys(slurm.states()).sort());
   assert.deepEqual(Object.values(slurm.states()), ['CANCELLED', 'CANCELLED', 'CANCELLED']);
-  await waitFor(() => pids.every((pid) => !alive(pid)), 'the stage processes to end');
+  await waitFor(() => pids.every((pid) => !processAlive(pid)), 'the stage processes to end');
   assert.ok(!existsSync(join(dir, 'joined.txt')));
 });
 
@@ -268,12 +269,3 @@ test('slurm settings are checked where they are written, and --executor accepts 
   assert.match(runCli(dir, ['run', 'pipeline.yaml', '--executor', 'slurn']).stderr, /unknown executor "slurn" in --executor \(did you mean "slurm"\?\); choices: local, slurm/);
   assert.match(runCli(dir, ['run', 'pipeline.yaml', '--executor', 'slurm', '--slurm-time', 'soon']).stderr, /--slurm-time expects a duration/);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
