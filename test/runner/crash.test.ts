@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { makeWorkspace, runCli, runJson, runs, spawnCli, waitFor } from './helpers.js';
+import { makeWorkspace, runCli, runJson, runs, spawnCli, stagePid, waitFor } from './helpers.js';
 
 const PIPELINE = `stages:
   fast:
@@ -18,8 +18,10 @@ const PIPELINE = `stages:
 
 function killOrphan(dir: string, stage: string): void {
   // The stage process outlives a kill -9 of its runner (as it would in real life); end it by its pid.
+  const pid = stagePid(dir, stage);
+  if (pid === undefined) return;
   try {
-    process.kill(Number(readFileSync(join(dir, `pid-${stage}`), 'utf8')), 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
   }

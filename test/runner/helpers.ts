@@ -11,13 +11,14 @@ const cli = fileURLToPath(new URL('../../runner/cli.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
 
 /**
- * stage.sh NAME OUT... : appends NAME to runs.log, then writes "NAME <argv>" into each OUT (a path ending in
- * "/" becomes a directory holding one file). Waits while a file named `block-NAME` exists (for kill tests).
+ * stage.sh NAME OUT... : writes its pid to pid-NAME (temp file + mv: a pid file that exists is whole), appends
+ * NAME to runs.log, then writes "NAME <argv>" into each OUT (a path ending in "/" becomes a directory holding
+ * one file). Waits while a file named `block-NAME` exists (for kill tests).
  */
 export const STAGE_SH = `#!/bin/sh
 name="$1"; shift
+echo $$ > "pid-$name.tmp" && mv "pid-$name.tmp" "pid-$name"
 echo "$name" >> runs.log
-echo $$ > "pid-$name"
 while [ -e "block-$name" ]; do sleep 0.05; done
 for out in "$@"; do
   case "$out" in
@@ -76,6 +77,12 @@ export function runJson(cwd: string, args: string[]): { status: number | null; s
     throw new Error(`runner printed no JSON (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
   return { status: result.status, summary, stderr: result.stderr };
+}
+
+/** The pid of stage.sh NAME, once it has started (stage.sh writes the file whole). */
+export function stagePid(dir: string, name: string): number | undefined {
+  const file = join(dir, `pid-${name}`);
+  return existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
 }
 
 export async function waitFor(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {

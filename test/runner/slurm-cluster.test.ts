@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorkspace, runCli, runJson, runs, waitFor } from './helpers.js';
+import { makeWorkspace, runCli, runJson, runs, stagePid, waitFor } from './helpers.js';
 import { runnerCommand } from '../helpers/paths.js';
 import { fanPipeline } from './slurm-fake.js';
 import { processAlive } from '../../runner/process-alive.js';
@@ -103,13 +103,8 @@ test('Ctrl-C cancels the run\'s Slurm jobs and the runner exits 130', { skip }, 
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  // A pid file may exist before the shell has written the pid into it: only whole pids count.
-  const pidOf = (item: string): number | undefined => {
-    const text = existsSync(join(dir, `pid-cancel-${item}`)) ? readFileSync(join(dir, `pid-cancel-${item}`), 'utf8').trim() : '';
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  };
-  await waitFor(() => pidOf('a') !== undefined || pidOf('b') !== undefined, 'a job to start', 60_000);
-  const pids = ['a', 'b', 'c'].map(pidOf).filter((pid) => pid !== undefined);
+  await waitFor(() => stagePid(dir, 'cancel-a') !== undefined || stagePid(dir, 'cancel-b') !== undefined, 'a job to start', 60_000);
+  const pids = ['a', 'b', 'c'].map((item) => stagePid(dir, `cancel-${item}`)).filter((pid) => pid !== undefined);
   assert.equal(child.exitCode, null, `the runner ended before Ctrl-C:\n${output}`);
   child.kill('SIGINT');
   assert.equal(await exited, 130, `the runner's output:\n${output}`);
