@@ -36,19 +36,10 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
   const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
-  if (patches && backendName === 'webgpu') {
-    try {
-      const result = filterGradientByPatches(calls, x, dy, patchGeometry(info), filterShape);
-      calls.dispose(result);
-      return result;
-    } catch (error) {
-      calls.dispose();
-      throw error;
-    }
-  }
+  if (patches && backendName === 'webgpu') return calls.compose(() => filterGradientByPatches(calls, x, dy, patchGeometry(info), filterShape));
   const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-  try {
+  return calls.compose(() => {
     if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 conv is a matMul: dW [Ci, Co] = x^T [Ci, M] dy [M, Co], one dispatch instead of three transposes
       // and a conv (two of every three convs of a ResNet bottleneck are 1x1).
@@ -56,9 +47,7 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
       const co = filterShape[3];
       const m = b * h * w;
       const product = calls.run('BatchMatMul', { a: calls.reshape(x, [1, m, ci]), b: calls.reshape(dy, [1, m, co]) }, { transposeA: true, transposeB: false });
-      const result = calls.reshape(product, filterShape);
-      calls.dispose(result);
-      return result;
+      return calls.reshape(product, filterShape);
     }
     // Exactly the rows/columns the forward conv read: (out - 1) * stride + kernel, starting at -pad.
     const neededH = (outHeight - 1) * sh + kh;
@@ -69,12 +58,8 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
     const gradient = calls.conv2dValid(xAsBatch, dyAsFilter, [1, 1], [sh, sw]); // [Ci, kh, kw, Co]
     const result = calls.transpose(gradient, [1, 2, 0, 3]); // [kh, kw, Ci, Co]
     if (result.shape.join() !== filterShape.join()) throw new Error(`${where}: got [${result.shape}], expected [${filterShape}]`);
-    calls.dispose(result);
     return result;
-  } catch (error) {
-    calls.dispose();
-    throw error;
-  }
+  });
 }
 
 /**

@@ -46,30 +46,19 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
   const { top, left } = info.padInfo;
   const calls = new KernelCalls(backendName, args.backend as tf.KernelBackend);
   if (patches && backendName === 'webgpu' && (sh > 1 || sw > 1)) {
-    try {
-      const result = inputGradientByPatches(calls, dy, filter, patchGeometry(info));
-      if (result) {
-        calls.dispose(result);
-        return result;
-      }
-      calls.dispose();
-    } catch (error) {
-      calls.dispose();
-      throw error;
-    }
+    const result = calls.compose(() => inputGradientByPatches(calls, dy, filter, patchGeometry(info)));
+    if (result) return result;
   }
   const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-  try {
+  return calls.compose(() => {
     if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 conv is a matMul: dx [M, Ci] = dy [M, Co] W^T [Co, Ci], one dispatch instead of a flip, a
       // transpose and a conv.
       const [b, h, w, ci] = inputShape;
       const co = filter.shape[3]!;
       const product = calls.run('BatchMatMul', { a: calls.reshape(dy, [1, b * h * w, co]), b: calls.reshape(filter, [1, ci, co]) }, { transposeA: false, transposeB: true });
-      const result = calls.reshape(product, inputShape);
-      calls.dispose(result);
-      return result;
+      return calls.reshape(product, inputShape);
     }
     const spread = dilate(calls, dy, sh, sw); // [B, Dh, Dw, Co]
     const [, dh, dw] = spread.shape as [number, number, number, number];
@@ -80,12 +69,8 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
     const flipped = calls.transpose(calls.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, Co, Ci]
     const result = calls.conv2dValid(padded, flipped, [1, 1], [1, 1]); // [B, H, W, Ci]
     if (result.shape.join() !== inputShape.join()) throw new Error(`${where}: got [${result.shape}], expected [${inputShape}]`);
-    calls.dispose(result);
     return result;
-  } catch (error) {
-    calls.dispose();
-    throw error;
-  }
+  });
 }
 
 /**

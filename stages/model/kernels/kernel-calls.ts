@@ -76,6 +76,21 @@ export class KernelCalls {
     return this.run('Conv2D', { x, filter }, { strides, pad: 'valid', dataFormat: 'NHWC', dilations, dimRoundingMode: undefined });
   }
 
+  /**
+   * Runs `build` and returns its result with every other intermediate freed; on an error frees them all and
+   * rethrows. `build` may return undefined (the caller then takes another route) and nothing is kept.
+   */
+  compose<T extends tf.TensorInfo | undefined>(build: () => T): T {
+    try {
+      const result = build();
+      this.dispose(result);
+      return result;
+    } catch (error) {
+      this.dispose();
+      throw error;
+    }
+  }
+
   /** Frees every intermediate except `keep` (the kernel's output). */
   dispose(keep?: tf.TensorInfo): void {
     for (const info of this.intermediates) {

@@ -45,16 +45,11 @@ function sumLeadingAxes(stock: () => tf.KernelConfig | undefined, args: KernelAr
   if (axes.length !== rank - 1 || axes.some((a, i) => a !== i) || rows < MIN_ROWS || channels === 0) return fallback();
   const backend = args.backend as tf.KernelBackend;
   const calls = new KernelCalls('webgpu', backend);
-  try {
+  return calls.compose(() => {
     const x3 = calls.reshape(x, [1, rows, channels]);
     const summed = calls.run('BatchMatMul', { a: onesRow(backend, rows), b: x3 }, { transposeA: false, transposeB: false }); // [1, 1, C]
-    const result = calls.reshape(summed, attrs.keepDims ? [...new Array<number>(rank - 1).fill(1), channels] : [channels]);
-    calls.dispose(result);
-    return result;
-  } catch (error) {
-    calls.dispose();
-    throw error;
-  }
+    return calls.reshape(summed, attrs.keepDims ? [...new Array<number>(rank - 1).fill(1), channels] : [channels]);
+  });
 }
 
 /** The Sum kernel for webgpu; `stock` gives the kernel it replaces, for every other reduction. */
