@@ -91,7 +91,7 @@ async function dispatchesAndProfile(fn: () => Promise<unknown>): Promise<Record<
     backend.runWebGPUProgram = run;
   }
   const times = await kernelTimes(fn, 12);
-  return { dispatchesPerStep: dispatches, totalKernelMs: times.totalKernelMs, topKernels: times.top };
+  return { dispatchesPerStep: dispatches, totalKernelMs: times.totalKernelMs, topKernels: times.top, slowestCalls: times.slowestCalls };
 }
 
 // BENCH_PROFILE=case,case: the cases whose step is profiled (default the recipe's).

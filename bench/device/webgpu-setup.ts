@@ -62,9 +62,21 @@ export function resnet50Classifier(size: number, options: BenchModelOptions = {}
 }
 
 /** GPU time of `fn`'s engine kernels (tf.profile; Dawn timestamp queries), summed by kernel: the `top` slowest and the total. */
-export async function kernelTimes(fn: () => Promise<unknown>, top = 15): Promise<{ totalKernelMs: number; top: Record<string, { count: number; ms: number }> }> {
+/** One kernel call as tf.profile saw it: what to optimise next is a shape, not only a kernel name. */
+export interface KernelCall {
+  name: string;
+  ms: number;
+  inputShapes: unknown;
+  outputShapes: unknown;
+}
+
+export async function kernelTimes(
+  fn: () => Promise<unknown>,
+  top = 15,
+): Promise<{ totalKernelMs: number; top: Record<string, { count: number; ms: number }>; slowestCalls: KernelCall[] }> {
   const info = await tf.profile(async () => { await fn(); });
   const byKernel: Record<string, { count: number; ms: number }> = {};
+  const calls: KernelCall[] = [];
   let totalKernelMs = 0;
   for (const k of info.kernels) {
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
@@ -72,8 +84,13 @@ export async function kernelTimes(fn: () => Promise<unknown>, top = 15): Promise
     entry.count++;
     entry.ms += ms;
     totalKernelMs += ms;
+    calls.push({ name: k.name, ms, inputShapes: k.inputShapes, outputShapes: k.outputShapes });
   }
-  return { totalKernelMs, top: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) };
+  return {
+    totalKernelMs,
+    top: Object.fromEntries(Object.entries(byKernel).sort((a, b) => b[1].ms - a[1].ms).slice(0, top)),
+    slowestCalls: calls.sort((a, b) => b.ms - a.ms).slice(0, 20),
+  };
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
