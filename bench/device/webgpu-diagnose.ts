@@ -20,7 +20,7 @@ import { registerReluGradient } from '../../stages/model/kernels/relu-gradient.j
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
-import { kernelTimes, median, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
+import { kernelTimes, median, programTimes, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
 
 const outDir = process.env['OUT'] ?? '.';
 const results: Record<string, unknown> = { started: new Date().toISOString() };
@@ -391,6 +391,7 @@ await section('targets', async () => {
       save();
     }
     rows[`${name}, patches: GPU time by kernel`] = await kernelTimes(() => net.trainOnBatch(x, y));
+    rows[`${name}, patches: GPU time by program`] = await programTimes(() => net.trainOnBatch(x, y));
     net.dispose();
   }
   registerWebgpuTrainingKernels();

@@ -16,7 +16,7 @@ import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
 import { buildTrainBatchAsync, imageMeta } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
-import { kernelTimes, median, resnet50Classifier } from './webgpu-setup.js';
+import { kernelTimes, median, programTimes, resnet50Classifier } from './webgpu-setup.js';
 import { syntheticSample } from '../synthetic-sample.js';
 
 const outDir = process.env['OUT'] ?? '.';
@@ -91,7 +91,11 @@ async function dispatchesAndProfile(fn: () => Promise<unknown>): Promise<Record<
     backend.runWebGPUProgram = run;
   }
   const times = await kernelTimes(fn, 12);
-  return { dispatchesPerStep: dispatches, totalKernelMs: times.totalKernelMs, topKernels: times.top, slowestCalls: times.slowestCalls };
+  const programs = await programTimes(fn, 15);
+  return {
+    dispatchesPerStep: dispatches, totalKernelMs: times.totalKernelMs, topKernels: times.top, slowestCalls: times.slowestCalls,
+    totalProgramMs: programs.totalProgramMs, topPrograms: programs.top,
+  };
 }
 
 // BENCH_PROFILE=case,case: the cases whose step is profiled (default the recipe's).

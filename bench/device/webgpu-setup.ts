@@ -93,6 +93,35 @@ export async function kernelTimes(
   };
 }
 
+/**
+ * GPU time of every program a step dispatches, by program class: tf.profile times engine kernels only, so our
+ * programs run outside a kernel (the fused optimizers, batch norm) do not show there. Works as tf.profile does
+ * inside one kernel: with the backend's list of active timers set, each dispatch gets its own timestamped pass.
+ */
+export async function programTimes(fn: () => Promise<unknown>, top = 20): Promise<{ totalProgramMs: number; dispatches: number; top: Record<string, { count: number; ms: number }> }> {
+  const backend = tf.backend() as unknown as { activeTimers: Array<{ name: string; query: Promise<number> | number }> | null };
+  const outer = backend.activeTimers;
+  const timers: Array<{ name: string; query: Promise<number> | number }> = [];
+  backend.activeTimers = timers;
+  try {
+    await fn();
+  } finally {
+    backend.activeTimers = outer;
+  }
+  const ms = await Promise.all(timers.map((t) => t.query));
+  const byProgram: Record<string, { count: number; ms: number }> = {};
+  timers.forEach((t, i) => {
+    const entry = (byProgram[t.name] ??= { count: 0, ms: 0 });
+    entry.count++;
+    entry.ms += ms[i] ?? 0;
+  });
+  return {
+    totalProgramMs: ms.reduce((a, b) => a + b, 0),
+    dispatches: timers.length,
+    top: Object.fromEntries(Object.entries(byProgram).sort((a, b) => b[1].ms - a[1].ms).slice(0, top)),
+  };
+}
+
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
 /** The small residual U-Net of ../shared/device/example-webgpu-train-step.mjs (1.8 M params), Adam 1e-3. */
