@@ -363,6 +363,19 @@ await section('unet', async () => {
   return rows;
 });
 
+// (g1) the issue's rule on the GPU: every conv-gradient route we register vs the cpu backend, 21 cases. Before
+// the targets: if the targets run past the call's time limit, the correctness check is already saved.
+await section('kernelCheck', async () => {
+  if (dryRun) return { skipped: 'webgpu only' };
+  const check = await checkConvGradients([
+    ['patches (default)', () => registerWebgpuTrainingKernels()],
+    ['forward conv (session 1)', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'stride1' })],
+  ], ['patches (default)', 'forward conv (session 1)']);
+  registerWebgpuTrainingKernels();
+  await tf.setBackend('webgpu');
+  return { worstMaxAbsRelative: check.worst, withinIssueBound: check.worst <= 1e-4, rows: check.rows };
+});
+
 // (g2) the targets (ResNet-50 B=2 512 <= 150 ms, U-Net B=4 256 <= 60 ms) with everything on: fused batch norm,
 // fused Adam, shared uniforms; conv gradients the session-1 way vs as patch-matrix matMuls. Then one step of
 // each under tf.profile: GPU time per kernel (Dawn timestamp queries), so what is left shows.
@@ -396,18 +409,6 @@ await section('targets', async () => {
   }
   registerWebgpuTrainingKernels();
   return rows;
-});
-
-// (g1) the issue's rule on the GPU: every conv-gradient route we register vs the cpu backend, 21 cases.
-await section('kernelCheck', async () => {
-  if (dryRun) return { skipped: 'webgpu only' };
-  const check = await checkConvGradients([
-    ['patches (default)', () => registerWebgpuTrainingKernels()],
-    ['forward conv (session 1)', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'stride1' })],
-  ], ['patches (default)', 'forward conv (session 1)']);
-  registerWebgpuTrainingKernels();
-  await tf.setBackend('webgpu');
-  return { worstMaxAbsRelative: check.worst, withinIssueBound: check.worst <= 1e-4, rows: check.rows };
 });
 
 results['finished'] = new Date().toISOString();
