@@ -68,6 +68,7 @@ const convCases = [
   { x: [1, 8, 8, 4], filter: [1, 1, 4, 6], stride: 1, pad: 'valid' }, // 1x1: a matMul on webgpu
   { x: [2, 7, 5, 16], filter: [1, 1, 16, 8], stride: 1, pad: 'same' },
   { x: [1, 10, 7, 2], filter: [5, 3, 2, 3], stride: 1, pad: 'valid' },
+  { x: [1, 6, 7, 3], filter: [2, 4, 3, 2], stride: 1, pad: 'same' }, // even taps: unequal padding before and after
   { x: [2, 12, 12, 3], filter: [3, 3, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 13, 9, 4], filter: [7, 7, 4, 2], stride: 2, pad: 'same' },
   { x: [1, 16, 16, 8], filter: [1, 1, 8, 4], stride: 2, pad: 'valid' },

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { KernelCalls, type ComposingBackend } from './kernel-calls.js';
 import { inputGradientByPatches } from './webgpu/conv-gradients.js';
 import { patchGeometry } from './webgpu/conv-patches.js';
+import { flippedFilter } from './webgpu/flipped-filter.js';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
@@ -64,10 +65,11 @@ function conv2dBackpropInput(backendName: ComposingBackend, stockForStrides: () 
     const [, dh, dw] = spread.shape as [number, number, number, number];
     const frontH = kh - 1 - top;
     const frontW = kw - 1 - left;
-    const padded = calls.padOrCrop(spread, [
-      [0, 0], [frontH, inHeight + kh - 1 - frontH - dh], [frontW, inWidth + kw - 1 - frontW - dw], [0, 0]]);
-    const flipped = calls.transpose(calls.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, Co, Ci]
-    const result = calls.conv2dValid(padded, flipped, [1, 1], [1, 1]); // [B, H, W, Ci]
+    const flipped = backendName === 'webgpu'
+      ? calls.adopt(flippedFilter(calls.backend, filter))
+      : calls.transpose(calls.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, Co, Ci]
+    const result = calls.conv2dPadOrCrop(spread, flipped, [
+      [frontH, inHeight + kh - 1 - frontH - dh], [frontW, inWidth + kw - 1 - frontW - dw]], [1, 1], [1, 1]); // [B, H, W, Ci]
     if (result.shape.join() !== inputShape.join()) throw new Error(`${where}: got [${result.shape}], expected [${inputShape}]`);
     return result;
   });

@@ -71,6 +71,16 @@ export class KernelCalls {
     return this.run('Reverse', { x }, { dims });
   }
 
+  /**
+   * Forward NHWC conv of `x` padded (positive amounts) or cropped (negative) along H and W: the crop is a slice,
+   * the padding goes to the conv as explicit padding (no padded copy of x). Filter [kh, kw, in, out].
+   */
+  conv2dPadOrCrop(x: tf.TensorInfo, filter: tf.TensorInfo, amounts: [[number, number], [number, number]], strides: [number, number], dilations: [number, number]): tf.TensorInfo {
+    const cropped = this.padOrCrop(x, [[0, 0], [Math.min(0, amounts[0][0]), Math.min(0, amounts[0][1])], [Math.min(0, amounts[1][0]), Math.min(0, amounts[1][1])], [0, 0]]);
+    const pad = [[0, 0], amounts[0].map((a) => Math.max(0, a)), amounts[1].map((a) => Math.max(0, a)), [0, 0]];
+    return this.run('Conv2D', { x: cropped, filter }, { strides, pad, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined });
+  }
+
   /** Forward NHWC conv with explicit zero padding already applied ('valid'). Filter [kh, kw, in, out]. */
   conv2dValid(x: tf.TensorInfo, filter: tf.TensorInfo, strides: [number, number], dilations: [number, number]): tf.TensorInfo {
     return this.run('Conv2D', { x, filter }, { strides, pad: 'valid', dataFormat: 'NHWC', dilations, dimRoundingMode: undefined });

@@ -10,7 +10,7 @@
 // declares the bindings, `uniforms.size`, `uniforms.<input>Shape`, a get<Input>(coords...) reader per input,
 // and reshapes a dispatch over the device's per-dimension limit.
 import * as tf from '@tensorflow/tfjs';
-import { FlatProgram } from './flat-program.js';
+import { FlatProgram, runProgram } from './flat-program.js';
 
 /** The geometry both programs need (tf.backend_util.Conv2DInfo's fields, dilation 1: tfjs has no conv
  *  gradient for dilated convs). */
@@ -121,15 +121,12 @@ class Col2imProgram extends FlatProgram {
   }
 }
 
-interface WebgpuProgramRunner {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'int32'; data: number[] }>): tf.TensorInfo;
-}
 
 /** Rows [rowStart, rowStart + rows) of x's patch matrix, [rows, kh*kw*Ci], as a backend tensor the caller frees. */
 export function im2col(backend: tf.KernelBackend, x: tf.TensorInfo, g: PatchGeometry, rowStart: number, rows: number): tf.TensorInfo {
   const [, columns] = patchMatrixShape(g);
   const program = new Im2colProgram(rows, columns);
-  return (backend as unknown as WebgpuProgramRunner).runWebGPUProgram(program, [x], 'float32', [{ type: 'int32', data: [rowStart] }, ...geometryUniforms(g)]);
+  return runProgram(program, [x], [{ type: 'int32', data: [rowStart] }, ...geometryUniforms(g)], backend);
 }
 
 /** dx [B, H, W, Ci] from the gradient of the whole patch matrix, col [M, kh*kw*Ci]; the caller frees it. */
@@ -137,5 +134,5 @@ export function col2im(backend: tf.KernelBackend, col: tf.TensorInfo, g: PatchGe
   const [m, columns] = patchMatrixShape(g);
   if (col.shape.length !== 2 || col.shape[0] !== m || col.shape[1] !== columns) throw new Error(`col2im: expected [${m}, ${columns}], got [${col.shape}]`);
   const program = new Col2imProgram([g.batchSize, g.inHeight, g.inWidth, g.inChannels]);
-  return (backend as unknown as WebgpuProgramRunner).runWebGPUProgram(program, [col], 'float32', geometryUniforms(g));
+  return runProgram(program, [col], geometryUniforms(g), backend);
 }

@@ -7,7 +7,7 @@
 // backend generates the bindings, `uniforms.size` and a get<Input>ByOutputIndex reader per input, and
 // reshapes a dispatch that exceeds the device's per-dimension limit.
 import * as tf from '@tensorflow/tfjs';
-import { FlatProgram } from './flat-program.js';
+import { FlatProgram, runProgram } from './flat-program.js';
 
 class ElementwiseProgram extends FlatProgram {
   constructor(name: string, inputs: string[], uniformNames: string[], shape: number[], private readonly body: string) {
@@ -26,9 +26,6 @@ class ElementwiseProgram extends FlatProgram {
   }
 }
 
-interface WebgpuProgramRunner {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'float32'; data: number[] }>): tf.TensorInfo;
-}
 
 export interface ElementwiseFormula {
   /** Unique per formula: the backend caches the compiled pipeline under it (plus the shapes). */
@@ -60,7 +57,6 @@ export function runElementwise(formula: ElementwiseFormula, inputs: tf.Tensor[],
   }
   if (tf.getBackend() !== 'webgpu') throw new Error(`elementwise ${formula.name}: needs the webgpu backend, not ${tf.getBackend()}`);
   const program = new ElementwiseProgram(formula.name, formula.inputs, formula.uniforms, shape, formula.body);
-  const backend = tf.backend() as unknown as WebgpuProgramRunner;
   const uniforms = values.map((v) => ({ type: 'float32' as const, data: [v] }));
-  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, inputs, 'float32', uniforms));
+  return tf.engine().makeTensorFromTensorInfo(runProgram(program, inputs, uniforms));
 }

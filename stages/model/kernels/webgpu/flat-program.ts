@@ -3,7 +3,23 @@
 // output's size), the readers and setOutputAtIndex, and reshapes a dispatch over the device's per-dimension limit
 // (main's `index` stays the flat thread index). Not imported from the backend: importing its modules before
 // navigator.gpu exists would keep it from registering itself.
+import * as tf from '@tensorflow/tfjs';
+
 const WORKGROUP = 64;
+
+export type ProgramUniforms = Array<{ type: 'float32' | 'int32'; data: number[] }>;
+
+interface WebgpuProgramRunner {
+  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: ProgramUniforms): tf.TensorInfo;
+}
+
+/**
+ * Runs one of our WGSL programs (a FlatProgram, or any object with the backend's program interface) on `backend`
+ * (default: the active one, which must be webgpu); the caller owns the result.
+ */
+export function runProgram(program: object, inputs: tf.TensorInfo[], uniforms?: ProgramUniforms, backend: tf.KernelBackend = tf.backend()): tf.TensorInfo {
+  return (backend as unknown as WebgpuProgramRunner).runWebGPUProgram(program, inputs, 'float32', uniforms);
+}
 
 export abstract class FlatProgram {
   readonly workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];

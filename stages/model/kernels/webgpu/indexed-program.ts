@@ -7,7 +7,7 @@
 // each input as `<Name> : array<f32>` and the output as `result`, writes with setOutputAtIndex, and reshapes a
 // dispatch over the device's per-dimension limit (main's index stays the flat thread index).
 import * as tf from '@tensorflow/tfjs';
-import { FlatProgram } from './flat-program.js';
+import { FlatProgram, runProgram } from './flat-program.js';
 
 class IndexedProgram extends FlatProgram {
   constructor(name: string, inputs: string[], uniformNames: string[], outputShape: number[], threads: number, private readonly body: string) {
@@ -25,9 +25,6 @@ class IndexedProgram extends FlatProgram {
   }
 }
 
-interface WebgpuProgramRunner {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'float32' | 'int32'; data: number[] }>): tf.TensorInfo;
-}
 
 export interface IndexedFormula {
   /** Unique per body: the backend caches the compiled pipeline under it (plus the ranks). */
@@ -52,7 +49,6 @@ export function runIndexed(formula: IndexedFormula, inputs: tf.Tensor[], values:
   if (inputs.some((t) => t.dtype !== 'float32')) throw new Error(`indexed ${formula.name}: inputs must be float32`);
   if (tf.getBackend() !== 'webgpu') throw new Error(`indexed ${formula.name}: needs the webgpu backend, not ${tf.getBackend()}`);
   const program = new IndexedProgram(formula.name, formula.inputs, formula.uniforms, outputShape, threads, formula.body);
-  const backend = tf.backend() as unknown as WebgpuProgramRunner;
   const uniforms = [{ type: 'int32' as const, data: [threads] }, ...values.map((v) => ({ type: 'float32' as const, data: [v] }))];
-  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, inputs, 'float32', uniforms));
+  return tf.engine().makeTensorFromTensorInfo(runProgram(program, inputs, uniforms));
 }

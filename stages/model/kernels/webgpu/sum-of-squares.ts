@@ -9,6 +9,7 @@
 // (zeros for missing terms); the vectors are added with addAll and the 7 entries summed at the end.
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../add-all.js';
+import { runProgram } from './flat-program.js';
 
 const GROUP = 7;
 const THREADS = 256;
@@ -63,9 +64,6 @@ class SumOfSquaresProgram {
   }
 }
 
-interface WebgpuProgramRunner {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: Array<{ type: 'float32' | 'int32'; data: number[] }>): tf.TensorInfo;
-}
 
 /** What a term adds besides its tensor: c * w, w the same shape as the term's tensor. */
 export interface DecayPart {
@@ -87,7 +85,6 @@ export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly num
     }
   }
   if (terms.length === 0) return tf.scalar(0);
-  const backend = tf.backend() as unknown as WebgpuProgramRunner;
   return tf.tidy(() => {
     const groups: tf.Tensor[] = [];
     for (let start = 0; start < terms.length;) {
@@ -106,7 +103,7 @@ export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly num
         ...group.map((t) => ({ type: 'float32' as const, data: [t.scale] })),
         ...group.map((t) => ({ type: 'float32' as const, data: [t.decay?.coefficient ?? 0] })),
       ];
-      groups.push(tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(new SumOfSquaresProgram(layout), inputs, 'float32', uniforms)));
+      groups.push(tf.engine().makeTensorFromTensorInfo(runProgram(new SumOfSquaresProgram(layout), inputs, uniforms)));
     }
     return tf.sum(addAll(groups)) as tf.Scalar;
   });
