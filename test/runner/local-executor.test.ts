@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { LocalExecutor } from '../../runner/executors/local.js';
 import type { StageJob } from '../../runner/executors/executor.js';
 import { SpawnServer } from '../../runner/executors/spawn-server.js';
+import { waitFor } from './helpers.js';
 
 const hasPython = spawnSync('python3', ['-c', 'import os; os.pidfd_open(os.getpid())']).status === 0;
 const backends = [
@@ -102,8 +103,7 @@ test('through the spawn helper, a stage that writes nothing leaves no log, and a
   const outcome = await run('helper', job(dir, ['sh', '-c', '(sleep 0.3; echo late) & echo early']));
   assert.equal(outcome.ok, true);
   assert.equal(readFileSync(join(dir, 'logs', 's.log'), 'utf8'), '$ "sh" "-c" "(sleep 0.3; echo late) & echo early"\nearly\n', 'the output written before the exit is there at once');
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  assert.match(readFileSync(join(dir, 'logs', 's.log'), 'utf8'), /early\nlate\n$/);
+  await waitFor(() => /early\nlate\n$/.test(readFileSync(join(dir, 'logs', 's.log'), 'utf8')), 'the background child\'s line in the log', 10_000);
 });
 
 test('through the spawn helper, output that cannot be written to the log fails the stage and says why', { skip: backends[0].skip }, async () => {
