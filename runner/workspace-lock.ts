@@ -15,7 +15,6 @@ interface Owner {
   command: string;
 }
 
-
 /** Takes the workspace lock; returns its release function. Fails with a clear message when it is held. */
 export async function lockWorkspace(workspace: string): Promise<() => Promise<void>> {
   const { default: lockfile } = await import('proper-lockfile');

@@ -25,7 +25,6 @@ export function removeBatchDir(dir: string, retryMs = RETRY_MS, remove: (dir: st
   setTimeout(() => remove(dir), retryMs).unref();
 }
 
-
 /** Removes the batch directories of runners that have ended (named `<pid>-…`); returns how many went. */
 export function sweepBatchDirs(root: string): number {
   let names: string[];
