@@ -52,7 +52,7 @@ export function machineLine(): string {
 
 function formatValue(r: BenchResult): string {
   if (r.value !== 0 && Math.abs(r.value) < 1e-3) return `${r.value.toExponential(1)} ${r.unit}`.trim();
-  if (Number.isInteger(r.value) && r.unit === '') return String(r.value);
+  if (Number.isInteger(r.value) && (r.unit === '' || r.unit.startsWith('of '))) return `${r.value} ${r.unit}`.trim(); // counts
   const digits = Math.abs(r.value) >= 100 ? 0 : Math.abs(r.value) >= 10 ? 1 : Math.abs(r.value) >= 1 ? 2 : 3;
   return `${r.value.toFixed(digits)} ${r.unit}`;
 }

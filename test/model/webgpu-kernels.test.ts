@@ -271,7 +271,13 @@ test('the fused AMSGrad update on webgpu equals the op-by-op update on cpu over 
   const fused = await train('webgpu');
   assert.equal(tf.memory().numTensors, numTensorsBefore, 'no tensor leaked by the fused update');
   fused.out.forEach((values, k) => assertClose(values, reference.out[k]!, `variable ${k}`, 1e-5));
-  fused.state.forEach((values, k) => assertClose(Array.from(values), Array.from(reference.state[k]!), `optimizer state ${k}`, 1e-5, 1e-6));
+  // The state at the scale of its largest element: m = beta1 * m + (1 - beta1) * g cancels to near zero in some of
+  // 5M elements, and a GPU that contracts it into one fma (the H100 does, lavapipe does not) rounds it at the scale
+  // of its operands, not of the result (8e-8 off by 8e-9 there: one float32 ulp of 0.1).
+  fused.state.forEach((values, k) => {
+    const expected = Array.from(reference.state[k]!);
+    assertClose(Array.from(values), expected, `optimizer state ${k}`, 1e-5, expected.reduce((most, x) => Math.max(most, Math.abs(x)), 0));
+  });
 });
 
 test('AMSGrad state packed on webgpu round-trips through withState/restore: a resumed optimizer continues identically', { skip: noDevice }, async () => {
@@ -491,8 +497,8 @@ test('the weight decay on webgpu (sums of squares 7 weights a dispatch, one prog
 });
 
 test('the clip factor (global norm) on webgpu, sums of squares 7 gradients a dispatch, equals the cpu backend\'s', { skip: noDevice }, async () => {
-  // 10 gradients: two dispatches, the second with 3 of its 7 workgroups used; sizes under, at and over the
-  // 256 threads of a workgroup, and one of 5M elements.
+  // 10 gradients: two dispatches, the second with 3 of its 7 terms used; sizes under, at and over the 256 threads
+  // of a workgroup, and one of 5M elements (each term then split over 128 workgroups, 152 elements a thread).
   const shapes = [[3, 3, 8, 16], [16], [5_000_000], [1], [256], [257], [7, 300], [2, 2, 2], [1000], [64, 64]];
   const grads = shapes.map((s, k) => values(tf.util.sizeFromShape(s), 80 + k));
   for (const clipNorm of [5, 1e6]) { // clipped (the norm is ~1,300) and not

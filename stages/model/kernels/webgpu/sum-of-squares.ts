@@ -4,15 +4,20 @@
 // were one dot-product dispatch per tensor, ~56 us of JavaScript each on the lent H100.
 //
 // One program per group of terms whose buffers fit 7 (WebGPU binds 8 storage buffers per shader: inputs and the
-// output; a term with a w takes two): workgroup k of 256 threads sums term k (each thread a strided slice, then a
-// tree in workgroup memory), so a group's terms are reduced side by side. Each program writes a [7] vector
-// (zeros for missing terms); the vectors are added with addAll and the 7 entries summed at the end.
+// output; a term with a w takes two). Each term is split over `slices` workgroups of 256 threads (each thread a
+// strided part of its slice, then a tree in workgroup memory), and a group's terms are reduced side by side: each
+// program writes a [7 * slices] vector of partial sums (zeros for missing terms); the vectors are added with
+// addAll and summed at the end. One workgroup a term (session 4) left the recipe's 12.8M-element fc weight to a
+// single one of the H100's 132 SMs: 151 dispatches took 146 ms of GPU time per step (session 6's profile).
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../add-all.js';
 import { runProgram } from './flat-program.js';
 
 const GROUP = 7;
 const THREADS = 256;
+/** Elements a thread should sum at least before a term is split over more workgroups; at most MAX_SLICES. */
+const PER_THREAD = 64;
+const MAX_SLICES = 128;
 const NAMES = ['A', 'B', 'C', 'D', 'E', 'F', 'G'];
 
 /** A term's buffers in a program: x, and w where the term has a decay part. */
@@ -25,29 +30,33 @@ class SumOfSquaresProgram {
   readonly variableNames: string[];
   readonly uniforms: string;
   readonly workgroupSize: [number, number, number] = [THREADS, 1, 1];
-  readonly outputShape = [GROUP];
+  readonly outputShape: number[];
   readonly dispatchLayout = { x: [0] };
-  readonly dispatch: [number, number, number] = [GROUP, 1, 1];
+  readonly dispatch: [number, number, number];
   readonly shaderKey: string;
 
-  constructor(private readonly terms: TermLayout[]) {
+  constructor(private readonly terms: TermLayout[], private readonly slices: number) {
     this.variableNames = terms.flatMap((t) => (t.w ? [t.x, t.w] : [t.x]));
     this.uniforms = [...terms.map((_, k) => `n${k} : i32,`), ...terms.map((_, k) => `s${k} : f32,`), ...terms.map((_, k) => `c${k} : f32,`)].join(' ');
-    this.shaderKey = `runner_sum_of_squares_${terms.map((t) => (t.w ? 'p' : 's')).join('')}`;
+    this.outputShape = [GROUP * slices];
+    this.dispatch = [slices, GROUP, 1];
+    this.shaderKey = `runner_sum_of_squares_${slices}_${terms.map((t) => (t.w ? 'p' : 's')).join('')}`;
   }
 
   getUserCode(): string {
     // No early return before the barriers: every thread of a workgroup reaches each one (WGSL's uniformity rule).
     const cases = this.terms.map((t, k) => `
           case ${k}: {
-            for (var i = t; i < uniforms.n${k}; i = i + ${THREADS}) { let x = ${t.w ? `${t.x}[i] + uniforms.c${k} * ${t.w}[i]` : `${t.x}[i]`}; acc = acc + x * x; }
+            for (var i = first; i < uniforms.n${k}; i = i + ${THREADS * this.slices}) { let x = ${t.w ? `${t.x}[i] + uniforms.c${k} * ${t.w}[i]` : `${t.x}[i]`}; acc = acc + x * x; }
             acc = acc * uniforms.s${k};
           }`).join('');
     return `
       var<workgroup> partial : array<f32, ${THREADS}>;
       fn main(index : i32) {
-        let k = i32(workgroupId.x);
+        let slice = i32(workgroupId.x);
+        let k = i32(workgroupId.y);
         let t = i32(localId.x);
+        let first = slice * ${THREADS} + t;
         var acc = 0.0;
         switch (k) {${cases}
           default: {}
@@ -58,7 +67,7 @@ class SumOfSquaresProgram {
           if (t < stride) { partial[t] = partial[t] + partial[t + stride]; }
           workgroupBarrier();
         }
-        if (t == 0) { setOutputAtIndex(k, partial[0]); }
+        if (t == 0) { setOutputAtIndex(k * ${this.slices} + slice, partial[0]); }
       }
     `;
   }
@@ -85,6 +94,9 @@ export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly num
     }
   }
   if (terms.length === 0) return tf.scalar(0);
+  // The same number of slices in every program of the call, so their outputs add elementwise.
+  const largest = Math.max(...terms.map((t) => t.x.size));
+  const slices = Math.min(MAX_SLICES, 2 ** Math.ceil(Math.log2(Math.ceil(largest / (THREADS * PER_THREAD)))));
   return tf.tidy(() => {
     const groups: tf.Tensor[] = [];
     for (let start = 0; start < terms.length;) {
@@ -103,7 +115,7 @@ export function sumOfSquares(tensors: readonly tf.Tensor[], scales: readonly num
         ...group.map((t) => ({ type: 'float32' as const, data: [t.scale] })),
         ...group.map((t) => ({ type: 'float32' as const, data: [t.decay?.coefficient ?? 0] })),
       ];
-      groups.push(tf.engine().makeTensorFromTensorInfo(runProgram(new SumOfSquaresProgram(layout), inputs, uniforms)));
+      groups.push(tf.engine().makeTensorFromTensorInfo(runProgram(new SumOfSquaresProgram(layout, slices), inputs, uniforms)));
     }
     return tf.sum(addAll(groups)) as tf.Scalar;
   });
