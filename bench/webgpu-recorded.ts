@@ -26,6 +26,7 @@ interface Diagnose {
   session6?: { started: string };
   targetsRepeats?: Array<{ started: string; context: string; targets: Record<string, TargetStep> }>;
   kernelTestsOnGpu?: { started: string; pass: number; fail: number; tap: string };
+  torchSameRun?: { command: string; resnet50B2S512Ms: number; unetB4S256Ms: number };
   fixes: Record<string, Timing>;
   split: Record<string, { median: number }>;
   callsPerStep: { counters: Record<string, Counter> };
@@ -112,6 +113,11 @@ export async function run(): Promise<BenchResult[]> {
         ...(isDefault ? { target: `≤ ${target} ms`, ok: r.medianMs <= target && (diagnose.targetsRepeats ?? []).every((repeat) => (repeat.targets[name]?.medianMs ?? 0) <= target) } : {}),
         note: `${r.dispatchesPerStep} dispatches per step; ${targetsOn}, after the kernel check's 106 s in the process${repeats.length > 0 ? `; repeats: ${repeats.join('; ')}` : ''}`,
       });
+    }
+    const torch = diagnose.torchSameRun;
+    if (torch) {
+      rows.push({ name: 'PyTorch fp32 ResNet-50 B=2 512 train step, same card, same run as the targets', value: torch.resnet50B2S512Ms, unit: 'ms', command: torch.command });
+      rows.push({ name: 'PyTorch fp32 small residual U-Net B=4 256 train step, same card, same run as the targets', value: torch.unetB4S256Ms, unit: 'ms' });
     }
     const tests = diagnose.kernelTestsOnGpu;
     if (tests) rows.push({ name: 'webgpu kernel tests (test/model/webgpu-kernels.test.ts) run on the H100, failed of all', value: tests.fail, unit: `of ${tests.pass + tests.fail}`, target: '0', ok: tests.fail === 0, note: `${tests.tap}, ${tests.started.slice(0, 16)}Z` });
