@@ -2,7 +2,7 @@
 // background ROIs and those under minConfidence are dropped; the class's deltas refine the box, which is clipped
 // to the image window; NMS per class; the best maxInstances remain, by descending score.
 import { clipBoxes, decodeBoxes, type StdDev } from './box-coder.js';
-import { batchedNms, batchedNmsAsync } from './nms.js';
+import { batchedNms } from './nms.js';
 
 export interface DetectionOptions {
   minConfidence: number;
@@ -34,19 +34,6 @@ export function refineDetections(
 ): RefinedDetections {
   const found = candidates(rois, probs, deltas, numClasses, window, options);
   return kept(found, batchedNms(found.boxes, found.scores, found.classIds, options.nmsThresh, options.maxInstances));
-}
-
-/** refineDetections with NMS's result read by an await (backends with no synchronous read-back). */
-export async function refineDetectionsAsync(
-  rois: Float32Array,
-  probs: Float32Array,
-  deltas: Float32Array,
-  numClasses: number,
-  window: readonly [number, number, number, number],
-  options: DetectionOptions,
-): Promise<RefinedDetections> {
-  const found = candidates(rois, probs, deltas, numClasses, window, options);
-  return kept(found, await batchedNmsAsync(found.boxes, found.scores, found.classIds, options.nmsThresh, options.maxInstances));
 }
 
 /** Every confident foreground ROI with its best class, its refined and clipped box, and its score (before NMS). */

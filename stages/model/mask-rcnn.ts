@@ -21,7 +21,7 @@ import type { DecayPart } from './kernels/webgpu/sum-of-squares.js';
 import { anchorSpec, pyramidAnchors } from './anchors.js';
 import { resnetFeatures } from './backbone.js';
 import { anchorsPerLocation, type MaskRcnnConfig } from './config.js';
-import { refineDetections, refineDetectionsAsync, type RefinedDetections } from './detect.js';
+import { refineDetections, type RefinedDetections } from './detect.js';
 import { fpn, type Pyramid } from './fpn.js';
 import { boxHead, maskHead } from './heads.js';
 import {
@@ -249,7 +249,7 @@ export class MaskRcnn {
         const head = this.classify(pyramid, proposals, 'gather');
         return [head.probs, head.deltas];
       }));
-      const found = await this.refineAsync(proposals, probs!, classDeltas!, metas);
+      const found = this.refine(proposals, probs!, classDeltas!, metas);
       const withInstances = found.flatMap((f, b) => (f.scores.length > 0 ? [b] : []));
       const maskValues = await readAndDispose(tf.tidy(() => withInstances.map((b) => this.maskProbs(pyramid, found[b]!, b, 'gather'))));
       return found.map((f, b) => {
@@ -393,15 +393,6 @@ export class MaskRcnn {
     const { numClasses, detection, box } = this.config;
     return rowsPerImage(proposals, probs, classDeltas, numClasses).map((rows, b) =>
       refineDetections(rows.rois, rows.probs, rows.deltas, numClasses, metas[b]!.window, { ...detection, bboxStdDev: box.bboxStdDev }));
-  }
-
-  private async refineAsync(proposals: Proposals[], probs: Float32Array, classDeltas: Float32Array, metas: ImageMeta[]): Promise<RefinedDetections[]> {
-    const { numClasses, detection, box } = this.config;
-    const found: RefinedDetections[] = [];
-    for (const [b, rows] of rowsPerImage(proposals, probs, classDeltas, numClasses).entries()) {
-      found.push(await refineDetectionsAsync(rows.rois, rows.probs, rows.deltas, numClasses, metas[b]!.window, { ...detection, bboxStdDev: box.bboxStdDev }));
-    }
-    return found;
   }
 
   /** Mask probabilities of image b's detections in their classes: [n, M, M]. */

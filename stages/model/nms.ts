@@ -1,9 +1,8 @@
-// Non-maximum suppression. tfjs' kernel (cpu/wasm/webgl: one synchronous call) does the work; these wrappers take
-// and return plain arrays because every caller goes on in JavaScript with the kept indices.
-// The async forms read the kept indices with an await (backends with no synchronous read-back: read-back.ts). Their
-// inputs are tensors made from arrays, which the webgpu kernel (tfjs' CPU implementation) can read: they live in
-// CPU memory until a GPU kernel uses them. Each backend's own kernel, so the same indices as the sync forms.
+// Non-maximum suppression on the host, for every backend: greedy-nms.ts selects the same boxes as
+// tf.image.nonMaxSuppression (tested against it), ~100x faster on the recipe's proposals, and with no tensors or
+// read-backs (the kept indices go on in JavaScript anyway).
 import * as tf from '@tensorflow/tfjs';
+import { greedyNms } from './greedy-nms.js';
 
 /**
  * boxes Float32Array [N * 4] ([y1, x1, y2, x2]), scores Float32Array [N].
@@ -11,29 +10,14 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Int32Array {
   const n = checkCounts(boxes, scores);
+  if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new Error(`nms: the IoU threshold must be in [0, 1], not ${iouThreshold}`);
   if (n === 0 || maxOutput <= 0) return new Int32Array(0);
-  return tf.tidy(() => {
-    const kept = tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, iouThreshold);
-    return kept.dataSync() as Int32Array;
-  }).slice();
+  return greedyNms(boxes, scores, iouThreshold, maxOutput, () => tfjsNms(boxes, scores, iouThreshold, maxOutput));
 }
 
-/** nms with the kept indices read by an await. */
-export async function nmsAsync(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Promise<Int32Array> {
-  const n = checkCounts(boxes, scores);
-  if (n === 0 || maxOutput <= 0) return new Int32Array(0);
-  // The async kernel: the sync one reads its inputs synchronously too (and webgpu warns on every call).
-  const inputs = [tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores)] as const;
-  try {
-    const kept = await tf.image.nonMaxSuppressionAsync(inputs[0], inputs[1], maxOutput, iouThreshold);
-    try {
-      return Int32Array.from(await kept.data());
-    } finally {
-      kept.dispose();
-    }
-  } finally {
-    tf.dispose([...inputs]);
-  }
+/** tf.image.nonMaxSuppression's selection, computed on the host whatever the backend. */
+export function tfjsNms(boxes: Float32Array, scores: Float32Array, iouThreshold: number, maxOutput: number): Int32Array {
+  return Int32Array.from(tf.kernel_impls.nonMaxSuppressionV3Impl(boxes, scores, maxOutput, iouThreshold, Number.NEGATIVE_INFINITY).selectedIndices);
 }
 
 /**
@@ -42,11 +26,6 @@ export async function nmsAsync(boxes: Float32Array, scores: Float32Array, iouThr
  */
 export function batchedNms(boxes: Float32Array, scores: Float32Array, classIds: Int32Array, iouThreshold: number, maxOutput: number): Int32Array {
   return nms(shiftedByClass(boxes, scores, classIds), scores, iouThreshold, maxOutput);
-}
-
-/** batchedNms with the kept indices read by an await. */
-export async function batchedNmsAsync(boxes: Float32Array, scores: Float32Array, classIds: Int32Array, iouThreshold: number, maxOutput: number): Promise<Int32Array> {
-  return nmsAsync(shiftedByClass(boxes, scores, classIds), scores, iouThreshold, maxOutput);
 }
 
 function checkCounts(boxes: Float32Array, scores: Float32Array): number {

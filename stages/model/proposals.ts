@@ -4,7 +4,7 @@
 // (detection targets, ROIAlign inputs), which is what Matterport's tf.stop_gradient on the ROIs achieves.
 import * as tf from '@tensorflow/tfjs';
 import { decodeBoxesTensor, type StdDev } from './box-coder.js';
-import { nmsAsync } from './nms.js';
+import { nms } from './nms.js';
 
 export interface ProposalOptions {
   preNmsTopN: number;
@@ -24,57 +24,56 @@ export interface Proposals {
 
 /**
  * logits [B, A, 2] (index 1 = object), deltas [B, A, 4], anchors [A, 4] pixels -> one Proposals per image.
- * Reads values back (NMS is synchronous), so call it outside any gradient closure's loss path.
+ * Reads values back (NMS runs on the host), so call it outside any gradient closure's loss path.
  */
 export function generateProposals(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Proposals[] {
-  const out: Proposals[] = [];
-  for (let b = 0; b < checkAnchors(logits, anchors); b++) {
-    out.push(tf.tidy(() => {
-      const { boxes, scores } = rankedBoxes(logits, deltas, anchors, b, options);
-      const kept = tf.image.nonMaxSuppression(boxes, scores, options.postNmsTopN, options.nmsThresh);
-      return {
-        boxes: tf.gather(boxes, kept).dataSync() as Float32Array,
-        scores: tf.gather(scores, kept).dataSync() as Float32Array,
-      };
-    }));
+  const ranked = rankedRows(logits, deltas, anchors, options);
+  try {
+    return ranked.map((rows) => suppressed(rows.dataSync() as Float32Array, options));
+  } finally {
+    tf.dispose(ranked);
   }
-  return out;
 }
 
 /**
  * generateProposals without a synchronous read (webgpu in Node has none): the ranked boxes of every image come
- * back with one awaited read each, then nmsAsync runs the backend's NMS on them. Same proposals as
- * generateProposals.
+ * back with one awaited read each. Same proposals as generateProposals.
  */
 export async function generateProposalsAsync(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Promise<Proposals[]> {
-  const batch = checkAnchors(logits, anchors);
-  const ranked = tf.tidy(() => Array.from({ length: batch }, (_, b) => {
-    const { boxes, scores } = rankedBoxes(logits, deltas, anchors, b, options);
-    return tf.concat([boxes, scores.reshape([-1, 1])], 1); // [k, 5]: y1, x1, y2, x2, score
-  }));
+  const ranked = rankedRows(logits, deltas, anchors, options);
   try {
     const values = await Promise.all(ranked.map((r) => r.data() as Promise<Float32Array>));
-    const out: Proposals[] = [];
-    for (const rows of values) {
-      const k = rows.length / 5;
-      const boxes = new Float32Array(k * 4);
-      const scores = new Float32Array(k);
-      for (let i = 0; i < k; i++) {
-        boxes.set(rows.subarray(5 * i, 5 * i + 4), 4 * i);
-        scores[i] = rows[5 * i + 4]!;
-      }
-      const kept = await nmsAsync(boxes, scores, options.nmsThresh, options.postNmsTopN);
-      const proposals: Proposals = { boxes: new Float32Array(kept.length * 4), scores: new Float32Array(kept.length) };
-      kept.forEach((index, i) => {
-        proposals.boxes.set(boxes.subarray(4 * index, 4 * index + 4), 4 * i);
-        proposals.scores[i] = scores[index]!;
-      });
-      out.push(proposals);
-    }
-    return out;
+    return values.map((rows) => suppressed(rows, options));
   } finally {
     tf.dispose(ranked);
   }
+}
+
+/** Per image, its top-ranked boxes and scores as one [k, 5] tensor: y1, x1, y2, x2, score. */
+function rankedRows(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): tf.Tensor2D[] {
+  const batch = checkAnchors(logits, anchors);
+  return tf.tidy(() => Array.from({ length: batch }, (_, b) => {
+    const { boxes, scores } = rankedBoxes(logits, deltas, anchors, b, options);
+    return tf.concat([boxes, scores.reshape([-1, 1])], 1) as tf.Tensor2D;
+  }));
+}
+
+/** NMS over one image's ranked rows (read back): the kept boxes and scores, best first. */
+function suppressed(rows: Float32Array, options: ProposalOptions): Proposals {
+  const k = rows.length / 5;
+  const boxes = new Float32Array(k * 4);
+  const scores = new Float32Array(k);
+  for (let i = 0; i < k; i++) {
+    boxes.set(rows.subarray(5 * i, 5 * i + 4), 4 * i);
+    scores[i] = rows[5 * i + 4]!;
+  }
+  const kept = nms(boxes, scores, options.nmsThresh, options.postNmsTopN);
+  const proposals: Proposals = { boxes: new Float32Array(kept.length * 4), scores: new Float32Array(kept.length) };
+  kept.forEach((index, i) => {
+    proposals.boxes.set(boxes.subarray(4 * index, 4 * index + 4), 4 * i);
+    proposals.scores[i] = scores[index]!;
+  });
+  return proposals;
 }
 
 /** The batch size B, after checking the RPN predicts one value per anchor. */
