@@ -43,8 +43,15 @@ interface MaskRcnnRun {
     'resnet50-classifier': Timing;
     'recipe-resnet101-512-b2'?: { trainStepMs: { median: number }; overlappedStepMs: number; totalProgramMs: number; topPrograms: ProgramTimes };
   };
+  hostNms?: {
+    started: string;
+    'recipe-resnet101-512-b2': HostNmsCase;
+    'resnet50-512-b2': HostNmsCase;
+    cpuProfile: { beforeMs: Record<string, number>; afterMs: Record<string, number> };
+  };
   [name: string]: unknown;
 }
+type HostNmsCase = { trainStepMs: { median: number; all: number[] }; overlappedStepMs: number; inferenceMs: { median: number } };
 
 /** The four largest entries of a GPU-time table, for a note. */
 const topOf = (top: ProgramTimes): string => Object.entries(top).slice(0, 4).map(([name, t]) => `${name} ${t.ms.toFixed(1)} ms`).join(', ');
@@ -146,6 +153,18 @@ export async function run(): Promise<BenchResult[]> {
         if (profile.totalProgramMs !== undefined && profile.topPrograms) rows.push({ name: `webgpu Mask R-CNN train step, ${label}: GPU time of every dispatch (ours included)`, value: profile.totalProgramMs, unit: 'ms', note: topOf(profile.topPrograms) });
       }
       rows.push({ name: `webgpu Mask R-CNN inference of 1 image (detectAsync), ${label.split(',')[0]}`, value: c.inferenceMs.median, unit: 'ms' });
+    }
+    const latest = maskRcnn.hostNms;
+    if (latest) {
+      const note = `latest code (NMS by stages/model/greedy-nms.ts), ${latest.started.slice(0, 16)}Z`;
+      for (const [key, label] of [['recipe-resnet101-512-b2', 'the recipe: ResNet-101 at 512, 2 images'], ['resnet50-512-b2', 'ResNet-50 at 512, 2 images']] as const) {
+        const c = latest[key];
+        rows.push({ name: `webgpu Mask R-CNN train step (trainStepAsync), ${label}, host NMS`, value: c.trainStepMs.median, unit: 'ms', note: `all: ${c.trainStepMs.all.map((v) => v.toFixed(0)).join(', ')} ms; ${note}` });
+        rows.push({ name: `webgpu Mask R-CNN train step in the train stage's loop, ${label}, host NMS`, value: c.overlappedStepMs, unit: 'ms' });
+        rows.push({ name: `webgpu Mask R-CNN inference of 1 image (detectAsync), ${label.split(',')[0]}, host NMS`, value: c.inferenceMs.median, unit: 'ms' });
+      }
+      const before = latest.cpuProfile.beforeMs;
+      rows.push({ name: 'webgpu Mask R-CNN recipe run (model build, 4 steps, 3 inferences): CPU time in NMS, tfjs\' host implementation → ours', value: latest.cpuProfile.afterMs['greedy-nms visit']!, unit: 'ms', note: `${before['intersectionOverUnion (tfjs NMS)']! + before['nonMaxSuppressionImpl_']!} ms before; whole process ${before['total']} → ${latest.cpuProfile.afterMs['total']} ms of CPU samples (node --cpu-prof)` });
     }
     const earlier = maskRcnn.earlierLease;
     const before = earlier?.['recipe-resnet101-512-b2'];
