@@ -33,7 +33,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-slurm': () => import('./runner-slurm.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
-  nms: () => import('./nms.js'),
+  'host-boxes': () => import('./host-boxes.js'),
   model: () => import('./model-step.js'),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),

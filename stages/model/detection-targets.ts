@@ -5,8 +5,7 @@
 // resampled to maskSize x maskSize, thresholded at 0.5. Pixel-centre convention: ROI output pixel i covers
 // [y1 + i*h/M, y1 + (i+1)*h/M), mini-mask pixel k covers the k-th of m equal rows of the GT box.
 import { encodeBoxes, type StdDev } from './box-coder.js';
-import { iouMatrix } from './iou.js';
-import { matchPredictions } from './matcher.js';
+import { matchBoxes } from './box-matcher.js';
 import { sampleBilinearClamped } from './paste-masks.js';
 import { sampleBalanced, type Rng } from './sampler.js';
 
@@ -58,7 +57,7 @@ export function detectionTargets(proposals: Float32Array, gt: ImageGroundTruth, 
     candidates.set(gt.boxes, proposals.length);
   }
   const numCandidates = candidates.length / 4;
-  const matches = matchPredictions(iouMatrix(candidates, gt.boxes), numCandidates, numGt, {
+  const matches = matchBoxes(candidates, gt.boxes, {
     fgIouThresh: options.fgIouThresh,
     bgIouThresh: options.fgIouThresh,
     allowLowQualityMatches: false,

@@ -3,8 +3,7 @@
 // sampled, at most half of them positive; positives also get box-delta targets from their matched GT box.
 // Everything here is plain arrays: targets are constants of the training step.
 import { encodeBoxes, type StdDev } from './box-coder.js';
-import { iouMatrix } from './iou.js';
-import { matchPredictions } from './matcher.js';
+import { matchBoxes } from './box-matcher.js';
 import { sampleBalanced, type Rng } from './sampler.js';
 
 export interface RpnTargetOptions {
@@ -30,7 +29,7 @@ export interface RpnTargets {
 export function rpnTargets(anchors: Float32Array, gtBoxes: Float32Array, options: RpnTargetOptions, rng: Rng): RpnTargets {
   const numAnchors = anchors.length / 4;
   const numGt = gtBoxes.length / 4;
-  const matches = matchPredictions(iouMatrix(anchors, gtBoxes), numAnchors, numGt, {
+  const matches = matchBoxes(anchors, gtBoxes, {
     fgIouThresh: options.fgIouThresh,
     bgIouThresh: options.bgIouThresh,
     allowLowQualityMatches: true,

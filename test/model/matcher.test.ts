@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { anchorSpec, generatePyramidAnchors } from '../../stages/model/anchors.js';
+import { matchBoxes } from '../../stages/model/box-matcher.js';
+import { configFromParams } from '../../stages/model/config.js';
+import { iouMatrix } from '../../stages/model/iou.js';
 import { ignoredMatch, matchPredictions, negativeMatch } from '../../stages/model/matcher.js';
 
 // 4 predictions x 2 GT boxes.
@@ -28,4 +32,58 @@ test('ties for a GT box best IoU all become positive, but zero overlap never doe
 
 test('no ground truth makes every prediction negative', () => {
   assert.deepEqual(Array.from(matchPredictions(new Float32Array(0), 3, 0, options)), [negativeMatch, negativeMatch, negativeMatch]);
+});
+
+/** A seeded uniform generator (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('matchBoxes gives matchPredictions(iouMatrix(...))\'s matches without the matrix: recipe anchors, crowded GT with duplicates, inverted and empty boxes', () => {
+  const anchors = generatePyramidAnchors(anchorSpec(configFromParams({ image: { size: 256 } })));
+  for (const [numGt, seed] of [[0, 1], [1, 2], [40, 3], [300, 4]] as const) {
+    const random = rng(seed);
+    const gt = new Float32Array(4 * numGt);
+    for (let j = 0; j < numGt; j++) {
+      const y = random() * 250, x = random() * 250, h = 2 + random() * 40, w = 2 + random() * 40;
+      gt.set(j % 17 === 5 ? gt.subarray(0, 4) : [y, x, y + h, x + w], 4 * j); // some duplicates of GT 0: tied IoUs
+      if (j % 29 === 7) gt.set([y + h, x, y, x + w], 4 * j); // inverted: overlaps nothing
+      if (j % 31 === 9) gt.set([y, x, y, x + w], 4 * j); // no height
+    }
+    // Predictions: the anchors, some GT boxes themselves (IoU 1), jittered GT boxes, inverted ones.
+    const extra = new Float32Array(4 * 3 * Math.max(1, numGt));
+    for (let k = 0; k < extra.length / 4; k++) {
+      const j = numGt > 0 ? k % numGt : 0;
+      const box = numGt > 0 ? Array.from(gt.subarray(4 * j, 4 * j + 4)) : [0, 0, 10, 10];
+      const jitter = k % 3 === 0 ? 0 : 3;
+      extra.set(box.map((v) => v + (random() - 0.5) * jitter), 4 * k);
+      if (k % 13 === 4) extra.set([box[2]!, box[1]!, box[0]!, box[3]!], 4 * k);
+    }
+    const predictions = new Float32Array(anchors.length + extra.length);
+    predictions.set(anchors, 0);
+    predictions.set(extra, anchors.length);
+    const n = predictions.length / 4;
+    for (const options of [
+      { fgIouThresh: 0.7, bgIouThresh: 0.3, allowLowQualityMatches: true }, // the RPN's
+      { fgIouThresh: 0.5, bgIouThresh: 0.5, allowLowQualityMatches: false }, // the detection targets'
+      { fgIouThresh: 0, bgIouThresh: 0, allowLowQualityMatches: true }, // an IoU of 0 counts too
+    ]) {
+      const dense = matchPredictions(iouMatrix(predictions, gt), n, numGt, options);
+      assert.deepEqual(Array.from(matchBoxes(predictions, gt, options)), Array.from(dense), `${numGt} GT, ${JSON.stringify(options)}`);
+    }
+  }
+});
+
+test('matchBoxes with a non-finite coordinate takes the dense path and still agrees', () => {
+  const predictions = new Float32Array([0, 0, 10, 10, Number.NaN, 0, 5, 5, 2, 2, 12, 12]);
+  const gt = new Float32Array([1, 1, 11, 11, 0, 0, Number.POSITIVE_INFINITY, 4]);
+  const options = { fgIouThresh: 0.5, bgIouThresh: 0.3, allowLowQualityMatches: true };
+  assert.deepEqual(Array.from(matchBoxes(predictions, gt, options)), Array.from(matchPredictions(iouMatrix(predictions, gt), 3, 2, options)));
 });

@@ -1,13 +1,17 @@
-// `npm run bench -- nms`: non-maximum suppression of the recipe's proposals (6,000 boxes an image, IoU 0.7, up
-// to 2,048 kept) and detections, ours (stages/model/greedy-nms.ts, through nms.ts) against tfjs' host
-// implementation (what the cpu and webgpu backends ran before, and still run for inputs with a non-finite
-// coordinate). Boxes: the recipe's anchors at 512 px (configFromParams({})) moved by small random deltas, the
-// top 6,000 by a random objectness, like the proposals of a young RPN, and the same for a trained one's
-// clustered boxes. Both implementations must select the same boxes: checked here before timing.
+// `npm run bench -- host-boxes`: the box work a training step does on the host, ours against what it replaced.
+// (1) NMS of the recipe's proposals (6,000 boxes an image, IoU 0.7, up to 2,048 kept): stages/model/greedy-nms.ts
+// against tfjs' host implementation (what the cpu and webgpu backends ran before, and still run for inputs with
+// a non-finite coordinate) and the wasm backend's C++ kernel. Boxes: the recipe's anchors at 512 px moved by
+// small random deltas, the top 6,000 by a random objectness (a young RPN) or clustered on nuclei (a trained one).
+// (2) The RPN targets' matching of the recipe's 65,472 anchors to an image's GT boxes: stages/model/box-matcher.ts
+// against the dense IoU matrix and matcher it replaced. Each pair must give the same result: checked before timing.
 import { anchorSpec, generatePyramidAnchors } from '../stages/model/anchors.js';
 import { configFromParams } from '../stages/model/config.js';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../stages/model/backend.js';
+import { matchBoxes } from '../stages/model/box-matcher.js';
+import { iouMatrix } from '../stages/model/iou.js';
+import { matchPredictions } from '../stages/model/matcher.js';
 import { nms, tfjsNms } from '../stages/model/nms.js';
 import type { BenchResult } from './run.js';
 
@@ -83,6 +87,25 @@ export async function run(): Promise<BenchResult[]> {
     const same = wasmKept.length === ours.length && ours.every((v, i) => v === wasmKept[i]);
     rows.push({ name: `NMS of ${c.label}, IoU ${c.threshold}, up to ${c.keep} kept: the wasm backend's kernel (C++)`, value: wasmMs, unit: 'ms', note: same ? 'the same selection' : `a different selection (float32 IoU): ${wasmKept.length} kept` });
     rows.push({ name: `NMS of ${c.label}, IoU ${c.threshold}, up to ${c.keep} kept: ours (grid)`, value: oursMs, unit: 'ms', note: `the same ${ours.length} boxes; ${(tfjsMs / oursMs).toFixed(0)}x faster` });
+  }
+  const anchors = generatePyramidAnchors(anchorSpec(configFromParams({})));
+  const random = rng(11);
+  const options = { fgIouThresh: 0.7, bgIouThresh: 0.3, allowLowQualityMatches: true };
+  for (const numGt of [40, 300]) {
+    // Nuclei 6-36 px in a 512 image: a typical DSB2018 image has ~40, a crowded one or a mosaic hundreds.
+    const gt = new Float32Array(4 * numGt);
+    for (let j = 0; j < numGt; j++) {
+      const y = random() * 490, x = random() * 490, side = 6 + random() * 30;
+      gt.set([y, x, y + side * (0.7 + 0.6 * random()), x + side], 4 * j);
+    }
+    const n = anchors.length / 4;
+    const dense = matchPredictions(iouMatrix(anchors, gt), n, numGt, options);
+    const ours = matchBoxes(anchors, gt, options);
+    if (ours.some((v, i) => v !== dense[i])) throw new Error(`host-boxes bench: the matches differ (${numGt} GT)`);
+    const denseMs = time(() => matchPredictions(iouMatrix(anchors, gt), n, numGt, options), 5);
+    const oursMs = time(() => matchBoxes(anchors, gt, options), 10);
+    rows.push({ name: `RPN targets: matching the recipe's ${n} anchors to ${numGt} GT boxes, dense IoU matrix + matcher`, value: denseMs, unit: 'ms' });
+    rows.push({ name: `RPN targets: matching the recipe's ${n} anchors to ${numGt} GT boxes, ours (grid, no matrix)`, value: oursMs, unit: 'ms', note: `the same matches; ${(denseMs / oursMs).toFixed(1)}x faster` });
   }
   return rows;
 }
