@@ -13,22 +13,12 @@ import { matchBoxes } from '../stages/model/box-matcher.js';
 import { iouMatrix } from '../stages/model/iou.js';
 import { matchPredictions } from '../stages/model/matcher.js';
 import { nms, tfjsNms } from '../stages/model/nms.js';
+import { seededRng } from '../stages/model/sampler.js';
 import type { BenchResult } from './run.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The top `count` of the recipe's anchors by a random score, each moved by up to `jitter` of its size. */
 function proposals(count: number, jitter: number, seed: number, clustered: boolean): { boxes: Float32Array; scores: Float32Array } {
-  const random = rng(seed);
+  const random = seededRng(seed);
   const anchors = generatePyramidAnchors(anchorSpec(configFromParams({})));
   const total = anchors.length / 4;
   // A trained RPN scores the anchors over ~200 nuclei highest: pick the anchors near random centres there.
@@ -89,7 +79,7 @@ export async function run(): Promise<BenchResult[]> {
     rows.push({ name: `NMS of ${c.label}, IoU ${c.threshold}, up to ${c.keep} kept: ours (grid)`, value: oursMs, unit: 'ms', note: `the same ${ours.length} boxes; ${(tfjsMs / oursMs).toFixed(0)}x faster` });
   }
   const anchors = generatePyramidAnchors(anchorSpec(configFromParams({})));
-  const random = rng(11);
+  const random = seededRng(11);
   const options = { fgIouThresh: 0.7, bgIouThresh: 0.3, allowLowQualityMatches: true };
   for (const numGt of [40, 300]) {
     // Nuclei 6-36 px in a 512 image: a typical DSB2018 image has ~40, a crowded one or a mosaic hundreds.

@@ -5,6 +5,7 @@ import { matchBoxes } from '../../stages/model/box-matcher.js';
 import { configFromParams } from '../../stages/model/config.js';
 import { iouMatrix } from '../../stages/model/iou.js';
 import { ignoredMatch, matchPredictions, negativeMatch } from '../../stages/model/matcher.js';
+import { seededRng } from '../../stages/model/sampler.js';
 
 // 4 predictions x 2 GT boxes.
 const iou = new Float32Array([
@@ -34,22 +35,10 @@ test('no ground truth makes every prediction negative', () => {
   assert.deepEqual(Array.from(matchPredictions(new Float32Array(0), 3, 0, options)), [negativeMatch, negativeMatch, negativeMatch]);
 });
 
-/** A seeded uniform generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('matchBoxes gives matchPredictions(iouMatrix(...))\'s matches without the matrix: recipe anchors, crowded GT with duplicates, inverted and empty boxes', () => {
   const anchors = generatePyramidAnchors(anchorSpec(configFromParams({ image: { size: 256 } })));
   for (const [numGt, seed] of [[0, 1], [1, 2], [40, 3], [300, 4]] as const) {
-    const random = rng(seed);
+    const random = seededRng(seed);
     const gt = new Float32Array(4 * numGt);
     for (let j = 0; j < numGt; j++) {
       const y = random() * 250, x = random() * 250, h = 2 + random() * 40, w = 2 + random() * 40;

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { batchedNms, nms } from '../../stages/model/nms.js';
+import { seededRng } from '../../stages/model/sampler.js';
 
 await tf.setBackend('cpu');
 
@@ -20,24 +21,12 @@ test('batched nms only suppresses within a class', () => {
   assert.deepEqual(Array.from(batchedNms(boxes, scores, classIds, 0.5, 10)), [3, 0, 2]);
 });
 
-/** A seeded uniform generator (mulberry32), so each case is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Proposal-like boxes: clusters of jittered boxes around "nuclei" of many sizes in a 512 image, some with their
  * corners swapped, some of no area, a few huge ones, scores with ties (quantised) and a few NaN and -Infinity.
  */
 function proposalLike(n: number, seed: number): { boxes: Float32Array; scores: Float32Array } {
-  const random = rng(seed);
+  const random = seededRng(seed);
   const boxes = new Float32Array(4 * n);
   const scores = new Float32Array(n);
   const centres = Array.from({ length: Math.max(1, n >> 5) }, () => [random() * 512, random() * 512, 4 + random() * 60] as const);
