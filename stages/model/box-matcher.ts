@@ -1,6 +1,6 @@
 // matchPredictions(iouMatrix(predictions, gt), ...) without the matrix. The RPN's targets match every anchor
-// (65,472 at the recipe's 512 px) to every GT box: with 300 nuclei that is a 20M-entry matrix, ~220 ms an image
-// here, most of a GPU training step's host time once NMS was fast (docs/backend.md). An IoU is positive only
+// (65,472 at the recipe's 512 px) to every GT box: with 300 nuclei that is a 20M-entry matrix, ~170 ms an image
+// here, the largest host cost left in a GPU training step on crowded images once NMS was fast (docs/backend.md). An IoU is positive only
 // where the boxes overlap, so only the GT boxes sharing a grid cell with a prediction (box-grid.ts) are measured;
 // every other entry of the matrix is 0, and the matcher's rules (matcher.ts) are applied as if it were there:
 // the same float32 IoU values, the same first-best GT on ties, the same low-quality matches. Boxes with a
@@ -36,7 +36,6 @@ export function matchBoxes(predictions: Float32Array, gt: Float32Array, options:
   const best = new Float32Array(n);
   const bestPerGt = new Float32Array(g);
   const seen = new Int32Array(g).fill(-1);
-  const iou = new Float32Array(1); // float32 rounding, as the matrix stores it
   for (let i = 0; i < n; i++) {
     start[i] = pairGt.length;
     const y1 = predictions[4 * i]!, x1 = predictions[4 * i + 1]!, y2 = predictions[4 * i + 2]!, x2 = predictions[4 * i + 3]!;
@@ -51,8 +50,7 @@ export function matchBoxes(predictions: Float32Array, gt: Float32Array, options:
         const iw = Math.min(x2, gt[4 * j + 3]!) - Math.max(x1, gt[4 * j + 1]!);
         if (iw <= 0) return false;
         const intersection = ih * iw;
-        iou[0] = intersection / (area + areasGt[j]! - intersection);
-        const value = iou[0]!;
+        const value = Math.fround(intersection / (area + areasGt[j]! - intersection)); // stored as float32 there
         pairGt.push(j);
         pairIou.push(value);
         // The dense loop's strict > over ascending GT indices: the first of equal bests.
