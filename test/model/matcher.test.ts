@@ -76,3 +76,20 @@ test('matchBoxes with a non-finite coordinate takes the dense path and still agr
   const options = { fgIouThresh: 0.5, bgIouThresh: 0.3, allowLowQualityMatches: true };
   assert.deepEqual(Array.from(matchBoxes(predictions, gt, options)), Array.from(matchPredictions(iouMatrix(predictions, gt), 3, 2, options)));
 });
+
+test('matchBoxes equals the dense form on 400 small integer grids, where IoUs hit the thresholds exactly', () => {
+  for (let seed = 0; seed < 400; seed++) {
+    const random = seededRng(`grid${seed}`);
+    const span = 2 + Math.floor(random() * 10);
+    const box = () => [0, 0, 0, 0].map(() => Math.floor(random() * span));
+    const n = 1 + Math.floor(random() * 40);
+    const g = Math.floor(random() * 8);
+    const predictions = Float32Array.from(Array.from({ length: n }, box).flat());
+    const gt = Float32Array.from(Array.from({ length: g }, box).flat());
+    for (const [fgIouThresh, bgIouThresh, allowLowQualityMatches] of [[0.5, 0.3, true], [0.5, 0.5, false], [1 / 3, 0.25, true], [0, 0, true]] as const) {
+      const options = { fgIouThresh, bgIouThresh, allowLowQualityMatches };
+      const dense = matchPredictions(iouMatrix(predictions, gt), n, g, options);
+      assert.deepEqual(Array.from(matchBoxes(predictions, gt, options)), Array.from(dense), `seed ${seed}, ${JSON.stringify(options)}`);
+    }
+  }
+});

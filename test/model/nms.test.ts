@@ -72,3 +72,18 @@ test('nms with a non-finite coordinate or an out-of-range threshold: tfjs\' own 
   assert.throws(() => nms(boxes, scores, 1.5, 10), /IoU threshold must be in \[0, 1\]/);
   assert.throws(() => nms(boxes, scores, Number.NaN, 10), /IoU threshold/);
 });
+
+test('nms equals tf.image.nonMaxSuppression on 400 small integer grids, where IoUs hit the threshold exactly', () => {
+  for (let seed = 0; seed < 400; seed++) {
+    const random = seededRng(`grid${seed}`);
+    const n = 1 + Math.floor(random() * 40);
+    const span = 2 + Math.floor(random() * 10);
+    const boxes = Float32Array.from({ length: 4 * n }, () => Math.floor(random() * span));
+    const scores = Float32Array.from({ length: n }, () => Math.floor(random() * 4) / 4);
+    for (const threshold of [0, 0.25, 1 / 3, 0.5, 2 / 3, 1]) {
+      const maxOutput = 1 + Math.floor(random() * n);
+      const expected = tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [n, 4]), tf.tensor1d(scores), maxOutput, threshold).dataSync());
+      assert.deepEqual(Array.from(nms(boxes, scores, threshold, maxOutput)), Array.from(expected), `seed ${seed}, threshold ${threshold}`);
+    }
+  }
+});
