@@ -15,6 +15,7 @@ import { matchPredictions } from '../stages/model/matcher.js';
 import { nms, tfjsNms } from '../stages/model/nms.js';
 import { seededRng } from '../stages/model/sampler.js';
 import type { BenchResult } from './run.js';
+import { timeIt } from './timing.js';
 
 /** The top `count` of the recipe's anchors by a random score, each moved by up to `jitter` of its size. */
 function proposals(count: number, jitter: number, seed: number, clustered: boolean): { boxes: Float32Array; scores: Float32Array } {
@@ -46,17 +47,6 @@ function proposals(count: number, jitter: number, seed: number, clustered: boole
   return { boxes, scores };
 }
 
-function time(fn: () => unknown, repeats: number): number {
-  fn(); // warm the JIT
-  const times: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((a, b) => a - b)[times.length >> 1]!;
-}
-
 export async function run(): Promise<BenchResult[]> {
   const rows: BenchResult[] = [];
   await selectBackend('wasm', () => {}); // its C++ kernel: what the wasm backend ran before
@@ -69,9 +59,9 @@ export async function run(): Promise<BenchResult[]> {
     const ours = nms(boxes, scores, c.threshold, c.keep);
     const theirs = tfjsNms(boxes, scores, c.threshold, c.keep);
     if (ours.length !== theirs.length || ours.some((v, i) => v !== theirs[i])) throw new Error(`nms bench: the selections differ (${c.label})`);
-    const tfjsMs = time(() => tfjsNms(boxes, scores, c.threshold, c.keep), 3);
-    const oursMs = time(() => nms(boxes, scores, c.threshold, c.keep), 20);
-    const wasmMs = time(() => tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [6000, 4]), tf.tensor1d(scores), c.keep, c.threshold).dataSync()), 5);
+    const tfjsMs = timeIt(3, () => tfjsNms(boxes, scores, c.threshold, c.keep));
+    const oursMs = timeIt(20, () => nms(boxes, scores, c.threshold, c.keep));
+    const wasmMs = timeIt(5, () => tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [6000, 4]), tf.tensor1d(scores), c.keep, c.threshold).dataSync()));
     rows.push({ name: `NMS of ${c.label}, IoU ${c.threshold}, up to ${c.keep} kept: tfjs' host implementation`, value: tfjsMs, unit: 'ms', note: `${theirs.length} kept` });
     const wasmKept = tf.tidy(() => tf.image.nonMaxSuppression(tf.tensor2d(boxes, [6000, 4]), tf.tensor1d(scores), c.keep, c.threshold).dataSync());
     const same = wasmKept.length === ours.length && ours.every((v, i) => v === wasmKept[i]);
@@ -92,8 +82,8 @@ export async function run(): Promise<BenchResult[]> {
     const dense = matchPredictions(iouMatrix(anchors, gt), n, numGt, options);
     const ours = matchBoxes(anchors, gt, options);
     if (ours.some((v, i) => v !== dense[i])) throw new Error(`host-boxes bench: the matches differ (${numGt} GT)`);
-    const denseMs = time(() => matchPredictions(iouMatrix(anchors, gt), n, numGt, options), 5);
-    const oursMs = time(() => matchBoxes(anchors, gt, options), 10);
+    const denseMs = timeIt(5, () => matchPredictions(iouMatrix(anchors, gt), n, numGt, options));
+    const oursMs = timeIt(10, () => matchBoxes(anchors, gt, options));
     rows.push({ name: `RPN targets: matching the recipe's ${n} anchors to ${numGt} GT boxes, dense IoU matrix + matcher`, value: denseMs, unit: 'ms' });
     rows.push({ name: `RPN targets: matching the recipe's ${n} anchors to ${numGt} GT boxes, ours (grid, no matrix)`, value: oursMs, unit: 'ms', note: `the same matches; ${(denseMs / oursMs).toFixed(1)}x faster` });
   }

@@ -24,6 +24,7 @@ import { seededRng } from '../stages/model/sampler.js';
 import { Amsgrad } from '../stages/train/amsgrad.js';
 import type { BenchResult } from './run.js';
 import { syntheticSample } from './synthetic-sample.js';
+import { timeIt } from './timing.js';
 
 export interface ModelStepResult {
   case: string;
@@ -51,23 +52,6 @@ const cases: Record<string, Record<string, unknown>> = {
 
 /** Images per train step of a case (1 unless named here). */
 const trainBatchSize: Record<string, number> = { 'resnet50-b2': 2 };
-
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function timeIt(repeat: number, fn: () => void): number {
-  fn(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
 
 export async function benchModelStep(options: { backend: string; cases: string[]; repeat: number }): Promise<ModelStepResult[]> {
   if (options.backend === 'cpu') await tf.setBackend('cpu');

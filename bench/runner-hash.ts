@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashFileSync, hashPath } from '../cache/hash.js';
 import type { BenchResult } from './run.js';
+import { median } from './timing.js';
 
 const GIB = 1 << 30;
 const MB = 1e6;
@@ -28,11 +29,6 @@ function seconds(fn: () => void): number {
   const t = performance.now();
   fn();
   return (performance.now() - t) / 1000;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Writes `bytes` of random-looking data (one 8 MiB random block, varied per chunk so no two chunks match). */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult } from './run.js';
+import { median } from './timing.js';
 
 const N = 1000;
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -34,11 +35,6 @@ function timed(argv: string[], cwd: string): Timed {
   const seconds = (performance.now() - t) / 1000;
   const detail = child.error ? child.error.message : `exit ${child.status ?? child.signal}: ${(child.stderr || child.stdout).trim().split('\n').slice(-2).join(' / ')}`;
   return { seconds, ok: child.status === 0, detail };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Runs argv three times; the median, or the first failure. */
