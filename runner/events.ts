@@ -3,7 +3,7 @@
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 
 export type StageEvent =
-  | { type: 'progress'; done: number; total: number; unit: string; label?: string }
+  | { type: 'progress'; done: number; total: number; unit: string; label?: string; etaSeconds?: number }
   | { type: 'metric'; values: Record<string, unknown> }
   | { type: 'log'; message: string }
   | { type: 'invalid'; line: string };
@@ -15,6 +15,7 @@ export function parseEventLine(line: string): StageEvent {
     if (progress && typeof progress['done'] === 'number' && typeof progress['total'] === 'number') {
       const event: StageEvent = { type: 'progress', done: progress['done'], total: progress['total'], unit: String(progress['unit'] ?? '') };
       if (typeof progress['label'] === 'string') event.label = progress['label'];
+      if (typeof progress['eta'] === 'number' && Number.isFinite(progress['eta']) && progress['eta'] >= 0) event.etaSeconds = progress['eta'];
       return event;
     }
     const metric = record['metric'];

@@ -15,7 +15,10 @@ export interface Reporter {
 }
 
 function seconds(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return ms < 172_800_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${(ms / 86_400_000).toFixed(1)} days`;
 }
 
 function logTail(file: string | undefined, lines = 10): string[] {
@@ -58,7 +61,8 @@ class PlainReporter implements Reporter {
       const now = Date.now();
       if (event.done < event.total && now - (this.lastProgress.get(stage) ?? 0) < 5000) return;
       this.lastProgress.set(stage, now);
-      this.out.write(`  [${stage}] ${event.label ? event.label + ' ' : ''}${event.done}/${event.total} ${event.unit}\n`);
+      const eta = event.etaSeconds === undefined ? '' : `, ${seconds(event.etaSeconds * 1000)} left`;
+      this.out.write(`  [${stage}] ${event.label ? event.label + ' ' : ''}${event.done}/${event.total} ${event.unit}${eta}\n`);
     }
   }
 
@@ -85,7 +89,8 @@ class TtyReporter implements Reporter {
     if (event.type === 'log') this.multibar.log(`  [${stage}] ${event.message}\n`);
     if (event.type === 'progress' && bar) {
       bar.setTotal(Math.max(1, event.total));
-      bar.update(event.done, { stage, unit: `${event.label ? event.label + ' ' : ''}${event.unit}` });
+      const eta = event.etaSeconds === undefined ? '' : ` (${seconds(event.etaSeconds * 1000)} left)`;
+      bar.update(event.done, { stage, unit: `${event.label ? event.label + ' ' : ''}${event.unit}${eta}` });
     }
   }
 

@@ -3,7 +3,7 @@
 //   argv             from the pipeline's `cmd`, one element per param value (never re-split)
 //   RUNNER_PARAMS    path of a JSON file holding the stage's declared params (optional)
 //   RUNNER_EVENTS    path of a JSONL file the stage appends events to (optional):
-//                      {"progress": {"done": 3, "total": 25, "unit": "epoch"}}
+//                      {"progress": {"done": 3, "total": 25, "unit": "epoch", "eta": 1200}}   (eta: seconds, optional)
 //                      {"metric": {"val_loss": 0.41}}
 //                      {"log": "text"}
 //   exit code        0 only when every declared output is complete
@@ -13,7 +13,7 @@ import { appendFileSync, readFileSync, existsSync, rmSync, renameSync, mkdirSync
 import { dirname, basename, join } from 'node:path';
 
 export type EventRecord =
-  | { progress: { done: number; total: number; unit: string; label?: string } }
+  | { progress: { done: number; total: number; unit: string; label?: string; eta?: number } }
   | { metric: Record<string, unknown> }
   | { log: string };
 
@@ -23,7 +23,8 @@ export class StageError extends Error {
 }
 
 export interface StageEvents {
-  progress(done: number, total: number, unit: string, label?: string): void;
+  /** `eta`: the stage's own estimate of the seconds left, where it has one. */
+  progress(done: number, total: number, unit: string, label?: string, eta?: number): void;
   metric(values: Record<string, unknown>): void;
   log(message: string): void;
 }
@@ -36,13 +37,14 @@ export function stageEvents(env: NodeJS.ProcessEnv = process.env): StageEvents {
   };
   let lastPrinted = 0;
   return {
-    progress(done, total, unit, label) {
-      if (file) return emit({ progress: { done, total, unit, ...(label ? { label } : {}) } });
+    progress(done, total, unit, label, eta) {
+      const known = eta !== undefined && Number.isFinite(eta);
+      if (file) return emit({ progress: { done, total, unit, ...(label ? { label } : {}), ...(known ? { eta: Math.round(eta) } : {}) } });
       // Throttled plain line for a person running the stage by hand.
       const now = Date.now();
       if (done === total || now - lastPrinted > 1000) {
         lastPrinted = now;
-        process.stderr.write(`${label ? label + ' ' : ''}${done}/${total} ${unit}\n`);
+        process.stderr.write(`${label ? label + ' ' : ''}${done}/${total} ${unit}${known ? `, ${formatEta(eta)} left` : ''}\n`);
       }
     },
     metric(values) {
@@ -54,6 +56,14 @@ export function stageEvents(env: NodeJS.ProcessEnv = process.env): StageEvents {
       process.stderr.write(message + '\n');
     },
   };
+}
+
+/** Seconds as a person reads a wait: "45 s", "12 min", "3.4 h", "2.1 days". */
+export function formatEta(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
 }
 
 /** The stage's declared params from RUNNER_PARAMS, or {} when run by hand. */

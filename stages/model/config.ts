@@ -15,6 +15,11 @@ export interface MaskRcnnConfig {
   image: {
     /** Square network input side S: resize so the long side fits S, zero-pad centred. */
     size: number;
+    /**
+     * Side of the training input: a random window of the S-molded image (0 = S, the recipe: the whole image).
+     * Training then runs at S's pixel scale for a fraction of the cost; inference molds whole images to S.
+     */
+    trainInputSize: number;
     /** Subtracted from RGB in 0..255 before the backbone. */
     meanPixel: [number, number, number];
     /** More instances than this in one image are randomly subsampled. */
@@ -96,7 +101,7 @@ export interface MaskRcnnConfig {
 const recipe: MaskRcnnConfig = {
   numClasses: 2,
   seed: 42,
-  image: { size: 512, meanPixel: [123.7, 116.8, 103.9], maxGtInstances: 256, miniMaskSize: 56 },
+  image: { size: 512, trainInputSize: 0, meanPixel: [123.7, 116.8, 103.9], maxGtInstances: 256, miniMaskSize: 56 },
   backbone: { name: 'resnet101', fpnChannels: 256, trainBatchNorm: false },
   rpn: {
     anchorScales: [8, 16, 32, 64, 128],
@@ -198,6 +203,10 @@ function validate(config: MaskRcnnConfig): void {
   const backbones: BackboneName[] = ['resnet50', 'resnet101', 'small'];
   if (!backbones.includes(config.backbone.name)) fail('backbone.name', `must be one of ${backbones.join(', ')}`);
   if (config.image.size % 64 !== 0) fail('image.size', `must be a multiple of 64 (the p6 stride), got ${config.image.size}`);
+  const input = config.image.trainInputSize;
+  if (!(Number.isInteger(input) && input >= 0 && input <= config.image.size && input % 64 === 0)) {
+    fail('image.trainInputSize', `must be 0 or a multiple of 64 up to image.size (${config.image.size}), got ${input}`);
+  }
   if (config.image.meanPixel.length !== 3) fail('image.meanPixel', 'must have 3 values');
   if (config.rpn.anchorScales.length !== config.rpn.featureStrides.length) {
     fail('rpn.anchorScales', `needs one scale per FPN level (${config.rpn.featureStrides.length})`);
@@ -220,6 +229,19 @@ function validate(config: MaskRcnnConfig): void {
     if (!(Number.isInteger(value) && value >= 1)) fail(key, `must be a positive integer, got ${value}`);
   }
   if (config.numClasses < 2) fail('numClasses', 'must count the background too (>= 2)');
+}
+
+/** Side of a training step's input: image.trainInputSize, or image.size where that is 0. */
+export function trainingInputSize(config: MaskRcnnConfig): number {
+  return config.image.trainInputSize > 0 ? config.image.trainInputSize : config.image.size;
+}
+
+/** The config of the network a training step runs: the same weights at the training input's side. */
+export function trainingNetworkConfig(config: MaskRcnnConfig): MaskRcnnConfig {
+  const network = structuredClone(config);
+  network.image.size = trainingInputSize(config);
+  network.image.trainInputSize = 0;
+  return network;
 }
 
 /** Number of anchors at every feature-map location. */

@@ -13,14 +13,17 @@ import { StageError, writeAtomically } from '../contract.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
-import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
+import { configFromParams, trainingInputSize, trainingNetworkConfig, type MaskRcnnConfig } from '../model/config.js';
 import { loadKerasH5 } from '../model/keras-h5.js';
 import { MaskRcnn, type GradientApplier, type Losses, type TrainBatch } from '../model/mask-rcnn.js';
 import { buildTrainBatch, buildTrainBatchAsync, type BatchOptions } from '../model/molding.js';
 import { needsAsyncReadBack } from '../model/read-back.js';
 import { seededRng, type Rng } from '../model/sampler.js';
 import { Amsgrad } from './amsgrad.js';
-import { augmentSample, defaultAugmentOptions, type AugmentOptions } from './augment.js';
+import { augmentKeys, augmentSample, defaultAugmentOptions, type AugmentOptions } from './augment.js';
+import { resizePad } from './augment-geometry.js';
+import { cropInput } from './input-crop.js';
+import { phaseEstimate } from './phase-estimate.js';
 import { writeLineChartPng, type Series } from './loss-curve.js';
 import { meanLosses, phaseRunKey, resumableState, type EpochRecord, type PhaseMeta } from './phase-state.js';
 import { loadSamples, type TrainingSample } from './training-set.js';
@@ -37,13 +40,13 @@ function parseJsonFlag(name: string, text: string): Record<string, unknown> {
 }
 
 /** Augmentation options: the recipe's, with the flag's overrides ({"cropProbability": 0} …), or none at all. */
-function augmentOptions(text: string, size: number): AugmentOptions | undefined {
+function augmentOptions(text: string, size: number, inputSize: number): AugmentOptions | undefined {
   if (text === 'none') return undefined;
   const overrides = parseJsonFlag('augment', text);
-  const options: AugmentOptions = { ...defaultAugmentOptions, size };
+  const options: AugmentOptions = { ...defaultAugmentOptions, size, inputSize };
   for (const [key, value] of Object.entries(overrides)) {
-    if (!(key in options) || key === 'size') {
-      throw new StageError(`flag --augment: unknown key "${key}" (known: ${Object.keys(options).filter((k) => k !== 'size').join(', ')})`);
+    if (!augmentKeys.includes(key)) {
+      throw new StageError(`flag --augment: unknown key "${key}" (known: ${augmentKeys.join(', ')})`);
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) throw new StageError(`flag --augment: "${key}" must be a number`);
     (options as unknown as Record<string, number>)[key] = value;
@@ -104,7 +107,9 @@ export const stage: StageProgram = {
     const checkpointsFlag = optionalStringFlag(flags, 'checkpoints');
     const checkpointsDir = checkpointsFlag ?? mkdtempSync(join(tmpdir(), 'dsb2018-train-'));
     const phaseName = stringFlag(flags, 'phase-name');
-    const augment = augmentOptions(stringFlag(flags, 'augment'), config.image.size);
+    // The network a step trains: config.image.size, or a window of it (image.trainInputSize, config.ts).
+    const inputSize = trainingInputSize(config);
+    const augment = augmentOptions(stringFlag(flags, 'augment'), config.image.size, inputSize);
     const settings: PhaseSettings = {
       lr: numberFlag(flags, 'lr'),
       epochs: numberFlag(flags, 'epochs'),
@@ -137,8 +142,9 @@ export const stage: StageProgram = {
     // The model, and where it starts from.
     const calls = modelCalls();
     if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (each queued while the last one's losses are read)`);
-    const model = new MaskRcnn(config);
+    const model = new MaskRcnn(trainingNetworkConfig(config));
     model.build();
+    if (inputSize < config.image.size) events.log(`train: ${inputSize} px windows of images molded to ${config.image.size} px (image.trainInputSize)`);
     // The key leaves out --epochs (phase-state.ts): a phase given more or fewer epochs continues its checkpoint.
     const keyFlags: Record<string, unknown> = { ...stripOutputs(flags), backend: backend.name };
     const { epochs: _epochs, ...flagsButEpochs } = keyFlags;
@@ -170,6 +176,8 @@ export const stage: StageProgram = {
     }
 
     const started = Date.now();
+    let secondsLeft: number | undefined;
+    const estimate = phaseEstimate({ backend: backend.name, totalSteps: (settings.epochs - state.epoch) * steps, log: events.log, phase: phaseName });
     for (let epoch = state.epoch + 1; epoch <= settings.epochs; epoch++) {
       const epochStart = Date.now();
       const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
@@ -185,14 +193,14 @@ export const stage: StageProgram = {
         const values = await losses;
         if (!Number.isFinite(values.loss_total)) throw new StageError(`training diverged at epoch ${epoch} step ${step + 1}: loss ${values.loss_total}`);
         stepLosses.push(values);
-        events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`);
+        events.progress((epoch - 1) * steps + step + 1, settings.epochs * steps, 'step', `${phaseName} epoch ${epoch}/${settings.epochs}`, secondsLeft);
       };
       for (let step = 0; step < steps; step++) {
         const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);
         const picked = Array.from({ length: settings.batch }, (_, k) => train[order[(step * settings.batch + k) % order.length]!]!);
         const batch = await calls.batch(
-          picked.map((sample) => (augment ? augmentSample({ image: sample.image, labels: sample.labels }, random, augment) : sample)),
-          { size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances },
+          picked.map((sample) => (augment ? augmentSample({ image: sample.image, labels: sample.labels }, random, augment) : trainingInput(sample, config, random))),
+          batchOptions(config),
           random,
         );
         let queued: { losses: Promise<Losses> };
@@ -204,6 +212,7 @@ export const stage: StageProgram = {
         queued.losses.catch(() => {}); // rejections are awaited in settle(); this keeps an early exit from leaving one unhandled
         await settle();
         pending = { step, losses: queued.losses };
+        secondsLeft = estimate.stepDone();
       }
       await settle();
       const valLosses = await validate(model, val, config, settings.valBatch, calls);
@@ -311,9 +320,8 @@ async function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnn
   const random = seededRng('validation');
   const all: Losses[] = [];
   for (let i = 0; i < val.length; i += batchSize) {
-    const batch = await calls.batch(val.slice(i, i + batchSize), {
-      size: config.image.size, meanPixel: config.image.meanPixel, miniMaskSize: config.image.miniMaskSize, maxGtInstances: config.image.maxGtInstances,
-    }, random);
+    const samples = val.slice(i, i + batchSize).map((sample) => trainingInput(sample, config, seededRng(`validation/${sample.id}`)));
+    const batch = await calls.batch(samples, batchOptions(config), random);
     try {
       all.push(await calls.losses(model, batch));
     } finally {
@@ -321,6 +329,21 @@ async function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnn
     }
   }
   return meanLosses(all);
+}
+
+function batchOptions(config: MaskRcnnConfig): BatchOptions {
+  const { meanPixel, miniMaskSize, maxGtInstances } = config.image;
+  return { size: trainingInputSize(config), meanPixel, miniMaskSize, maxGtInstances };
+}
+
+/**
+ * A sample as a step takes it without augmentation: as it is where the network sees whole images (the batch
+ * molds it), else molded to image.size and a window of the training input's side (one that holds a nucleus).
+ */
+function trainingInput(sample: { image: Image8; labels: LabelMap }, config: MaskRcnnConfig, random: () => number): { image: Image8; labels: LabelMap } {
+  const inputSize = trainingInputSize(config);
+  if (inputSize >= config.image.size) return sample;
+  return cropInput(resizePad(sample, config.image.size), inputSize, random);
 }
 
 function curveSeries(history: EpochRecord[]): Series[] {
