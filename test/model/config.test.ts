@@ -35,3 +35,18 @@ test('a wrong type or out-of-range value is an error naming the key', () => {
   assert.throws(() => configFromParams({ backbone: { name: 'vgg' } }), /"backbone\.name" must be one of/);
   assert.throws(() => configFromParams({ preset: 'huge' }), /preset must be "recipe" or "small"/);
 });
+
+test('image.trainInputSize: 0 trains on whole images; a smaller multiple of 64 trains windows of the molded image', async () => {
+  const { trainingInputSize, trainingNetworkConfig } = await import('../../stages/model/config.js');
+  const recipe = configFromParams({});
+  assert.equal(trainingInputSize(recipe), 512);
+  const cpu = configFromParams({ preset: 'small', image: { size: 512, trainInputSize: 256 } });
+  assert.equal(trainingInputSize(cpu), 256);
+  const network = trainingNetworkConfig(cpu);
+  assert.equal(network.image.size, 256);
+  assert.equal(network.image.trainInputSize, 0);
+  assert.equal(cpu.image.size, 512, 'the saved config keeps the molded side for inference');
+  for (const bad of [100, 576, -64, 64.5]) {
+    assert.throws(() => configFromParams({ image: { trainInputSize: bad } }), /image\.trainInputSize/);
+  }
+});

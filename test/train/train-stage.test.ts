@@ -124,3 +124,14 @@ test('bad flags are one clear error line', () => {
   assert.match(model.stderr, /unknown key "rpn\.nmsThreshh"/);
   assert.equal(existsSync(join(dir, 'bad2')), false);
 });
+
+test('a phase with image.trainInputSize trains windows and saves the molded side for inference', () => {
+  const out = join(dir, 'model-window');
+  const model = JSON.stringify({ ...JSON.parse(tinyModel), config: { ...JSON.parse(tinyModel).config, image: { size: 128, trainInputSize: 64 } } });
+  const args = trainArgs(out, ['--epochs', '1']).map((arg) => (arg === tinyModel ? model : arg));
+  const result = dsb2018(args);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /64 px windows of images molded to 128 px/);
+  const saved = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { meta: { config: { image: { size: number; trainInputSize: number } } } };
+  assert.deepEqual([saved.meta.config.image.size, saved.meta.config.image.trainInputSize], [128, 64]);
+});
