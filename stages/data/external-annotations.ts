@@ -55,7 +55,7 @@ export function parseAnnotations(file: string, text: string): Region[] {
       // The validator reports tags still open at the end at 1:1; the defect is where the file stops.
       const lines = text.split('\n');
       const tags = [...unclosed[1]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-      throw new StageError(`${file}:${lines.length}:${lines[lines.length - 1]!.length + 1}: the file ends inside <${tags.join('> <')}> (unclosed): is it truncated?`);
+      throw new StageError(`${file}:${lines.length}:${lines[lines.length - 1]!.length + 1}: not well-formed XML: the file ends inside <${tags.join('> <')}> (unclosed): is it truncated?`);
     }
     throw new StageError(`${file}:${valid.err.line}:${valid.err.col ?? 1}: not well-formed XML (${valid.err.msg})`);
   }

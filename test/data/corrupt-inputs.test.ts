@@ -95,7 +95,7 @@ test('external: an empty XML is reported at 1:1, a truncated one where it stops'
   const whole = '<Annotations>\n <Annotation>\n  <Regions>\n   <Region Id="1">\n    <Vertices><Vertex X="1" Y="2"/></Vertices>\n   </Region>\n  </Regions>\n </Annotation>\n</Annotations>\n';
   const half = whole.slice(0, whole.indexOf('</Region>'));
   assert.throws(() => parseAnnotations('h.xml', half), (error: Error) => {
-    assert.equal(error.message, 'h.xml:6:4: the file ends inside <Annotations> <Annotation> <Regions> <Region> (unclosed): is it truncated?');
+    assert.equal(error.message, 'h.xml:6:4: not well-formed XML: the file ends inside <Annotations> <Annotation> <Regions> <Region> (unclosed): is it truncated?');
     return true;
   });
   assert.throws(() => parseAnnotations('m.xml', '<a>\n<b x="1">\n</a>'), /m\.xml:3:1: not well-formed XML/);
