@@ -6,8 +6,14 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 export const MAX_DURATION_MS = 3650 * DURATION_UNITS['d']!;
 export const MAX_DURATION_TEXT = '3650d';
 
-function inRange(ms: number, max: number): number | undefined {
-  return Number.isFinite(ms) && ms >= 0 && ms <= max ? ms : undefined;
+/** Milliseconds as written, with no upper bound; undefined when unreadable or negative. */
+function durationMs(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text.replace(/\s+/g, '')) return undefined;
+  return parts.reduce((total, p) => total + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
 }
 
 /**
@@ -15,12 +21,8 @@ function inRange(ms: number, max: number): number | undefined {
  * or longer than MAX_DURATION_MS (durationProblem() says which).
  */
 export function parseDuration(value: string | number): number | undefined {
-  if (typeof value === 'number') return inRange(value * 1000, MAX_DURATION_MS);
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return inRange(Number(text) * 1000, MAX_DURATION_MS);
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text.replace(/\s+/g, '')) return undefined;
-  return inRange(parts.reduce((total, p) => total + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0), MAX_DURATION_MS);
+  const ms = durationMs(value);
+  return ms !== undefined && Number.isFinite(ms) && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 /** The longest delay given to one Node timer: 24 days, under its 2^31-1 ms (~24.8 days); past that it fires at once. */
@@ -29,8 +31,7 @@ export const MAX_TIMER_TEXT = '24d';
 
 /** Why parseDuration() refused a value, for the diagnostic: unreadable, or too long. */
 export function durationProblem(value: string | number): string {
-  const readable = typeof value === 'number' ? Number.isFinite(value) && value >= 0 : /^(\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*)+$/.test(value.trim());
-  return readable ? `is longer than the maximum, ${MAX_DURATION_TEXT}` : 'is not a duration like 90s, 30m or 2h';
+  return durationMs(value) !== undefined ? `is longer than the maximum, ${MAX_DURATION_TEXT}` : 'is not a duration like 90s, 30m or 2h';
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -43,23 +44,25 @@ const SIZE_UNITS: Record<string, number> = {
 export const MAX_SIZE_BYTES = 2 ** 50;
 export const MAX_SIZE_TEXT = '1PiB';
 
+/** Bytes as written, with no upper bound; undefined when unreadable or negative. */
+function sizeBytes(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
+  return unit === undefined ? undefined : Math.round(Number(match[1]) * unit);
+}
+
 /**
  * Bytes for `4GB`, `512MiB`, `2G` (binary), or a bare number of bytes. undefined when unreadable, negative or
  * larger than MAX_SIZE_BYTES (sizeProblem() says which).
  */
 export function parseSize(value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 && value <= MAX_SIZE_BYTES ? Math.round(value) : undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
-  if (!match) return undefined;
-  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
-  if (unit === undefined) return undefined;
-  const bytes = Math.round(Number(match[1]) * unit);
-  return bytes <= MAX_SIZE_BYTES ? bytes : undefined;
+  const bytes = sizeBytes(value);
+  return bytes !== undefined && bytes <= MAX_SIZE_BYTES ? bytes : undefined;
 }
 
 /** Why parseSize() refused a value, for the diagnostic: unreadable, or too large. */
 export function sizeProblem(value: string | number): string {
-  const match = typeof value === 'string' ? /^\s*\d+(?:\.\d+)?\s*([a-zA-Z]*)\s*$/.exec(value) : undefined;
-  const readable = typeof value === 'number' ? value >= 0 : match !== null && match !== undefined && SIZE_UNITS[(match[1] || 'b').toLowerCase()] !== undefined;
-  return readable ? `is larger than the maximum, ${MAX_SIZE_TEXT}` : 'is not a size like 4GB or 512MiB';
+  return sizeBytes(value) !== undefined ? `is larger than the maximum, ${MAX_SIZE_TEXT}` : 'is not a size like 4GB or 512MiB';
 }

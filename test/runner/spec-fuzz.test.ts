@@ -154,7 +154,7 @@ function textualMutation(random: Random): string {
     () => VALID.replace('prep: {size: 256', `prep: {size: ${'['.repeat(3000)}${']'.repeat(3000)}`), // deep flow nesting
     () => VALID.replace('epochs: 3', `epochs: ${pick(random, ['1e400', '-1e400', '.nan', '.inf', '0x1F', '0o17', '1_000', '~'])}`),
     () => VALID.replace("cmd: 'echo", "cmd: 'echo ${item.lr"), // an unterminated ${
-    () => VALID.replace('timeout: 1h', `timeout: ${pick(random, ['600h', '99999999999999999999h', '1e400', '-1', '0', '1h30x', '25d'])}`),
+    () => VALID.replace('timeout: 1h', `timeout: ${pick(random, ['600h', '99999999999999999999h', '1e400', '-1', '0', '1h30x', '25d', `${'1'.repeat(60)}x`])}`),
     () => VALID.replace('memory: 1GB', `memory: ${pick(random, ['99999999999999999999GB', '1e400', '-1', '1XB', '2PiB'])}`),
     () => {
       const bytes = Buffer.from(VALID);

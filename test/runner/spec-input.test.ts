@@ -131,6 +131,17 @@ test('durations and sizes: huge values are refused, stating the maximum', async 
   assert.match(await refusal('slurm: {time: 99999999999d}\nstages:\n  a:\n    cmd: x\n'), /slurm time "99999999999d" is longer than the maximum/);
 });
 
+test('reading a long unreadable duration or size takes no time (no regular expression that backtracks)', { timeout: 10_000 }, async () => {
+  // A nested-quantifier pattern took seconds at 26 digits and doubles with each one: 60 would never end.
+  const digits = '1'.repeat(60);
+  for (const text of [`${digits}x`, `${digits}h${digits}x`, `${digits} ${digits}`]) {
+    assert.equal(parseDuration(text), undefined);
+    assert.equal(parseSize(text), undefined);
+  }
+  assert.match(await refusal(`stages:\n  a:\n    cmd: x\n    timeout: ${digits}x\n`), /is not a duration like 90s/);
+  assert.match(await refusal(`stages:\n  a:\n    cmd: x\n    timeout: ${digits}h\n`), /is longer than the maximum, 3650d/);
+});
+
 test('longTimeout waits out delays past the 32-bit timer limit instead of firing at once', async () => {
   let fired = false;
   const timer = longTimeout(() => (fired = true), 600 * 3_600_000);
