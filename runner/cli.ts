@@ -3,6 +3,7 @@
 // place user mistakes become printed diagnostics and exit code 2. Commands live in runner/commands/ and are
 // imported only when used, so `runner status` doesn't pay for what `runner run` needs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { describeUnexpected } from './failure.js';
 import { DiagnosticError, didYouMean, formatDiagnostic } from './spec/diagnostics.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; value?: string };
@@ -148,7 +149,7 @@ export function commandHelp(name: string): string {
 export function mainHelp(): string {
   const lines = ['usage: runner <command> [options]', '', 'Declarative YAML pipelines of content-hashed, cached subprocess stages.', '', 'commands:'];
   for (const [name, spec] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${spec.summary}`);
-  lines.push('', 'Run `runner <command> --help` for its options.', 'Exit codes: 0 all good, 1 a stage failed, 2 a usage or pipeline error.');
+  lines.push('', 'Run `runner <command> --help` for its options.', 'Exit codes: 0 all good, 1 a stage failed, 2 a usage, pipeline or system error (disk full, permissions).', 'RUNNER_DEBUG=1 adds the stack trace to an unexpected error.');
   return lines.join('\n');
 }
 
@@ -217,8 +218,23 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`runner ${spec ? name + ': ' : ''}error: ${cause.message}\n${spec ? `Run \`runner ${name} --help\` for usage.\n` : ''}`);
       return 2;
     }
-    throw cause;
+    reportUnexpected(cause, spec ? name : undefined);
+    return 2;
   }
+}
+
+/** The error boundary: one line (file, what to do), never a stack trace unless RUNNER_DEBUG=1 asks for it. */
+function reportUnexpected(cause: unknown, command: string | undefined): void {
+  process.stderr.write(`runner ${command ? command + ': ' : ''}error: ${describeUnexpected(cause)}\n`);
+  if (process.env['RUNNER_DEBUG'] === '1' && cause instanceof Error) process.stderr.write(`${cause.stack ?? ''}\n`);
+}
+
+// Errors thrown outside main's await chain (a timer's callback, a stream's 'error' event) end here.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (cause: unknown) => {
+    reportUnexpected(cause, process.argv[2] !== undefined && COMMANDS[process.argv[2]] ? process.argv[2] : undefined);
+    process.exit(2);
+  });
 }
 
 const code = await main(process.argv.slice(2));

@@ -6,6 +6,8 @@ export type Failure =
   | { reason: 'killed'; signal: string }
   | { reason: 'timeout'; timeoutMs: number }
   | { reason: 'spawn-failed'; message: string }
+  /** The disk filled up while the stage ran: its log (or another file the runner writes for it) is cut short. */
+  | { reason: 'disk-full'; path: string }
   | { reason: 'cancelled' }
   /** A cluster scheduler ended the job (Slurm: TIMEOUT, OUT_OF_MEMORY, NODE_FAIL…); `detail` says why in words. */
   | { reason: 'job-killed'; scheduler: string; jobId: string; state: string; detail: string }
@@ -56,6 +58,8 @@ export function describeFailure(failure: Failure): string {
       return `timed out after ${seconds(failure.timeoutMs)}`;
     case 'spawn-failed':
       return `could not start: ${failure.message}`;
+    case 'disk-full':
+      return `the disk is full: cannot write ${failure.path}; free some space and run again`;
     case 'cancelled':
       return 'cancelled';
     case 'job-killed':
@@ -73,4 +77,34 @@ export function describeFailure(failure: Failure): string {
     default:
       return unreachable(failure);
   }
+}
+
+/** What to do about an error the operating system reported, by its code. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: 'the disk is full; free some space and run again',
+  EDQUOT: 'the disk quota is used up; free some space and run again',
+  EACCES: 'permission denied; check the file\'s owner and mode',
+  EPERM: 'operation not permitted; check the file\'s owner and mode',
+  EROFS: 'the file system is read-only; run in a writable workspace',
+  EMFILE: 'too many open files; raise the limit (ulimit -n) or run with fewer --jobs',
+  ENFILE: 'too many open files on the system; close some programs or run with fewer --jobs',
+  ENOENT: 'no such file or folder',
+  EISDIR: 'a folder is where a file was expected',
+  ENOTDIR: 'a file is where a folder was expected',
+  EIO: 'an input/output error from the disk',
+};
+
+/**
+ * One line for an error nothing else explained (the CLI's last resort): what failed, the file it concerns, and
+ * what to do. An operating-system error is named by its code; anything else is a bug in the runner.
+ */
+export function describeUnexpected(cause: unknown): string {
+  const error = cause instanceof Error ? (cause as NodeJS.ErrnoException) : undefined;
+  const code = error?.code;
+  if (code && SYSTEM_ERRORS[code]) {
+    const where = error.path ? `${error.syscall ? `${error.syscall} ` : ''}${error.path}: ` : '';
+    return `${where}${SYSTEM_ERRORS[code]} (${code})`;
+  }
+  const message = error ? `${error.name}: ${error.message.split('\n')[0]}` : String(cause);
+  return `unexpected error: ${message}; this is a bug, please report it with the output of the same command run with RUNNER_DEBUG=1`;
 }

@@ -6,6 +6,9 @@
 // depending on all of them: ~30-60 ms here): the next one is put off to keep flushing under ~5% of the run.
 import { writeLock } from '../cache/lockfile.js';
 import type { LockEntry } from '../cache/types.js';
+import { describeUnexpected } from './failure.js';
+import { fail } from './spec/diagnostics.js';
+import { displayPath } from './spec/pipeline.js';
 
 export class LockWriter {
   private timer: NodeJS.Timeout | undefined;
@@ -21,7 +24,15 @@ export class LockWriter {
 
   set(stage: string, entry: LockEntry): void {
     this.entries[stage] = entry;
-    this.timer ??= setTimeout(() => this.flush(), Math.max(this.delayMs, 20 * this.lastFlushMs));
+    // A batch that can't be written (a full disk) is kept: the next flush, at the latest the run's last, retries
+    // and reports it.
+    this.timer ??= setTimeout(() => {
+      try {
+        this.flush();
+      } catch {
+        this.timer = undefined;
+      }
+    }, Math.max(this.delayMs, 20 * this.lastFlushMs));
   }
 
   /** Drops entries of stages the pipeline no longer has. */
@@ -34,7 +45,12 @@ export class LockWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const started = performance.now();
-    writeLock(this.file, this.entries);
+    try {
+      writeLock(this.file, this.entries);
+    } catch (cause) {
+      const file = displayPath(this.file);
+      fail(`cannot write the lock file ${file}: ${describeUnexpected(cause)}. The stages that finished are in the run-cache: the next run restores them.`);
+    }
     this.lastFlushMs = performance.now() - started;
   }
 }

@@ -1,5 +1,6 @@
 // `dsb2018 <stage> [flags]`: the DSB2018 stage programs behind one command. Each stage lives in its own
 // module, loaded only when asked for, and exports `stage: StageProgram` (see ./program.ts).
+import { describeUnexpected } from '../runner/failure.js';
 import { runStageProgram, type StageProgram } from './program.js';
 
 /** Stage name -> module path (relative to this file). */
@@ -43,4 +44,23 @@ async function main(argv: string[]): Promise<number> {
   return runStageProgram(module.stage, rest);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// The error boundary of every stage program: one line naming the problem, the stack only with RUNNER_DEBUG=1.
+function reportUnexpected(cause: unknown): void {
+  const stage = process.argv[2] ?? '';
+  process.stderr.write(`dsb2018 ${stage ? stage + ': ' : ''}error: ${describeUnexpected(cause)}\n`);
+  if (process.env['RUNNER_DEBUG'] === '1' && cause instanceof Error) process.stderr.write(`${cause.stack ?? ''}\n`);
+}
+
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (cause: unknown) => {
+    reportUnexpected(cause);
+    process.exit(1);
+  });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (cause) {
+  reportUnexpected(cause);
+  process.exitCode = 1;
+}

@@ -1,6 +1,7 @@
 // What a stage program is: a name, documented flags, and a run function. Flag parsing, --help, and the
 // translation of failures into exit codes live here so every stage behaves the same way.
 import { parseArgs } from 'node:util';
+import { describeUnexpected } from '../runner/failure.js';
 import { StageError, stageEvents, stageParams, type StageEvents } from './contract.js';
 
 export interface FlagSpec {
@@ -71,7 +72,9 @@ export async function runStageProgram(stage: StageProgram, argv: string[]): Prom
       process.stderr.write(`dsb2018 ${stage.name}: error: ${error.message}\n`);
       return 1;
     }
-    throw error;
+    process.stderr.write(`dsb2018 ${stage.name}: error: ${describeUnexpected(error)}\n`);
+    if (process.env['RUNNER_DEBUG'] === '1' && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    return 1;
   }
 }
 

@@ -20,7 +20,7 @@ export interface StageJob {
   timeoutMs?: number;
 }
 
-export type ExecFailure = Extract<Failure, { reason: 'exit-non-zero' | 'killed' | 'timeout' | 'spawn-failed' | 'cancelled' | 'job-killed' }>;
+export type ExecFailure = Extract<Failure, { reason: 'exit-non-zero' | 'killed' | 'timeout' | 'spawn-failed' | 'disk-full' | 'cancelled' | 'job-killed' }>;
 
 export type StageOutcome = { ok: true; durationMs: number } | { ok: false; durationMs: number; failure: ExecFailure };
 

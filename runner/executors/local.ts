@@ -3,11 +3,31 @@
 // SIGKILL. Processes are started through the spawn helper (spawn-server.ts: 2-3x faster per stage than
 // forking the runner); where it can't run, or with RUNNER_SPAWN=node, through execa.
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { Executor, ExecFailure, StageJob, StageOutcome } from './executor.js';
+import { MAX_TIMER_MS } from '../spec/units.js';
 import { SpawnServer, type SpawnExit } from './spawn-server.js';
 
 /** How long a cancelled or timed-out stage gets between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 5000;
+
+/** The spawn helper's words for a log it could not write because the disk is full (strerror of ENOSPC). */
+const DISK_FULL = /No space left on device|ENOSPC/;
+
+/**
+ * setTimeout for any delay: Node fires a timer of more than 2^31-1 ms (~24.8 days) at once, so a long delay is
+ * waited out in chunks of at most MAX_TIMER_MS.
+ */
+export function longTimeout(callback: () => void, delayMs: number): { clear(): void } {
+  let handle: NodeJS.Timeout;
+  const due = Date.now() + delayMs;
+  const arm = (): void => {
+    const left = due - Date.now();
+    handle = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(callback, Math.max(0, left));
+  };
+  arm();
+  return { clear: () => clearTimeout(handle) };
+}
 
 /** One helper per cwd (in a run: the workspace), started on first use; undefined where it can't run. */
 const servers = new Map<string, Promise<SpawnServer | undefined>>();
@@ -51,16 +71,18 @@ async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], hea
   };
   const onAbort = (): void => stop('cancelled');
   signal.addEventListener('abort', onAbort, { once: true });
-  const timer = job.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), job.timeoutMs) : undefined;
+  const timer = job.timeoutMs !== undefined ? longTimeout(() => stop('timeout'), job.timeoutMs) : undefined;
   let exit: SpawnExit;
   try {
     exit = await child.exit;
   } finally {
     signal.removeEventListener('abort', onAbort);
-    clearTimeout(timer);
+    timer?.clear();
     clearTimeout(forceKill);
   }
-  if (exit.kind === 'not-started') return { reason: 'spawn-failed', message: exit.message };
+  if (exit.kind === 'not-started') {
+    return DISK_FULL.test(exit.message) ? { reason: 'disk-full', path: relative(job.cwd, job.logFile) } : { reason: 'spawn-failed', message: exit.message };
+  }
   // Like execa: a stage that was being stopped counts as stopped, whatever it exited with.
   if (ending === 'cancelled') return { reason: 'cancelled' };
   if (ending === 'timeout') return { reason: 'timeout', timeoutMs: job.timeoutMs ?? 0 };
@@ -70,9 +92,15 @@ async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], hea
 
 /** execa hands the child the log file itself, so here the log always exists (at least its header line). */
 async function viaExeca(job: StageJob, file: string, args: string[], header: string, signal: AbortSignal): Promise<ExecFailure | undefined> {
-  const log = openSync(job.logFile, 'a');
+  let log: number;
   try {
+    log = openSync(job.logFile, 'a');
     writeSync(log, header);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOSPC') return { reason: 'disk-full', path: relative(job.cwd, job.logFile) };
+    throw cause;
+  }
+  try {
     return await execaOutcome(job, file, args, log, signal);
   } finally {
     closeSync(log);
@@ -81,6 +109,21 @@ async function viaExeca(job: StageJob, file: string, args: string[], header: str
 
 async function execaOutcome(job: StageJob, file: string, args: string[], log: number, signal: AbortSignal): Promise<ExecFailure | undefined> {
   const { execa } = await import('execa');
+  // The timeout is the runner's own timer, not execa's: execa's is one setTimeout, which Node fires at once
+  // past 2^31-1 ms (~24.8 days), so `timeout: 600h` would kill the stage as it starts.
+  const timeout = new AbortController();
+  let timedOut = false;
+  const timer = job.timeoutMs !== undefined ? longTimeout(() => ((timedOut = true), timeout.abort()), job.timeoutMs) : undefined;
+  try {
+    const failure = await execaRun(execa, job, file, args, log, AbortSignal.any([signal, timeout.signal]));
+    if (timedOut && !signal.aborted) return { reason: 'timeout', timeoutMs: job.timeoutMs ?? 0 };
+    return failure;
+  } finally {
+    timer?.clear();
+  }
+}
+
+async function execaRun(execa: (typeof import('execa'))['execa'], job: StageJob, file: string, args: string[], log: number, signal: AbortSignal): Promise<ExecFailure | undefined> {
   const result = await execa(file, args, {
     cwd: job.cwd,
     env: job.env,
@@ -93,11 +136,9 @@ async function execaOutcome(job: StageJob, file: string, args: string[], log: nu
     reject: false,
     cancelSignal: signal,
     forceKillAfterDelay: KILL_GRACE_MS,
-    ...(job.timeoutMs !== undefined ? { timeout: job.timeoutMs } : {}),
   });
   if (!result.failed) return undefined;
   if (result.isCanceled) return { reason: 'cancelled' };
-  if (result.timedOut) return { reason: 'timeout', timeoutMs: job.timeoutMs ?? 0 };
   if (result.signal) return { reason: 'killed', signal: result.signal };
   if (typeof result.exitCode === 'number') return { reason: 'exit-non-zero', exitCode: result.exitCode };
   const cause = result.cause as NodeJS.ErrnoException | undefined;

@@ -2,14 +2,14 @@
 // expansion -> interpolation -> path checks -> graph. Every user mistake is a located Diagnostic.
 import { resolve, dirname } from 'node:path';
 import { buildGraph, type Graph } from '../dag.js';
-import { runnerDirs, workspacePath } from '../workspace.js';
+import { isWithin, runnerDirs, workspacePath } from '../workspace.js';
 import { DiagnosticError, didYouMean, error, fail, type Diagnostic, type SourceLocation } from './diagnostics.js';
 import { expandStage } from './expand.js';
-import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths } from './interpolate.js';
+import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths, type Quoting } from './interpolate.js';
 import { loadYamlFile, locate, locateText, type SourceFile, type YamlPath } from './load.js';
 import { applyProfile, applySets, baseParams, getParam, type Params } from './params.js';
 import { validatePipeline } from './schema.js';
-import { parseDuration, parseSize } from './units.js';
+import { durationProblem, MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration, parseSize, sizeProblem } from './units.js';
 import { displayPath, lockFileOf, type ExecutorName, type LinkMode, type LoadOptions, type Pipeline, type Resources, type SlurmSettings, type StageSpec } from './pipeline.js';
 
 /** Collects diagnostics while building stages, so one load reports every mistake it can. */
@@ -20,16 +20,25 @@ class StageBuilder {
     private readonly workspace: string,
     private readonly params: Params,
     private readonly executorOverride: ExecutorName | undefined,
+    /** Workspace paths no out may be or contain: the pipeline file, its lock file, its params file, the cache. */
+    private readonly guarded: ReadonlyArray<{ path: string; what: string }> = [],
   ) {}
 
-  private text(value: unknown, path: YamlPath, scope: Record<string, unknown>): string | undefined {
+  private text(value: unknown, path: YamlPath, scope: Record<string, unknown>, quoting: Quoting = 'none'): string | undefined {
+    let text: string;
     try {
-      return interpolateText(String(value), scopeLookup(this.params, scope));
+      text = interpolateText(String(value), scopeLookup(this.params, scope), quoting);
     } catch (cause) {
       if (!(cause instanceof UnknownReference)) throw cause;
       this.diagnostics.push(error(cause.message, locateText(this.source, path, '${' + cause.reference)));
       return undefined;
     }
+    // No argv element, path or environment value can hold a NUL byte: say so here, not when spawning.
+    if (text.includes('\0')) {
+      this.diagnostics.push(error('a NUL character (\\0) cannot be part of a command, path or environment value', locate(this.source, path)));
+      return undefined;
+    }
+    return text;
   }
 
   private paths(raw: Record<string, unknown>, field: string, template: string, scope: Record<string, unknown>): string[] {
@@ -45,6 +54,11 @@ class StageBuilder {
         this.diagnostics.push(error(`${field.replace(/s$/, '')} "${text}" of stage "${template}" is outside the workspace (${displayPath(this.workspace) || '.'})`, locate(this.source, at)));
       } else if (path === '.runner' || path.startsWith('.runner/') || path === '.git' || path.startsWith('.git/')) {
         this.diagnostics.push(error(`${field.replace(/s$/, '')} "${text}" of stage "${template}" is inside the runner's or git's own folder`, locate(this.source, at)));
+      } else if (field !== 'deps' && this.guarded.some((g) => isWithin(g.path, path) || isWithin(path, g.path))) {
+        // The runner deletes outs before the stage starts: an out holding the pipeline would delete it.
+        const hit = this.guarded.find((g) => isWithin(g.path, path) || isWithin(path, g.path))!;
+        const how = hit.path === path ? 'is' : isWithin(hit.path, path) ? 'contains' : 'is inside';
+        this.diagnostics.push(error(`${field.replace(/s$/, '')} "${text}" of stage "${template}" ${how} ${hit.what} (${hit.path}); the runner deletes outs before a stage runs`, locate(this.source, at)));
       } else {
         result.push(path);
       }
@@ -56,7 +70,7 @@ class StageBuilder {
   private optionalDeps(raw: Record<string, unknown>, template: string, scope: Record<string, unknown>): string[] {
     const optional = ((raw['deps'] ?? []) as unknown[]).map((entry) => typeof entry === 'object' && entry !== null && (entry as { optional?: boolean }).optional === true);
     if (!optional.includes(true)) return [];
-    const quiet = new StageBuilder(this.source, this.workspace, this.params, this.executorOverride);
+    const quiet = new StageBuilder(this.source, this.workspace, this.params, this.executorOverride, this.guarded);
     const all = quiet.paths(raw, 'deps', template, scope);
     return quiet.diagnostics.length ? [] : all.filter((_, index) => optional[index]);
   }
@@ -65,7 +79,7 @@ class StageBuilder {
     const written = raw['cmd'] as string | unknown[];
     if (shell) {
       const script = Array.isArray(written) ? written.map(String).join(' ') : written;
-      const text = this.text(script, ['stages', template, 'cmd'], scope) ?? '';
+      const text = this.text(script, ['stages', template, 'cmd'], scope, 'shell') ?? '';
       return { cmd: text, argv: [text] };
     }
     let words: { word: string; path: YamlPath }[];
@@ -91,7 +105,10 @@ class StageBuilder {
       const name = this.text(entry, at, scope);
       if (name === undefined) return;
       const { found, value } = getParam(this.params, name);
+      const infinite = found ? nonFinite(value, name) : undefined;
       if (!found) this.diagnostics.push(error(`stage "${template}" declares unknown param "${name}"${didYouMean(name, leafPaths(this.params))}`, locate(this.source, at)));
+      // Params reach the stage and the cache key as JSON, which has no Infinity or NaN (1e400 reads as Infinity).
+      else if (infinite) this.diagnostics.push(error(`param "${infinite.path}" used by stage "${template}" is ${infinite.value}, not a finite number (YAML reads 1e400 as infinite; .inf and .nan are not numbers JSON can carry)`, locate(this.source, at)));
       else values[name] = value;
     });
     return values;
@@ -102,7 +119,7 @@ class StageBuilder {
     let memoryBytes = 0;
     if (written.memory !== undefined) {
       const parsed = parseSize(written.memory);
-      if (parsed === undefined) this.diagnostics.push(error(`stage "${template}": memory "${written.memory}" is not a size like 4GB or 512MiB`, locate(this.source, ['stages', template, 'resources', 'memory'])));
+      if (parsed === undefined) this.diagnostics.push(error(`stage "${template}": memory "${written.memory}" ${sizeProblem(written.memory)}`, locate(this.source, ['stages', template, 'resources', 'memory'])));
       else memoryBytes = parsed;
     }
     return { cpus: written.cpus ?? 1, gpus: written.gpus ?? 0, memoryBytes };
@@ -117,7 +134,7 @@ class StageBuilder {
     let timeoutMs: number | undefined;
     if (raw['timeout'] !== undefined) {
       timeoutMs = parseDuration(raw['timeout'] as string | number);
-      if (timeoutMs === undefined) this.diagnostics.push(error(`stage "${template}": timeout "${String(raw['timeout'])}" is not a duration like 90s, 30m or 2h`, locate(this.source, ['stages', template, 'timeout'])));
+      if (timeoutMs === undefined) this.diagnostics.push(error(`stage "${template}": timeout "${String(raw['timeout'])}" ${durationProblem(raw['timeout'] as string | number)}`, locate(this.source, ['stages', template, 'timeout'])));
     }
     const stage: StageSpec = {
       name,
@@ -144,15 +161,48 @@ class StageBuilder {
   }
 }
 
+/** The first number inside `value` that JSON cannot write (Infinity, NaN), with its dotted path. */
+function nonFinite(value: unknown, path: string): { path: string; value: number } | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, value };
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = nonFinite(child, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /** Durations in `slurm:` are checked here, so a typo is reported at its line, not when the job is submitted. */
 function checkSlurm(source: SourceFile, settings: SlurmSettings, at: YamlPath, diagnostics: Diagnostic[]): SlurmSettings {
   for (const key of ['time', 'poll'] as const) {
     const value = settings[key];
-    if (value !== undefined && parseDuration(value) === undefined) {
-      diagnostics.push(error(`slurm ${key} "${String(value)}" is not a duration like 90s, 30m or 2h`, locate(source, [...at, key])));
-    }
+    if (value === undefined) continue;
+    const ms = parseDuration(value);
+    if (ms === undefined) diagnostics.push(error(`slurm ${key} "${String(value)}" ${durationProblem(value)}`, locate(source, [...at, key])));
+    // The poll interval is one timer: past 2^31-1 ms Node would fire it at once, polling in a busy loop.
+    else if (key === 'poll' && ms > MAX_TIMER_MS) diagnostics.push(error(`slurm poll "${String(value)}" is longer than the maximum, ${MAX_TIMER_TEXT}`, locate(source, [...at, key])));
   }
   return settings;
+}
+
+function cacheDirOf(data: Record<string, unknown>, workspace: string): string {
+  const cache = (data['cache'] ?? {}) as { dir?: string };
+  if (process.env['RUNNER_CACHE_DIR']) return resolve(process.env['RUNNER_CACHE_DIR']);
+  return cache.dir ? resolve(workspace, cache.dir) : runnerDirs(workspace).defaultCache;
+}
+
+/** The files a run needs that an out must never delete, as workspace paths (those outside it can't be outs). */
+function guardedPaths(workspace: string, pipelinePath: string, data: Record<string, unknown>, cacheDir: string): { path: string; what: string }[] {
+  const candidates = [
+    { absolute: pipelinePath, what: 'the pipeline file' },
+    { absolute: lockFileOf(pipelinePath), what: 'the pipeline\'s lock file' },
+    { absolute: cacheDir, what: 'the cache folder' },
+  ];
+  if (typeof data['params'] === 'string') candidates.push({ absolute: resolve(dirname(pipelinePath), data['params']), what: 'the params file' });
+  return candidates.flatMap(({ absolute, what }) => {
+    const path = workspacePath(workspace, absolute);
+    return path === undefined ? [] : [{ path, what }];
+  });
 }
 
 /** The pipeline, and the files besides the pipeline file that it was built from (for the spec cache). */
@@ -168,7 +218,8 @@ export async function buildPipeline(path: string, workspace: string, executorOve
 
   const declared = baseParams(source, path);
   const params = applySets(applyProfile(source, declared, options.profile), options.sets ?? [], declared);
-  const builder = new StageBuilder(source, workspace, params, executorOverride);
+  const cacheDir = cacheDirOf(data, workspace);
+  const builder = new StageBuilder(source, workspace, params, executorOverride, guardedPaths(workspace, path, data, cacheDir));
   const defaultExecutor = (data['executor'] as ExecutorName | undefined) ?? 'local';
   const stages: StageSpec[] = [];
   const byName = new Map<string, StageSpec>();
@@ -199,11 +250,6 @@ export async function buildPipeline(path: string, workspace: string, executorOve
   );
 
   const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode };
-  const cacheDir = process.env['RUNNER_CACHE_DIR']
-    ? resolve(process.env['RUNNER_CACHE_DIR'])
-    : cache.dir
-      ? resolve(workspace, cache.dir)
-      : runnerDirs(workspace).defaultCache;
   const pipeline: Pipeline = {
     file,
     path,

@@ -60,17 +60,47 @@ export function references(text: string): string[] {
   return [...text.matchAll(REFERENCE)].map((m) => m[1]!);
 }
 
+/** How an interpolated value is written into a text: as it is, or quoted as one word for /bin/sh. */
+export type Quoting = 'none' | 'shell';
+
+/** `${raw:name}`: the value pasted into a shell cmd unquoted, for a param that holds shell syntax on purpose. */
+const RAW_PREFIX = 'raw:';
+
+/** Characters that mean nothing to /bin/sh anywhere in a word: such a value needs no quotes. */
+const SHELL_SAFE = /^[A-Za-z0-9_.,:\/@%+-]+$/;
+
+/** POSIX single-quote quoting: '…' keeps every character literal; a ' inside becomes '\'' . */
+export function shellQuote(text: string): string {
+  return SHELL_SAFE.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The `${` of a reference with no closing `}` (not a `$${` escape), or -1. */
+function unterminated(text: string): number {
+  for (let at = text.indexOf('${'); at >= 0; at = text.indexOf('${', at + 2)) {
+    if (at > 0 && text[at - 1] === '$') continue;
+    if (text.indexOf('}', at) < 0) return at;
+  }
+  return -1;
+}
+
 /**
  * Replaces every `${name}` in `text`. A text that is exactly one `${name}` yields the raw value (a list stays a
  * list); inside a longer text a list or object is an error, since there is no one right way to spell it.
- * `$${` escapes a literal `${`.
+ * `$${` escapes a literal `${`. With quoting 'shell' (a `shell: true` cmd) every value is one shell word:
+ * quoted, lists and maps as their JSON; `${raw:name}` pastes the value as it is.
  */
-export function interpolate(text: string, lookup: Lookup): unknown {
+export function interpolate(text: string, lookup: Lookup, quoting: Quoting = 'none'): unknown {
+  const open = unterminated(text);
+  if (open >= 0) {
+    const rest = text.slice(open + 2);
+    throw new UnknownReference(rest, `\${${rest} has no closing "}"; write $\${ for a literal \${`);
+  }
   const whole = /^\$\{\s*([^}]*?)\s*\}$/.exec(text);
-  if (whole) return resolve(whole[1]!, lookup);
+  if (whole && quoting === 'none') return resolve(stripRaw(whole[1]!), lookup);
   return text.replace(/\$?\$\{\s*([^}]*?)\s*\}/g, (match, name: string) => {
     if (match.startsWith('$$')) return match.slice(1);
-    const value = resolve(name, lookup);
+    const value = resolve(stripRaw(name), lookup);
+    if (quoting === 'shell') return name.startsWith(RAW_PREFIX) ? show(value) : shellQuote(show(value));
     if (typeof value === 'object' && value !== null) {
       throw new UnknownReference(name, `\${${name}} is a ${Array.isArray(value) ? 'list' : 'map'}; it can only stand alone as a whole value`);
     }
@@ -78,9 +108,14 @@ export function interpolate(text: string, lookup: Lookup): unknown {
   });
 }
 
+/** `raw:a.b` -> `a.b`: outside a shell cmd nothing is quoted, so the raw form means the plain one. */
+function stripRaw(name: string): string {
+  return name.startsWith(RAW_PREFIX) ? name.slice(RAW_PREFIX.length).trim() : name;
+}
+
 /** interpolate() for places that need text (argv elements, paths, env values): lists/maps become JSON. */
-export function interpolateText(text: string, lookup: Lookup): string {
-  return show(interpolate(text, lookup));
+export function interpolateText(text: string, lookup: Lookup, quoting: Quoting = 'none'): string {
+  return show(interpolate(text, lookup, quoting));
 }
 
 function resolve(name: string, lookup: Lookup): unknown {

@@ -1,7 +1,7 @@
 // The effective params: the pipeline's `params` (inline, or a file beside the pipeline), then a `--profile`
 // overlay (deep merge), then `--set key=value` overrides (values parsed as YAML scalars: `1e-5` is a number).
 import { dirname, resolve, relative } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import { didYouMean, fail } from './diagnostics.js';
 import { leafPaths } from './interpolate.js';
 import { loadYamlFile, locate, type SourceFile } from './load.js';
@@ -98,6 +98,30 @@ export function applyProfile(pipeline: SourceFile, params: Params, profile: stri
   return deepMerge(params, overlay);
 }
 
+/**
+ * The value of `--set key=text`, read as one YAML value. Text that is not valid YAML (`[1,`) is an error rather
+ * than a string, so a typo can't silently turn a list into text; so is an anchor or alias (`&a`, `*a`), which
+ * would otherwise read as null. Quoting gives the text as it is: --set 'key="[1,"'.
+ */
+function setValue(assignment: string, text: string): unknown {
+  if (text === '') return '';
+  const quoteHint = `; to pass it as text, quote it: --set '${assignment.slice(0, assignment.indexOf('=') + 1)}"${text.replaceAll('"', '\\"')}"'`;
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  const problem = doc.errors[0];
+  if (problem) fail(`--set ${assignment}: the value is not valid YAML (${problem.message.split('\n')[0]})${quoteHint}`);
+  let anchored = false;
+  visit(doc, {
+    Node(_, node) {
+      if ('anchor' in node && node.anchor) anchored = true;
+    },
+    Alias() {
+      anchored = true;
+    },
+  });
+  if (anchored) fail(`--set ${assignment}: YAML anchors and aliases (&name, *name) are not allowed in a value${quoteHint}`);
+  return doc.toJS();
+}
+
 /** Applies `--set key=value` overrides in order. */
 export function applySets(params: Params, sets: readonly string[], declared: Params = params): Params {
   let result = params;
@@ -107,13 +131,7 @@ export function applySets(params: Params, sets: readonly string[], declared: Par
     const key = assignment.slice(0, eq).trim();
     const text = assignment.slice(eq + 1);
     if (!isSettableParam(result, key, declared)) fail(`--set ${assignment}: no param "${key}"${didYouMean(key, leafPaths(result))}`);
-    let value: unknown;
-    try {
-      value = text === '' ? '' : parseYaml(text);
-    } catch {
-      value = text; // not valid YAML (e.g. "a: b: c"): take the text as it is
-    }
-    result = setParam(result, key, value);
+    result = setParam(result, key, setValue(assignment, text));
   }
   return result;
 }

@@ -146,7 +146,8 @@ function toDiagnostic(source: SourceFile, e: ErrorObject): Diagnostic {
     case 'propertyNames':
     case 'pattern':
       if (e.keyword === 'propertyNames' || path[0] === 'stages') {
-        const name = String((e.params as { propertyName?: string }).propertyName ?? path[1]);
+        // ajv names the offending key in `propertyName` (on the error itself for propertyNames' inner errors).
+        const name = String((e as { propertyName?: string }).propertyName ?? (e.params as { propertyName?: string }).propertyName ?? path[1]);
         return error(
           `invalid stage name "${name}": use letters, digits, "_", "-" and "." ("@" is reserved for foreach/matrix)`,
           locate(source, ['stages', name], 'key'),

@@ -47,9 +47,17 @@ function number(file: string, region: string, vertex: number, axis: 'X' | 'Y', v
  * region, is a StageError naming the file (and the line of a syntax error).
  */
 export function parseAnnotations(file: string, text: string): Region[] {
+  if (text.trim() === '') throw new StageError(`${file}:1:1: the file is empty (no XML): is the download or copy incomplete?`);
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
-    throw new StageError(`${file}:${valid.err.line}:${valid.err.col}: not well-formed XML (${valid.err.msg})`);
+    const unclosed = /^Invalid '\[(.*)\]' found/s.exec(valid.err.msg);
+    if (unclosed) {
+      // The validator reports tags still open at the end at 1:1; the defect is where the file stops.
+      const lines = text.split('\n');
+      const tags = [...unclosed[1]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+      throw new StageError(`${file}:${lines.length}:${lines[lines.length - 1]!.length + 1}: not well-formed XML: the file ends inside <${tags.join('> <')}> (unclosed): is it truncated?`);
+    }
+    throw new StageError(`${file}:${valid.err.line}:${valid.err.col ?? 1}: not well-formed XML (${valid.err.msg})`);
   }
   const document = parser.parse(text) as Node;
   const annotations = children(document['Annotations'], 'Annotation');

@@ -1,7 +1,8 @@
 // dsb2018 fill-holes: compact dataset -> compact dataset whose nuclei have no interior holes.
 // Each nucleus takes the background pixels it encloses (see fillLabelHoles); nuclei keep area >= 1. Images
-// are copied byte for byte.
-import { checkSize, labelsPath, readLabels } from '../imaging/dataset.js';
+// are copied byte for byte, once checked (present, whole, the right size).
+import { checkSize, imagePath, labelsPath, readLabels } from '../imaging/dataset.js';
+import { checkImageFile } from './checked-source.js';
 import { datasetMapStage } from '../imaging/map-dataset.js';
 import { fillLabelHoles } from '../imaging/morphology.js';
 
@@ -12,6 +13,7 @@ export const stage = datasetMapStage(
     const file = labelsPath(inDir, info.id);
     const labels = await readLabels(file);
     checkSize(file, labels, info);
+    await checkImageFile(imagePath(inDir, info.id), info);
     const result = fillLabelHoles(labels);
     const changed = result.filledPixels > 0 || result.droppedEmpty > 0;
     // Unchanged label maps are copied rather than re-encoded.

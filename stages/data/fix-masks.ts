@@ -121,6 +121,9 @@ async function listImageFolders(dir: string): Promise<string[]> {
 async function listMasks(masksDir: string): Promise<string[]> {
   if (!existsSync(masksDir)) throw new StageError(`${masksDir}: masks folder not found`);
   const names = (await readdir(masksDir)).filter((name) => name.toLowerCase().endsWith('.png')).sort();
+  // Every image of stage1_train (670) and of the fixes (109) has at least one mask: an empty folder is a
+  // broken copy, and would silently train the image as "no nuclei".
+  if (names.length === 0) throw new StageError(`${masksDir}: no mask PNG in the masks folder (every training image has at least one nucleus; is the copy incomplete?)`);
   return names.map((name) => join(masksDir, name));
 }
 

@@ -11,7 +11,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StageError, writeAtomically } from '../contract.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
-import { DatasetWriter, imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
+import { checkSize, DatasetWriter, imagePath, labelsPath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
+import { checkLabelsFile } from './checked-source.js';
 import { reportFlag, writeEmptyDataset, writeStageReport } from '../imaging/stage-report.js';
 import { findSeams, tileEdges, type TileEdges } from './mosaic-borders.js';
 import { chooseMosaics } from './mosaic-search.js';
@@ -73,7 +74,13 @@ export const stage: StageProgram = {
     // Phase 1: border lines of every candidate tile (only the borders stay in memory).
     const tiles: TileEdges[] = [];
     for (const [index, info] of samples.entries()) {
-      tiles.push(tileEdges(info.id, await readImage(imagePath(inDir, info.id)), info.modality));
+      const file = imagePath(inDir, info.id);
+      const image = await readImage(file);
+      checkSize(file, image, info);
+      // Every label map is checked now, not only those of the tiles chosen later: a damaged input dataset
+      // fails here rather than passing with exit 0 because its damaged sample happened to be no tile.
+      await checkLabelsFile(labelsPath(inDir, info.id), info);
+      tiles.push(tileEdges(info.id, image, info.modality));
       events.progress(index + 1, samples.length, 'image', 'borders');
     }
     const seams = findSeams(tiles, { maxSeamRatio, minMargin });

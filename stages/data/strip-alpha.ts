@@ -1,8 +1,9 @@
 // dsb2018 strip-alpha: compact dataset -> compact dataset whose images are all 8-bit RGB.
 // RGBA loses its alpha channel (the DSB images are opaque, as the original's `[:, :, :3]` assumed); grey is
-// repeated into R, G and B. Label maps are copied byte for byte.
+// repeated into R, G and B. Label maps are copied byte for byte, once checked (present, whole, the right size).
 import sharp from 'sharp';
-import { checkSize, imagePath, readImage, type Image8 } from '../imaging/dataset.js';
+import { checkSize, imagePath, labelsPath, readImage, type Image8 } from '../imaging/dataset.js';
+import { checkLabelsFile } from './checked-source.js';
 import { datasetMapStage } from '../imaging/map-dataset.js';
 
 sharp.cache(false);
@@ -27,6 +28,7 @@ export const stage = datasetMapStage(
     const file = imagePath(inDir, info.id);
     const image = await readImage(file);
     checkSize(file, image, info);
+    await checkLabelsFile(labelsPath(inDir, info.id), info);
     await writer.addCopy(inDir, info, { image: toRgb(image) });
     return { alphaDropped: image.channels === 4 ? 1 : 0, greyExpanded: image.channels === 1 ? 1 : 0 };
   },
