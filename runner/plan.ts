@@ -97,6 +97,19 @@ export async function stageClosure(ctx: PlanContext, stage: StageSpec, deps: rea
   return closure;
 }
 
+/** The closure of the deps that exist now: data deps an upstream stage has yet to make don't matter to it. */
+export async function presentCodeClosure(ctx: PlanContext, stage: StageSpec): Promise<{ entries: string[]; closure: CodeClosure | undefined }> {
+  const deps: PathHash[] = [];
+  for (const dep of stage.deps) {
+    try {
+      deps.push(await hashOnce(ctx, dep));
+    } catch (cause) {
+      if (!(cause instanceof MissingPathError)) throw cause;
+    }
+  }
+  return { entries: codeEntries(stage, deps), closure: await stageClosure(ctx, stage, deps) };
+}
+
 export async function fingerprint(ctx: PlanContext, stage: StageSpec): Promise<Fingerprint> {
   const deps: PathHash[] = [];
   for (const dep of stage.deps) {

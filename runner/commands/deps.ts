@@ -3,9 +3,7 @@
 // version, Node builtins and major version, and what could not be followed.
 import type { Values } from '../cli.js';
 import { formatWarning, importChain } from '../code-deps/closure.js';
-import { hashPath, MissingPathError } from '../../cache/hash.js';
-import type { PathHash } from '../../cache/types.js';
-import { codeEntries, stageClosure } from '../plan.js';
+import { presentCodeClosure } from '../plan.js';
 import { fail } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/pipeline.js';
 import { openContext } from './context.js';
@@ -23,17 +21,7 @@ export async function depsCommand(positionals: readonly string[], values: Values
   const lines: string[] = [];
   for (const name of resolveNames(pipeline, names, 'deps')) {
     const stage = byName.get(name)!;
-    // Data deps that don't exist yet (upstream has not run) don't matter here: only code deps are followed.
-    const deps: PathHash[] = [];
-    for (const dep of stage.deps) {
-      try {
-        deps.push(await hashPath(pipeline.workspace, dep, ctx.statCache));
-      } catch (cause) {
-        if (!(cause instanceof MissingPathError)) throw cause;
-      }
-    }
-    const entries = codeEntries(stage, deps);
-    const closure = await stageClosure(ctx, stage, deps);
+    const { entries, closure } = await presentCodeClosure(ctx, stage);
     const files = Object.keys(closure?.code.files ?? {}).sort();
     const warnings = (closure?.warnings ?? []).map(formatWarning);
     report[name] = { entries, ...(closure ? { code: closure.code } : {}), ...(warnings.length ? { warnings } : {}) };
