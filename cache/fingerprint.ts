@@ -70,7 +70,8 @@ export function normalizeFingerprint(data: FingerprintData): FingerprintData {
     deps: sortedByPath(data.deps).map((d) => ({ path: d.path, hash: d.hash, isDir: d.isDir }) as PathHash),
     env: Object.fromEntries(Object.entries(data.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     outs: [...data.outs].sort(),
-    ...(data.code ? { code: normalizeCodeDeps(data.code) } : {}),
+    // canonicalJson sorts the closure's records; only its lists need sorting here.
+    ...(data.code ? { code: { ...data.code, builtins: [...data.code.builtins].sort(), unresolved: [...data.code.unresolved].sort() } } : {}),
   };
 }
 

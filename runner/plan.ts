@@ -10,9 +10,11 @@ import type { StatCache } from '../cache/stat-cache.js';
 import type { Store } from '../cache/store.js';
 import type { CodeDeps, ContentHash, LockEntry, PathHash, RunRecord, StageKey } from '../cache/types.js';
 import { codeReasons } from './code-deps/changes.js';
-import { codeClosure, type CodeClosure, type CodeWarning } from './code-deps/closure.js';
-import { ImportCache } from './code-deps/import-cache.js';
-import { isCodeFile, Resolver } from './code-deps/resolve.js';
+import type { CodeClosure } from './code-deps/closure.js';
+import { isCodeFile } from './code-deps/code-files.js';
+import type { ImportCache } from './code-deps/import-cache.js';
+import type { Resolver } from './code-deps/resolve.js';
+import type { CodeWarning } from './code-deps/warning.js';
 import type { StaleReason, Verdict } from './stale-reason.js';
 import type { Pipeline, StageSpec } from './spec/pipeline.js';
 import { runnerDirs } from './workspace.js';
@@ -33,6 +35,8 @@ export interface PlanContext {
   importCache?: ImportCache;
   /** Import resolution, memoised for a read-only pass (with hashMemo); a run resolves afresh per stage. */
   resolver?: Resolver;
+  /** Closures by their entries, for a read-only pass (with hashMemo). */
+  closureMemo?: Map<string, CodeClosure>;
 }
 
 /** hashPath through the pass's memo, when it has one. */
@@ -75,8 +79,18 @@ export function codeEntries(stage: StageSpec, deps: readonly PathHash[]): string
 /** The import closure of the stage's JS/TS deps (undefined for a stage with none). */
 export async function stageClosure(ctx: PlanContext, stage: StageSpec, deps: readonly PathHash[]): Promise<CodeClosure | undefined> {
   const entries = codeEntries(stage, deps);
-  if (entries.length === 0) return undefined;
+  return entries.length === 0 ? undefined : closureOf(ctx, entries);
+}
+
+async function closureOf(ctx: PlanContext, entries: string[]): Promise<CodeClosure> {
+  // In a read-only pass, stages with the same entries (the three train phases, predict and predict-test…)
+  // share one walk.
+  const memoKey = entries.join('\0');
+  const known = ctx.closureMemo?.get(memoKey);
+  if (known) return known;
   const { workspace } = ctx.pipeline;
+  // Loaded only by a pipeline with JS/TS deps: a status of 1000 shell stages doesn't pay for them.
+  const [{ codeClosure }, { ImportCache }, { Resolver }] = await Promise.all([import('./code-deps/closure.js'), import('./code-deps/import-cache.js'), import('./code-deps/resolve.js')]);
   ctx.importCache ??= ImportCache.load(join(runnerDirs(workspace).tmp, 'code-imports.json'));
   const resolver = ctx.hashMemo ? (ctx.resolver ??= new Resolver(workspace)) : new Resolver(workspace);
   const closure = await codeClosure({
@@ -84,16 +98,20 @@ export async function stageClosure(ctx: PlanContext, stage: StageSpec, deps: rea
     entries,
     cache: ctx.importCache,
     resolver,
-    hash: async (path) => {
-      try {
-        return (await hashOnce(ctx, path)).hash;
-      } catch (cause) {
-        if (cause instanceof MissingPathError) return undefined;
-        throw cause;
-      }
+    hash: (path) => {
+      const memo = ctx.hashMemo?.get(path);
+      if (memo) return memo.hash; // no promise for a file an earlier stage's walk hashed
+      return hashOnce(ctx, path).then(
+        (hashed) => hashed.hash,
+        (cause: unknown) => {
+          if (cause instanceof MissingPathError) return undefined;
+          throw cause;
+        },
+      );
     },
   });
   ctx.importCache.save();
+  if (ctx.hashMemo) (ctx.closureMemo ??= new Map()).set(memoKey, closure);
   return closure;
 }
 
@@ -124,7 +142,9 @@ export async function fingerprint(ctx: PlanContext, stage: StageSpec): Promise<F
       throw cause;
     }
   }
-  const closure = await stageClosure(ctx, stage, deps);
+  // No extra await for a stage without code deps: a 1000-stage status pays for every promise.
+  const entries = codeEntries(stage, deps);
+  const closure = entries.length === 0 ? undefined : await closureOf(ctx, entries);
   const key = stageKey({
     contractVersion: CONTRACT_VERSION,
     platform: process.platform,
@@ -193,9 +213,8 @@ function restorableRecord(ctx: PlanContext, stage: StageSpec, key: StageKey): Ru
   return record.outs.every((o) => ctx.store.has(o)) ? record : undefined;
 }
 
-/** Why the stage differs from its lock entry (empty: it doesn't). */
-async function staleReasons(ctx: PlanContext, stage: StageSpec, entry: LockEntry | undefined, print: Fingerprint & { ok: true }): Promise<StaleReason[]> {
-  if (!entry) return [{ kind: 'never-run' }];
+/** Why the stage differs from its lock entry, given its outs as they are now (empty: it doesn't). */
+function staleReasons(stage: StageSpec, entry: LockEntry, print: Fingerprint & { ok: true }, { present, missing }: { present: PathHash[]; missing: string[] }): StaleReason[] {
   const reasons: StaleReason[] = [];
   const params: StaleReason[] = [];
   paramReasons(entry.params, stage.params, '', params);
@@ -203,8 +222,7 @@ async function staleReasons(ctx: PlanContext, stage: StageSpec, entry: LockEntry
   if (params.length === 0 && JSON.stringify(entry.cmd) !== JSON.stringify(stage.cmd)) reasons.push({ kind: 'command-changed', before: entry.cmd, after: stage.cmd });
   reasons.push(...params);
   depReasons(entry.deps, print.deps, reasons);
-  reasons.push(...codeReasons(entry.code, print.code, print.closure?.importedBy ?? new Map()));
-  const { present, missing } = await currentOuts(ctx, stage);
+  if (entry.code || print.code) reasons.push(...codeReasons(entry.code, print.code, print.closure?.importedBy ?? new Map()));
   for (const path of missing) reasons.push({ kind: 'output-missing', path });
   const recorded = new Map(entry.outs.map((o) => [o.path, o.hash]));
   for (const out of present) {
@@ -236,7 +254,9 @@ export async function assess(ctx: PlanContext, stage: StageSpec, options: Assess
     reasons.push({ kind: 'dep-missing', path: print.missingDep });
     return { verdict: 'run', reasons, fingerprint: print, warnings: [] };
   }
-  reasons.push(...(await staleReasons(ctx, stage, ctx.lock[stage.name], print)));
+  const entry = ctx.lock[stage.name];
+  if (entry) reasons.push(...staleReasons(stage, entry, print, await currentOuts(ctx, stage)));
+  else reasons.push({ kind: 'never-run' });
   const warnings = print.closure?.warnings ?? [];
   if (reasons.length === 0) return { verdict: 'fresh', reasons, fingerprint: print, warnings };
   const record = restorableRecord(ctx, stage, print.key);

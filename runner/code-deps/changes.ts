@@ -1,7 +1,7 @@
 // What differs between the closure a stage last ran with (its lock entry) and the closure now, as reasons.
 import type { CodeDeps } from '../../cache/types.js';
 import type { StaleReason } from '../stale-reason.js';
-import { importChain } from './closure.js';
+import { importChain } from './import-chain.js';
 
 const NONE: CodeDeps = { files: {}, packages: {}, builtins: [], node: '', unresolved: [] };
 

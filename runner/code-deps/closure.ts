@@ -5,15 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CodeDeps, ContentHash } from '../../cache/types.js';
+import { isCodeFile } from './code-files.js';
 import type { ImportCache } from './import-cache.js';
-import { isCodeFile, type Resolver } from './resolve.js';
-import { scanImports, scannerReady, type Scan } from './scan.js';
-
-export interface CodeWarning {
-  file: string;
-  line: number;
-  message: string;
-}
+import type { Resolver } from './resolve.js';
+import type { Scan } from './scan.js';
+import type { CodeWarning } from './warning.js';
 
 export interface CodeClosure {
   code: CodeDeps;
@@ -27,25 +23,16 @@ export interface ClosureInputs {
   /** The stage's JS/TS deps whose imports are followed, workspace-relative. */
   entries: readonly string[];
   /** A workspace file's content hash (through the stat cache), or undefined when it is gone. */
-  hash(path: string): Promise<ContentHash | undefined>;
+  hash(path: string): ContentHash | undefined | Promise<ContentHash | undefined>;
   cache: ImportCache;
   resolver: Resolver;
-}
-
-/** `b.ts ← a.ts`: the importers of `path`, nearest first, back to the declared dep. */
-export function importChain(importedBy: ReadonlyMap<string, string>, path: string): string[] {
-  const chain: string[] = [];
-  const seen = new Set([path]);
-  for (let at = importedBy.get(path); at !== undefined && !seen.has(at); at = importedBy.get(at)) {
-    chain.push(at);
-    seen.add(at);
-  }
-  return chain;
 }
 
 async function scanOf(inputs: ClosureInputs, path: string, hash: ContentHash): Promise<Scan> {
   const known = inputs.cache.get(hash);
   if (known) return known;
+  // The lexer (WebAssembly) is loaded only when a file's imports are not cached yet.
+  const { scanImports, scannerReady } = await import('./scan.js');
   await scannerReady();
   let scan: Scan;
   try {
@@ -69,7 +56,8 @@ export async function codeClosure(inputs: ClosureInputs): Promise<CodeClosure> {
   const seen = new Set(queue);
   for (let i = 0; i < queue.length; i++) {
     const file = queue[i]!;
-    const hash = await inputs.hash(file);
+    const hashed = inputs.hash(file);
+    const hash = hashed instanceof Promise ? await hashed : hashed;
     if (hash === undefined) {
       // Resolved a moment ago and gone now, or a declared dep that is missing (the plan reports that).
       if (!entries.has(file)) unresolved.add(`${importedBy.get(file) ?? file} -> ${file}`);
@@ -116,8 +104,4 @@ export async function codeClosure(inputs: ClosureInputs): Promise<CodeClosure> {
   }
   const node = process.versions.node.split('.')[0]!;
   return { code: { files, packages, builtins: [...builtins].sort(), node, unresolved: [...unresolved].sort() }, importedBy, warnings };
-}
-
-export function formatWarning(warning: CodeWarning): string {
-  return `${warning.file}:${warning.line}: ${warning.message}`;
 }

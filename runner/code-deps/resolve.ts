@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve as resolvePath, sep } from 'node:path';
+import { CODE_EXTENSIONS } from './code-files.js';
 
 export type Resolution =
   | { kind: 'file'; path: string }
@@ -23,12 +24,6 @@ interface PackageJson {
   imports?: ExportsMap;
 }
 
-/** Extensions that are JavaScript or TypeScript source (a dep with one of these has its imports followed). */
-export const CODE_EXTENSIONS = ['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs'] as const;
-
-export function isCodeFile(path: string): boolean {
-  return CODE_EXTENSIONS.some((ext) => path.endsWith(ext));
-}
 
 /** TypeScript's rule: an import written `./x.js` may name `x.ts` (and .mjs -> .mts, .cjs -> .cts, .jsx -> .tsx). */
 const TS_FOR_JS: Record<string, string[]> = { '.js': ['.ts', '.tsx'], '.mjs': ['.mts'], '.cjs': ['.cts'], '.jsx': ['.tsx'] };
@@ -89,11 +84,23 @@ export class Resolver {
   private readonly packageJsonMemo = new Map<string, PackageJson | undefined>();
   private readonly nearestMemo = new Map<string, PackageJson | undefined>();
   private readonly versionMemo = new Map<string, { name: string; version: string } | undefined>();
+  /** By importing file and specifier: a status pass walks the shared files of many stages' closures. */
+  private readonly resolved = new Map<string, Resolution>();
 
   constructor(private readonly workspace: string) {}
 
   /** Where `specifier`, imported by the workspace file `from`, leads. */
   resolve(from: string, specifier: string): Resolution {
+    const memoKey = `${from}\0${specifier}`;
+    let known = this.resolved.get(memoKey);
+    if (known === undefined) {
+      known = this.resolveOnce(from, specifier);
+      this.resolved.set(memoKey, known);
+    }
+    return known;
+  }
+
+  private resolveOnce(from: string, specifier: string): Resolution {
     const fromDir = dirname(join(this.workspace, from));
     if (specifier.startsWith('node:')) return { kind: 'builtin', name: specifier.slice(5) };
     if (specifier.startsWith('#')) return this.resolveImportsField(fromDir, specifier);

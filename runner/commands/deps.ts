@@ -2,7 +2,8 @@
 // followed, every workspace file reached (with the chain of imports that reaches it), the packages by installed
 // version, Node builtins and major version, and what could not be followed.
 import type { Values } from '../cli.js';
-import { formatWarning, importChain } from '../code-deps/closure.js';
+import { importChain } from '../code-deps/import-chain.js';
+import { formatWarning } from '../code-deps/warning.js';
 import { presentCodeClosure } from '../plan.js';
 import { fail } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/pipeline.js';
