@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashPath } from '../../cache/hash.js';
 import { StatCache } from '../../cache/stat-cache.js';
-import { codeClosure, importChain, type CodeClosure } from '../../runner/code-deps/closure.js';
+import { codeClosure, type CodeClosure } from '../../runner/code-deps/closure.js';
+import { importChain } from '../../runner/code-deps/import-chain.js';
 import { ImportCache } from '../../runner/code-deps/import-cache.js';
 import { Resolver } from '../../runner/code-deps/resolve.js';
 
