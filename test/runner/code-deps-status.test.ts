@@ -121,3 +121,20 @@ test('runner deps prints the whole closure with the chain to each file; --json g
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown stage "nope"/);
 });
+
+test('status, status --json and run --dry-run --json print the same reasons (one printer) and agree on the verdict', () => {
+  const dir = codeWorkspace();
+  run(dir);
+  writeFileSync(join(dir, 'lib/b.ts'), 'export const b = 3;\n');
+  const text = status(dir);
+  const json = JSON.parse(runCli(dir, ['status', 'pipeline.yaml', '--json']).stdout) as { stages: Record<string, { status: string; reasons: string[] }> };
+  const dry = JSON.parse(runCli(dir, ['run', 'pipeline.yaml', '--dry-run', '--json']).stdout) as { stages: Record<string, { plan: string; reasons: string[] }> };
+  for (const stage of ['build', 'other']) {
+    const lines = json.stages[stage]!.reasons;
+    assert.ok(lines.length > 0);
+    assert.deepEqual(dry.stages[stage]!.reasons, lines);
+    for (const line of lines) assert.ok(text.includes(`    ${line}\n`), `${line} not in:\n${text}`);
+    assert.equal(json.stages[stage]!.status, 'stale');
+    assert.equal(dry.stages[stage]!.plan, 'run');
+  }
+});
