@@ -159,7 +159,8 @@ export async function fingerprint(ctx: PlanContext, stage: StageSpec): Promise<F
   return closure ? { ok: true, key, deps, code: closure.code, closure } : { ok: true, key, deps };
 }
 
-const CODE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '.jsx', '.tsx', '.py', '.sh', '.bash', '.r', '.jl', '.rb', '.pl', '.go', '.rs', '.c', '.cc', '.cpp', '.java', '.lua']);
+// Any source language: a changed file dep with one of these is reported as code, not data.
+const SOURCE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '.jsx', '.tsx', '.py', '.sh', '.bash', '.r', '.jl', '.rb', '.pl', '.go', '.rs', '.c', '.cc', '.cpp', '.java', '.lua']);
 
 /** `param train.lr: 0.0001 -> 0.00001` for every leaf that differs. */
 function paramReasons(before: unknown, after: unknown, path: string, out: StaleReason[]): void {
@@ -177,7 +178,7 @@ function depReasons(before: PathHash[], after: PathHash[], out: StaleReason[]): 
     const was = old.get(dep.path);
     if (!was) out.push({ kind: 'dep-added', path: dep.path });
     else if (was.hash !== dep.hash) {
-      if (!dep.isDir && CODE_EXTENSIONS.has(extname(dep.path).toLowerCase())) out.push({ kind: 'code-changed', path: dep.path, importedBy: [] });
+      if (!dep.isDir && SOURCE_EXTENSIONS.has(extname(dep.path).toLowerCase())) out.push({ kind: 'code-changed', path: dep.path, importedBy: [] });
       else {
         const reason: StaleReason = { kind: 'dep-changed', path: dep.path, isDir: dep.isDir };
         if (dep.nfiles !== undefined) reason.nfiles = dep.nfiles;
