@@ -2,7 +2,7 @@
 // read that no dep covers, and the files it wrote that are not declared outs. For code the import closure
 // can't see (Python, shell, R…). The stage's outs are rewritten like a run's, but nothing is recorded: run
 // the pipeline afterwards.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Values } from '../cli.js';
 import { straceAvailable, traceFiles } from '../code-deps/file-trace.js';
@@ -66,7 +66,8 @@ export async function checkDepsCommand(positionals: readonly string[], values: V
       stage: name,
       exitCode: trace.exitCode,
       undeclaredReads: [...trace.reads].filter((p) => !ignored(p) && !written(p) && !covered.some((dep) => isWithin(p, dep)) && !outs.some((out) => isWithin(p, out))).sort(),
-      undeclaredWrites: [...trace.writes].filter((p) => !ignored(p) && !outs.some((out) => isWithin(p, out))).sort(),
+      // A temp file renamed into an out (or deleted) is gone by now: only what the stage left counts.
+      undeclaredWrites: [...trace.writes].filter((p) => !ignored(p) && !outs.some((out) => isWithin(p, out)) && existsSync(join(pipeline.workspace, p))).sort(),
     });
   }
   ctx.statCache.save();

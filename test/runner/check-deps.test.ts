@@ -34,7 +34,8 @@ function workspace(): string {
     'secret.txt': 'not declared\n',
     'data/config.json': '{}\n',
     'prog.py': "import json\nopen('declared.txt').read()\njson.load(open('data/config.json'))\nopen('out/py.txt', 'w').write('ok')\n",
-    'clean.py': "open('declared.txt').read()\nopen('out/clean.txt', 'w').write('ok')\n",
+    // Written to a temp file and renamed into its out: the temp file is no undeclared write.
+    'clean.py': "import os\nopen('declared.txt').read()\nopen('clean.tmp', 'w').write('ok')\nos.replace('clean.tmp', 'out/clean.txt')\n",
     'out/.keep': '',
   });
 }
