@@ -1,8 +1,8 @@
 // The import closure (runner/code-deps/) on small temp workspaces: which files and packages a JS/TS entry
 // reaches, how specifiers resolve, and what is reported instead of followed.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashPath } from '../../cache/hash.js';
@@ -12,8 +12,12 @@ import { importChain } from '../../runner/code-deps/import-chain.js';
 import { ImportCache } from '../../runner/code-deps/import-cache.js';
 import { Resolver } from '../../runner/code-deps/resolve.js';
 
+const made: string[] = [];
+after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function workspace(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'code-deps-'));
+  made.push(dir);
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
