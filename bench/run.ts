@@ -32,6 +32,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-peers': () => import('./runner-peers.js'),
   'runner-slurm': () => import('./runner-slurm.js'),
   'runner-big-pipeline': () => import('./big-pipeline.js'),
+  'code-deps': () => import('./code-deps-status.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   'host-boxes': () => import('./host-boxes.js'),

@@ -1,7 +1,7 @@
 // The stage key: sha256 of explicit, fixed-order data (wireit's FingerprintData). Anything that can change a
 // stage's outputs is a field here; nothing else is (a stage's name, say, or the time it ran).
 import { createHash } from 'node:crypto';
-import type { FingerprintData, PathHash, StageKey } from './types.js';
+import type { CodeDeps, FingerprintData, PathHash, StageKey } from './types.js';
 
 export type { FingerprintData } from './types.js';
 
@@ -70,6 +70,23 @@ export function normalizeFingerprint(data: FingerprintData): FingerprintData {
     deps: sortedByPath(data.deps).map((d) => ({ path: d.path, hash: d.hash, isDir: d.isDir }) as PathHash),
     env: Object.fromEntries(Object.entries(data.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     outs: [...data.outs].sort(),
+    // canonicalJson sorts the closure's records; only its lists need sorting here.
+    ...(data.code ? { code: { ...data.code, builtins: [...data.code.builtins].sort(), unresolved: [...data.code.unresolved].sort() } } : {}),
+  };
+}
+
+function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A closure with its fields in a fixed order and every collection sorted (the key and the lock file use it). */
+export function normalizeCodeDeps(code: CodeDeps): CodeDeps {
+  return {
+    files: sortedRecord(code.files),
+    packages: sortedRecord(code.packages),
+    builtins: [...new Set(code.builtins)].sort(),
+    node: code.node,
+    unresolved: [...new Set(code.unresolved)].sort(),
   };
 }
 

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import lockfile from 'proper-lockfile';
-import { canonicalJson } from './fingerprint.js';
-import type { LockEntry, PathHash, StageKey } from './types.js';
+import { canonicalJson, normalizeCodeDeps } from './fingerprint.js';
+import type { CodeDeps, LockEntry, PathHash, StageKey } from './types.js';
 
 export type { LockEntry } from './types.js';
 
@@ -36,7 +36,27 @@ function orderedEntry(stage: string, e: LockEntry): LockEntry {
     deps: [...e.deps].sort(byPath).map(orderedPathHash),
     params: JSON.parse(canonicalJson(e.params, `stage ${stage} params`)) as Record<string, unknown>,
     outs: [...e.outs].sort(byPath).map(orderedPathHash),
+    // The import closure (file -> hash, package -> version), sorted, so `git diff` of the lock shows what changed.
+    ...(e.code ? { code: normalizeCodeDeps(e.code) } : {}),
   };
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+function checkCode(file: string, stage: string, code: unknown): CodeDeps | undefined {
+  if (code === undefined) return undefined;
+  const c = code as Partial<CodeDeps> | null;
+  if (typeof c !== 'object' || c === null || !isStringRecord(c.files) || !isStringRecord(c.packages) ||
+    !isStringList(c.builtins) || typeof c.node !== 'string' || !isStringList(c.unresolved)) {
+    throw new LockFileError(`${file}: stage "${stage}": code needs files, packages, builtins, node and unresolved`);
+  }
+  return c as CodeDeps;
 }
 
 /** The exact bytes writeLock writes for these entries. */
@@ -75,12 +95,14 @@ export function readLock(file: string): Record<string, LockEntry> {
     if (typeof raw.key !== 'string') throw new LockFileError(`${file}: stage "${stage}" has no key`);
     checkPathHashes(file, stage, 'deps', raw.deps);
     checkPathHashes(file, stage, 'outs', raw.outs);
+    const code = checkCode(file, stage, raw.code);
     entries[stage] = {
       key: raw.key as StageKey,
       cmd: raw.cmd ?? '',
       deps: raw.deps!,
       params: (raw.params ?? {}) as Record<string, unknown>,
       outs: raw.outs!,
+      ...(code ? { code } : {}),
     };
   }
   return entries;

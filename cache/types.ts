@@ -56,6 +56,26 @@ export interface FingerprintData {
   env: Record<string, string>;
   /** Declared out paths; sorted before hashing. */
   outs: string[];
+  /** The import closure of the stage's JS/TS deps; absent for a stage with none (its key is then unchanged). */
+  code?: CodeDeps;
+}
+
+/**
+ * What a stage's JS/TS deps import, followed to the end (runner/code-deps/closure.ts): workspace files by
+ * content, packages by installed version, Node builtins and Node's major version, and imports that resolved
+ * to nothing (so the file appearing later changes the key).
+ */
+export interface CodeDeps {
+  /** Workspace files reached through imports, not counting the declared deps themselves. */
+  files: Record<string, ContentHash>;
+  /** Package name -> installed version, as Node resolves it from the importing file. */
+  packages: Record<string, string>;
+  /** `node:` modules imported (names without the prefix), sorted. */
+  builtins: string[];
+  /** Node's major version, e.g. "20". */
+  node: string;
+  /** `importing-file -> specifier` for each import that resolved to nothing, sorted. */
+  unresolved: string[];
 }
 
 /** How Store.restore materialises an object in the workspace. */
@@ -81,4 +101,6 @@ export interface LockEntry {
   deps: PathHash[];
   params: Record<string, unknown>;
   outs: PathHash[];
+  /** The import closure the stage ran with, when it has JS/TS deps. */
+  code?: CodeDeps;
 }

@@ -54,6 +54,18 @@ export const COMMANDS: Record<string, CommandSpec> = {
     positionals: 1,
     options: { ...paramOptions, json: { type: 'boolean', help: 'print JSON instead of text' }, ...common },
   },
+  deps: {
+    usage: 'runner deps <pipeline> <stage>… [options]',
+    summary: 'The code closure of stages: files their JS/TS deps import, packages by version, what could not be followed.',
+    positionals: -1,
+    options: { ...paramOptions, json: { type: 'boolean', help: 'print JSON instead of text' }, ...common },
+  },
+  'check-deps': {
+    usage: 'runner check-deps <pipeline> [stage]… [options]',
+    summary: 'Run stages once under strace: workspace files read that no dep covers, outs written but not declared.',
+    positionals: -1,
+    options: { ...paramOptions, json: { type: 'boolean', help: 'print JSON instead of text' }, ...common },
+  },
   dag: {
     usage: 'runner dag <pipeline> [options]',
     summary: 'Print the stage graph.',
@@ -191,6 +203,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/run.js')).runCommand(pipeline, values);
       case 'status':
         return await (await import('./commands/status.js')).statusCommand(pipeline, values);
+      case 'deps':
+        return await (await import('./commands/deps.js')).depsCommand(parsed.positionals, values);
+      case 'check-deps':
+        return await (await import('./commands/check-deps.js')).checkDepsCommand(parsed.positionals, values);
       case 'dag':
         return await (await import('./commands/dag.js')).dagCommand(pipeline, values);
       case 'params':

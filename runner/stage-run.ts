@@ -12,6 +12,7 @@ import { EventsTail, type StageEvent } from './events.js';
 import type { Failure } from './failure.js';
 import { assess, cachedOuts, readMetrics, type PlanContext } from './plan.js';
 import type { StageSpec } from './spec/pipeline.js';
+import { describeReasons } from './stale-reason.js';
 import { runnerDirs } from './workspace.js';
 
 export type StageStatus = 'ran' | 'restored' | 'fresh' | 'failed' | 'skipped';
@@ -66,21 +67,21 @@ export class StageRun {
 
   /** `release` is called once the stage's process has ended: what is left (caching its outs) needs no slot. */
   async execute(release: () => void = () => {}): Promise<StageResult> {
-    const assessment = await assess(this.ctx, this.stage);
+    const assessment = await assess(this.ctx, this.stage, { forced: this.force });
     const print = assessment.fingerprint;
     if (!print.ok) return this.failed({ reason: 'missing-dependency', path: print.missingDep });
-    if (!this.force && assessment.fresh) return { status: 'fresh', durationMs: this.elapsed() };
-    const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs });
-    if (!this.force && assessment.restorable) {
+    if (assessment.verdict === 'fresh') return { status: 'fresh', durationMs: this.elapsed() };
+    const reasons = describeReasons(assessment.reasons);
+    const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs, ...(print.code ? { code: print.code } : {}) });
+    if (assessment.verdict === 'restore' && assessment.restorable) {
       try {
         await this.restore(assessment.restorable);
         this.hooks.record(this.stage.name, entry(assessment.restorable.outs));
-        return { status: 'restored', durationMs: this.elapsed(), reasons: assessment.reasons };
+        return { status: 'restored', durationMs: this.elapsed(), reasons };
       } catch {
         // An object vanished or was damaged since has() looked: fall through and run the stage.
       }
     }
-    const reasons = this.force ? ['forced', ...assessment.reasons] : assessment.reasons;
     this.hooks.starting(this.stage.name, reasons);
     const outcome = await this.runWithRetries();
     release();

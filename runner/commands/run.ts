@@ -14,6 +14,7 @@ import { lockWorkspace } from '../workspace-lock.js';
 import { openContext } from './context.js';
 import { loadOptions } from './options.js';
 import { resolveNames, selectStages } from './select.js';
+import { describeReasons } from '../stale-reason.js';
 import { assessAll } from './status.js';
 
 /** Stages on a cluster neither use this machine's tokens nor count against its cpus by default. */
@@ -32,13 +33,13 @@ async function dryRun(pipeline: Pipeline, selected: string[], forced: Set<string
   const ctx = await openContext(pipeline);
   const reports = await assessAll(ctx, selected, forced);
   if (json) {
-    const stages = Object.fromEntries([...reports].map(([name, r]) => [name, { plan: r.verdict, reasons: r.reasons }]));
+    const stages = Object.fromEntries([...reports].map(([name, r]) => [name, { plan: r.verdict, reasons: describeReasons(r.reasons) }]));
     process.stdout.write(JSON.stringify({ pipeline: pipeline.file, dryRun: true, stages }, null, 2) + '\n');
     return 0;
   }
   const label = { fresh: 'fresh  ', restore: 'restore', run: 'run    ' } as const;
   for (const [name, report] of reports) {
-    process.stdout.write(`${label[report.verdict]} ${name}${report.reasons.length ? `  (${report.reasons.join('; ')})` : ''}\n`);
+    process.stdout.write(`${label[report.verdict]} ${name}${report.reasons.length ? `  (${describeReasons(report.reasons).join('; ')})` : ''}\n`);
   }
   return 0;
 }

@@ -1,18 +1,21 @@
 // `runner status`: per stage fresh, or stale with reasons, and whether the run-cache can restore it.
-// Also the engine of `runner run --dry-run`.
+// Also the engine of `runner run --dry-run`. The verdict is plan.ts's; the lines are stale-reason.ts's.
 import type { Values } from '../cli.js';
-import { assess, readMetrics, type Assessment, type PlanContext } from '../plan.js';
+import { formatWarning, type CodeWarning } from '../code-deps/warning.js';
+import { assess, readMetrics, type PlanContext } from '../plan.js';
 import { loadPipeline } from '../spec/pipeline.js';
+import { describeReasons, type StaleReason, type Verdict } from '../stale-reason.js';
 import { openContext } from './context.js';
 import { loadOptions } from './options.js';
 
-export type Verdict = 'fresh' | 'restore' | 'run';
+export type { Verdict } from '../stale-reason.js';
 
 export interface StageStatusReport {
   verdict: Verdict;
-  reasons: string[];
+  reasons: StaleReason[];
   restorable: boolean;
   metrics?: Record<string, unknown>;
+  warnings: CodeWarning[];
 }
 
 /** Assesses `names` in graph order; a stage below one that will run or restore lists it as a reason. */
@@ -22,13 +25,10 @@ export async function assessAll(ctx: PlanContext, names: readonly string[], forc
   const reports = new Map<string, StageStatusReport>();
   for (const name of names) {
     const stage = byName.get(name)!;
-    const staleUp = (ctx.pipeline.upstream[name] ?? []).filter((u) => reports.has(u) && reports.get(u)!.verdict !== 'fresh');
-    const assessment: Assessment = await assess(ctx, stage, staleUp);
-    const reasons = forced.has(name) ? ['forced', ...assessment.reasons] : assessment.reasons;
-    const restorable = assessment.restorable !== undefined;
-    const verdict: Verdict = reasons.length === 0 ? 'fresh' : restorable && !forced.has(name) && staleUp.length === 0 ? 'restore' : 'run';
-    const report: StageStatusReport = { verdict, reasons, restorable };
-    if (verdict === 'fresh') {
+    const upstreamStale = (ctx.pipeline.upstream[name] ?? []).filter((u) => reports.has(u) && reports.get(u)!.verdict !== 'fresh');
+    const assessment = await assess(ctx, stage, { upstreamStale, forced: forced.has(name) });
+    const report: StageStatusReport = { verdict: assessment.verdict, reasons: assessment.reasons, restorable: assessment.restorable !== undefined, warnings: assessment.warnings };
+    if (assessment.verdict === 'fresh') {
       const metrics = readMetrics(ctx.pipeline.workspace, stage);
       if (metrics && Object.keys(metrics).length) report.metrics = metrics;
     }
@@ -37,16 +37,24 @@ export async function assessAll(ctx: PlanContext, names: readonly string[], forc
   return reports;
 }
 
+/** Each warning once, however many stages' closures reach the file. */
+export function distinctWarnings(reports: Iterable<StageStatusReport>): string[] {
+  const lines = new Set<string>();
+  for (const report of reports) for (const warning of report.warnings) lines.add(formatWarning(warning));
+  return [...lines];
+}
+
 export async function statusCommand(file: string, values: Values): Promise<number> {
   const pipeline = await loadPipeline(file, loadOptions(values));
   const ctx = await openContext(pipeline);
   const reports = await assessAll(ctx, pipeline.stages.map((s) => s.name));
   ctx.statCache.save();
+  const warnings = distinctWarnings(reports.values());
   if (values['json']) {
     const stages = Object.fromEntries(
-      [...reports].map(([name, r]) => [name, { status: r.verdict === 'fresh' ? 'fresh' : 'stale', reasons: r.reasons, restorable: r.restorable, ...(r.metrics ? { metrics: r.metrics } : {}) }]),
+      [...reports].map(([name, r]) => [name, { status: r.verdict === 'fresh' ? 'fresh' : 'stale', reasons: describeReasons(r.reasons), restorable: r.restorable, ...(r.metrics ? { metrics: r.metrics } : {}) }]),
     );
-    process.stdout.write(JSON.stringify({ pipeline: pipeline.file, stages }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ pipeline: pipeline.file, stages, ...(warnings.length ? { warnings } : {}) }, null, 2) + '\n');
     return 0;
   }
   const lines: string[] = [];
@@ -58,10 +66,11 @@ export async function statusCommand(file: string, values: Values): Promise<numbe
     }
     stale++;
     lines.push(`${name}: stale`);
-    for (const reason of report.reasons) lines.push(`    ${reason}`);
+    for (const reason of describeReasons(report.reasons)) lines.push(`    ${reason}`);
     if (report.restorable) lines.push('    restorable from run-cache');
   }
   lines.push(stale ? `${stale} of ${reports.size} stages stale` : `all ${reports.size} stages fresh`);
+  for (const warning of warnings) lines.push(`warning: ${warning}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -66,9 +66,9 @@ class StageBuilder {
     return result;
   }
 
-  /** The deps written as {path, optional: true}, interpolated like every dep. */
-  private optionalDeps(raw: Record<string, unknown>, template: string, scope: Record<string, unknown>): string[] {
-    const optional = ((raw['deps'] ?? []) as unknown[]).map((entry) => typeof entry === 'object' && entry !== null && (entry as { optional?: boolean }).optional === true);
+  /** The deps written as {path, optional: true} (or another flag's value), interpolated like every dep. */
+  private optionalDeps(raw: Record<string, unknown>, template: string, scope: Record<string, unknown>, flag: 'optional' | 'imports' = 'optional', value = true): string[] {
+    const optional = ((raw['deps'] ?? []) as unknown[]).map((entry) => typeof entry === 'object' && entry !== null && (entry as Record<string, unknown>)[flag] === value);
     if (!optional.includes(true)) return [];
     const quiet = new StageBuilder(this.source, this.workspace, this.params, this.executorOverride, this.guarded);
     const all = quiet.paths(raw, 'deps', template, scope);
@@ -143,6 +143,7 @@ class StageBuilder {
       shell,
       deps: this.paths(raw, 'deps', template, scope),
       optionalDeps: this.optionalDeps(raw, template, scope),
+      importsNotFollowed: this.optionalDeps(raw, template, scope, 'imports', false),
       outs: this.paths(raw, 'outs', template, scope),
       metrics: this.paths(raw, 'metrics', template, scope),
       checkpoints: this.paths(raw, 'checkpoints', template, scope),

@@ -49,6 +49,8 @@ export interface StageSpec {
   deps: string[];
   /** Deps declared `optional: true`: absent ones are hashed as absent instead of failing the stage. */
   optionalDeps: string[];
+  /** JS/TS deps declared `imports: false`: their own content enters the key, their import closure doesn't. */
+  importsNotFollowed: string[];
   outs: string[];
   metrics: string[];
   checkpoints: string[];

@@ -31,12 +31,13 @@ const stageSchema = {
     cmd: { type: ['string', 'array'], minLength: 1, minItems: 1, items: scalar },
     shell: { type: 'boolean' },
     // A dep is a path, or {path, optional: true}: an optional dep that is absent enters the key as "absent".
+    // {path, imports: false}: a JS/TS dep whose import closure is not followed (runner/code-deps/).
     deps: {
       type: 'array',
       items: {
         anyOf: [
           { type: 'string', minLength: 1 },
-          { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 }, optional: { type: 'boolean' } } },
+          { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 }, optional: { type: 'boolean' }, imports: { type: 'boolean' } } },
         ],
       },
     },
