@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { LoadOptions, Pipeline } from './pipeline.js';
 
 /** Bump when the Pipeline model or the loader's semantics change. */
-const SPEC_CACHE_VERSION = 3;
+const SPEC_CACHE_VERSION = 4;
 
 interface Entry {
   version: number;
