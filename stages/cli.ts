@@ -1,6 +1,6 @@
 // `dsb2018 <stage> [flags]`: the DSB2018 stage programs behind one command. Each stage lives in its own
 // module, loaded only when asked for, and exports `stage: StageProgram` (see ./program.ts).
-import { describeUnexpected } from '../runner/failure.js';
+import { describeUnexpected } from './unexpected-error.js';
 import { runStageProgram, type StageProgram } from './program.js';
 
 /** Stage name -> module path (relative to this file). */

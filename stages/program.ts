@@ -1,7 +1,7 @@
 // What a stage program is: a name, documented flags, and a run function. Flag parsing, --help, and the
 // translation of failures into exit codes live here so every stage behaves the same way.
 import { parseArgs } from 'node:util';
-import { describeUnexpected } from '../runner/failure.js';
+import { describeUnexpected } from './unexpected-error.js';
 import { StageError, stageEvents, stageParams, type StageEvents } from './contract.js';
 
 export interface FlagSpec {
