@@ -56,13 +56,13 @@ async function train(clipNorm: number): Promise<Run> {
     model.reseedSampling(`step ${step}`);
     const batch = buildTrainBatch([samples[step % samples.length]!], { ...config.image }, seededRng(step));
     try {
-      steps.push(model.trainStep(optimizer, batch));
+      steps.push(await model.trainStep(optimizer, batch));
     } finally {
       batch.images.dispose();
     }
   }
   const valBatch = buildTrainBatch(samples.slice(0, 1), { ...config.image }, seededRng('validation'));
-  const validation = model.losses(valBatch);
+  const validation = await model.losses(valBatch);
   valBatch.images.dispose();
   const hash = createHash('sha256');
   let weightsAbsSum = 0;
