@@ -40,8 +40,8 @@ export function leanVariableGrads(f: () => tf.Scalar, variables: readonly tf.Var
 }
 
 /**
- * leanVariableGrads for a forward pass that awaits in the middle (a read-back: the asynchronous train step reads
- * the RPN's boxes between the trunk and the heads, so the trunk runs once, taped). The tape and the forward scope
+ * leanVariableGrads for a forward pass that awaits in the middle (a read-back: the train step reads the RPN's
+ * boxes between the trunk and the heads, so the trunk runs once, taped). The tape and the forward scope
  * stay open across the awaits: nothing else may run tf ops meanwhile (the train loop runs one step at a time).
  */
 export async function leanVariableGradsAsync(f: () => Promise<tf.Scalar>, variables: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {

@@ -63,7 +63,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
   // The cpu backend is ~10x slower: one image and one step there, every case on wasm.
   const onWasm = backend === 'wasm';
 
-  test(`on ${backend}, the awaited read-back's train steps give the synchronous one's losses and leaves the same weights${onWasm ? ' (two steps, a batch of two, one image without nuclei)' : ''}`, async () => {
+  test(`on ${backend}, the awaited read-back's train steps give the synchronous one's losses and leave the same weights${onWasm ? ' (two steps, a batch of two, one image without nuclei)' : ''}`, async () => {
     await selectBackend(backend, () => {}, { threads: 1 });
     const config = smallConfig();
     const samples = onWasm ? twoImages : twoImages.slice(0, 1);
