@@ -13,7 +13,6 @@ import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { squares } from '../helpers/square-nuclei.js';
 import { TINY_SIZE, tinyMaskRcnnConfig } from '../helpers/tiny-mask-rcnn.js';
-import type { Image8, LabelMap } from '../../stages/imaging/dataset.js';
 
 const size = TINY_SIZE;
 
@@ -176,15 +175,7 @@ test('only webgpu needs the awaited read-back; a model takes the active backend\
 });
 
 /** A 64 x 64 image with one 12 x 12 nucleus. */
-function sample(): { image: Image8; labels: LabelMap } {
-  const data = new Uint8Array(64 * 64 * 3).fill(10);
-  const labels = new Uint16Array(64 * 64);
-  for (let y = 20; y < 32; y++) for (let x = 8; x < 20; x++) {
-    labels[y * 64 + x] = 1;
-    data.fill(230, (y * 64 + x) * 3, (y * 64 + x) * 3 + 3);
-  }
-  return { image: { width: 64, height: 64, channels: 3, data }, labels: { width: 64, height: 64, data: labels, count: 1 } };
-}
+const sample = () => squares(64, 64, [[20, 8]]);
 
 /** A step and the validation loss with one read-back, on a fresh model. */
 async function stepAndValidation(readBack: ReadBack): Promise<{ step: Losses; val: Losses }> {
