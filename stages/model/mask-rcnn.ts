@@ -18,7 +18,7 @@ import { BackboneWithFpn } from './backbone-with-fpn.js';
 import { clipFactor } from './clip-factor.js';
 import type { MaskRcnnConfig } from './config.js';
 import type { DecayPart } from './kernels/webgpu/sum-of-squares.js';
-import { leanVariableGradsAsync } from './lean-gradients.js';
+import { leanVariableGrads } from './lean-gradients.js';
 import { lossNames, weightDecayLoss, weightDecayValue, type Losses, type LossTensors } from './losses.js';
 import type { ImageMeta, TrainBatch } from './molding.js';
 import { ParameterStore } from './params.js';
@@ -126,9 +126,9 @@ export class MaskRcnn {
     const { weightDecay, clipNorm } = this.config.train;
     const foldDecay = optimizer.foldsWeightDecay === true && weightDecay > 0;
     let parts: LossTensors | undefined;
-    // One taped forward (leanVariableGradsAsync: tf.variableGrads' arithmetic, freeing memory during backprop,
+    // One taped forward (leanVariableGrads: tf.variableGrads' arithmetic, freeing memory during backprop,
     // the tape held open across the proposals' read).
-    const { value, grads } = await leanVariableGradsAsync(async () => {
+    const { value, grads } = await leanVariableGrads(async () => {
       parts = await this.lossTensors(batch, this.config.backbone.trainBatchNorm, !foldDecay);
       for (const name of lossNames) tf.keep(parts[name]);
       return addAll(lossNames.map((name) => parts![name])) as tf.Scalar;
