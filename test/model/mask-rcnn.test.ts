@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
 import { configFromParams } from '../../stages/model/config.js';
-import { MaskRcnn, type GradientApplier } from '../../stages/model/mask-rcnn.js';
+import { defaultParts, MaskRcnn, type GradientApplier } from '../../stages/model/mask-rcnn.js';
+import type { ImageMeta } from '../../stages/model/molding.js';
+import { ParameterStore } from '../../stages/model/params.js';
+import type { FrameDetections } from '../../stages/model/roi-heads.js';
+import { ImageTransform } from '../../stages/model/transform.js';
+import type { Image8 } from '../../stages/imaging/dataset.js';
 import { buildTrainBatch } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { squares } from '../helpers/square-nuclei.js';
@@ -107,5 +112,28 @@ test('an input of the wrong size is a clear error', async () => {
   const images = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
   await assert.rejects(model.detect(images, [{ originalHeight: 64, originalWidth: 64, size: 64, scale: 1, window: [0, 0, 64, 64] }]), /images must be \[B, 128, 128, 3\]/);
   images.dispose();
+  model.dispose();
+});
+
+test('the model runs the parts it is given', async () => {
+  /** The recipe's transform, counting what passes through it. */
+  class CountingTransform extends ImageTransform {
+    batches = 0;
+    postprocessed = 0;
+    override batch(images: readonly Image8[]) {
+      this.batches++;
+      return super.batch(images);
+    }
+    override postprocess(found: FrameDetections, meta: ImageMeta) {
+      this.postprocessed++;
+      return super.postprocess(found, meta);
+    }
+  }
+  const store = new ParameterStore(config.seed);
+  const transform = new CountingTransform(config);
+  const model = new MaskRcnn(config, { store, parts: { ...defaultParts(config, store), transform } });
+  const found = await model.detectImages([squares(60, 100, [[10, 10]]).image, squares(128, 128, []).image]);
+  assert.equal(found.length, 2);
+  assert.deepEqual([transform.batches, transform.postprocessed], [1, 2]);
   model.dispose();
 });
