@@ -24,7 +24,7 @@ import { seededRng } from '../stages/model/sampler.js';
 import { Amsgrad } from '../stages/train/amsgrad.js';
 import type { BenchResult } from './run.js';
 import { syntheticSample } from './synthetic-sample.js';
-import { timeIt } from './timing.js';
+import { timeItAsync } from './timing.js';
 
 export interface ModelStepResult {
   case: string;
@@ -73,12 +73,12 @@ export async function benchModelStep(options: { backend: string; cases: string[]
     // Inference first: a training step that runs out of wasm memory aborts the whole wasm module.
     const meta = imageMeta(s, s, s);
     const firstImage = batch.images.slice(0, 1) as tf.Tensor4D;
-    const inferenceMs = name === 'resnet50-b2' ? Number.NaN : timeIt(options.repeat, () => void model.detect(firstImage, [meta]));
+    const inferenceMs = name === 'resnet50-b2' ? Number.NaN : await timeItAsync(options.repeat, () => model.detect(firstImage, [meta]));
     firstImage.dispose();
     let trainStepMs: number | string;
     if (name === 'resnet50-tv') trainStepMs = 'not timed (inference comparison only)';
     else try {
-      trainStepMs = Math.round(timeIt(options.repeat, () => void model.trainStep(optimizer, batch)));
+      trainStepMs = Math.round(await timeItAsync(options.repeat, () => model.trainStep(optimizer, batch)));
     } catch (error) {
       trainStepMs = `failed: ${(error as Error).message.split('\n')[0]}`;
     }

@@ -76,7 +76,7 @@ export async function run(): Promise<BenchResult[]> {
       model.build();
       const images = await benchImages(c.images + (c.warmUp ? 1 : 0));
       const timed = c.warmUp ? images.slice(1) : images;
-      if (c.warmUp) model.detectImages([images[0]!.image]);
+      if (c.warmUp) await model.detectImages([images[0]!.image]);
       // The predict stage's loop (without reading the files): detect with TTA, merge, encode, write.
       const writer = new PredictionsWriter(join(dir, 'raw'));
       let instances = 0;

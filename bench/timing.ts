@@ -17,3 +17,15 @@ export function timeIt(repeat: number, fn: () => unknown): number {
   }
   return median(times);
 }
+
+/** timeIt for a function that awaits (the model's entry points): each run's time is until its promise settles. */
+export async function timeItAsync(repeat: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}

@@ -2,7 +2,7 @@
 // docs/backend.md tracks. Runs on any WebGPU device, the lent GPU or Mesa's lavapipe here (slowly: ~75 s for the
 // recipe's step at 128 px).
 //   node --import tsx bench/device/count-dispatches.ts [model=recipe] [size=128]
-// model: a Mask R-CNN preset (recipe, small: trainStepAsync with AMSGrad, as the train stage runs it; FUSE=0 for
+// model: a Mask R-CNN preset (recipe, small: trainStep with AMSGrad, as the train stage runs it; FUSE=0 for
 // AMSGrad op by op), or one of the benchmark models with everything fused (resnet50 B=2, unet B=4:
 // trainOnBatch with the fused batch norm and FusedAdam). The count barely depends on the size (only the
 // patch-matrix and ROI-gather chunks grow with it).
@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
 import { configFromParams } from '../../stages/model/config.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
-import { buildTrainBatchAsync } from '../../stages/model/molding.js';
+import { buildTrainBatch } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { syntheticSample } from '../synthetic-sample.js';
@@ -35,10 +35,10 @@ async function stepper(): Promise<{ step: () => Promise<unknown>; trainable: num
   const config = configFromParams({ preset, image: { size }, detection: { minConfidence: 0 } });
   const model = new MaskRcnn(config);
   const samples = [syntheticSample(size, 6, 'count-a'), syntheticSample(size, 4, 'count-b')];
-  const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
+  const batch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
   const optimizer = new Amsgrad({ learningRate: 1e-4, fuseOnWebgpu: process.env['FUSE'] !== '0' });
-  await model.trainStepAsync(optimizer, batch); // builds the model
-  return { step: () => model.trainStepAsync(optimizer, batch), trainable: model.store.trainableVariables().length };
+  await model.trainStep(optimizer, batch); // builds the model
+  return { step: () => model.trainStep(optimizer, batch), trainable: model.store.trainableVariables().length };
 }
 const { step, trainable } = await stepper();
 await step();

@@ -1,7 +1,7 @@
 // On the lent GPU: our Mask R-CNN on the webgpu backend, through the same backend selection the stages use
 // (selectBackend('webgpu'): our kernels, writeBuffer uploads, submit batching). Three parts:
 //   (a) agreement: a tiny config's validation losses on webgpu vs the cpu backend, same seed and batch;
-//   (b) train steps (trainStepAsync: webgpu in Node has no synchronous read-back) and inference (detectAsync)
+//   (b) train steps (trainStep: awaited read-back, webgpu in Node has no synchronous one) and inference (detect)
 //       for the small config at 256 (the cpu profile's) and the recipe's ResNet-101 at 512 with 2 images;
 //   (c) the ResNet-50 variant at 512, 2 images (the issue's comparison point), and the issue's ResNet-50
 //       classifier step with the backend configured as the stages do.
@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../stages/model/backend.js';
 import { configFromParams } from '../../stages/model/config.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
-import { buildTrainBatchAsync, imageMeta } from '../../stages/model/molding.js';
+import { buildTrainBatch, imageMeta } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { Amsgrad } from '../../stages/train/amsgrad.js';
 import { kernelTimes, median, programTimes, resnet50Classifier } from './webgpu-setup.js';
@@ -60,8 +60,8 @@ if (wanted('agreement')) await section('agreement', async () => {
     await selectBackend(backend, log);
     const config = configFromParams(tinyParams);
     const model = new MaskRcnn(config);
-    const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
-    const losses = await model.lossesAsync(batch);
+    const batch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
+    const losses = await model.losses(batch);
     batch.images.dispose();
     model.dispose();
     return losses;
@@ -108,31 +108,31 @@ async function stepCase(name: string, params: Record<string, unknown>, images: n
   const samples = Array.from({ length: images }, (_, i) => syntheticSample(s, 40, `${name}${i}`));
   const model = new MaskRcnn(config);
   const optimizer = new Amsgrad({ learningRate: 1e-5 });
-  const batch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
+  const batch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
   const times: number[] = [];
   const losses: unknown[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
-    losses.push(await model.trainStepAsync(optimizer, batch));
+    losses.push(await model.trainStep(optimizer, batch));
     times.push(performance.now() - t0);
     log(`${name} step ${i}: ${Math.round(times[i]!)} ms`);
   }
-  // The train stage's loop: each step queued while the previous one's losses are read (trainStepQueued).
+  // The train stage's loop: each step queued while the previous one's losses are read (queueTrainStep).
   const t0 = performance.now();
   let pending: Promise<unknown> | undefined;
   for (let i = 0; i < steps; i++) {
-    const queued = await model.trainStepQueued(optimizer, batch);
+    const queued = await model.queueTrainStep(optimizer, batch);
     if (pending) await pending;
     pending = queued.losses;
   }
   await pending;
   const overlappedStepMs = (performance.now() - t0) / steps;
-  const stepProfile = profile ? await dispatchesAndProfile(() => model.trainStepAsync(optimizer, batch)) : undefined;
+  const stepProfile = profile ? await dispatchesAndProfile(() => model.trainStep(optimizer, batch)) : undefined;
   const first = batch.images.slice(0, 1) as tf.Tensor4D;
   const inference: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    await model.detectAsync(first, [imageMeta(s, s, s)]);
+    await model.detect(first, [imageMeta(s, s, s)]);
     inference.push(performance.now() - t0);
   }
   tf.dispose([first, batch.images]);

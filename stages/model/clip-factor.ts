@@ -1,5 +1,6 @@
 // Keras' clipnorm as a tensor, never read back: min(1, clipNorm / global norm of the gradients) (a zero norm
-// gives 1), for the asynchronous train step (webgpu in Node has no synchronous read).
+// gives 1). The train step's one clipping on every backend (the optimizer multiplies it in; webgpu in Node could
+// not read a norm back synchronously anyway).
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from './add-all.js';
 import { sumOfSquares, type DecayPart } from './kernels/webgpu/sum-of-squares.js';
@@ -11,8 +12,8 @@ import { sumOfSquares, type DecayPart } from './kernels/webgpu/sum-of-squares.js
 export function clipFactor(grads: readonly tf.Tensor[], clipNorm: number, decay: readonly (DecayPart | undefined)[] = []): tf.Scalar {
   if (grads.length === 0) return tf.scalar(1);
   // On webgpu the sums of squares are taken 7 gradients per dispatch (kernels/webgpu/sum-of-squares.ts) instead
-  // of a square and a sum per gradient; elsewhere the square-and-sum of the synchronous path, for the same
-  // arithmetic. One squared gradient alive at a time.
+  // of a square and a sum per gradient; elsewhere a square and a sum per gradient, one squared gradient alive at
+  // a time.
   if (tf.getBackend() === 'webgpu') {
     return tf.tidy(() => tf.minimum(1, tf.div(clipNorm, tf.sqrt(sumOfSquares(grads, grads.map(() => 1), decay)))) as tf.Scalar);
   }

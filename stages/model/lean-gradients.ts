@@ -7,7 +7,7 @@
 // and the tape is walked in reverse). Peak memory is then about the activations alone, shrinking as backprop
 // proceeds. The same arithmetic as tf.variableGrads, in the same order: results are identical.
 //
-// It drives the engine through members the public API does not type (startTape, endTape, scopedRun, the
+// It drives the engine through members the public API does not type (startTape, endTape, startScope, the
 // active tape); tfjs is pinned in package-lock.json, and test/model/lean-gradients.test.ts checks it against
 // tf.variableGrads.
 import * as tf from '@tensorflow/tfjs';
@@ -23,7 +23,6 @@ interface TapeNode {
 
 interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
-  scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   startScope(name?: string): void;
   endScope(result?: tf.TensorContainer): void;
   startTape(): void;
@@ -31,21 +30,14 @@ interface EngineInternals {
   tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
 }
 
-/** Like tf.variableGrads(f, variables): the loss and the gradient of each trainable variable, by variable name. */
-export function leanVariableGrads(f: () => tf.Scalar, variables: readonly tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
-  const xs = trainableOf(variables, 'leanVariableGrads');
-  const engine = tf.engine() as unknown as EngineInternals;
-  const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
-  return backward(engine, xs, y, 'leanVariableGrads');
-}
-
 /**
- * leanVariableGrads for a forward pass that awaits in the middle (a read-back: the asynchronous train step reads
- * the RPN's boxes between the trunk and the heads, so the trunk runs once, taped). The tape and the forward scope
- * stay open across the awaits: nothing else may run tf ops meanwhile (the train loop runs one step at a time).
+ * Like tf.variableGrads(f, variables): the loss and the gradient of each trainable variable, by variable name.
+ * `f` may await in the middle (a read-back: the train step reads the RPN's boxes between the trunk and the heads,
+ * so the trunk runs once, taped). The tape and the forward scope stay open across the awaits: nothing else may run
+ * tf ops meanwhile (the train loop runs one step at a time).
  */
-export async function leanVariableGradsAsync(f: () => Promise<tf.Scalar>, variables: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {
-  const xs = trainableOf(variables, 'leanVariableGradsAsync');
+export async function leanVariableGrads(f: () => tf.Scalar | Promise<tf.Scalar>, variables: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {
+  const xs = trainableOf(variables, 'leanVariableGrads');
   const engine = tf.engine() as unknown as EngineInternals;
   engine.startTape();
   engine.startScope('forward');
@@ -60,7 +52,7 @@ export async function leanVariableGradsAsync(f: () => Promise<tf.Scalar>, variab
   }
   engine.endScope(y);
   engine.endTape();
-  return backward(engine, xs, y, 'leanVariableGradsAsync');
+  return backward(engine, xs, y, 'leanVariableGrads');
 }
 
 function trainableOf(variables: readonly tf.Variable[], where: string): tf.Variable[] {

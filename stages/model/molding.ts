@@ -50,22 +50,14 @@ export function imageMeta(height: number, width: number, size: number): ImageMet
   return { originalHeight: height, originalWidth: width, size, scale, window: [top, left, top + h, left + w] };
 }
 
-/** Image8 (1, 3 or 4 channels; alpha dropped, grey repeated) -> Float32Array [S * S * 3] network input. */
-export function moldImage(image: Image8, size: number, meanPixel: readonly [number, number, number]): { pixels: Float32Array; meta: ImageMeta } {
-  const meta = imageMeta(image.height, image.width, size);
-  const pixels = tf.tidy(() => moldedTensor(image, meta, meanPixel).dataSync() as Float32Array);
-  return { pixels, meta };
-}
-
-/** moldImage with an awaited read (backends with no synchronous read-back: read-back.ts). Same pixels. */
-export async function moldImageAsync(image: Image8, size: number, meanPixel: readonly [number, number, number]): Promise<{ pixels: Float32Array; meta: ImageMeta }> {
-  const meta = imageMeta(image.height, image.width, size);
-  const molded = tf.tidy(() => moldedTensor(image, meta, meanPixel));
-  try {
-    return { pixels: (await molded.data()) as Float32Array, meta };
-  } finally {
-    molded.dispose();
-  }
+/**
+ * Image8s (1, 3 or 4 channels; alpha dropped, grey repeated) -> the network input [B, S, S, 3] and where each
+ * image lies in it. Nothing is read back: the batch is built on the backend (the caller disposes it).
+ */
+export function moldImages(images: readonly Image8[], size: number, meanPixel: readonly [number, number, number]): { images: tf.Tensor4D; metas: ImageMeta[] } {
+  const metas = images.map((image) => imageMeta(image.height, image.width, size));
+  if (images.length === 0) return { images: tf.zeros([0, size, size, 3]), metas };
+  return { images: tf.tidy(() => tf.stack(images.map((image, b) => moldedTensor(image, metas[b]!, meanPixel))) as tf.Tensor4D), metas };
 }
 
 /** The network input [S, S, 3] of an image (call in a tidy). */
@@ -135,35 +127,15 @@ export interface BatchOptions {
   maxGtInstances: number;
 }
 
-/** Samples -> TrainBatch (the images tensor is the caller's to dispose). */
+/** Samples -> TrainBatch (the images tensor is the caller's to dispose); nothing is read back. */
 export function buildTrainBatch(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): TrainBatch {
-  return assembleBatch(samples, samples.map((sample) => moldImage(sample.image, options.size, options.meanPixel)), options, rng);
-}
-
-/** buildTrainBatch with awaited reads (backends with no synchronous read-back); same batch, same rng draws. */
-export async function buildTrainBatchAsync(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): Promise<TrainBatch> {
-  const molded = [];
-  for (const sample of samples) molded.push(await moldImageAsync(sample.image, options.size, options.meanPixel));
-  return assembleBatch(samples, molded, options, rng);
-}
-
-function assembleBatch(
-  samples: ReadonlyArray<{ labels: LabelMap }>,
-  molded: ReadonlyArray<{ pixels: Float32Array; meta: ImageMeta }>,
-  options: BatchOptions,
-  rng: Rng,
-): TrainBatch {
-  const s = options.size;
-  const pixels = new Float32Array(samples.length * s * s * 3);
-  const batch: Omit<TrainBatch, 'images'> = { gtBoxes: [], gtMasks: [], gtClassIds: [] };
-  samples.forEach((sample, b) => {
-    pixels.set(molded[b]!.pixels, b * s * s * 3);
-    const gt = moldInstances(sample.labels, molded[b]!.meta, options.miniMaskSize, options.maxGtInstances, rng);
-    batch.gtBoxes.push(gt.boxes);
-    batch.gtMasks.push(gt.miniMasks);
-    batch.gtClassIds.push(gt.classIds);
+  // The ground truth first: a label map that does not fit its image is an error before any tensor exists.
+  const gts = samples.map((sample) => {
+    const meta = imageMeta(sample.image.height, sample.image.width, options.size);
+    return moldInstances(sample.labels, meta, options.miniMaskSize, options.maxGtInstances, rng);
   });
-  return { images: tf.tensor4d(pixels, [samples.length, s, s, 3]), ...batch };
+  const { images } = moldImages(samples.map((sample) => sample.image), options.size, options.meanPixel);
+  return { images, gtBoxes: gts.map((gt) => gt.boxes), gtMasks: gts.map((gt) => gt.miniMasks), gtClassIds: gts.map((gt) => gt.classIds) };
 }
 
 /** Boxes [n * 4] in the S x S frame -> original image pixels, clipped to the image. */

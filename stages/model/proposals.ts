@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { decodeBoxesTensor, type StdDev } from './box-coder.js';
 import { nms } from './nms.js';
+import type { ReadBack } from './read-back.js';
 
 export interface ProposalOptions {
   preNmsTopN: number;
@@ -24,29 +25,12 @@ export interface Proposals {
 
 /**
  * logits [B, A, 2] (index 1 = object), deltas [B, A, 4], anchors [A, 4] pixels -> one Proposals per image.
- * Reads values back (NMS runs on the host), so call it outside any gradient closure's loss path.
+ * Each image's ranked boxes come back through `readBack` (one read for the batch); NMS runs on the host. Call it
+ * outside any gradient closure's loss path.
  */
-export function generateProposals(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Proposals[] {
-  const ranked = rankedRows(logits, deltas, anchors, options);
-  try {
-    return ranked.map((rows) => suppressed(rows.dataSync() as Float32Array, options));
-  } finally {
-    tf.dispose(ranked);
-  }
-}
-
-/**
- * generateProposals without a synchronous read (webgpu in Node has none): the ranked boxes of every image come
- * back with one awaited read each. Same proposals as generateProposals.
- */
-export async function generateProposalsAsync(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions): Promise<Proposals[]> {
-  const ranked = rankedRows(logits, deltas, anchors, options);
-  try {
-    const values = await Promise.all(ranked.map((r) => r.data() as Promise<Float32Array>));
-    return values.map((rows) => suppressed(rows, options));
-  } finally {
-    tf.dispose(ranked);
-  }
+export async function generateProposals(logits: tf.Tensor3D, deltas: tf.Tensor3D, anchors: tf.Tensor2D, options: ProposalOptions, readBack: ReadBack): Promise<Proposals[]> {
+  const values = await readBack.read(rankedRows(logits, deltas, anchors, options));
+  return values.map((rows) => suppressed(rows, options));
 }
 
 /** Per image, its top-ranked boxes and scores as one [k, 5] tensor: y1, x1, y2, x2, score. */

@@ -45,7 +45,7 @@ function resolve(implementation: RoiAlignImplementation): 'gather' | 'js' {
  * each box); imageSize: [H, W] of the network input in pixels (for the level rule).
  * Returns [N, poolSize, poolSize, C] in the order of the input boxes.
  * Boxes and batch index given as arrays (Float32Array [N * 4], Int32Array [N]) are not read back from a tensor:
- * with 'gather', nothing is read synchronously at all (the async model paths on webgpu need that).
+ * with 'gather', nothing is read synchronously at all (the awaited read-back, webgpu's, needs that).
  */
 export function roiAlign(
   featureMaps: readonly tf.Tensor4D[],

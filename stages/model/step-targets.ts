@@ -1,12 +1,10 @@
 // What one training step's losses are measured against, as plain arrays: the RPN's sampled anchors (labels and
 // box targets) from the ground truth alone, and the heads' sampled ROIs (classes, box and mask targets) from the
-// ground truth and the proposals. The synchronous step builds them in the middle of its forward pass (reading the
-// proposals back there); the asynchronous one in a first, untaped pass; both then build the same loss tensors
-// from these constants, so no gradient flows through them (Matterport's stop_gradient on targets and ROIs).
+// ground truth and the proposals (read back in the middle of the forward pass). The losses are built from these
+// constants, so no gradient flows through them (Matterport's stop_gradient on targets and ROIs).
 //
-// The sampler's RNG is consumed in one fixed order: the RPN targets of every image, then the detection targets
-// of every image. Both steps call rpnStepTargets before headStepTargets, so a seed samples the same anchors and
-// ROIs in either.
+// The sampler's RNG is consumed in one fixed order: the RPN targets of every image (rpn.ts), then the detection
+// targets of every image (roi-heads.ts), so a seed samples the same anchors and ROIs whatever the read-back.
 import type { MaskRcnnConfig } from './config.js';
 import { detectionTargets } from './detection-targets.js';
 import type { TrainBatch } from './molding.js';

@@ -1,21 +1,19 @@
-// tf.tidy for a function that awaits (tf.tidy refuses promises): every tensor made while it runs is disposed at
-// the end, except those in its result and those kept. The scope stays open across the awaits, so nothing else may
+// tf.tidy for a function that awaits and returns plain values (tf.tidy refuses promises): every tensor made while
+// it runs is disposed at the end, except those kept. The scope stays open across the awaits, so nothing else may
 // make tensors meanwhile that should outlive it (the stages run one model call at a time).
 import * as tf from '@tensorflow/tfjs';
 
 interface ScopeInternals {
   startScope(name?: string): void;
-  endScope(result?: tf.TensorContainer): void;
+  endScope(): void;
 }
 
-export async function tidyAsync<T extends tf.TensorContainer>(name: string, f: () => Promise<T>): Promise<T> {
+export async function tidyAsync<T>(name: string, f: () => Promise<T>): Promise<T> {
   const engine = tf.engine() as unknown as ScopeInternals;
   engine.startScope(name);
-  let result: T | undefined;
   try {
-    result = await f();
-    return result;
+    return await f();
   } finally {
-    engine.endScope(result);
+    engine.endScope();
   }
 }

@@ -13,7 +13,6 @@ import { backendPreferences, selectBackend, type BackendPreference } from '../mo
 import { loadCheckpoint, readCheckpointMeta } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
 import { MaskRcnn } from '../model/mask-rcnn.js';
-import { needsAsyncReadBack } from '../model/read-back.js';
 import { defaultPredictOptions, predictImages, ttaModes, type DetectFn, type PredictOptions, type TtaMode } from './predict-core.js';
 import { datasetInputs, imageFolderSelection, readInputImage, type PredictInput } from './predict-inputs.js';
 import { PredictionsWriter, encodeInstances } from './predictions.js';
@@ -88,8 +87,7 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
         `scale-down retry ${run.options.scaleDownRetry ? 'on' : 'off'}, mask threshold ${config.detection.maskThreshold}, ` +
         `min confidence ${config.detection.minConfidence}`,
     );
-    // webgpu in Node has no synchronous read-back: the awaited form there, the (faster) synchronous one elsewhere.
-    const detect: DetectFn = needsAsyncReadBack() ? (images) => model.detectImagesAsync(images) : (images) => model.detectImages(images);
+    const detect: DetectFn = (images) => model.detectImages(images);
     let instances = 0;
     let retries = 0;
     let retriesUsed = 0;

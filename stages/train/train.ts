@@ -15,10 +15,9 @@ import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
 import { configFromParams, trainingInputSize, trainingNetworkConfig, type MaskRcnnConfig } from '../model/config.js';
 import { loadKerasH5 } from '../model/keras-h5.js';
-import { MaskRcnn, type GradientApplier, type Losses, type TrainBatch } from '../model/mask-rcnn.js';
-import { buildTrainBatch, buildTrainBatchAsync, type BatchOptions } from '../model/molding.js';
-import { needsAsyncReadBack } from '../model/read-back.js';
-import { seededRng, type Rng } from '../model/sampler.js';
+import { MaskRcnn, type Losses, type QueuedStep } from '../model/mask-rcnn.js';
+import { buildTrainBatch, type BatchOptions } from '../model/molding.js';
+import { seededRng } from '../model/sampler.js';
 import { Amsgrad } from './amsgrad.js';
 import { augmentKeys, augmentSample, defaultAugmentOptions, type AugmentOptions } from './augment.js';
 import { resizePad } from './augment-geometry.js';
@@ -140,9 +139,8 @@ export const stage: StageProgram = {
     events.log(`train: ${train.length} training samples (${countBy(train)}), ${val.length} validation; ${settings.epochs} epochs x ${steps} steps, batch ${settings.batch}, lr ${settings.lr}`);
 
     // The model, and where it starts from.
-    const calls = modelCalls();
-    if (calls.asynchronous) events.log(`train: ${backend.name} has no synchronous read-back: asynchronous steps (each queued while the last one's losses are read)`);
     const model = new MaskRcnn(trainingNetworkConfig(config));
+    if (model.readBack.name === 'awaited') events.log(`train: ${backend.name} has no synchronous read-back: each step is queued while the last one's losses are read`);
     model.build();
     if (inputSize < config.image.size) events.log(`train: ${inputSize} px windows of images molded to ${config.image.size} px (image.trainInputSize)`);
     // The key leaves out --epochs (phase-state.ts): a phase given more or fewer epochs continues its checkpoint.
@@ -183,8 +181,8 @@ export const stage: StageProgram = {
       const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
       model.reseedSampling(`${settings.seed}/${epoch}`); // the epoch's sampling, whether resumed or not
       const stepLosses: Losses[] = [];
-      // Each step's losses are read while the next step is prepared and queued (calls.queued): the device never
-      // waits for the host between steps. A diverged loss stops the phase one step later.
+      // Each step's losses are read while the next step is prepared and queued (queueTrainStep; on webgpu): the
+      // device never waits for the host between steps. A diverged loss stops the phase one step later.
       let pending: { step: number; losses: Promise<Losses> } | undefined;
       const settle = async () => {
         if (!pending) return;
@@ -198,14 +196,14 @@ export const stage: StageProgram = {
       for (let step = 0; step < steps; step++) {
         const random = seededRng(`${settings.seed}/augment/${epoch}/${step}`);
         const picked = Array.from({ length: settings.batch }, (_, k) => train[order[(step * settings.batch + k) % order.length]!]!);
-        const batch = await calls.batch(
+        const batch = buildTrainBatch(
           picked.map((sample) => (augment ? augmentSample({ image: sample.image, labels: sample.labels }, random, augment) : trainingInput(sample, config, random))),
           batchOptions(config),
           random,
         );
-        let queued: { losses: Promise<Losses> };
+        let queued: QueuedStep;
         try {
-          queued = await calls.queued(model, optimizer, batch);
+          queued = await model.queueTrainStep(optimizer, batch);
         } finally {
           batch.images.dispose(); // safe once queued: the device runs commands in order
         }
@@ -215,7 +213,7 @@ export const stage: StageProgram = {
         secondsLeft = estimate.stepDone();
       }
       await settle();
-      const valLosses = await validate(model, val, config, settings.valBatch, calls);
+      const valLosses = await validate(model, val, config, settings.valBatch);
       const record: EpochRecord = {
         epoch,
         train: meanLosses(stepLosses),
@@ -281,49 +279,16 @@ function checkpointMeta(config: MaskRcnnConfig, phase: string, epoch: number): R
   return { config, phase, epoch };
 }
 
-/**
- * How a phase calls the model: the asynchronous forms where the backend has no synchronous read-back (webgpu in
- * Node: stages/model/read-back.ts), the synchronous ones elsewhere (faster: no second trunk forward per step).
- * Same numbers either way.
- */
-export interface ModelCalls {
-  asynchronous: boolean;
-  batch(samples: ReadonlyArray<{ image: Image8; labels: LabelMap }>, options: BatchOptions, rng: Rng): Promise<TrainBatch>;
-  step(model: MaskRcnn, optimizer: GradientApplier, batch: TrainBatch): Promise<Losses>;
-  /** The step queued on the device, its losses still being read (step's losses = await queued(...).losses). */
-  queued(model: MaskRcnn, optimizer: GradientApplier, batch: TrainBatch): Promise<{ losses: Promise<Losses> }>;
-  losses(model: MaskRcnn, batch: TrainBatch): Promise<Losses>;
-}
-
-export function modelCalls(asynchronous: boolean = needsAsyncReadBack()): ModelCalls {
-  if (asynchronous) {
-    return {
-      asynchronous,
-      batch: buildTrainBatchAsync,
-      step: (model, optimizer, batch) => model.trainStepAsync(optimizer, batch),
-      queued: (model, optimizer, batch) => model.trainStepQueued(optimizer, batch),
-      losses: (model, batch) => model.lossesAsync(batch),
-    };
-  }
-  return {
-    asynchronous,
-    batch: async (samples, options, rng) => buildTrainBatch(samples, options, rng),
-    step: async (model, optimizer, batch) => model.trainStep(optimizer, batch),
-    queued: async (model, optimizer, batch) => ({ losses: Promise.resolve(model.trainStep(optimizer, batch)) }),
-    losses: async (model, batch) => model.losses(batch),
-  };
-}
-
 /** Validation loss over the whole list, batch by batch, no augmentation (undefined without validation ids). */
-async function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnnConfig, batchSize: number, calls: ModelCalls): Promise<Losses | undefined> {
+async function validate(model: MaskRcnn, val: TrainingSample[], config: MaskRcnnConfig, batchSize: number): Promise<Losses | undefined> {
   if (val.length === 0) return undefined;
   const random = seededRng('validation');
   const all: Losses[] = [];
   for (let i = 0; i < val.length; i += batchSize) {
     const samples = val.slice(i, i + batchSize).map((sample) => trainingInput(sample, config, seededRng(`validation/${sample.id}`)));
-    const batch = await calls.batch(samples, batchOptions(config), random);
+    const batch = buildTrainBatch(samples, batchOptions(config), random);
     try {
-      all.push(await calls.losses(model, batch));
+      all.push(await model.losses(batch));
     } finally {
       batch.images.dispose();
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { buildTrainBatch, imageMeta, moldImage, moldInstances, unmoldBoxes, unmoldMasks } from '../../stages/model/molding.js';
+import { buildTrainBatch, imageMeta, moldImages, moldInstances, unmoldBoxes, unmoldMasks } from '../../stages/model/molding.js';
 import { seededRng } from '../../stages/model/sampler.js';
 
 await tf.setBackend('cpu');
@@ -16,7 +16,10 @@ test('an image is scaled to fit the square by its long side and centred', () => 
 
 test('molding subtracts the mean pixel and pads with zeros before it', () => {
   const image = { width: 4, height: 2, channels: 4 as const, data: new Uint8Array(4 * 2 * 4).fill(200) };
-  const { pixels, meta } = moldImage(image, 8, mean);
+  const molded = moldImages([image], 8, mean);
+  const pixels = molded.images.dataSync();
+  const meta = molded.metas[0]!;
+  molded.images.dispose();
   assert.deepEqual(meta.window, [2, 0, 6, 8]);
   // Row 0 is padding: 0 - mean; row 3 is image: 200 - mean.
   assert.ok(Math.abs(pixels[0]! + 123.7) < 1e-4);

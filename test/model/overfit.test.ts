@@ -58,7 +58,7 @@ function maskIou(a: Uint8Array, labels: Uint16Array, id: number): number {
   return union === 0 ? 0 : intersection / union;
 }
 
-test('the small Mask R-CNN overfits one synthetic image: loss falls at least 5x and every ellipse is found', { timeout: 300_000 }, () => {
+test('the small Mask R-CNN overfits one synthetic image: loss falls at least 5x and every ellipse is found', { timeout: 300_000 }, async () => {
   const config = smallTestConfig();
   const ellipses: Array<[number, number, number, number]> = [[30, 30, 12, 9], [80, 90, 10, 16], [95, 35, 14, 14]];
   const sample = ellipsesSample(size, size, ellipses);
@@ -68,7 +68,7 @@ test('the small Mask R-CNN overfits one synthetic image: loss falls at least 5x 
   const history: number[] = [];
   let tensorsAfterFirstStep = 0;
   for (let step = 0; step < 60; step++) {
-    history.push(model.trainStep(optimizer, batch).loss_total);
+    history.push((await model.trainStep(optimizer, batch)).loss_total);
     if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
   }
   const trace = history.map((v) => v.toFixed(3)).join(' ');
@@ -78,7 +78,7 @@ test('the small Mask R-CNN overfits one synthetic image: loss falls at least 5x 
   assert.ok(first / last >= 5, `loss fell only ${(first / last).toFixed(2)}x: ${trace}`);
   assert.equal(tf.memory().numTensors, tensorsAfterFirstStep, 'training steps must not leak tensors');
 
-  const [found] = model.detect(batch.images, [imageMeta(size, size, size)]);
+  const [found] = await model.detect(batch.images, [imageMeta(size, size, size)]);
   assert.ok(found!.masks.length >= ellipses.length, `found ${found!.masks.length} of ${ellipses.length} ellipses`);
   for (let id = 1; id <= ellipses.length; id++) {
     const best = Math.max(...found!.masks.map((m) => maskIou(m, sample.labels.data, id)));

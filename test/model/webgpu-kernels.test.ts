@@ -14,7 +14,8 @@ import { batchNorm, upsample2x } from '../../stages/model/layers.js';
 import { ParameterStore } from '../../stages/model/params.js';
 import { weightDecayLoss } from '../../stages/model/losses.js';
 import { MaskRcnn } from '../../stages/model/mask-rcnn.js';
-import { buildTrainBatch, buildTrainBatchAsync } from '../../stages/model/molding.js';
+import { buildTrainBatch } from '../../stages/model/molding.js';
+import { awaitedReadBack, synchronousReadBack } from '../../stages/model/read-back.js';
 import { seededRng } from '../../stages/model/sampler.js';
 import { KernelCalls } from '../../stages/model/kernels/kernel-calls.js';
 import { filterGradientByPatches, inputGradientByPatches } from '../../stages/model/kernels/webgpu/conv-gradients.js';
@@ -310,25 +311,24 @@ test('AMSGrad state packed on webgpu round-trips through withState/restore: a re
 // The recipe's settings; batch norm training; and a weight decay large enough to matter in one step (1e-4 moves
 // the gradients by ~1e-7: a decay folded wrongly into the webgpu optimizer would not show).
 for (const { trainBatchNorm, weightDecay } of [{ trainBatchNorm: false, weightDecay: 1e-4 }, { trainBatchNorm: true, weightDecay: 1e-4 }, { trainBatchNorm: false, weightDecay: 30 }]) {
-test(`one Mask R-CNN training step on webgpu (asynchronous) gives the cpu backend's losses and weights, batch norm ${trainBatchNorm ? 'training' : 'frozen (the recipe)'}, weight decay ${weightDecay}`, { skip: noDevice }, async () => {
+test(`one Mask R-CNN training step on webgpu (awaited read-back) gives the cpu backend's losses and weights, batch norm ${trainBatchNorm ? 'training' : 'frozen (the recipe)'}, weight decay ${weightDecay}`, { skip: noDevice }, async () => {
   const size = TINY_SIZE;
   const config = tinyMaskRcnnConfig({ detection: { minConfidence: 0 }, backbone: { fpnChannels: 8, trainBatchNorm }, train: { weightDecay, clipNorm: 5 } });
   const samples = [squares(size, size, [[5, 5], [30, 35]])];
   await tf.setBackend('cpu');
-  const onCpu = new MaskRcnn(config);
-  onCpu.roiAlignImplementation = 'gather'; // the asynchronous path's ROIAlign: the same arithmetic
+  const onCpu = new MaskRcnn(config, { readBack: { ...synchronousReadBack, roiAlign: awaitedReadBack.roiAlign } }); // the awaited read-back's ROIAlign: the same arithmetic
   onCpu.build();
   const initial = new Map(onCpu.store.names().map((name) => [name, onCpu.store.get(name)!.dataSync().slice()]));
   const cpuBatch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
-  const expected = onCpu.trainStep(new Amsgrad({ learningRate: 1e-3 }), cpuBatch);
+  const expected = await onCpu.trainStep(new Amsgrad({ learningRate: 1e-3 }), cpuBatch);
   assert.ok(expected.loss_mask > 0, 'GT boxes as proposals give positive ROIs, so the heads are exercised');
 
   await tf.setBackend('webgpu');
   const onGpu = new MaskRcnn(config);
   onGpu.build();
   for (const [name, value] of initial) onGpu.store.get(name)!.assign(tf.tensor(value, onGpu.store.get(name)!.shape));
-  const gpuBatch = await buildTrainBatchAsync(samples, { ...config.image }, seededRng(1));
-  const actual = await onGpu.trainStepAsync(new Amsgrad({ learningRate: 1e-3 }), gpuBatch);
+  const gpuBatch = buildTrainBatch(samples, { ...config.image }, seededRng(1));
+  const actual = await onGpu.trainStep(new Amsgrad({ learningRate: 1e-3 }), gpuBatch);
   for (const [name, value] of Object.entries(expected)) {
     assertClose([actual[name as keyof typeof actual]], [value], `loss ${name}`, 1e-4, 1e-3);
   }
