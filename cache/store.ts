@@ -363,6 +363,7 @@ export class Store {
         linkSync(object, dest);
         return hashObject(dest);
       } catch (error) {
+        if (lstatSync(object, { throwIfNoEntry: false })?.isDirectory()) return { problem: 'it is a folder' };
         if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error; // other disk: copy instead
       }
     }
