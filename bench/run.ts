@@ -31,6 +31,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-hash': () => import('./runner-hash.js'),
   'runner-peers': () => import('./runner-peers.js'),
   'runner-slurm': () => import('./runner-slurm.js'),
+  'cache-restore': () => import('./cache-restore.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   'host-boxes': () => import('./host-boxes.js'),
