@@ -245,8 +245,10 @@ export class Store {
           continue;
         }
         if (live.has(object.name) && object.isFile()) continue;
-        freedBytes += lstatSync(abs).size;
+        const size = lstatSync(abs, { throwIfNoEntry: false })?.size;
+        if (size === undefined) continue; // removed meanwhile (another gc)
         unlinkSync(abs); // a symlink goes as a link: its target is never touched
+        freedBytes += size;
         removedObjects++;
       }
     }
@@ -280,7 +282,12 @@ export class Store {
 
   /** Removes a damaged object; the error to throw, saying it was removed. */
   private damaged(object: string, message: string): DamagedObjectError {
-    rmSync(object, { recursive: true, force: true });
+    try {
+      rmSync(object, { recursive: true, force: true });
+    } catch (cause) {
+      // A read-only shared cache: the object stays, and every restore of it keeps refusing it.
+      return new DamagedObjectError(object, `${message}; could not remove it from the cache (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`);
+    }
     return new DamagedObjectError(object, `${message}; removed it from the cache`);
   }
 

@@ -172,6 +172,9 @@ export class StageRun {
     let durationMs = 0;
     while (attempts <= this.stage.retries) {
       attempts++;
+      // Again before each retry: a failed attempt may have turned an out's folder into a symlink.
+      const unsafe = attempts > 1 ? this.outLeavingWorkspace() : undefined;
+      if (unsafe) return { failure: { reason: 'unsafe-path', message: unsafe }, attempts, durationMs, metrics };
       const job = this.prepare(attempts);
       const tail = new EventsTail(job.eventsFile, (event) => {
         if (event.type === 'metric') Object.assign(metrics, event.values);

@@ -155,3 +155,19 @@ test('gc never follows a symlink in objects/ and skips stray files there, with o
   assert.equal(existsSync(join(objects, shard, 'e'.repeat(64))), false, 'the symlink itself is removed, as the link it is');
   assert.equal(runJson(dir, ['run', 'pipeline.yaml']).summary.stages['gen']!.status, 'fresh', 'live objects kept');
 });
+
+test('a retry after an attempt that turned an out\'s folder into a symlink out of the workspace is refused', () => {
+  const outside = outsideDir({ f: 'precious' });
+  const dir = makeWorkspace({
+    'pipeline.yaml': `stages:
+  gen:
+    cmd: [sh, -c, 'if [ ! -L o ]; then rm -rf o; ln -s ${outside} o; exit 1; fi; echo written > o/f']
+    outs: [o/f]
+    retries: 1
+`,
+  });
+  const result = runJson(dir, ['run', 'pipeline.yaml']);
+  assert.equal(result.status, 1);
+  assert.equal(result.summary.stages['gen']!.failure!.reason, 'unsafe-path');
+  assert.deepEqual(snapshot(outside), { f: 'precious' });
+});
