@@ -76,6 +76,8 @@ export class Store {
   readonly link: LinkMode;
   private readonly ledger: RestoreLedger | undefined;
   private readonly warn: (message: string) => void;
+  /** The temp folder and shards already checked to be real folders (realFolder). */
+  private readonly realFolders = new Set<string>();
   /** Set once a clone fails: the filesystem can't, so later restores copy straight away. */
   private cannotClone = false;
 
@@ -283,6 +285,7 @@ export class Store {
   /** Removes a damaged object; the error to throw, saying it was removed. */
   private damaged(object: string, message: string): DamagedObjectError {
     try {
+      this.realFolder(dirname(object)); // never delete through a symlinked shard
       rmSync(object, { recursive: true, force: true });
     } catch (cause) {
       // A read-only shared cache: the object stays, and every restore of it keeps refusing it.
@@ -334,8 +337,24 @@ export class Store {
   }
 
   private tempPath(): string {
-    mkdirSync(this.tmpDir, { recursive: true });
+    this.realFolder(this.tmpDir);
     return join(this.tmpDir, uniqueSuffix());
+  }
+
+  /**
+   * Makes `dir` (the temp folder or a shard) a real folder of the store: a symlink there is not one the store
+   * made, and writing or deleting through it would reach outside the cache, so it is removed (the link only)
+   * and a folder made. Checked once per folder and process.
+   */
+  private realFolder(dir: string): void {
+    if (this.realFolders.has(dir)) return;
+    const stat = lstatSync(dir, { throwIfNoEntry: false });
+    if (stat && !stat.isDirectory()) {
+      this.warn(`replaced ${shown(dir)}: a symlink or file where the cache keeps a folder`);
+      unlinkSync(dir);
+    }
+    mkdirSync(dir, { recursive: true });
+    this.realFolders.add(dir);
   }
 
   /** fsync the bytes, make them read-only, and only then give them their name. */
@@ -347,7 +366,7 @@ export class Store {
       closeSync(fd);
     }
     chmodSync(tmp, 0o444);
-    mkdirSync(dirname(final), { recursive: true });
+    this.realFolder(dirname(final));
     renameSync(tmp, final);
   }
 

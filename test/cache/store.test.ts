@@ -149,3 +149,23 @@ test('restore checks every byte it hands over, and what it restored is in the st
   const b = join(realpathSync(ws), 'out/dir/sub');
   assert.equal(statCache.lookupIn(statCache.directory(b), 'b', lstatSync(join(b, 'b'))), sha256('B'));
 });
+
+test('a shard or temp folder that is a symlink out of the cache is replaced, never written or deleted through', async () => {
+  const { ws, store } = setup();
+  const outside = mkdtempSync(join(tmpdir(), 'cache-outside-'));
+  const hash = sha256('file content');
+  mkdirSync(store.objectsDir, { recursive: true });
+  symlinkSync(outside, join(store.objectsDir, hash.slice(0, 2)));
+  symlinkSync(outside, store.tmpDir);
+  writeFileSync(join(outside, hash), 'planted');
+  const warnings: string[] = [];
+  const watched = new Store(store.cacheDir, { warn: (message) => warnings.push(message) });
+  const file = await watched.save(ws, 'out/file.txt');
+  assert.deepEqual(readdirSync(outside), [hash], 'nothing written there');
+  assert.equal(readFileSync(join(outside, hash), 'utf8'), 'planted', 'nor deleted');
+  assert.equal(lstatSync(join(store.objectsDir, hash.slice(0, 2))).isDirectory(), true);
+  assert.equal(warnings.length, 2, warnings.join('\n'));
+  rmSync(join(ws, 'out/file.txt'));
+  await watched.restore(ws, file);
+  assert.equal(readFileSync(join(ws, 'out/file.txt'), 'utf8'), 'file content');
+});
