@@ -33,6 +33,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'runner-slurm': () => import('./runner-slurm.js'),
   'runner-big-pipeline': () => import('./big-pipeline.js'),
   'code-deps': () => import('./code-deps-status.js'),
+  'cache-restore': () => import('./cache-restore.js'),
   data: () => import('./data-chain.js'),
   postprocess: () => import('./postprocess.js'),
   'host-boxes': () => import('./host-boxes.js'),

@@ -106,20 +106,6 @@ export function manifestText(entries: readonly ManifestEntry[]): string {
   return JSON.stringify(entries.map((e) => (e.symlink ? [e.path, e.hash, e.size, 'symlink'] : [e.path, e.hash, e.size])));
 }
 
-/** Parses manifestText back into entries (the store keeps directory manifests in this form). */
-export function parseManifestText(text: string): ManifestEntry[] {
-  const rows = JSON.parse(text) as unknown;
-  if (!Array.isArray(rows)) throw new Error('manifest is not an array');
-  return rows.map((row: unknown, i) => {
-    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'string' || typeof row[2] !== 'number') {
-      throw new Error(`manifest row ${i} is not [path, hash, size]`);
-    }
-    const entry: ManifestEntry = { path: row[0], hash: row[1] as ContentHash, size: row[2] };
-    if (row[3] === 'symlink') entry.symlink = true;
-    return entry;
-  });
-}
-
 /** One file or symlink found below a directory, in manifest order. */
 interface ScannedFile {
   path: string;

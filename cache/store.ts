@@ -6,26 +6,47 @@
 // so a kill -9 at any moment leaves either no object or a complete one (plus a temp file that gc removes).
 // Objects are never opened for writing after that rename.
 //
-// Restore: each path is built at a temp sibling and renamed over the target. 'reflink-or-copy' clones where
-// the filesystem can (btrfs, xfs) and copies otherwise; either way the workspace file is a separate inode, so
-// writing to it can't touch the object. 'hardlink' shares the object's inode: what protects the object then
-// is its read-only mode (not a barrier for root), and the runner deleting a stage's outs before running it,
-// so a stage writes new files; `verify` re-hashes objects to detect damage.
+// Restore: each path is built at a temp sibling (cache/restore-temps.ts names it and keeps a ledger a later
+// run sweeps after a kill) and renamed over the target. Every object's bytes are hashed as they are handed to
+// the workspace (cache/verified-copy.ts): a copy is read, hashed and written in one pass; a reflink clone or a
+// hardlink is hashed once made (the clone's bytes, or the object's own inode). A damaged object (wrong bytes,
+// truncated, not a regular file, a manifest that does not hash to its name or breaks cache/manifest.ts's
+// rules) is removed from the store and the restore fails with DamagedObjectError, naming it; nothing of the
+// half-built temp is left. Manifests are checked before anything is written, and the target's parent folders
+// must stay inside the workspace (cache/safe-path.ts).
+//
+// 'reflink-or-copy' clones where the filesystem can (btrfs, xfs) and copies otherwise; either way the
+// workspace file is a separate inode, so writing to it can't touch the object. 'hardlink' shares the object's
+// inode: what protects the object then is its read-only mode (not a barrier for root), the runner deleting a
+// stage's outs before running it (so a stage writes new files), and the verification of every later restore,
+// which finds an object edited in place through its link.
 import {
   constants, copyFileSync, linkSync, chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
-  readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+  readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { dirManifest, hashFileSync, hashPath, manifestText, normalizeRelPath, parseManifestText, sha256 } from './hash.js';
+import { dirManifest, hashPath, manifestText, normalizeRelPath, sha256 } from './hash.js';
+import { isContentHash, ManifestError, parseManifest } from './manifest.js';
+import { RestoreLedger, restoreTempName } from './restore-temps.js';
+import { assertInsideWorkspace } from './safe-path.js';
 import type { StatCache } from './stat-cache.js';
 import type { ContentHash, LinkMode, ManifestEntry, PathHash } from './types.js';
+import { copyHashing, hashObject, type ReadOutcome } from './verified-copy.js';
 
 export type { LinkMode } from './types.js';
 
 /** An object the store was asked to restore but does not have. */
 export class MissingObjectError extends Error {
   override readonly name = 'MissingObjectError';
+}
+
+/** An object whose bytes are not what its name says; it has been removed from the store. */
+export class DamagedObjectError extends Error {
+  override readonly name = 'DamagedObjectError';
+  constructor(readonly object: string, message: string) {
+    super(message);
+  }
 }
 
 /** Temp files older than this are leftovers of a killed process; gc removes them. */
@@ -35,15 +56,37 @@ function uniqueSuffix(): string {
   return `${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
+/** A path as a person at this cwd would type it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+export interface StoreOptions {
+  link?: LinkMode;
+  /** Where this process lists its restore temps (see cache/restore-temps.ts); none: not listed. */
+  ledgerDir?: string;
+  /** How warnings (a damaged object found outside a restore, something gc skipped) reach the user. */
+  warn?: (message: string) => void;
+}
+
 export class Store {
   readonly objectsDir: string;
   readonly tmpDir: string;
   readonly link: LinkMode;
+  private readonly ledger: RestoreLedger | undefined;
+  private readonly warn: (message: string) => void;
+  /** The temp folder and shards already checked to be real folders (realFolder). */
+  private readonly realFolders = new Set<string>();
+  /** Set once a clone fails: the filesystem can't, so later restores copy straight away. */
+  private cannotClone = false;
 
-  constructor(readonly cacheDir: string, opts: { link?: LinkMode } = {}) {
+  constructor(readonly cacheDir: string, opts: StoreOptions = {}) {
     this.objectsDir = join(cacheDir, 'objects');
     this.tmpDir = join(cacheDir, 'tmp');
     this.link = opts.link ?? 'reflink-or-copy';
+    this.ledger = opts.ledgerDir === undefined ? undefined : new RestoreLedger(opts.ledgerDir);
+    this.warn = opts.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`));
   }
 
   objectPath(hash: ContentHash, isDir = false): string {
@@ -56,7 +99,7 @@ export class Store {
     const abs = resolve(workspace, path);
     if (!statSync(abs, { throwIfNoEntry: false })?.isDirectory()) {
       const entry = await hashPath(workspace, path, statCache);
-      this.putFile(abs, entry.hash);
+      this.putFile(abs, entry.hash, entry.size);
       return entry;
     }
     // One walk gives both the hash and the objects (fresh outs are too young for the stat cache, so a
@@ -65,7 +108,7 @@ export class Store {
     const text = manifestText(manifest);
     for (const file of manifest) {
       if (file.symlink) this.putBytes(Buffer.from(readlinkTarget(abs, file)), file.hash);
-      else this.putFile(join(abs, file.path), file.hash);
+      else this.putFile(join(abs, file.path), file.hash, file.size);
     }
     const hash = sha256(text);
     // The manifest last: a present .dir promises all its files are present.
@@ -75,31 +118,57 @@ export class Store {
     return { path, hash, size, nfiles: manifest.length, isDir: true };
   }
 
-  /** Whether every object of the entry is present. */
+  /**
+   * Whether every object of the entry is present. A directory's manifest is read and checked on the way: a
+   * damaged one is removed and warned about, and the entry is then not in the store.
+   */
   has(entry: PathHash): boolean {
+    if (!isContentHash(entry.hash)) return false;
     if (!entry.isDir) return existsSync(this.objectPath(entry.hash));
-    const manifest = this.readManifest(entry.hash);
+    let manifest: ManifestEntry[] | undefined;
+    try {
+      manifest = this.readManifest(entry.hash, entry.path);
+    } catch (cause) {
+      if (!(cause instanceof DamagedObjectError)) throw cause;
+      this.warn(cause.message);
+      return false;
+    }
     return manifest !== undefined && manifest.every((f) => existsSync(this.objectPath(f.hash)));
   }
 
-  /** Materialises an entry at its path, atomically: built at a temp sibling and renamed over the target. */
+  /**
+   * Materialises an entry at its path, atomically: built at a temp sibling and renamed over the target, every
+   * byte verified against its object's name on the way (see the header). Throws MissingObjectError (workspace
+   * untouched), DamagedObjectError (the object is removed; workspace untouched) or OutsideWorkspaceError (a
+   * parent folder of the path is a symlink leading out of the workspace; nothing written).
+   */
   async restore(workspace: string, entry: PathHash, statCache?: StatCache): Promise<void> {
     const path = normalizeRelPath(entry.path);
+    assertInsideWorkspace(workspace, path);
     const target = resolve(workspace, path);
-    if (!this.has(entry)) throw new MissingObjectError(`cache has no complete copy of ${path} (${entry.hash})`);
+    if (!isContentHash(entry.hash)) throw new MissingObjectError(`cache has no object for ${path}: "${entry.hash}" is not a content hash`);
+    const manifest = entry.isDir ? this.readManifest(entry.hash, path) : undefined;
+    const complete = entry.isDir ? manifest !== undefined && manifest.every((f) => existsSync(this.objectPath(f.hash))) : existsSync(this.objectPath(entry.hash));
+    if (!complete) throw new MissingObjectError(`cache has no complete copy of ${path} (${entry.hash})`);
     mkdirSync(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `.${path.split('/').pop()}.restore-${uniqueSuffix()}`);
+    const tempName = restoreTempName(basename(target));
+    const tmp = join(dirname(target), tempName);
+    this.ledger?.note(path.includes('/') ? `${path.slice(0, path.lastIndexOf('/'))}/${tempName}` : tempName);
     try {
-      if (entry.isDir) {
+      if (manifest) {
         mkdirSync(tmp);
-        for (const file of this.readManifest(entry.hash)!) {
+        let madeDir = tmp;
+        for (const file of manifest) {
           const dest = join(tmp, file.path);
-          mkdirSync(dirname(dest), { recursive: true });
-          if (file.symlink) symlinkSync(readFileSync(this.objectPath(file.hash), 'utf8'), dest);
-          else this.materialise(file.hash, dest);
+          if (dirname(dest) !== madeDir) {
+            madeDir = dirname(dest);
+            mkdirSync(madeDir, { recursive: true });
+          }
+          if (file.symlink) symlinkSync(this.symlinkTarget(file, path), dest);
+          else this.materialise(file.hash, dest, `${path}/${file.path}`);
         }
       } else {
-        this.materialise(entry.hash, tmp);
+        this.materialise(entry.hash, tmp, path);
       }
       rmSync(target, { recursive: true, force: true });
       renameSync(tmp, target);
@@ -107,22 +176,57 @@ export class Store {
       rmSync(tmp, { recursive: true, force: true });
       throw error;
     }
-    // The restored files carry the objects' mtimes, so hashing them now is trusted by the stat cache.
-    if (statCache) await hashPath(workspace, path, statCache);
+    if (statCache) await this.rememberRestored(workspace, path, target, entry, manifest, statCache);
+  }
+
+  /**
+   * The restored files' verified hashes go to the stat cache (they carry their objects' mtimes, so they are
+   * not racy), so the next status does not read them again; a directory's tree record is then built from
+   * those records by one walk of stats.
+   */
+  private async rememberRestored(workspace: string, path: string, target: string, entry: PathHash, manifest: ManifestEntry[] | undefined, statCache: StatCache): Promise<void> {
+    if (!manifest) {
+      statCache.remember(target, statSync(target), entry.hash);
+      return;
+    }
+    const root = realpathSync.native(target);
+    for (const file of manifest) {
+      if (file.symlink) continue;
+      const cut = file.path.lastIndexOf('/');
+      const dirAbs = cut === -1 ? root : `${root}/${file.path.slice(0, cut)}`;
+      statCache.rememberIn(dirAbs, file.path.slice(cut + 1), lstatSync(`${root}/${file.path}`), file.hash);
+    }
+    await hashPath(workspace, path, statCache);
   }
 
   /** Re-hashes an entry's objects; returns the hashes whose object's bytes no longer match its name. */
   verify(entry: PathHash): ContentHash[] {
-    const hashes = entry.isDir ? (this.readManifest(entry.hash) ?? []).map((f) => f.hash) : [entry.hash];
-    return hashes.filter((h) => existsSync(this.objectPath(h)) && hashFileSync(this.objectPath(h)) !== h);
+    const hashes = entry.isDir ? (this.readManifest(entry.hash, entry.path) ?? []).map((f) => f.hash) : [entry.hash];
+    return hashes.filter((h) => {
+      if (!existsSync(this.objectPath(h))) return false;
+      const read = hashObject(this.objectPath(h));
+      return !('hash' in read) || read.hash !== h;
+    });
   }
 
-  /** Removes every object not reachable from `keep` (file hashes or directory hashes), and stale temp files. */
+  /**
+   * Removes every object not reachable from `keep` (file hashes or directory hashes), and stale temp files.
+   * Never follows a symlink: an entry of `objects/` that is not a shard folder is skipped with a warning, a
+   * symlink inside a shard is removed as the link it is, a folder inside a shard is skipped with a warning.
+   */
   async gc(keep: Iterable<ContentHash>): Promise<{ removedObjects: number; freedBytes: number }> {
     const live = new Set<string>();
     for (const hash of keep) {
+      if (!isContentHash(hash)) continue;
       live.add(hash);
-      const manifest = this.readManifest(hash);
+      let manifest: ManifestEntry[] | undefined;
+      try {
+        manifest = this.readManifest(hash);
+      } catch (cause) {
+        if (!(cause instanceof DamagedObjectError)) throw cause;
+        this.warn(cause.message);
+        continue;
+      }
       if (manifest) {
         live.add(`${hash}.dir`);
         for (const f of manifest) live.add(f.hash);
@@ -130,34 +234,85 @@ export class Store {
     }
     let removedObjects = 0;
     let freedBytes = 0;
-    for (const shard of existsSync(this.objectsDir) ? readdirSync(this.objectsDir) : []) {
-      const shardDir = join(this.objectsDir, shard);
-      for (const name of readdirSync(shardDir)) {
-        if (live.has(name)) continue;
-        const abs = join(shardDir, name);
-        freedBytes += lstatSync(abs).size;
-        rmSync(abs, { force: true });
+    for (const shard of existsSync(this.objectsDir) ? readdirSync(this.objectsDir, { withFileTypes: true }) : []) {
+      const shardDir = join(this.objectsDir, shard.name);
+      if (!shard.isDirectory()) {
+        this.warn(`gc: skipped ${shown(shardDir)}: ${shard.isSymbolicLink() ? 'a symlink' : 'not a folder'}, not a folder of objects the store wrote`);
+        continue;
+      }
+      for (const object of readdirSync(shardDir, { withFileTypes: true })) {
+        const abs = join(shardDir, object.name);
+        if (object.isDirectory()) {
+          this.warn(`gc: skipped ${shown(abs)}: a folder, not an object the store wrote`);
+          continue;
+        }
+        if (live.has(object.name) && object.isFile()) continue;
+        const size = lstatSync(abs, { throwIfNoEntry: false })?.size;
+        if (size === undefined) continue; // removed meanwhile (another gc)
+        unlinkSync(abs); // a symlink goes as a link: its target is never touched
+        freedBytes += size;
         removedObjects++;
       }
     }
     const now = Date.now();
-    for (const name of existsSync(this.tmpDir) ? readdirSync(this.tmpDir) : []) {
-      const abs = join(this.tmpDir, name);
-      if (now - lstatSync(abs).mtimeMs > STALE_TEMP_MS) rmSync(abs, { force: true });
+    for (const temp of existsSync(this.tmpDir) ? readdirSync(this.tmpDir, { withFileTypes: true }) : []) {
+      const abs = join(this.tmpDir, temp.name);
+      if (temp.isDirectory()) continue;
+      if (now - lstatSync(abs).mtimeMs > STALE_TEMP_MS) unlinkSync(abs);
     }
     return { removedObjects, freedBytes };
   }
 
-  private readManifest(hash: ContentHash): ManifestEntry[] | undefined {
+  /**
+   * A directory's manifest, checked (cache/manifest.ts) and hashed against its name; undefined when the store
+   * has none. A damaged one is removed and reported as DamagedObjectError.
+   */
+  private readManifest(hash: ContentHash, of?: string): ManifestEntry[] | undefined {
+    if (!isContentHash(hash)) return undefined;
     const file = this.objectPath(hash, true);
-    if (!existsSync(file)) return undefined;
-    return parseManifestText(readFileSync(file, 'utf8'));
+    const stat = lstatSync(file, { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    const what = `the manifest ${shown(file)}${of === undefined ? '' : ` of ${of}`}`;
+    if (!stat.isFile()) throw this.damaged(file, `${what} is damaged (not a regular file)`);
+    try {
+      return parseManifest(readFileSync(file, 'utf8'), hash);
+    } catch (cause) {
+      if (!(cause instanceof ManifestError)) throw cause;
+      throw this.damaged(file, `${what} is damaged (${cause.message})`);
+    }
   }
 
-  /** Copies a file into the store as `hash`, unless present. Clones where the filesystem can. */
-  private putFile(src: string, hash: ContentHash): void {
+  /** Removes a damaged object; the error to throw, saying it was removed. */
+  private damaged(object: string, message: string): DamagedObjectError {
+    try {
+      this.realFolder(dirname(object)); // never delete through a symlinked shard
+      rmSync(object, { recursive: true, force: true });
+    } catch (cause) {
+      // A read-only shared cache: the object stays, and every restore of it keeps refusing it.
+      return new DamagedObjectError(object, `${message}; could not remove it from the cache (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`);
+    }
+    return new DamagedObjectError(object, `${message}; removed it from the cache`);
+  }
+
+  /** A symlink entry's target text, read from its object and checked against its hash. */
+  private symlinkTarget(file: ManifestEntry, of: string): string {
+    const object = this.objectPath(file.hash);
+    const stat = lstatSync(object, { throwIfNoEntry: false });
+    if (!stat?.isFile()) throw this.damaged(object, `object ${shown(object)} of ${of}/${file.path} is damaged (not a regular file)`);
+    const bytes = readFileSync(object);
+    if (sha256(bytes) !== file.hash) throw this.damaged(object, `object ${shown(object)} of ${of}/${file.path} is damaged (its bytes do not hash to its name)`);
+    return bytes.toString('utf8');
+  }
+
+  /**
+   * Copies a file into the store as `hash`, unless present. Clones where the filesystem can. An object of the
+   * wrong size or type (damaged) is replaced.
+   */
+  private putFile(src: string, hash: ContentHash, size: number): void {
     const final = this.objectPath(hash);
-    if (existsSync(final)) return;
+    const present = lstatSync(final, { throwIfNoEntry: false });
+    if (present?.isFile() && present.size === size) return;
+    if (present?.isDirectory()) rmSync(final, { recursive: true, force: true });
     const tmp = this.tempPath();
     try {
       copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
@@ -182,8 +337,24 @@ export class Store {
   }
 
   private tempPath(): string {
-    mkdirSync(this.tmpDir, { recursive: true });
+    this.realFolder(this.tmpDir);
     return join(this.tmpDir, uniqueSuffix());
+  }
+
+  /**
+   * Makes `dir` (the temp folder or a shard) a real folder of the store: a symlink there is not one the store
+   * made, and writing or deleting through it would reach outside the cache, so it is removed (the link only)
+   * and a folder made. Checked once per folder and process.
+   */
+  private realFolder(dir: string): void {
+    if (this.realFolders.has(dir)) return;
+    const stat = lstatSync(dir, { throwIfNoEntry: false });
+    if (stat && !stat.isDirectory()) {
+      this.warn(`replaced ${shown(dir)}: a symlink or file where the cache keeps a folder`);
+      unlinkSync(dir);
+    }
+    mkdirSync(dir, { recursive: true });
+    this.realFolders.add(dir);
   }
 
   /** fsync the bytes, make them read-only, and only then give them their name. */
@@ -195,25 +366,49 @@ export class Store {
       closeSync(fd);
     }
     chmodSync(tmp, 0o444);
-    mkdirSync(dirname(final), { recursive: true });
+    this.realFolder(dirname(final));
     renameSync(tmp, final);
   }
 
-  /** One file at `dest` with the object's content, per the link mode (see the header). */
-  private materialise(hash: ContentHash, dest: string): void {
+  /**
+   * One file at `dest` with the object's content, per the link mode (see the header), its bytes verified on
+   * the way; a damaged object is removed and DamagedObjectError thrown (`of` names the file it was for).
+   */
+  private materialise(hash: ContentHash, dest: string, of: string): void {
     const object = this.objectPath(hash);
+    const read = this.handOver(object, dest);
+    if ('hash' in read && read.hash === hash) return;
+    const why = 'problem' in read ? read.problem : `its bytes hash to ${read.hash.slice(0, 12)}…`;
+    throw this.damaged(object, `object ${shown(object)} of ${of} is damaged (${why})`);
+  }
+
+  /** Puts the object's bytes at `dest` and says what they hash to. */
+  private handOver(object: string, dest: string): ReadOutcome {
     if (this.link === 'hardlink') {
       try {
         linkSync(object, dest);
-        return;
+        return hashObject(dest);
       } catch (error) {
+        if (lstatSync(object, { throwIfNoEntry: false })?.isDirectory()) return { problem: 'it is a folder' };
         if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error; // other disk: copy instead
       }
     }
-    copyFileSync(object, dest, this.link === 'copy' ? 0 : constants.COPYFILE_FICLONE);
-    chmodSync(dest, 0o644);
-    const { atime, mtime } = statSync(object);
-    utimesSync(dest, atime, mtime);
+    if (this.link === 'reflink-or-copy' && !this.cannotClone) {
+      // copyFile would block on a fifo planted as an object: only a regular file is cloned.
+      if (!lstatSync(object).isFile()) return { problem: 'it is not a regular file' };
+      try {
+        copyFileSync(object, dest, constants.COPYFILE_FICLONE_FORCE);
+      } catch {
+        this.cannotClone = true; // not on this filesystem (or across disks): copy from now on
+        rmSync(dest, { force: true });
+        return copyHashing(object, dest);
+      }
+      chmodSync(dest, 0o644);
+      const { atime, mtime } = statSync(object);
+      utimesSync(dest, atime, mtime);
+      return hashObject(dest);
+    }
+    return copyHashing(object, dest);
   }
 }
 

@@ -14,6 +14,8 @@ export type Failure =
   | { reason: 'missing-output'; path: string }
   | { reason: 'missing-dependency'; path: string }
   | { reason: 'cache-error'; message: string }
+  /** An out whose parent folders lead out of the workspace: refused before anything is deleted or written. */
+  | { reason: 'unsafe-path'; message: string }
   | { reason: 'dependency-failed'; dependency: string }
   | { reason: 'not-started'; after: string };
 
@@ -70,6 +72,8 @@ export function describeFailure(failure: Failure): string {
       return `dep "${failure.path}" does not exist and no stage writes it`;
     case 'cache-error':
       return `cache error: ${failure.message}`;
+    case 'unsafe-path':
+      return `refused: ${failure.message}`;
     case 'dependency-failed':
       return `not run: upstream stage ${failure.dependency} failed`;
     case 'not-started':

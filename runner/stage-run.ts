@@ -6,6 +6,7 @@
 // at worst a stage that runs (or is restored) again, never one recorded as done that did not finish.
 import { lstatSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { assertInsideWorkspace, OutsideWorkspaceError } from '../cache/safe-path.js';
 import type { LockEntry, PathHash, RunRecord } from '../cache/types.js';
 import type { StageJob, Executor } from './executors/executor.js';
 import { EventsTail, type StageEvent } from './events.js';
@@ -71,6 +72,8 @@ export class StageRun {
     const print = assessment.fingerprint;
     if (!print.ok) return this.failed({ reason: 'missing-dependency', path: print.missingDep });
     if (assessment.verdict === 'fresh') return { status: 'fresh', durationMs: this.elapsed() };
+    const unsafe = this.outLeavingWorkspace();
+    if (unsafe) return this.failed({ reason: 'unsafe-path', message: unsafe });
     const reasons = describeReasons(assessment.reasons);
     const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs, ...(print.code ? { code: print.code } : {}) });
     if (assessment.verdict === 'restore' && assessment.restorable) {
@@ -78,8 +81,9 @@ export class StageRun {
         await this.restore(assessment.restorable);
         this.hooks.record(this.stage.name, entry(assessment.restorable.outs));
         return { status: 'restored', durationMs: this.elapsed(), reasons };
-      } catch {
-        // An object vanished or was damaged since has() looked: fall through and run the stage.
+      } catch (cause) {
+        // An object vanished since has() looked, or was damaged (the store removed it): say so, and run.
+        process.stderr.write(`warning: stage ${this.stage.name}: not restored from the cache: ${firstLine(cause)}; running it instead\n`);
       }
     }
     this.hooks.starting(this.stage.name, reasons);
@@ -104,6 +108,19 @@ export class StageRun {
     } catch {
       return false;
     }
+  }
+
+  /** Why deleting or writing one of the outs would touch something outside the workspace (cache/safe-path.ts). */
+  private outLeavingWorkspace(): string | undefined {
+    for (const out of cachedOuts(this.stage)) {
+      try {
+        assertInsideWorkspace(this.ctx.pipeline.workspace, out);
+      } catch (cause) {
+        if (cause instanceof OutsideWorkspaceError) return `out ${cause.message}`;
+        throw cause;
+      }
+    }
+    return undefined;
   }
 
   private async restore(record: RunRecord): Promise<void> {
@@ -156,6 +173,9 @@ export class StageRun {
     let durationMs = 0;
     while (attempts <= this.stage.retries) {
       attempts++;
+      // Again before each retry: a failed attempt may have turned an out's folder into a symlink.
+      const unsafe = attempts > 1 ? this.outLeavingWorkspace() : undefined;
+      if (unsafe) return { failure: { reason: 'unsafe-path', message: unsafe }, attempts, durationMs, metrics };
       const job = this.prepare(attempts);
       const tail = new EventsTail(job.eventsFile, (event) => {
         if (event.type === 'metric') Object.assign(metrics, event.values);
@@ -199,6 +219,11 @@ function baseEnv(workspace: string): Record<string, string> {
     baseEnvs.set(workspace, env);
   }
   return env;
+}
+
+/** An error's message, first line only (a warning is one line). */
+function firstLine(cause: unknown): string {
+  return (cause instanceof Error ? cause.message : String(cause)).split('\n')[0]!;
 }
 
 /** Deletes a file if it is there (one syscall; rmSync with force stats first). */

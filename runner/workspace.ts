@@ -40,6 +40,8 @@ export function runnerDirs(workspace: string) {
     statCache: join(root, 'stat-cache.json'),
     specs: join(root, 'tmp', 'specs'),
     lock: join(root, 'workspace.lock'),
+    /** Restore temps listed by the process that made them (cache/restore-temps.ts). */
+    restoreLedgers: join(root, 'tmp', 'restoring'),
     defaultCache: join(root, 'cache'),
   };
 }

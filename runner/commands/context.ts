@@ -57,7 +57,7 @@ export async function openContext(pipeline: Pipeline): Promise<PlanContext> {
   statCache.monitor = new FsMonitorClient(pipeline.workspace);
   return {
     pipeline,
-    store: new Store(pipeline.cacheDir, { link: pipeline.linkMode }),
+    store: new Store(pipeline.cacheDir, { link: pipeline.linkMode, ledgerDir: runnerDirs(pipeline.workspace).restoreLedgers }),
     runCache: new RunCache(pipeline.cacheDir),
     statCache,
     lock: await readLockCached(pipeline),

@@ -1,12 +1,15 @@
 // `runner gc`: drops cache objects that no lock file and no run-cache entry references. The lock files are
 // found beside the workspace's pipeline files (`x.yaml` -> `x.lock`), skipping node_modules, .git and .runner.
+// Also removes the restore temps of runners that were killed (cache/restore-temps.ts).
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readLock } from '../../cache/lockfile.js';
+import { sweepRestoreTemps } from '../../cache/restore-temps.js';
 import { RunCache } from '../../cache/run-cache.js';
 import { Store } from '../../cache/store.js';
 import type { ContentHash } from '../../cache/types.js';
 import type { Values } from '../cli.js';
+import { processAlive } from '../process-alive.js';
 import { displayPath } from '../spec/pipeline.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
 
@@ -43,6 +46,7 @@ export async function gcCommand(values: Values): Promise<number> {
     return 0;
   }
   const { removedObjects, freedBytes } = await store.gc(keep);
+  sweepRestoreTemps(workspace, runnerDirs(workspace).restoreLedgers, processAlive);
   if (values['json']) {
     process.stdout.write(JSON.stringify({ cacheDir, lockFiles: locks.map(displayPath), runs, removedObjects, freedBytes }) + '\n');
   } else {

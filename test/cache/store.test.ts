@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, symlinkSync, readlinkSync, statSync, rmSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, symlinkSync, readlinkSync, statSync, rmSync, existsSync, lstatSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store, MissingObjectError } from '../../cache/store.js';
-import { hashPath } from '../../cache/hash.js';
+import { Store, MissingObjectError, DamagedObjectError } from '../../cache/store.js';
+import { hashPath, sha256 } from '../../cache/hash.js';
+import { OutsideWorkspaceError } from '../../cache/safe-path.js';
+import { StatCache } from '../../cache/stat-cache.js';
 import type { LinkMode } from '../../cache/types.js';
 
 function setup(link: LinkMode = 'reflink-or-copy'): { ws: string; store: Store } {
@@ -95,4 +98,74 @@ test('gc keeps the objects of kept entries (directories with their files) and re
   const left = manifestBytes + 1 + 1 + 1 + 'second version'.length;
   assert.deepEqual(await store.gc([]), { removedObjects: 5, freedBytes: left });
   assert.deepEqual(readdirSync(store.objectsDir).flatMap((shard) => readdirSync(join(store.objectsDir, shard))), []);
+});
+
+test('a restore below a parent folder that is a symlink out of the workspace is refused, nothing written there', async () => {
+  const { ws, store } = setup();
+  const file = await store.save(ws, 'out/file.txt');
+  const outside = mkdtempSync(join(tmpdir(), 'cache-outside-'));
+  rmSync(join(ws, 'out'), { recursive: true });
+  symlinkSync(outside, join(ws, 'out'));
+  await assert.rejects(store.restore(ws, file), OutsideWorkspaceError);
+  assert.deepEqual(readdirSync(outside), []);
+});
+
+for (const link of ['reflink-or-copy', 'copy', 'hardlink'] as const) {
+  for (const [what, plant] of [
+    ['a fifo', (path: string) => execFileSync('mkfifo', [path])],
+    ['a symlink', (path: string) => symlinkSync(join(mkdtempSync(join(tmpdir(), 'cache-outside-')), '..'), path)],
+    ['a folder', (path: string) => mkdirSync(path)],
+  ] as const) {
+    test(`${what} planted as an object is damage: removed, named, the workspace untouched, no temp left (${link})`, async () => {
+      const { ws, store } = setup(link);
+      const dir = await store.save(ws, 'out/dir');
+      const a = store.objectPath(sha256('A'));
+      rmSync(a, { force: true });
+      plant(a);
+      await assert.rejects(store.restore(ws, dir), (error: unknown) => error instanceof DamagedObjectError && /of out\/dir\/a is damaged/.test(error.message));
+      assert.equal(existsSync(a) || lstatExists(a), false, 'removed from the store');
+      assert.equal(readFileSync(join(ws, 'out/dir/a'), 'utf8'), 'A', 'the workspace is as it was');
+      assert.deepEqual(readdirSync(join(ws, 'out')).sort(), ['dir', 'file.txt']);
+    });
+  }
+}
+
+function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('restore checks every byte it hands over, and what it restored is in the stat cache', async () => {
+  const { ws, store } = setup();
+  const dir = await store.save(ws, 'out/dir');
+  const statCache = StatCache.inMemory({ racyWindowMs: 0 }); // the objects were written a moment ago
+  rmSync(join(ws, 'out/dir'), { recursive: true });
+  await store.restore(ws, dir, statCache);
+  assert.deepEqual(await hashPath(ws, 'out/dir', statCache), dir);
+  const b = join(realpathSync(ws), 'out/dir/sub');
+  assert.equal(statCache.lookupIn(statCache.directory(b), 'b', lstatSync(join(b, 'b'))), sha256('B'));
+});
+
+test('a shard or temp folder that is a symlink out of the cache is replaced, never written or deleted through', async () => {
+  const { ws, store } = setup();
+  const outside = mkdtempSync(join(tmpdir(), 'cache-outside-'));
+  const hash = sha256('file content');
+  mkdirSync(store.objectsDir, { recursive: true });
+  symlinkSync(outside, join(store.objectsDir, hash.slice(0, 2)));
+  symlinkSync(outside, store.tmpDir);
+  writeFileSync(join(outside, hash), 'planted');
+  const warnings: string[] = [];
+  const watched = new Store(store.cacheDir, { warn: (message) => warnings.push(message) });
+  const file = await watched.save(ws, 'out/file.txt');
+  assert.deepEqual(readdirSync(outside), [hash], 'nothing written there');
+  assert.equal(readFileSync(join(outside, hash), 'utf8'), 'planted', 'nor deleted');
+  assert.equal(lstatSync(join(store.objectsDir, hash.slice(0, 2))).isDirectory(), true);
+  assert.equal(warnings.length, 2, warnings.join('\n'));
+  rmSync(join(ws, 'out/file.txt'));
+  await watched.restore(ws, file);
+  assert.equal(readFileSync(join(ws, 'out/file.txt'), 'utf8'), 'file content');
 });

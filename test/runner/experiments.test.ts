@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiagnosticError } from '../../runner/spec/diagnostics.js';
 import { cartesian, overridesAsSets, overridesName, parseGridFlag, splitTopLevel } from '../../runner/experiments/grid.js';
 import { mirrorWorkspace } from '../../runner/experiments/workspace.js';
 import { flatten } from '../../runner/experiments/flatten.js';
+import { lockWorkspace } from '../../runner/workspace-lock.js';
 import { cli, studyWorkspace } from './experiments-helpers.js';
 
 function gridError(flag: string): string {
@@ -79,9 +80,7 @@ test('an experiment folder without a record is listed as interrupted and removed
   const folder = join(dir, '.runner/exps/abcdef0123');
   mkdirSync(join(folder, 'models'), { recursive: true });
   assert.equal(cli(dir, ['exp', 'list']).stdout, 'abcdef0123  (interrupted: no record; rerun its sweep to resume from its checkpoints, or `runner exp remove abcdef0123`)\n');
-  writeFileSync(join(dir, '.runner/workspace.owner.json'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '', command: 'sweep' }));
-  const { default: lockfile } = await import('proper-lockfile');
-  const release = await lockfile.lock(join(dir, '.runner'), { lockfilePath: join(dir, '.runner/workspace.lock'), realpath: false });
+  const release = await lockWorkspace(dir); // as a runner of this process would hold it
   try {
     const busy = cli(dir, ['exp', 'remove', 'abcdef']);
     assert.equal(busy.status, 2, busy.stderr);
