@@ -29,9 +29,9 @@ interface Timed {
   detail: string;
 }
 
-function timed(argv: string[], cwd: string): Timed {
+function timed(argv: string[], cwd: string, env: Record<string, string> = {}): Timed {
   const t = performance.now();
-  const child: SpawnSyncReturns<string> = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8', timeout: 300_000 });
+  const child: SpawnSyncReturns<string> = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
   const seconds = (performance.now() - t) / 1000;
   const detail = child.error ? child.error.message : `exit ${child.status ?? child.signal}: ${(child.stderr || child.stdout).trim().split('\n').slice(-2).join(' / ')}`;
   return { seconds, ok: child.status === 0, detail };
@@ -94,11 +94,20 @@ function runnerGraph(kind: Kind, dir: string): BenchResult[] {
   writeFileSync(join(ws, 'pipeline.yaml'), pipelineYaml(kind, N));
   const cli = (...args: string[]): string[] => [process.execPath, runnerBin, ...args, 'pipeline.yaml', '--workspace', ws];
   const targets = { cold: kind === 'fanin' ? { text: '≤ 3 s', seconds: 3 } : undefined, status: kind === 'chain' ? { text: '≤ 0.25 s', seconds: 0.25 } : undefined };
-  return [
+  const results = [
     result(`${kind}-${N} runner: cold run -j 2`, timed(cli('run', '-j', '2'), ws), 'node bin/runner.js run pipeline.yaml -j 2', targets.cold),
     result(`${kind}-${N} runner: no-op status (median of 3)`, median3(cli('status'), ws), 'node bin/runner.js status pipeline.yaml', targets.status),
     result(`${kind}-${N} runner: no-op run (median of 3)`, median3(cli('run', '-j', '2'), ws), 'node bin/runner.js run pipeline.yaml -j 2'),
   ];
+  if (kind === 'fanin') {
+    // What the spawn helper (runner/speedups/spawn-helper.py) earns: the same cold run with stages started by execa.
+    rmSync(join(ws, '.runner'), { recursive: true, force: true });
+    rmSync(join(ws, 'out'), { recursive: true, force: true });
+    mkdirSync(join(ws, '.runner'));
+    mkdirSync(join(ws, 'out'));
+    results.push(result(`${kind}-${N} runner: cold run -j 2 without the spawn helper`, timed(cli('run', '-j', '2'), ws, { RUNNER_SPAWN: 'node' }), 'RUNNER_SPAWN=node node bin/runner.js run pipeline.yaml -j 2'));
+  }
+  return results;
 }
 
 function peerGraphs(kind: Kind, dir: string): BenchResult[] {

@@ -176,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const values = parsed.values as Values;
     // `runner watch start --help` and its siblings: the action's own help.
-    if (name === 'watch' && parsed.positionals.length > 0) return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
+    if (name === 'watch' && parsed.positionals.length > 0) return await (await import('./watch/command.js')).watchCommand(parsed.positionals, values);
     if (values['help']) {
       process.stdout.write(commandHelp(name) + '\n');
       return 0;
@@ -205,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return await (await import('./commands/report.js')).reportCommand(parsed.positionals, values);
       case 'watch':
-        return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
+        return await (await import('./watch/command.js')).watchCommand(parsed.positionals, values);
     }
     return 2;
   } catch (cause) {

@@ -22,7 +22,10 @@ export interface StageJob {
 
 export type ExecFailure = Extract<Failure, { reason: 'exit-non-zero' | 'killed' | 'timeout' | 'spawn-failed' | 'cancelled' | 'job-killed' }>;
 
-export type StageOutcome = { ok: true; durationMs: number } | { ok: false; durationMs: number; failure: ExecFailure };
+/** `logError`: the process ran but its output could not be written to its log (the outcome is still its exit). */
+export type StageOutcome =
+  | { ok: true; durationMs: number; logError?: string }
+  | { ok: false; durationMs: number; failure: ExecFailure; logError?: string };
 
 export interface Executor {
   readonly name: string;

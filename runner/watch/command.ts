@@ -1,4 +1,4 @@
-// `runner watch start|stop|status`: the opt-in watch daemon (runner/watch-daemon.ts) that lets a warm
+// `runner watch start|stop|status`: the opt-in watch daemon (daemon.ts) that lets a warm
 // `runner status` skip walking dep directories nothing has touched (see docs/fsmonitor.md).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
@@ -6,12 +6,12 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fsMonitorSocket } from '../../cache/fs-monitor.js';
-import { InotifyUnavailableError, loadInotify } from '../../cache/inotify-binding.js';
+import { InotifyUnavailableError, loadInotify } from './inotify-binding.js';
 import type { Values } from '../cli.js';
 import { processAlive } from '../process-alive.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
-import type { DaemonOptions } from '../watch-daemon.js';
+import type { DaemonOptions } from './daemon.js';
 
 export const WATCH_HELP: Record<string, string> = {
   start: [
@@ -131,7 +131,7 @@ async function depRootsOutside(workspace: string): Promise<string[]> {
 
 function daemonCommand(options: DaemonOptions): string[] {
   const fromSource = import.meta.url.endsWith('.ts');
-  const script = fileURLToPath(new URL(`../watch-daemon.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const script = fileURLToPath(new URL(`./daemon.${fromSource ? 'ts' : 'js'}`, import.meta.url));
   return [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), script, JSON.stringify(options)];
 }
 
