@@ -3,6 +3,7 @@
 // place user mistakes become printed diagnostics and exit code 2. Commands live in runner/commands/ and are
 // imported only when used, so `runner status` doesn't pay for what `runner run` needs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Values } from './commands/values.js';
 import { DiagnosticError, didYouMean, formatDiagnostic } from './spec/diagnostics.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; value?: string };
@@ -151,8 +152,6 @@ export function mainHelp(): string {
   lines.push('', 'Run `runner <command> --help` for its options.', 'Exit codes: 0 all good, 1 a stage failed, 2 a usage or pipeline error.');
   return lines.join('\n');
 }
-
-export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export class UsageError extends Error {}
 

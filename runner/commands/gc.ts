@@ -6,7 +6,7 @@ import { readLock } from '../../cache/lockfile.js';
 import { RunCache } from '../../cache/run-cache.js';
 import { Store } from '../../cache/store.js';
 import type { ContentHash } from '../../cache/types.js';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { displayPath } from '../spec/pipeline.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
 

@@ -2,7 +2,7 @@
 // one self-contained HTML page (see runner/report/page.ts), written to a temp file and renamed into place.
 import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { compareExperiments } from '../experiments/compare.js';
 import { displayPath } from '../spec/pipeline.js';
 import { reportHtml } from '../report/page.js';

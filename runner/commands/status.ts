@@ -1,6 +1,6 @@
 // `runner status`: per stage fresh, or stale with reasons, and whether the run-cache can restore it.
 // Also the engine of `runner run --dry-run`.
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { assess, readMetrics, type Assessment, type PlanContext } from '../plan.js';
 import { loadPipeline } from '../spec/pipeline.js';
 import { openContext } from './context.js';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fsMonitorSocket } from '../../cache/fs-monitor.js';
 import { InotifyUnavailableError, loadInotify } from './inotify-binding.js';
-import type { Values } from '../cli.js';
+import type { Values } from '../commands/values.js';
 import { processAlive } from '../process-alive.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
