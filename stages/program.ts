@@ -1,7 +1,8 @@
 // What a stage program is: a name, documented flags, and a run function. Flag parsing, --help, and the
 // translation of failures into exit codes live here so every stage behaves the same way.
 import { parseArgs } from 'node:util';
-import { StageError, stageEvents, stageParams, type StageEvents } from './contract.js';
+import { StageError } from './stage-error.js';
+import { stageEvents, type StageEvents } from './contract.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -14,10 +15,9 @@ export interface FlagSpec {
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
+/** A stage that wants its declared params reads them itself (contract.ts' stageParams): nothing reads RUNNER_PARAMS for every stage. */
 export interface StageContext {
   events: StageEvents;
-  /** The declared params the runner passed through RUNNER_PARAMS ({} when run by hand). */
-  params: Record<string, unknown>;
 }
 
 export interface StageProgram {
@@ -64,7 +64,7 @@ export async function runStageProgram(stage: StageProgram, argv: string[]): Prom
   }
   try {
     const flags = parseFlags(stage, argv);
-    await stage.run(flags, { events: stageEvents(), params: stageParams() });
+    await stage.run(flags, { events: stageEvents() });
     return 0;
   } catch (error) {
     if (error instanceof StageError) {

@@ -8,7 +8,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, basename, join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readImage, type Image8, type LabelMap } from '../imaging/dataset.js';
 import { relabel } from '../imaging/components.js';

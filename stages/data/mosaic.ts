@@ -9,7 +9,8 @@
 // up inside a training mosaic.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { reportFlag, writeEmptyDataset, writeStageReport } from '../imaging/stage-report.js';

@@ -7,7 +7,8 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { idListText, readManifest } from '../imaging/dataset.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';

@@ -6,7 +6,8 @@
 // not public) it only writes the submission (and prediction-only overlays when --truth gives the images).
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { decodeInstances, readImagePredictions, readPredictionsManifest, type PredictionsEntry } from '../predict/predictions.js';

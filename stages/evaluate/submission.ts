@@ -7,7 +7,7 @@
 //
 // EncodedPixels is the Kaggle RLE of rle.ts. Every problem is a StageError naming file:line.
 import { readFile } from 'node:fs/promises';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { formatRle, parseRleText, validateRle } from './rle.js';
 
 export interface CsvRow {

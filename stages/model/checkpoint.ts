@@ -12,7 +12,8 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import type { ParameterStore } from './params.js';
 
 export const checkpointFormat = 'runner-parameter-store';

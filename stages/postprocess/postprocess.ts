@@ -1,7 +1,8 @@
 // `dsb2018 postprocess --in preds --out preds2 [flags]`: the recipe's mask clean-up (see clean-masks.ts) on
 // every image of a predictions directory; the output is a predictions directory whose masks do not overlap.
 import { writeFile } from 'node:fs/promises';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import {
   PredictionsWriter,

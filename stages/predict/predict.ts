@@ -7,7 +7,9 @@
 // thresholds can be changed here.
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { StageError, writeAtomically, type StageEvents } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { type StageEvents } from '../contract.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
 import { backendPreferences, selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta } from '../model/checkpoint.js';

@@ -9,7 +9,8 @@ import { mkdirSync, writeFileSync, cpSync, existsSync, mkdtempSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';

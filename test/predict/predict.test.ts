@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { stagesCommand } from '../helpers/paths.js';
-import { StageError, type StageEvents } from '../../stages/contract.js';
+import { StageError } from '../../stages/stage-error.js';
+import { type StageEvents } from '../../stages/contract.js';
 import { parseFlags } from '../../stages/program.js';
 import { DatasetWriter, writeImage, type Image8 } from '../../stages/imaging/dataset.js';
 import { selectBackend } from '../../stages/model/backend.js';
@@ -84,7 +85,7 @@ const silent: StageEvents = { progress() {}, metric() {}, log() {} };
 
 /** Runs the stage in this process (for the error cases: no process start per case). */
 function runInProcess(args: string[]): Promise<void> {
-  return stage.run(parseFlags(stage, args), { events: silent, params: {} });
+  return stage.run(parseFlags(stage, args), { events: silent });
 }
 
 test('predict writes a valid predictions directory for a compact dataset, and its metrics', async () => {
