@@ -4,16 +4,20 @@ import { parseArgs } from 'node:util';
 import { StageError } from './stage-error.js';
 import { stageEvents, type StageEvents } from './contract.js';
 
-export interface FlagSpec {
-  type: 'string' | 'boolean';
-  description: string;
-  /** Shown in --help and used when the flag is absent. */
-  default?: string | boolean;
-  multiple?: boolean;
-  required?: boolean;
-}
+/**
+ * A flag and what its value must be. parseFlags checks every typed flag once, so a stage reads a value that
+ * is already right: `number`/`int` (with optional bounds) become numbers, `enum` one of its values, `bool` the
+ * words true|false (a param's value on a command line), `boolean` a flag given without a value.
+ */
+export type FlagSpec = { description: string; required?: boolean } & (
+  | { type: 'string'; default?: string; multiple?: boolean }
+  | { type: 'boolean'; default?: boolean }
+  | { type: 'bool'; default?: boolean }
+  | { type: 'number' | 'int'; default?: number; min?: number; max?: number }
+  | { type: 'enum'; values: readonly string[]; default?: string }
+);
 
-export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+export type FlagValues = Record<string, string | boolean | number | string[] | undefined>;
 
 /** A stage that wants its declared params reads them itself (contract.ts' stageParams): nothing reads RUNNER_PARAMS for every stage. */
 export interface StageContext {
@@ -30,7 +34,7 @@ export interface StageProgram {
 export function helpText(stage: StageProgram): string {
   const lines = [`usage: dsb2018 ${stage.name} [flags]`, '', stage.summary, '', 'flags:'];
   for (const [name, spec] of Object.entries(stage.flags)) {
-    const value = spec.type === 'string' ? ' <value>' : '';
+    const value = spec.type === 'boolean' ? '' : spec.type === 'enum' ? ` <${spec.values.join('|')}>` : spec.type === 'bool' ? ' <true|false>' : ` <${spec.type === 'string' ? 'value' : spec.type}>`;
     const extra = spec.required ? ' (required)' : spec.default !== undefined ? ` (default: ${String(spec.default)})` : '';
     lines.push(`  --${name}${value}`.padEnd(30) + ` ${spec.description}${extra}`);
   }
@@ -41,7 +45,7 @@ export function helpText(stage: StageProgram): string {
 export function parseFlags(stage: StageProgram, argv: string[]): FlagValues {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(stage.flags)) {
-    options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
+    options[name] = spec.type === 'boolean' ? { type: 'boolean' } : { type: 'string', ...(spec.type === 'string' && spec.multiple ? { multiple: true } : {}) };
   }
   let values: FlagValues;
   try {
@@ -50,10 +54,36 @@ export function parseFlags(stage: StageProgram, argv: string[]): FlagValues {
     throw new StageError(`${(error as Error).message}\n\n${helpText(stage)}`);
   }
   for (const [name, spec] of Object.entries(stage.flags)) {
-    if (values[name] === undefined && spec.default !== undefined) values[name] = spec.default;
-    if (values[name] === undefined && spec.required) throw new StageError(`missing required flag --${name}`);
+    const given = values[name];
+    if (given === undefined && spec.required) throw new StageError(`missing required flag --${name}`);
+    if (typeof given === 'string') values[name] = typedValue(name, spec, given);
+    else if (given === undefined && spec.default !== undefined) values[name] = spec.default;
   }
   return values;
+}
+
+/** A typed flag's value from its text; a value that does not fit is a StageError naming the flag. */
+function typedValue(name: string, spec: FlagSpec, text: string): string | boolean | number {
+  switch (spec.type) {
+    case 'string':
+    case 'boolean':
+      return text;
+    case 'bool':
+      if (text === 'true' || text === 'false') return text === 'true';
+      throw new StageError(`flag --${name}: "${text}" is not true or false`);
+    case 'enum':
+      if (spec.values.includes(text)) return text;
+      throw new StageError(`flag --${name}: "${text}" is not one of ${spec.values.join(', ')}`);
+    case 'number':
+    case 'int': {
+      const value = Number(text);
+      if (text.trim() === '' || !Number.isFinite(value)) throw new StageError(`flag --${name}: "${text}" is not a number`);
+      if (spec.type === 'int' && !Number.isInteger(value)) throw new StageError(`flag --${name}: "${text}" is not a whole number`);
+      if (spec.min !== undefined && value < spec.min) throw new StageError(`flag --${name}: "${text}" must be >= ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) throw new StageError(`flag --${name}: "${text}" must be <= ${spec.max}`);
+      return value;
+    }
+  }
 }
 
 /** Runs a stage program on argv; returns the process exit code. */
@@ -88,10 +118,19 @@ export function optionalStringFlag(flags: FlagValues, name: string): string | un
 }
 
 export function numberFlag(flags: FlagValues, name: string): number {
+  const given = flags[name];
+  if (typeof given === 'number') return given;
   const text = stringFlag(flags, name);
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) throw new StageError(`flag --${name}: "${text}" is not a number`);
   return value;
+}
+
+/** An `enum` flag's value, typed as one of `values` (the same list its FlagSpec declares). */
+export function enumFlag<T extends string>(flags: FlagValues, name: string, values: readonly T[]): T {
+  const value = stringFlag(flags, name);
+  if (!(values as readonly string[]).includes(value)) throw new StageError(`flag --${name}: "${value}" is not one of ${values.join(', ')}`);
+  return value as T;
 }
 
 export function booleanFlag(flags: FlagValues, name: string): boolean {

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StageError } from '../stage-error.js';
 import { writeAtomically } from '../write-atomically.js';
-import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
-import { selectBackend, type BackendPreference } from '../model/backend.js';
+import { booleanFlag, enumFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { backendPreferences, selectBackend } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
 import { loadKerasH5 } from '../model/keras-h5.js';
@@ -81,7 +81,7 @@ export const stage: StageProgram = {
     'max-val': { type: 'string', default: '0', description: 'validate on at most this many images (0: the whole list)' },
     augment: { type: 'string', default: '{}', description: 'augmentation overrides as JSON ({"cropProbability": 0, …}), or none' },
     seed: { type: 'string', default: '1', description: 'seed of sample order and augmentation' },
-    backend: { type: 'string', default: 'auto', description: 'tfjs backend: auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu' },
+    backend: { type: 'enum', values: backendPreferences, default: 'auto', description: 'tfjs backend' },
     threads: { type: 'string', default: 'auto', description: 'wasm threads (auto: the machine\'s cores)' },
     'phase-name': { type: 'string', default: 'phase', description: 'label of this phase in curves and metrics' },
     checkpoints: { type: 'string', description: 'directory for per-epoch checkpoints (resume); kept by the runner across runs' },
@@ -120,7 +120,7 @@ export const stage: StageProgram = {
     const maxVal = numberFlag(flags, 'max-val');
     const threadsFlag = stringFlag(flags, 'threads');
 
-    const backend = await selectBackend(stringFlag(flags, 'backend') as BackendPreference, events.log, {
+    const backend = await selectBackend(enumFlag(flags, 'backend', backendPreferences), events.log, {
       threads: threadsFlag === 'auto' ? 'auto' : numberFlag(flags, 'threads'),
     });
 
