@@ -2,7 +2,7 @@
 // expansion -> interpolation -> path checks -> graph. Every user mistake is a located Diagnostic.
 import { resolve, dirname } from 'node:path';
 import { buildGraph, type Graph } from '../dag.js';
-import { runnerDirs, workspacePath } from '../workspace.js';
+import { cacheDirFor, workspacePath } from '../workspace.js';
 import { DiagnosticError, didYouMean, error, fail, type Diagnostic, type SourceLocation } from './diagnostics.js';
 import { expandStage } from './expand.js';
 import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths } from './interpolate.js';
@@ -199,11 +199,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
   );
 
   const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode };
-  const cacheDir = process.env['RUNNER_CACHE_DIR']
-    ? resolve(process.env['RUNNER_CACHE_DIR'])
-    : cache.dir
-      ? resolve(workspace, cache.dir)
-      : runnerDirs(workspace).defaultCache;
+  const cacheDir = cacheDirFor(workspace, cache.dir);
   const pipeline: Pipeline = {
     file,
     path,

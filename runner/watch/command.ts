@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { fsMonitorSocket } from '../../cache/fs-monitor.js';
 import { InotifyUnavailableError, loadInotify } from './inotify-binding.js';
 import type { Values } from '../commands/values.js';
+import { pipelinesWithLocks } from '../pipeline-files.js';
 import { processAlive } from '../process-alive.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
@@ -84,31 +85,11 @@ export function ask<T>(socketPath: string, op: 'status' | 'stop', timeoutMs = 20
   });
 }
 
-const SKIP = new Set(['node_modules', '.git', '.runner', 'dist']);
-
-/** Lock files beside pipeline files, as `runner gc` finds them. */
-function lockFiles(dir: string, depth: number, found: string[]): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    if (entry.isDirectory() && !SKIP.has(entry.name) && depth > 0) lockFiles(join(dir, entry.name), depth - 1, found);
-    else if (entry.isFile() && entry.name.endsWith('.lock')) {
-      const base = join(dir, entry.name.slice(0, -'.lock'.length));
-      if (existsSync(base + '.yaml') || existsSync(base + '.yml')) found.push(join(dir, entry.name));
-    }
-  }
-  return found;
-}
-
 /** The real paths of directory deps outside the workspace, from its lock files (unreadable ones skipped). */
 async function depRootsOutside(workspace: string): Promise<string[]> {
   const { readLock } = await import('../../cache/lockfile.js');
   const roots = new Set<string>();
-  for (const file of lockFiles(workspace, 4, [])) {
+  for (const { lock: file } of pipelinesWithLocks(workspace)) {
     let entries;
     try {
       entries = Object.values(readLock(file));
