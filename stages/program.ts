@@ -78,10 +78,11 @@ function typedValue(name: string, spec: FlagSpec, text: string): string | boolea
     case 'int': {
       const value = Number(text);
       if (text.trim() === '' || !Number.isFinite(value)) throw new StageError(`flag --${name}: "${text}" is not a number`);
-      if (spec.type === 'int' && !Number.isInteger(value)) throw new StageError(`flag --${name}: "${text}" is not a whole number`);
-      if (spec.min !== undefined && value < spec.min) throw new StageError(`flag --${name}: "${text}" must be >= ${spec.min}`);
-      if (spec.max !== undefined && value > spec.max) throw new StageError(`flag --${name}: "${text}" must be <= ${spec.max}`);
-      return value;
+      const whole = spec.type === 'int';
+      const inRange = (spec.min === undefined || value >= spec.min) && (spec.max === undefined || value <= spec.max);
+      if (inRange && (!whole || Number.isInteger(value))) return value;
+      const range = spec.min !== undefined && spec.max !== undefined ? `within [${spec.min}, ${spec.max}]` : spec.min !== undefined ? `>= ${spec.min}` : spec.max !== undefined ? `<= ${spec.max}` : '';
+      throw new StageError(`flag --${name}: ${text} must be ${[whole ? 'a whole number' : '', range].filter(Boolean).join(' ')}`);
     }
   }
 }
@@ -115,6 +116,11 @@ export function stringFlag(flags: FlagValues, name: string): string {
 export function optionalStringFlag(flags: FlagValues, name: string): string | undefined {
   const value = flags[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** A typed number flag's value, undefined when it was not given and has no default. */
+export function optionalNumberFlag(flags: FlagValues, name: string): number | undefined {
+  return flags[name] === undefined ? undefined : numberFlag(flags, name);
 }
 
 export function numberFlag(flags: FlagValues, name: string): number {

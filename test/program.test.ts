@@ -29,9 +29,9 @@ test('a value that does not fit its flag is a StageError naming the flag and wha
   const cases: [string[], RegExp][] = [
     [['--rate', 'high'], /^flag --rate: "high" is not a number$/],
     [['--rate', ''], /^flag --rate: "" is not a number$/],
-    [['--rate', '1.5'], /^flag --rate: "1\.5" must be <= 1$/],
-    [['--count', '2.5'], /^flag --count: "2\.5" is not a whole number$/],
-    [['--count', '0'], /^flag --count: "0" must be >= 1$/],
+    [['--rate', '1.5'], /^flag --rate: 1\.5 must be within \[0, 1\]$/],
+    [['--count', '2.5'], /^flag --count: 2\.5 must be a whole number >= 1$/],
+    [['--count', '0'], /^flag --count: 0 must be a whole number >= 1$/],
     [['--mode', 'slow'], /^flag --mode: "slow" is not one of fast, exact$/],
     [['--fill', 'yes'], /^flag --fill: "yes" is not true or false$/],
   ];

@@ -139,7 +139,7 @@ export const stage: StageProgram = {
       type: 'string',
       description: 'DSB-layout folder read instead when --in is absent or empty (e.g. the synthetic set; its classes.csv gives the modalities)',
     },
-    concurrency: { type: 'string', default: '3', description: 'images processed at once' },
+    concurrency: { type: 'int', min: 1, default: 3, description: 'images processed at once' },
     report: reportFlag,
   },
   async run(flags, { events }) {
@@ -149,7 +149,6 @@ export const stage: StageProgram = {
     const fallback = optionalStringFlag(flags, 'fallback');
     const outDir = resolve(stringFlag(flags, 'out'));
     const concurrency = numberFlag(flags, 'concurrency');
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new StageError(`flag --concurrency: must be a whole number >= 1`);
 
     // The pipeline points --in at the real data and --fallback at the synthetic set: absent real data means
     // the synthetic set is used, with its own classes and without fixes.

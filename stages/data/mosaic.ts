@@ -46,7 +46,7 @@ export const stage: StageProgram = {
     in: { type: 'string', description: 'input compact dataset (after fill-holes)', required: true },
     ids: { type: 'string', description: 'id list (train.txt): only these samples may become tiles (default: all)' },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
-    enabled: { type: 'string', default: 'true', description: 'false: write an empty dataset (an ablation without mosaics)' },
+    enabled: { type: 'bool', default: true, description: 'false: write an empty dataset (an ablation without mosaics)' },
     'max-seam-ratio': {
       type: 'string',
       description: 'largest seam difference / typical inner line-to-line difference for a seam to count',

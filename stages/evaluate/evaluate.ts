@@ -175,13 +175,12 @@ export const stage: StageProgram = {
     classes: { type: 'string', description: 'classes.csv (filename,foreground,background): modality = foreground+background; default: the dataset manifest\'s modality field' },
     metrics: { type: 'string', description: 'write {score, images, modalities, perImage} to this JSON file' },
     overlays: { type: 'string', description: 'write overlay PNGs and index.html/index.json to this directory' },
-    'overlay-count': { type: 'string', default: '12', description: 'how many overlay pictures (spread over the score range)' },
+    'overlay-count': { type: 'int', min: 0, default: 12, description: 'how many overlay pictures (spread over the score range)' },
     submission: { type: 'string', description: 'write the predictions as a Kaggle submission CSV (ImageId,EncodedPixels)' },
     'submission-only': { type: 'boolean', default: false, description: 'no scoring: only the submission (and prediction-only overlays)' },
   },
   async run(flags, context) {
     const overlayCount = numberFlag(flags, 'overlay-count');
-    if (!Number.isInteger(overlayCount) || overlayCount < 0) throw new StageError(`flag --overlay-count: "${overlayCount}" must be a whole number >= 0`);
     const optional = (name: string): string | undefined => optionalStringFlag(flags, name);
     const options: EvaluateOptions = {
       pred: stringFlag(flags, 'pred'),

@@ -84,8 +84,8 @@ function dsb2018(args: string[]) {
 const silent: StageEvents = { progress() {}, metric() {}, log() {} };
 
 /** Runs the stage in this process (for the error cases: no process start per case). */
-function runInProcess(args: string[]): Promise<void> {
-  return stage.run(parseFlags(stage, args), { events: silent });
+async function runInProcess(args: string[]): Promise<void> {
+  await stage.run(parseFlags(stage, args), { events: silent });
 }
 
 test('predict writes a valid predictions directory for a compact dataset, and its metrics', async () => {
@@ -178,5 +178,5 @@ test('with --if-missing empty, a missing images folder gives an empty prediction
   await runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'empty', '--out', out]);
   assert.deepEqual(await readPredictionsManifest(out), []);
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--out', out]), new RegExp(`${absent}: not a directory`));
-  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not error or empty/);
+  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not one of error, empty/);
 });
