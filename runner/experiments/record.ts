@@ -1,8 +1,9 @@
 // Experiment records: one JSON file per experiment, `.runner/exps/<id>.json` in the main workspace, beside the
 // experiment's own workspace `.runner/exps/<id>/`. Written temp + rename, so a reader never sees half a record.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { canonicalJson } from '../../cache/fingerprint.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { runnerDirs } from '../workspace.js';
@@ -67,10 +68,7 @@ export function experimentId(pipeline: string, digest: string): string {
 export function writeRecord(workspace: string, record: ExperimentRecord): void {
   const dir = expsDir(workspace);
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${record.id}.json`);
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomic.sync(join(dir, `${record.id}.json`), JSON.stringify(record, null, 2) + '\n');
 }
 
 export function readRecord(workspace: string, id: string): ExperimentRecord | undefined {
