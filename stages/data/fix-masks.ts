@@ -17,7 +17,7 @@ import { DatasetWriter, readImage, type LabelMap, type SampleInfo } from '../ima
 import { readMaskCrop, type MaskCrop } from '../imaging/mask-file.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
 import { forEachConcurrently } from '../imaging/map-dataset.js';
-import { readClasses } from './split.js';
+import { readClasses } from '../imaging/classes-csv.js';
 
 /** What happened to one image's masks. */
 export interface MaskCounts {

@@ -4,7 +4,7 @@
 // image and per modality; draws overlay pictures for a sample of images spread over the score range; writes
 // the predictions as a Kaggle submission. With --submission-only (the stage-1 test images, whose labels are
 // not public) it only writes the submission (and prediction-only overlays when --truth gives the images).
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StageError } from '../stage-error.js';
 import { writeAtomically } from '../write-atomically.js';
@@ -14,7 +14,8 @@ import { decodeInstances, readImagePredictions, readPredictionsManifest, type Pr
 import { cropsFromLabels } from './crop-mask.js';
 import { datasetScore, scoreImage } from './metric.js';
 import { overlayIndexHtml, writeOverlay, type OverlayEntry } from './overlay.js';
-import { parseCsv, submissionCsv } from './submission.js';
+import { submissionCsv } from './submission.js';
+import { readClasses } from '../imaging/classes-csv.js';
 
 export interface ImageResult {
   id: string;
@@ -31,23 +32,6 @@ export interface EvaluationReport {
   images: number;
   modalities: Record<string, { score?: number; images: number }>;
   perImage: ImageResult[];
-}
-
-/** Modality per image id from classes.csv (filename,foreground,background): label = foreground + background. */
-export async function readClasses(file: string): Promise<Map<string, string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new StageError(`${file}: cannot read classes file (${(error as Error).message.split('\n')[0]})`);
-  }
-  const classes = new Map<string, string>();
-  for (const { line, fields } of parseCsv(text, file, ['filename', 'foreground', 'background'])) {
-    const id = fields['filename']!.replace(/\.png$/i, '');
-    if (id === '') throw new StageError(`${file}:${line}: empty filename`);
-    classes.set(id, `${fields['foreground']}${fields['background']}`);
-  }
-  return classes;
 }
 
 /** Up to `count` results spread evenly over the score range (worst, …, median, …, best), or over the ids. */
