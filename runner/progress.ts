@@ -6,16 +6,13 @@ import { relative } from 'node:path';
 import type { StageEvent } from './events.js';
 import { describeFailure } from './failure.js';
 import type { StageResult } from './stage-run.js';
+import { durationText } from './duration-text.js';
 
 export interface Reporter {
   starting(stage: string, reasons: string[]): void;
   event(stage: string, event: StageEvent): void;
   finished(stage: string, result: StageResult): void;
   close(): void;
-}
-
-function seconds(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 }
 
 function logTail(file: string | undefined, lines = 10): string[] {
@@ -27,7 +24,7 @@ function logTail(file: string | undefined, lines = 10): string[] {
 export function finishedLine(stage: string, result: StageResult, workspace: string): string {
   switch (result.status) {
     case 'ran':
-      return `✓ ${stage} ran in ${seconds(result.durationMs)}`;
+      return `✓ ${stage} ran in ${durationText(result.durationMs)}`;
     case 'restored':
       return `↺ ${stage} restored from run-cache`;
     case 'fresh':

@@ -10,6 +10,7 @@ import { extractCurves } from './curves.js';
 import { dagSvg } from './dag-svg.js';
 import { imageFiles, imagesDigest, thumbnails } from './gallery.js';
 import { barChart, escapeXml as esc, lineChart, type Bar } from './svg.js';
+import { durationText } from '../duration-text.js';
 
 export interface ReportInput {
   title: string;
@@ -39,8 +40,7 @@ svg .bar.plain{fill:#6b9bd1}svg .bar.baseline{fill:#9e9e9e}svg .bar.best{fill:#3
 `;
 
 function seconds(ms: number | undefined): string {
-  if (ms === undefined) return '';
-  return ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
+  return ms === undefined ? '' : durationText(ms);
 }
 
 function dagSection(baseline: ExperimentRecord): string {

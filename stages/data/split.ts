@@ -8,21 +8,12 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
 import { StageError } from '../stage-error.js';
+import { shuffled } from '../shuffled.js';
 import { writeAtomically } from '../write-atomically.js';
 import { numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { readClasses } from '../imaging/classes-csv.js';
 import { idListText, readManifest } from '../imaging/dataset.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
-
-/** A deterministic Fisher-Yates shuffle driven by seedrandom. */
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 export interface Split {
   train: string[];

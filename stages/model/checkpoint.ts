@@ -103,7 +103,7 @@ export async function loadCheckpoint(dir: string, store: ParameterStore, options
     const mismatched: string[] = [];
     for (const [name, tensor] of Object.entries(params)) {
       const variable = store.get(name);
-      if (variable && !sameShape(variable.shape, tensor.shape)) {
+      if (variable && !tf.util.arraysEqual(variable.shape, tensor.shape)) {
         mismatched.push(`${name} (checkpoint [${tensor.shape}], model [${variable.shape}])`);
       }
     }
@@ -172,10 +172,6 @@ function bytesPer(dtype: string, file: string): number {
   if (dtype === 'float32' || dtype === 'int32') return 4;
   if (dtype === 'bool') return 1;
   throw new StageError(`checkpoint ${file}: unsupported dtype ${dtype}`);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function listSome(items: string[]): string {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StageError } from '../stage-error.js';
+import { shuffled } from '../shuffled.js';
 import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, enumFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { backendPreferences, selectBackend } from '../model/backend.js';
@@ -173,7 +174,7 @@ export const stage: StageProgram = {
     const started = Date.now();
     for (let epoch = state.epoch + 1; epoch <= settings.epochs; epoch++) {
       const epochStart = Date.now();
-      const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
+      const order = shuffled([...train.keys()], seededRng(`${settings.seed}/order/${epoch}`));
       model.reseedSampling(`${settings.seed}/${epoch}`); // the epoch's sampling, whether resumed or not
       const stepLosses: Losses[] = [];
       // Each step's losses are read while the next step is prepared and queued (calls.queued): the device never
@@ -337,15 +338,6 @@ function curveSeries(history: EpochRecord[]): Series[] {
 
 function prefixed(prefix: string, losses: Losses): Record<string, number> {
   return Object.fromEntries(Object.entries(losses).map(([k, v]) => [prefix + k.replace(/^loss_/, ''), v as number]));
-}
-
-function shuffled(n: number, random: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }
 
 function countBy(samples: TrainingSample[]): string {
