@@ -7,6 +7,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { canonicalJson } from '../../cache/fingerprint.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { runnerDirs } from '../workspace.js';
+import type { HeadlineMetric } from '../spec/headline.js';
 import type { Overrides } from './grid.js';
 
 export const RECORD_SCHEMA = 1;
@@ -15,8 +16,13 @@ export interface StageOutcome {
   status: string;
   /** How long this experiment spent on the stage (a restore is quick). */
   durationMs: number;
-  /** What computing the stage cost when it ran (the run-cache record's duration), restored or not. */
+  /**
+   * What computing the stage cost, restored or not: the run-cache record's duration (its last run) plus the
+   * earlier runs this experiment made of it that did not finish (interrupted, then resumed from checkpoints).
+   */
   computeMs?: number;
+  /** Wall time of each run of the stage this experiment made until one finished (more than one: resumed). */
+  runsMs?: number[];
   upstream: string[];
   failure?: string;
 }
@@ -46,6 +52,8 @@ export interface ExperimentRecord {
   /** Report hints declared by stages (`plots:`, `images:`), relative to the experiment's workspace. */
   plots: { stage: string; path: string }[];
   images: { stage: string; path: string }[];
+  /** The pipeline's headline metrics when it declares some (records written before they existed have none). */
+  headline?: HeadlineMetric[];
 }
 
 export function expsDir(workspace: string): string {

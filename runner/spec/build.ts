@@ -5,6 +5,7 @@ import { buildGraph, type Graph } from '../dag.js';
 import { cacheDirFor, workspacePath } from '../workspace.js';
 import { DiagnosticError, didYouMean, error, fail, type Diagnostic, type SourceLocation } from './diagnostics.js';
 import { expandStage } from './expand.js';
+import { headlineMetrics, type Goal } from './headline.js';
 import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths } from './interpolate.js';
 import { loadYamlFile, locate, locateText, type SourceFile, type YamlPath } from './load.js';
 import { applyProfile, applySets, baseParams, getParam, type Params } from './params.js';
@@ -185,6 +186,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     }
   }
   const slurm = data['slurm'] === undefined ? undefined : checkSlurm(source, data['slurm'] as SlurmSettings, ['slurm'], builder.diagnostics);
+  const headline = data['headline'] === undefined ? undefined : headlineMetrics(source, data['headline'] as Record<string, Goal>, byName, builder.diagnostics);
   if (builder.diagnostics.length) throw new DiagnosticError(builder.diagnostics);
 
   const where = (stage: string, field: 'deps' | 'outs' | 'checkpoints', index: number): SourceLocation | undefined => {
@@ -213,6 +215,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     downstream: Object.fromEntries(graph.downstream),
   };
   if (slurm) pipeline.slurm = slurm;
+  if (headline) pipeline.headline = headline;
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }
