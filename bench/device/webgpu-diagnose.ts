@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
 import { registerReluGradient } from '../../stages/model/kernels/relu-gradient.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
+import { registerWebgpuKernelVariant } from './webgpu-kernel-variants.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
 import { kernelTimes, median, programTimes, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
@@ -369,7 +370,7 @@ await section('kernelCheck', async () => {
   if (dryRun) return { skipped: 'webgpu only' };
   const check = await checkConvGradients([
     ['patches (default)', () => registerWebgpuTrainingKernels()],
-    ['forward conv (session 1)', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'stride1' })],
+    ['forward conv (session 1)', () => registerWebgpuKernelVariant({ filter: 'conv', input: 'stride1' })],
   ], ['patches (default)', 'forward conv (session 1)']);
   registerWebgpuTrainingKernels();
   await tf.setBackend('webgpu');
@@ -398,7 +399,7 @@ await section('targets', async () => {
     const net = build();
     net.compile({ optimizer: new FusedAdam(lr), loss });
     for (const [route, options] of routes) {
-      registerWebgpuTrainingKernels(options);
+      registerWebgpuKernelVariant(options);
       rows[`${name}, ${route}`] = { batch: x.shape[0], size: x.shape[1], ...(await timedSteps(net, x, y)) };
       console.log(name, route, JSON.stringify(rows[`${name}, ${route}`]));
       save();
