@@ -1,9 +1,7 @@
-// On the lent GPU (WebGPU through Dawn over Vulkan): (a) our webgpu conv-backprop kernels against the cpu
-// backend, (b) a ResNet-50 B=2 512x512 training step with stock kernels vs ours, (c) per-kernel time of one
-// step with tf.profile. Writes $OUT/webgpu-step.json. Bundle and run as docs/backend.md describes:
-//   node_modules/.bin/esbuild bench/device/webgpu-step.ts --bundle --platform=node --format=esm \
-//     --external:webgpu --outfile=.device/webgpu-step.mjs
-//   run: bash .device/gpu-env.sh node .device/webgpu-step.mjs   (carry [".device"])
+// On a GPU (WebGPU through Dawn): (a) our webgpu conv-backprop kernels against the cpu backend, (b) a ResNet-50
+// B=2 512x512 training step with stock kernels vs the variants of webgpu-kernel-variants.ts, (c) per-kernel time
+// of one step with tf.profile. Writes $OUT/webgpu-step.json:
+//   OUT=out node --import tsx bench/device/webgpu-step.ts      (docs/backend.md)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
