@@ -24,6 +24,13 @@ static int int_arg(napi_env env, napi_value value) {
   return out;
 }
 
+/* Fills argv with the call's first `want` arguments; 0, or -EINVAL when fewer were given. */
+static int args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc < want ? -EINVAL : 0;
+}
+
 static napi_value init(napi_env env, napi_callback_info info) {
   int fd = inotify_init1(IN_CLOEXEC);
   return number(env, fd < 0 ? -errno : fd);
@@ -31,10 +38,8 @@ static napi_value init(napi_env env, napi_callback_info info) {
 
 /* addWatch(fd, path, mask) -> wd or -errno */
 static napi_value add_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) return number(env, -EINVAL);
+  if (args(env, info, 3, argv) < 0) return number(env, -EINVAL);
   size_t length = 0;
   if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok) return number(env, -EINVAL);
   char *path = malloc(length + 1);
@@ -50,10 +55,8 @@ static napi_value add_watch(napi_env env, napi_callback_info info) {
 
 /* rmWatch(fd, wd) -> 0 or -errno */
 static napi_value rm_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return number(env, -EINVAL);
+  if (args(env, info, 2, argv) < 0) return number(env, -EINVAL);
   int result = inotify_rm_watch(int_arg(env, argv[0]), int_arg(env, argv[1]));
   return number(env, result < 0 ? -errno : 0);
 }
