@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../../stages/model/kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../../stages/model/kernels/conv2d-backprop-input.js';
 import { sumLeadingAxesConfig } from '../../stages/model/kernels/webgpu/sum-leading-axes.js';
-import { replaceWebgpuKernel, restoreStockWebgpuKernels, stockWebgpuKernel } from '../../stages/model/kernels/webgpu/register.js';
+import { restoreStockWebgpuKernels, webgpuKernels } from '../../stages/model/kernels/webgpu/register.js';
 
 export interface WebgpuKernelOptions {
   filter?: 'patches' | 'conv' | 'none';
@@ -20,8 +20,8 @@ export interface WebgpuKernelOptions {
 
 // Strided convs stay on the stock kernels in the forward-conv forms: webgpu's forward conv gets the dilated
 // filter gradient wrong (measured).
-const stockFilter = () => stockWebgpuKernel(tf.Conv2DBackpropFilter);
-const stockInput = () => stockWebgpuKernel(tf.Conv2DBackpropInput);
+const stockFilter = () => webgpuKernels.stockKernel(tf.Conv2DBackpropFilter);
+const stockInput = () => webgpuKernels.stockKernel(tf.Conv2DBackpropInput);
 const filterKernels = {
   patches: conv2dBackpropFilterConfig('webgpu', stockFilter, true),
   conv: conv2dBackpropFilterConfig('webgpu', stockFilter),
@@ -31,7 +31,7 @@ const inputKernels = {
   all: conv2dBackpropInputConfig('webgpu'),
   stride1: conv2dBackpropInputConfig('webgpu', stockInput),
 };
-const sumKernel = sumLeadingAxesConfig(() => stockWebgpuKernel(tf.Sum));
+const sumKernel = sumLeadingAxesConfig(() => webgpuKernels.stockKernel(tf.Sum));
 
 /** Registers the kernels of `options` in place of the stock ones (and of any other variant). */
 export function registerWebgpuKernelVariant(options: WebgpuKernelOptions = {}): string[] {
@@ -42,6 +42,6 @@ export function registerWebgpuKernelVariant(options: WebgpuKernelOptions = {}): 
   const input = options.input ?? 'patches';
   if (input !== 'none') configs.push(inputKernels[input]);
   if (options.sum ?? true) configs.push(sumKernel);
-  configs.forEach(replaceWebgpuKernel);
+  for (const config of configs) webgpuKernels.replace(config);
   return configs.map((config) => config.kernelName);
 }

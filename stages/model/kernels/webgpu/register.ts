@@ -5,40 +5,25 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
+import { KernelReplacements } from '../kernel-replacements.js';
 import { cacheBindGroupLayouts } from './bind-group-layouts.js';
 import { sumLeadingAxesConfig } from './sum-leading-axes.js';
 import { shareUniformBuffers } from './uniforms.js';
 import { useWriteBufferUploads } from './uploads.js';
 
-const replacedStock = new Map<string, tf.KernelConfig>();
-/** The stock webgpu kernel we replaced under `kernelName` (undefined while ours is not registered). */
-export const stockWebgpuKernel = (kernelName: string): tf.KernelConfig | undefined => replacedStock.get(kernelName);
+/** Our webgpu kernels in place of stock ones (the benchmarks' kernel variants register through it too). */
+export const webgpuKernels = new KernelReplacements('webgpu');
 // The stock kernels stay reachable for the cases the patch forms leave to them (a strided input gradient whose
 // one image does not fit a matMul).
 const productionKernels = [
-  conv2dBackpropFilterConfig('webgpu', () => stockWebgpuKernel(tf.Conv2DBackpropFilter), true),
-  conv2dBackpropInputConfig('webgpu', () => stockWebgpuKernel(tf.Conv2DBackpropInput), true),
-  sumLeadingAxesConfig(() => stockWebgpuKernel(tf.Sum)),
+  conv2dBackpropFilterConfig('webgpu', () => webgpuKernels.stockKernel(tf.Conv2DBackpropFilter), true),
+  conv2dBackpropInputConfig('webgpu', () => webgpuKernels.stockKernel(tf.Conv2DBackpropInput), true),
+  sumLeadingAxesConfig(() => webgpuKernels.stockKernel(tf.Sum)),
 ];
-
-/** Registers `config` in place of the webgpu kernel of its name, remembering the stock one (idempotent). */
-export function replaceWebgpuKernel(config: tf.KernelConfig): void {
-  const current = tf.getKernel(config.kernelName, 'webgpu');
-  if (current === config) return;
-  if (current) {
-    if (!replacedStock.has(config.kernelName)) replacedStock.set(config.kernelName, current);
-    tf.unregisterKernel(config.kernelName, 'webgpu');
-  }
-  tf.registerKernel(config);
-}
 
 /** Puts back the stock webgpu kernels we replaced. */
 export function restoreStockWebgpuKernels(): void {
-  for (const [name, stock] of replacedStock) {
-    tf.unregisterKernel(name, 'webgpu');
-    tf.registerKernel(stock);
-  }
-  replacedStock.clear();
+  webgpuKernels.restore();
 }
 
 /**
@@ -48,7 +33,7 @@ export function restoreStockWebgpuKernels(): void {
  */
 export function registerWebgpuTrainingKernels(): string[] {
   restoreStockWebgpuKernels();
-  productionKernels.forEach(replaceWebgpuKernel);
+  for (const config of productionKernels) webgpuKernels.replace(config);
   return productionKernels.map((config) => config.kernelName);
 }
 
