@@ -1,6 +1,7 @@
 // Prints a Comparison as an aligned text table (terminal) or a Markdown table (RESULTS.md). One column per
 // experiment, one row per differing param and per metric: `0.512 (+0.012) *`, `*` marking the best value.
-import type { Comparison, ComparedExperiment, Goal } from './compare.js';
+import type { Goal } from '../spec/headline.js';
+import type { Comparison, ComparedExperiment } from './compare.js';
 
 /** Numbers at 4 significant digits, without trailing zeros; anything else as JSON (strings bare). */
 export function formatValue(value: unknown): string {

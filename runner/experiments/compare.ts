@@ -5,8 +5,6 @@
 import type { Goal, HeadlineMetric } from '../spec/headline.js';
 import type { ExperimentRecord } from './record.js';
 
-export type { Goal };
-
 export interface MetricCell {
   value: unknown;
   /** value - baseline's value, for numbers present in both. */
