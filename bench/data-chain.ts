@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { dsb2018Data } from './dsb2018-data.js';
 import type { BenchResult } from './run.js';
 
-const data = fileURLToPath(new URL('../../shared/data/dsb2018/', import.meta.url));
+const data = dsb2018Data;
 const cli = fileURLToPath(new URL('../bin/dsb2018.js', import.meta.url));
 const peer = fileURLToPath(new URL('./data_chain_peer.py', import.meta.url));
 

@@ -5,10 +5,11 @@
 // ~1.0, so the detector would always return its maximum (400 for the recipe), far more than a real image holds
 // and the mask head's cost grows with it: both cases are capped at 64 instances, a typical DSB2018 image's count.
 // TTA hflip (two passes per image, as the recipe); the scale-down retry off (it only runs for an image left without
-// masks). Images: stage-1 test images when /work/shared/data/dsb2018 is present, else synthetic ones.
+// masks). Images: stage-1 test images when the real data is present (bench/dsb2018-data.ts), else synthetic ones.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dsb2018Data } from './dsb2018-data.js';
 import type { BenchResult } from './run.js';
 import type { Image8 } from '../stages/imaging/dataset.js';
 import { selectBackend } from '../stages/model/backend.js';
@@ -21,7 +22,7 @@ import { defaultPredictOptions, predictImages, type PredictOptions } from '../st
 import { readInputImage, type PredictInput } from '../stages/predict/predict-inputs.js';
 import { PredictionsWriter, encodeInstances } from '../stages/predict/predictions.js';
 
-const testImages = new URL('../../shared/data/dsb2018/stage1_test/', import.meta.url).pathname;
+const testImages = join(dsb2018Data, 'stage1_test');
 
 interface BenchCase {
   label: string;

@@ -4,9 +4,10 @@
 //
 // Adding a benchmark: a module in bench/ exporting `run(): Promise<BenchResult[]>`, plus one line in
 // BENCHMARKS below.
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, availableParallelism, totalmem, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import writeFileAtomic from 'write-file-atomic';
 
 /** One measured figure. */
 export interface BenchResult {
@@ -94,9 +95,7 @@ export function replaceSection(document: string, name: string, section: string):
 
 function writeSection(name: string, results: BenchResult[], machine: string): void {
   const current = existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '';
-  const tmp = `${benchmarksFile}.tmp-${process.pid}`;
-  writeFileSync(tmp, replaceSection(current, name, sectionText(name, results, machine)));
-  renameSync(tmp, benchmarksFile);
+  writeFileAtomic.sync(benchmarksFile, replaceSection(current, name, sectionText(name, results, machine)));
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 //   1. sha256 of a 1 GiB file through cache/hash.ts (hashPath, as the runner calls it; and the one-thread
 //      hashFileSync): page cache cold (the file's pages dropped with posix_fadvise DONTNEED) and warm; with
 //      `sha256sum` and one in-memory buffer as references.
-//   2. hashPath of /work/shared/data/dsb2018/stage1_train (670 dirs, ~30k files) in fresh processes: with an
+//   2. hashPath of the real stage1_train (bench/dsb2018-data.ts; 670 dirs, ~30k files) in fresh processes: with an
 //      empty stat cache, then warm (stat cache file loaded from disk; start-up of node not counted).
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashFileSync, hashPath } from '../cache/hash.js';
+import { dsb2018Data } from './dsb2018-data.js';
 import type { BenchResult } from './run.js';
 import { median } from './timing.js';
 
 const GIB = 1 << 30;
 const MB = 1e6;
-const stage1Train = '/work/shared/data/dsb2018/stage1_train';
+const stage1Train = join(dsb2018Data, 'stage1_train');
 const probe = fileURLToPath(new URL('./runner-hash-probe.ts', import.meta.url));
 
 async function secondsAsync(fn: () => Promise<unknown>): Promise<number> {
@@ -84,7 +85,7 @@ async function fileThroughput(): Promise<BenchResult[]> {
 
 function runProbe(statCacheFile: string): { loadMs: number; hashMs: number; nfiles: number; wallMs: number } {
   const t = performance.now();
-  const child = spawnSync(process.execPath, ['--import', 'tsx', probe, statCacheFile, '/work/shared/data/dsb2018', 'stage1_train'], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', probe, statCacheFile, dsb2018Data, 'stage1_train'], { encoding: 'utf8' });
   const wallMs = performance.now() - t;
   if (child.status !== 0) throw new Error(`runner-hash-probe failed: ${child.stderr}`);
   return { ...(JSON.parse(child.stdout) as { loadMs: number; hashMs: number; nfiles: number }), wallMs };

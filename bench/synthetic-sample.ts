@@ -1,5 +1,5 @@
 // A synthetic image with nuclei-like discs and their label map, so the RPN and heads of a benchmarked model have
-// real targets. Shared by the CPU model benchmark and the lent-GPU scripts.
+// real targets. Shared by the CPU model benchmark and the GPU scripts (bench/device/).
 import type { Image8, LabelMap } from '../stages/imaging/dataset.js';
 import { seededRng } from '../stages/model/sampler.js';
 

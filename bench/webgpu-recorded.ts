@@ -23,7 +23,8 @@ interface Diagnose {
   fusedBatchNorm?: Record<string, Timing & { batch: number; size: number; dispatchesPerStep: number; writeBuffersPerStep?: number }>;
   kernelCheck?: { worstMaxAbsRelative: number; rows: unknown[] };
   targets?: Record<string, TargetStep | { totalKernelMs: number; top: Record<string, { count: number; ms: number }> } | { totalProgramMs: number; dispatches: number; top: Record<string, { count: number; ms: number }> }>;
-  session6?: { started: string };
+  /** The run that re-measured the later sections (the other sections keep the first run's figures). */
+  latestRun?: { started: string };
   targetsRepeats?: Array<{ started: string; context: string; targets: Record<string, TargetStep> }>;
   kernelTestsOnGpu?: { started: string; pass: number; fail: number; tap: string };
   torchSameRun?: { command: string; resnet50B2S512Ms: number; unetB4S256Ms: number };
@@ -71,7 +72,7 @@ export async function run(): Promise<BenchResult[]> {
         note: i === 0 ? on : `same run, fixes switched on one after another${last ? ' (the issue\'s targets: the rows "everything fused" below)' : ''}`,
       });
     });
-    if (diagnose.beforeFixes) rows.push({ name: 'PyTorch fp32 ResNet-50 B=2 512 train step, same card', value: diagnose.beforeFixes.torchResnet50StepMs, unit: 'ms', command: 'python3 torch-resnet50-step.py (../shared/device)', note: 'same lease, earlier call' });
+    if (diagnose.beforeFixes) rows.push({ name: 'PyTorch fp32 ResNet-50 B=2 512 train step, same card', value: diagnose.beforeFixes.torchResnet50StepMs, unit: 'ms', command: 'python3 bench/device/torch_resnet50_step.py', note: 'same lease, earlier call' });
     const split = diagnose.split;
     for (const [key, label] of [['forwardGpu', 'forward only (training mode)'], ['gradsGpu', 'forward + backward (tf.variableGrads)'], ['applyGpu', 'Adam update of 161 variables']] as const) {
       const part = split[key];
@@ -97,7 +98,7 @@ export async function run(): Promise<BenchResult[]> {
       rows.push({ name: `webgpu small residual U-Net B=4 256 train step, ${name}`, value: timing.medianMs, unit: 'ms', ...(last ? { target: '≤ 60 ms', ok: timing.medianMs <= 60 } : {}) });
     }
     if (diagnose.kernelCheck) rows.push({ name: `webgpu conv gradients (every route we register) vs the cpu backend on the GPU, ${diagnose.kernelCheck.rows.length} cases, worst max-abs-relative`, value: diagnose.kernelCheck.worstMaxAbsRelative, unit: '', target: '≤ 1e-4', ok: diagnose.kernelCheck.worstMaxAbsRelative <= 1e-4 });
-    const targetsOn = diagnose.session6 ? `one H100, driver 580.159; bash .device/gpu-run.sh (bench/device/webgpu-diagnose.ts), ${diagnose.session6.started.slice(0, 16)}Z` : on;
+    const targetsOn = diagnose.latestRun ? `one H100, driver 580.159; bash bench/device/gpu-run.sh (bench/device/webgpu-diagnose.ts), ${diagnose.latestRun.started.slice(0, 16)}Z` : on;
     for (const [name, r] of Object.entries(diagnose.targets ?? {})) {
       if ('totalKernelMs' in r) {
         rows.push({ name: `webgpu ${name} (engine kernels, tf.profile; not our own WGSL programs)`, value: r.totalKernelMs, unit: 'ms', note: topOf(r.top) });

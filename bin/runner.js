@@ -9,13 +9,13 @@ const compiled = new URL('../dist/runner/cli.js', import.meta.url);
 // Written by `npm run build` after tsc finished (tsc leaves unchanged outputs' mtimes alone).
 const stamp = new URL('../dist/.built', import.meta.url);
 
-/** Newest mtime (ms) of the .ts files below `dir`. */
+/** Newest mtime (ms) of the source files below `dir` (TypeScript and the speed-ups' Python and C). */
 function newestSource(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    else if (/\.(ts|py|c)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }

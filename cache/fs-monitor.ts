@@ -1,4 +1,4 @@
-// The client side of the watch daemon (runner/watch-daemon.ts, `runner watch start`): asks "did anything
+// The client side of the watch daemon (runner/watch/daemon.ts, `runner watch start`): asks "did anything
 // below this directory change since token T?" so a warm check can reuse a directory's remembered hash
 // without a single readdir or lstat. The design is git's fsmonitor protocol:
 //

@@ -4,6 +4,7 @@
 // imported only when used, so `runner status` doesn't pay for what `runner run` needs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeUnexpected } from './failure.js';
+import type { Values } from './commands/values.js';
 import { DiagnosticError, didYouMean, formatDiagnostic } from './spec/diagnostics.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; value?: string };
@@ -165,8 +166,6 @@ export function mainHelp(): string {
   return lines.join('\n');
 }
 
-export type Values = Record<string, string | boolean | string[] | undefined>;
-
 export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
@@ -189,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const values = parsed.values as Values;
     // `runner watch start --help` and its siblings: the action's own help.
-    if (name === 'watch' && parsed.positionals.length > 0) return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
+    if (name === 'watch' && parsed.positionals.length > 0) return await (await import('./watch/command.js')).watchCommand(parsed.positionals, values);
     if (values['help']) {
       process.stdout.write(commandHelp(name) + '\n');
       return 0;
@@ -222,7 +221,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return await (await import('./commands/report.js')).reportCommand(parsed.positionals, values);
       case 'watch':
-        return await (await import('./commands/watch.js')).watchCommand(parsed.positionals, values);
+        return await (await import('./watch/command.js')).watchCommand(parsed.positionals, values);
     }
     return 2;
   } catch (cause) {

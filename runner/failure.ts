@@ -1,5 +1,6 @@
 // Failures are values: a union tagged with a kebab-case `reason`. Printers switch on it and end in
 // unreachable(), so a new kind of failure doesn't compile until every printer can explain it.
+import { durationText } from './duration-text.js';
 
 export type Failure =
   | { reason: 'exit-non-zero'; exitCode: number }
@@ -43,10 +44,6 @@ const SIGNALS: Record<string, string> = {
   SIGABRT: 'aborted',
 };
 
-function seconds(ms: number): string {
-  return ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-}
-
 /** One line for a person. */
 export function describeFailure(failure: Failure): string {
   switch (failure.reason) {
@@ -57,7 +54,7 @@ export function describeFailure(failure: Failure): string {
     case 'killed':
       return `killed by ${failure.signal}${SIGNALS[failure.signal] ? ` (${SIGNALS[failure.signal]})` : ''}`;
     case 'timeout':
-      return `timed out after ${seconds(failure.timeoutMs)}`;
+      return `timed out after ${durationText(failure.timeoutMs)}`;
     case 'spawn-failed':
       return `could not start: ${failure.message}`;
     case 'disk-full':

@@ -6,19 +6,13 @@ import { relative } from 'node:path';
 import type { StageEvent } from './events.js';
 import { describeFailure } from './failure.js';
 import type { StageResult } from './stage-run.js';
+import { durationText } from './duration-text.js';
 
 export interface Reporter {
   starting(stage: string, reasons: string[]): void;
   event(stage: string, event: StageEvent): void;
   finished(stage: string, result: StageResult): void;
   close(): void;
-}
-
-function seconds(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
-  return ms < 172_800_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${(ms / 86_400_000).toFixed(1)} days`;
 }
 
 function logTail(file: string | undefined, lines = 10): string[] {
@@ -30,7 +24,7 @@ function logTail(file: string | undefined, lines = 10): string[] {
 export function finishedLine(stage: string, result: StageResult, workspace: string): string {
   switch (result.status) {
     case 'ran':
-      return `✓ ${stage} ran in ${seconds(result.durationMs)}`;
+      return `✓ ${stage} ran in ${durationText(result.durationMs)}`;
     case 'restored':
       return `↺ ${stage} restored from run-cache`;
     case 'fresh':
@@ -61,7 +55,7 @@ class PlainReporter implements Reporter {
       const now = Date.now();
       if (event.done < event.total && now - (this.lastProgress.get(stage) ?? 0) < 5000) return;
       this.lastProgress.set(stage, now);
-      const eta = event.etaSeconds === undefined ? '' : `, ${seconds(event.etaSeconds * 1000)} left`;
+      const eta = event.etaSeconds === undefined ? '' : `, ${durationText(event.etaSeconds * 1000)} left`;
       this.out.write(`  [${stage}] ${event.label ? event.label + ' ' : ''}${event.done}/${event.total} ${event.unit}${eta}\n`);
     }
   }
@@ -89,7 +83,7 @@ class TtyReporter implements Reporter {
     if (event.type === 'log') this.multibar.log(`  [${stage}] ${event.message}\n`);
     if (event.type === 'progress' && bar) {
       bar.setTotal(Math.max(1, event.total));
-      const eta = event.etaSeconds === undefined ? '' : ` (${seconds(event.etaSeconds * 1000)} left)`;
+      const eta = event.etaSeconds === undefined ? '' : ` (${durationText(event.etaSeconds * 1000)} left)`;
       bar.update(event.done, { stage, unit: `${event.label ? event.label + ' ' : ''}${event.unit}${eta}` });
     }
   }

@@ -1,8 +1,7 @@
 // Runs stages in graph order: a stage starts when all its upstream stages succeeded, up to `jobs` at once
-// (p-queue) and within the machine's cpu/gpu/memory tokens. A failure skips everything downstream of it;
+// (a counter of -j places) and within the machine's cpu/gpu/memory tokens. A failure skips everything downstream of it;
 // without keepGoing nothing new starts after a failure (running stages finish).
 import { availableParallelism, totalmem } from 'node:os';
-import PQueue from 'p-queue';
 import type { Resources } from './spec/pipeline.js';
 import type { StageResult } from './stage-run.js';
 
@@ -51,7 +50,7 @@ export async function schedule(
   // Sorted by graph order only when stages were added: with 1000 ready stages, sorting on every pump was
   // a million comparisons per run.
   let readySorted = true;
-  const queue = new PQueue({ concurrency: Math.max(1, options.jobs) });
+  const slots = Math.max(1, options.jobs);
   const used: Resources = { cpus: 0, gpus: 0, memoryBytes: 0 };
   let running = 0;
   let stopAfter: string | undefined;
@@ -88,7 +87,7 @@ export async function schedule(
       }
       if (!readySorted) ready.sort((a, b) => position.get(a)! - position.get(b)!);
       readySorted = true;
-      for (let i = 0; i < ready.length && running < queue.concurrency; i++) {
+      for (let i = 0; i < ready.length && running < slots; i++) {
         const stage = ready[i]!;
         const need = fit(resources(stage), options.capacity);
         const fits =
@@ -103,38 +102,29 @@ export async function schedule(
         used.cpus += need.cpus;
         used.gpus += need.gpus;
         used.memoryBytes += need.memoryBytes;
-        // The slot (p-queue's, and the tokens) is held while the stage's process runs; StageRun gives it back
+        // The slot (a -j place, and the tokens) is held while the stage's process runs; StageRun gives it back
         // as soon as the process has ended, so the next stage starts while this one's outs are cached.
-        void queue.add(
-          () =>
-            new Promise<void>((slotFree) => {
-              let released = false;
-              const release = (): void => {
-                if (released) return;
-                released = true;
-                running--;
-                used.cpus -= need.cpus;
-                used.gpus -= need.gpus;
-                used.memoryBytes -= need.memoryBytes;
-                slotFree();
-              };
-              execute(stage, () => {
-                release();
-                pump();
-              }).then(
-                (result) => {
-                  release();
-                  isRunning.delete(stage);
-                  if (result.status === 'failed' && !options.keepGoing && stopAfter === undefined) stopAfter = stage;
-                  finish(stage, result);
-                  pump();
-                },
-                (cause: Error) => {
-                  slotFree();
-                  reject(cause);
-                },
-              );
-            }),
+        let released = false;
+        const release = (): void => {
+          if (released) return;
+          released = true;
+          running--;
+          used.cpus -= need.cpus;
+          used.gpus -= need.gpus;
+          used.memoryBytes -= need.memoryBytes;
+        };
+        execute(stage, () => {
+          release();
+          pump();
+        }).then(
+          (result) => {
+            release();
+            isRunning.delete(stage);
+            if (result.status === 'failed' && !options.keepGoing && stopAfter === undefined) stopAfter = stage;
+            finish(stage, result);
+            pump();
+          },
+          (cause: Error) => reject(cause),
         );
       }
       if (isRunning.size === 0 && results.size === order.length) resolve(results);

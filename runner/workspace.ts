@@ -30,6 +30,13 @@ export function isWithin(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer + '/');
 }
 
+/** Where a pipeline's cache lives: RUNNER_CACHE_DIR, else its `cache: {dir}` (workspace-relative), else .runner/cache. */
+export function cacheDirFor(workspace: string, configuredDir?: string): string {
+  const fromEnv = process.env['RUNNER_CACHE_DIR'];
+  if (fromEnv) return resolve(fromEnv);
+  return configuredDir ? resolve(workspace, configuredDir) : runnerDirs(workspace).defaultCache;
+}
+
 /** The runner's own folders inside a workspace. */
 export function runnerDirs(workspace: string) {
   const root = join(workspace, '.runner');

@@ -9,18 +9,12 @@
 //   exit code        0 only when every declared output is complete
 //
 // Outside the runner (no RUNNER_EVENTS) progress and logs go to stderr so a person sees them.
-import { appendFileSync, readFileSync, existsSync, rmSync, renameSync, mkdirSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { appendFileSync, readFileSync, existsSync } from 'node:fs';
 
 export type EventRecord =
   | { progress: { done: number; total: number; unit: string; label?: string; eta?: number } }
   | { metric: Record<string, unknown> }
   | { log: string };
-
-/** A mistake of the user's (bad input, bad flag): printed as one clear line, exit code 1, no stack trace. */
-export class StageError extends Error {
-  override readonly name = 'StageError';
-}
 
 export interface StageEvents {
   /** `eta`: the stage's own estimate of the seconds left, where it has one. */
@@ -71,23 +65,4 @@ export function stageParams(env: NodeJS.ProcessEnv = process.env): Record<string
   const file = env['RUNNER_PARAMS'];
   if (!file || !existsSync(file)) return {};
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-}
-
-/**
- * Writes a whole output (file or directory) at a temporary sibling path and renames it into place only when
- * `write` succeeded, so an interrupted or failed stage never leaves a half-written output behind.
- */
-export async function writeAtomically<T>(finalPath: string, write: (tmpPath: string) => Promise<T>): Promise<T> {
-  const tmp = join(dirname(finalPath), `.${basename(finalPath)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(dirname(finalPath), { recursive: true });
-  try {
-    const result = await write(tmp);
-    rmSync(finalPath, { recursive: true, force: true });
-    renameSync(tmp, finalPath);
-    return result;
-  } catch (error) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw error;
-  }
 }

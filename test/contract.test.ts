@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stageEvents, writeAtomically } from '../stages/contract.js';
+import { stageEvents } from '../stages/contract.js';
+import { writeAtomically } from '../stages/write-atomically.js';
 
 test('events are appended to RUNNER_EVENTS as JSON lines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'contract-'));

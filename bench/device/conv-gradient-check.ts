@@ -1,6 +1,6 @@
 // The GPU half of the correctness rule: conv2d's gradients (input and filter) on webgpu against the
 // cpu backend, max |a - b| over max |b| (floor 1e-4), on random shapes, kernel sizes 1-4, strides 1-3, same and
-// valid, plus three ResNet-sized ones. Used by webgpu-step.ts (session 1) and webgpu-diagnose.ts (kernelCheck).
+// valid, plus three ResNet-sized ones. Used by webgpu-step.ts and webgpu-diagnose.ts (kernelCheck).
 import * as tf from '@tensorflow/tfjs';
 
 export type ConvCase = [xShape: number[], filterShape: number[], stride: number, pad: 'same' | 'valid'];

@@ -1,5 +1,5 @@
 // Dispatches of one training step on the webgpu backend, by program and by engine kernel: the figure
-// docs/backend.md tracks. Runs on any WebGPU device, the lent GPU or Mesa's lavapipe here (slowly: ~75 s for the
+// docs/backend.md tracks. Runs on any WebGPU device, a GPU or Mesa's lavapipe here (slowly: ~75 s for the
 // recipe's step at 128 px).
 //   node --import tsx bench/device/count-dispatches.ts [model=recipe] [size=128]
 // model: a Mask R-CNN preset (recipe, small: trainStep with AMSGrad, as the train stage runs it; FUSE=0 for

@@ -1,7 +1,7 @@
-// Here, after a lent-GPU call: where a V8 CPU profile of a device run spent its samples (self time by function;
-// the scripts are bundles, so a file says nothing), from the `.cpuprofile` or `.cpuprofile.xz` that `node --cpu-prof` wrote there
-// (gpu-run.sh profiles the recipe's Mask R-CNN run). Session 6 found tfjs' NMS this way: a quarter of the run.
-//   node --import tsx bench/device/cpu-profile-top.ts /work/.device/N/prof/CPU.*.cpuprofile.xz [rows]
+// Where a V8 CPU profile of a GPU run spent its samples (self time by function), from the `.cpuprofile` or
+// `.cpuprofile.xz` that `node --cpu-prof` wrote (gpu-run.sh profiles the recipe's Mask R-CNN run; this is how
+// tfjs' NMS showed up at a quarter of the run, docs/backend.md).
+//   node --import tsx bench/device/cpu-profile-top.ts OUT/prof/CPU.*.cpuprofile.xz [rows]
 // Several files (a process and its worker threads each write one): each is read on its own.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';

@@ -1,7 +1,7 @@
 // Adam with its update fused into two WebGPU programs per variable (tfjs' Adam dispatches ~14 small kernels
 // per variable: 2,255 of a ResNet-50 step's 5,481 dispatches on the H100, at ~56 us of JavaScript each): m and v
 // packed as the rows of one [2, n] tensor, one program for both, one for the variable (as stages/train/amsgrad.ts).
-// An experiment for the lent GPU (bench/device/webgpu-diagnose.ts, section "fusedAdam"): same arithmetic as
+// An experiment for a GPU (bench/device/webgpu-diagnose.ts, section "fusedAdam"): same arithmetic as
 // tf.train.adam — m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2; x' = x - lr (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps).
 // Checked there against tf.train.adam on the GPU before it is timed; not used by the stages until it passes.
 import * as tf from '@tensorflow/tfjs';

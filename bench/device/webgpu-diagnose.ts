@@ -1,4 +1,4 @@
-// On the lent GPU: where does a tfjs-webgpu training step spend its time? ResNet-50 B=2 512x512 (the
+// On a GPU: where does a tfjs-webgpu training step spend its time? ResNet-50 B=2 512x512 (the
 // issue-9 benchmark) with our conv-backprop kernels, measured five ways in one run:
 //   (a) the step as trainOnBatch runs it (the recorded baseline);
 //   (b) split: forward only, forward + backward (tf.variableGrads), optimizer apply, each as "JS returned"
@@ -7,10 +7,10 @@
 //   (c) counted and timed calls into Dawn per step (dispatches, bind groups, buffers, submits, uniform writes);
 //   (d) a V8 CPU profile of two steps (written to $OUT/step.cpuprofile; summarised here by self time);
 //   (e) the fixes this found, switched on one by one (Sum/Mean gradients, uploads, submit batch, layouts);
-//   (g) session 4: our conv gradients checked against cpu on the GPU (kernelCheck), and the issue's two targets
-//       in their final form, the conv gradients of session 1 vs the patch-matrix matMuls, with a per-kernel GPU
+//   (g) our conv gradients checked against cpu on the GPU (kernelCheck), and the issue's two targets in their
+//       final form, the conv gradients' first form (forward convs) vs the patch-matrix matMuls, with a per-kernel GPU
 //       time profile (targets).
-// Writes $OUT/webgpu-diagnose.json. Bundle and run as docs/backend.md describes (esbuild, carry .device).
+// Writes $OUT/webgpu-diagnose.json. Run by bench/device/gpu-run.sh (docs/backend.md).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerReductionGradients } from '../../stages/model/kernels/reduction-gradients.js';
 import { registerReluGradient } from '../../stages/model/kernels/relu-gradient.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from '../../stages/model/kernels/webgpu/register.js';
+import { registerWebgpuKernelVariant } from './webgpu-kernel-variants.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { FusedAdam } from './fused-adam.js';
 import { kernelTimes, median, programTimes, resnet50Classifier, residualUnet, startWebgpu } from './webgpu-setup.js';
@@ -174,7 +175,7 @@ await section('uploadCheck', async () => {
 await section('fixes', async () => {
   const rows: Record<string, unknown> = {};
   for (const [name, fixes] of [
-    ['before (session 1: our conv kernels only)', { reductionGradients: false, uploads: false, submitBatch: 15 }],
+    ['before (our conv kernels only)', { reductionGradients: false, uploads: false, submitBatch: 15 }],
     ['+ Sum/Mean gradients broadcast on device', { reductionGradients: true, uploads: false, submitBatch: 15 }],
     ['+ uploads through queue.writeBuffer', { reductionGradients: true, uploads: true, submitBatch: 15 }],
     ['+ submit every 100 dispatches', { reductionGradients: true, uploads: true, submitBatch: 100 }],
@@ -346,7 +347,7 @@ await section('unet', async () => {
   const y = tf.cast(tf.greater(tf.randomUniform([unetBatch, unetSize, unetSize, 1]), 0.5), 'float32');
   const rows: Record<string, unknown> = { batch: unetBatch, size: unetSize, params: unet.countParams() };
   for (const [name, fixes] of [
-    ['before (session 1)', { reductionGradients: false, uploads: false, submitBatch: 15 }],
+    ['before (our conv kernels only)', { reductionGradients: false, uploads: false, submitBatch: 15 }],
     ['all fixes', { ...allFixes, cachedLayouts: true }],
   ] as const) {
     configure(fixes);
@@ -369,15 +370,15 @@ await section('kernelCheck', async () => {
   if (dryRun) return { skipped: 'webgpu only' };
   const check = await checkConvGradients([
     ['patches (default)', () => registerWebgpuTrainingKernels()],
-    ['forward conv (session 1)', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'stride1' })],
-  ], ['patches (default)', 'forward conv (session 1)']);
+    ['forward conv (first form)', () => registerWebgpuKernelVariant({ filter: 'conv', input: 'stride1' })],
+  ], ['patches (default)', 'forward conv (first form)']);
   registerWebgpuTrainingKernels();
   await tf.setBackend('webgpu');
   return { worstMaxAbsRelative: check.worst, withinIssueBound: check.worst <= 1e-4, rows: check.rows };
 });
 
 // (g2) the targets (ResNet-50 B=2 512 <= 150 ms, U-Net B=4 256 <= 60 ms) with everything on: fused batch norm,
-// fused Adam, shared uniforms; conv gradients the session-1 way vs as patch-matrix matMuls. Then one step of
+// fused Adam, shared uniforms; conv gradients in their first form (forward convs) vs as patch-matrix matMuls. Then one step of
 // each under tf.profile: GPU time per kernel (Dawn timestamp queries), so what is left shows.
 await section('targets', async () => {
   if (dryRun) return { skipped: 'webgpu only' };
@@ -387,7 +388,7 @@ await section('targets', async () => {
   const unetBatch = 4;
   const unetSize = Math.min(256, S);
   const routes = [
-    ['forward conv (session 1)', { filter: 'conv', input: 'stride1' }],
+    ['forward conv (first form)', { filter: 'conv', input: 'stride1' }],
     ['patches', {}],
   ] as const;
   for (const [name, build, x, y, loss, lr] of [
@@ -398,7 +399,7 @@ await section('targets', async () => {
     const net = build();
     net.compile({ optimizer: new FusedAdam(lr), loss });
     for (const [route, options] of routes) {
-      registerWebgpuTrainingKernels(options);
+      registerWebgpuKernelVariant(options);
       rows[`${name}, ${route}`] = { batch: x.shape[0], size: x.shape[1], ...(await timedSteps(net, x, y)) };
       console.log(name, route, JSON.stringify(rows[`${name}, ${route}`]));
       save();

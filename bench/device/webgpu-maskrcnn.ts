@@ -1,4 +1,4 @@
-// On the lent GPU: our Mask R-CNN on the webgpu backend, through the same backend selection the stages use
+// On a GPU: our Mask R-CNN on the webgpu backend, through the same backend selection the stages use
 // (selectBackend('webgpu'): our kernels, writeBuffer uploads, submit batching). Three parts:
 //   (a) agreement: a tiny config's validation losses on webgpu vs the cpu backend, same seed and batch;
 //   (b) train steps (trainStep: awaited read-back, webgpu in Node has no synchronous one) and inference (detect)
@@ -6,7 +6,7 @@
 //   (c) the ResNet-50 variant at 512, 2 images (the comparison point), and the ResNet-50
 //       classifier step with the backend configured as the stages do.
 // For the recipe's case also the dispatches of one step and its GPU time per engine kernel (tf.profile).
-// Writes $OUT/webgpu-maskrcnn.json; bundle like bench/device/webgpu-step.ts (docs/backend.md).
+// Writes $OUT/webgpu-maskrcnn.json; run by bench/device/gpu-run.sh (docs/backend.md).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';

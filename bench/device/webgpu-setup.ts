@@ -1,5 +1,6 @@
-// What every lent-GPU script needs first: Dawn's WebGPU in Node, the tfjs webgpu backend on it, and the
-// benchmark model (the ResNet-50 of ../shared/device/example-webgpu-resnet50-step.mjs, so figures compare).
+// What every GPU script needs first: Dawn's WebGPU in Node, the tfjs webgpu backend on it, and the benchmark
+// models (a ResNet-50 classifier and a small residual U-Net; their PyTorch peers are torch_resnet50_step.py and
+// torch_unet_step.py beside this file).
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { FusedBatchNormalization } from './fused-batch-norm-layer.js';
@@ -124,7 +125,7 @@ export async function programTimes(fn: () => Promise<unknown>, top = 20): Promis
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
-/** The small residual U-Net of ../shared/device/example-webgpu-train-step.mjs (1.8 M params), Adam 1e-3. */
+/** The small residual U-Net (1.8 M params; Adam 1e-3), the same layers as torch_unet_step.py. */
 export function residualUnet(size: number, options: BenchModelOptions = {}): tf.LayersModel {
   const L = tf.layers;
   const convBn = (x: tf.SymbolicTensor, f: number, stride = 1, relu = true) => {

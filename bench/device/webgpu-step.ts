@@ -1,13 +1,12 @@
-// On the lent GPU (WebGPU through Dawn over Vulkan): (a) our webgpu conv-backprop kernels against the cpu
-// backend, (b) a ResNet-50 B=2 512x512 training step with stock kernels vs ours, (c) per-kernel time of one
-// step with tf.profile. Writes $OUT/webgpu-step.json. Bundle and run as docs/backend.md describes:
-//   node_modules/.bin/esbuild bench/device/webgpu-step.ts --bundle --platform=node --format=esm \
-//     --external:webgpu --outfile=.device/webgpu-step.mjs
-//   run: bash .device/gpu-env.sh node .device/webgpu-step.mjs   (carry [".device"])
+// On a GPU (WebGPU through Dawn): (a) our webgpu conv-backprop kernels against the cpu backend, (b) a ResNet-50
+// B=2 512x512 training step with stock kernels vs the variants of webgpu-kernel-variants.ts, (c) per-kernel time
+// of one step with tf.profile. Writes $OUT/webgpu-step.json:
+//   OUT=out node --import tsx bench/device/webgpu-step.ts      (docs/backend.md)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { registerWebgpuTrainingKernels, restoreStockWebgpuKernels, type WebgpuKernelOptions } from '../../stages/model/kernels/webgpu/register.js';
+import { restoreStockWebgpuKernels } from '../../stages/model/kernels/webgpu/register.js';
+import { registerWebgpuKernelVariant, type WebgpuKernelOptions } from './webgpu-kernel-variants.js';
 import { checkConvGradients } from './conv-gradient-check.js';
 import { median, resnet50Classifier, startWebgpu } from './webgpu-setup.js';
 
@@ -27,7 +26,7 @@ if (!results['adapter']) {
 // (a) correctness: gradients of conv2d w.r.t. input and filter, webgpu (stock and ours) vs cpu.
 const check = await checkConvGradients([
   ['stock', () => restoreStockWebgpuKernels()],
-  ['ours', () => registerWebgpuTrainingKernels({ filter: 'conv', input: 'all' })],
+  ['ours', () => registerWebgpuKernelVariant({ filter: 'conv', input: 'all' })],
 ], ['ours']);
 results['correctness'] = check.rows;
 results['correctnessWorstOurs'] = check.worst;
@@ -49,7 +48,7 @@ const variants: Array<[string, WebgpuKernelOptions | null]> = [
 ];
 const steps: Record<string, unknown> = {};
 for (const [name, options] of variants) {
-  if (options) registerWebgpuTrainingKernels(options);
+  if (options) registerWebgpuKernelVariant(options);
   else restoreStockWebgpuKernels();
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -66,7 +65,7 @@ for (const [name, options] of variants) {
 // (c) per-kernel time of one step, stock vs ours, summed by kernel name (GPU timestamps where Dawn has them).
 const profiles: Record<string, unknown> = {};
 for (const [name, options] of [variants[0]!, variants[1]!]) {
-  if (options) registerWebgpuTrainingKernels(options);
+  if (options) registerWebgpuKernelVariant(options);
   else restoreStockWebgpuKernels();
   await model.trainOnBatch(X, Y);
   const info = await tf.profile(async () => { await model.trainOnBatch(X, Y); });

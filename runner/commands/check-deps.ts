@@ -4,7 +4,7 @@
 // the pipeline afterwards.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { straceAvailable, traceFiles } from '../code-deps/file-trace.js';
 import { fingerprint } from '../plan.js';
 import { fail } from '../spec/diagnostics.js';

@@ -1,6 +1,6 @@
 // `runner compare [ids…] [--baseline id] [--json | --markdown]`: the params that differ and every metric, with
 // deltas against the baseline and the best value marked.
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { fail } from '../spec/diagnostics.js';
 import { compareExperiments, defaultBaseline, type Comparison } from '../experiments/compare.js';
 import { formatMarkdown, formatTable } from '../experiments/compare-format.js';

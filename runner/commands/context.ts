@@ -1,7 +1,8 @@
 // Opens what plan/run/status need around a loaded pipeline: the store, run-cache, stat cache and lock entries.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { FsMonitorClient } from '../../cache/fs-monitor.js';
 import { RunCache } from '../../cache/run-cache.js';
 import { StatCache } from '../../cache/stat-cache.js';
@@ -43,8 +44,7 @@ async function readLockCached(pipeline: Pipeline): Promise<Record<string, LockEn
   }
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${sidecar}.tmp-${process.pid}`, JSON.stringify({ sha256: digest, entries }));
-    renameSync(`${sidecar}.tmp-${process.pid}`, sidecar);
+    writeFileAtomic.sync(sidecar, JSON.stringify({ sha256: digest, entries }));
   } catch {
     // best effort: only speed is lost
   }

@@ -2,7 +2,7 @@
 import { DAG_FORMATS, formatDag, type DagFormat } from '../dag-format.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/pipeline.js';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { loadOptions } from './options.js';
 
 export async function dagCommand(file: string, values: Values): Promise<number> {

@@ -1,7 +1,7 @@
 // `runner deps <pipeline> <stage>`: the whole code closure of a stage — the declared deps whose imports are
 // followed, every workspace file reached (with the chain of imports that reaches it), the packages by installed
 // version, Node builtins and major version, and what could not be followed.
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { importChain } from '../code-deps/import-chain.js';
 import { formatWarning } from '../code-deps/warning.js';
 import { presentCodeClosure } from '../plan.js';

@@ -1,6 +1,6 @@
 // `runner exp list | show <id> | remove <id>…`: the experiment records of a workspace (.runner/exps/).
 import { join } from 'node:path';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { formatValue } from '../experiments/compare-format.js';
 import { listRecords, listUnrecorded, removeRecord, resolveRecord, type ExperimentRecord } from '../experiments/record.js';

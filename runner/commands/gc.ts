@@ -1,56 +1,60 @@
-// `runner gc`: drops cache objects that no lock file and no run-cache entry references. The lock files are
-// found beside the workspace's pipeline files (`x.yaml` -> `x.lock`), skipping node_modules, .git and .runner.
-// Also removes the restore temps of runners that were killed (cache/restore-temps.ts).
-import { existsSync, readdirSync } from 'node:fs';
+// `runner gc`: drops cache objects that no lock file and no run-cache entry references. The pipelines are
+// found by their lock files (runner/pipeline-files.ts); each cache directory they use (`cache: {dir}`, or
+// RUNNER_CACHE_DIR, or .runner/cache) is collected once, keeping what any lock file references. Also removes
+// the restore temps of runners that were killed (cache/restore-temps.ts).
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
 import { readLock } from '../../cache/lockfile.js';
 import { sweepRestoreTemps } from '../../cache/restore-temps.js';
 import { RunCache } from '../../cache/run-cache.js';
 import { Store } from '../../cache/store.js';
 import type { ContentHash } from '../../cache/types.js';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
+import { pipelinesWithLocks } from '../pipeline-files.js';
 import { processAlive } from '../process-alive.js';
 import { displayPath } from '../spec/pipeline.js';
-import { findWorkspace, runnerDirs } from '../workspace.js';
+import { cacheDirFor, findWorkspace, runnerDirs } from '../workspace.js';
 
-const SKIP = new Set(['node_modules', '.git', '.runner', 'dist']);
-
-function lockFiles(dir: string, depth: number, found: string[]): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory() && !SKIP.has(entry.name) && depth > 0) lockFiles(join(dir, entry.name), depth - 1, found);
-    else if (entry.isFile() && entry.name.endsWith('.lock')) {
-      const base = join(dir, entry.name.slice(0, -'.lock'.length));
-      if (existsSync(base + '.yaml') || existsSync(base + '.yml')) found.push(join(dir, entry.name));
-    }
+/** A pipeline's `cache: {dir}`, read leniently: a pipeline that does not parse uses the default. */
+function configuredCacheDir(pipeline: string): string | undefined {
+  try {
+    const dir = (parse(readFileSync(pipeline, 'utf8')) as { cache?: { dir?: unknown } } | null)?.cache?.dir;
+    return typeof dir === 'string' ? dir : undefined;
+  } catch {
+    return undefined;
   }
-  return found;
 }
 
 export async function gcCommand(values: Values): Promise<number> {
   const workspace = typeof values['workspace'] === 'string' ? resolve(values['workspace']) : findWorkspace(join(process.cwd(), 'x'));
-  const cacheDir = process.env['RUNNER_CACHE_DIR'] ? resolve(process.env['RUNNER_CACHE_DIR']) : runnerDirs(workspace).defaultCache;
+  const pipelines = pipelinesWithLocks(workspace);
+  // Every lock file's outs are kept in every cache directory: an object two pipelines share is never lost.
   const keep: ContentHash[] = [];
-  const locks = lockFiles(workspace, 4, []);
-  for (const file of locks) for (const entry of Object.values(readLock(file))) keep.push(...entry.outs.map((o) => o.hash));
-  let runs = 0;
-  const runCache = new RunCache(cacheDir);
-  // The journals of finished runs become one file per record here, not during runs (see cache/run-journal.ts).
-  if (!values['dry-run']) runCache.compact();
-  for (const record of runCache.all()) {
-    runs++;
-    keep.push(...record.outs.map((o) => o.hash));
+  for (const { lock } of pipelines) for (const entry of Object.values(readLock(lock))) keep.push(...entry.outs.map((o) => o.hash));
+  const cacheDirs = new Set(pipelines.length > 0 ? pipelines.map(({ pipeline }) => cacheDirFor(workspace, configuredCacheDir(pipeline))) : [cacheDirFor(workspace)]);
+  const locks = pipelines.map(({ lock }) => lock);
+  for (const cacheDir of cacheDirs) {
+    const kept = [...keep];
+    let runs = 0;
+    const runCache = new RunCache(cacheDir);
+    // The journals of finished runs become one file per record here, not during runs (see cache/run-journal.ts).
+    if (!values['dry-run']) runCache.compact();
+    for (const record of runCache.all()) {
+      runs++;
+      kept.push(...record.outs.map((o) => o.hash));
+    }
+    if (values['dry-run']) {
+      process.stdout.write(`would keep the objects of ${locks.length} lock files and ${runs} run-cache entries in ${displayPath(cacheDir)}\n`);
+      continue;
+    }
+    const { removedObjects, freedBytes } = await new Store(cacheDir).gc(kept);
+    if (values['json']) {
+      process.stdout.write(JSON.stringify({ cacheDir, lockFiles: locks.map(displayPath), runs, removedObjects, freedBytes }) + '\n');
+    } else {
+      process.stdout.write(`removed ${removedObjects} objects (${(freedBytes / 1e6).toFixed(1)} MB) from ${displayPath(cacheDir)}; kept those of ${locks.length} lock files and ${runs} run-cache entries\n`);
+    }
   }
-  const store = new Store(cacheDir);
-  if (values['dry-run']) {
-    process.stdout.write(`would keep the objects of ${locks.length} lock files and ${runs} run-cache entries in ${displayPath(cacheDir)}\n`);
-    return 0;
-  }
-  const { removedObjects, freedBytes } = await store.gc(keep);
-  sweepRestoreTemps(workspace, runnerDirs(workspace).restoreLedgers, processAlive);
-  if (values['json']) {
-    process.stdout.write(JSON.stringify({ cacheDir, lockFiles: locks.map(displayPath), runs, removedObjects, freedBytes }) + '\n');
-  } else {
-    process.stdout.write(`removed ${removedObjects} objects (${(freedBytes / 1e6).toFixed(1)} MB) from ${displayPath(cacheDir)}; kept those of ${locks.length} lock files and ${runs} run-cache entries\n`);
-  }
+  if (!values['dry-run']) sweepRestoreTemps(workspace, runnerDirs(workspace).restoreLedgers, processAlive);
   return 0;
 }

@@ -1,5 +1,5 @@
 // Flags shared by the commands that load a pipeline.
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import type { LoadOptions } from '../spec/pipeline.js';
 
 export function loadOptions(values: Values): LoadOptions {

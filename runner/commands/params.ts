@@ -1,5 +1,5 @@
 // `runner params`: the effective params after --profile and --set, as YAML (or JSON).
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { loadPipeline } from '../spec/pipeline.js';
 import { loadOptions } from './options.js';
 

@@ -1,8 +1,9 @@
 // `runner report [ids…] [--out report.html] [--baseline id] [--title text]`: the experiments of a workspace as
 // one self-contained HTML page (see runner/report/page.ts), written to a temp file and renamed into place.
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Values } from '../cli.js';
+import writeFileAtomic from 'write-file-atomic';
+import type { Values } from './values.js';
 import { compareExperiments } from '../experiments/compare.js';
 import { displayPath } from '../spec/pipeline.js';
 import { reportHtml } from '../report/page.js';
@@ -22,13 +23,7 @@ export async function reportCommand(refs: string[], values: Values): Promise<num
   const html = await reportHtml({ title, workspace, records, baseline, comparison });
   const out = resolve(typeof values['out'] === 'string' ? values['out'] : 'report.html');
   mkdirSync(dirname(out), { recursive: true });
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, html);
-    renameSync(tmp, out);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  writeFileAtomic.sync(out, html);
   const size = statSync(out).size;
   process.stdout.write(`wrote ${displayPath(out)} (${records.length} experiments, ${(size / 1024).toFixed(0)} KiB)\n`);
   return 0;

@@ -1,6 +1,7 @@
 // `runner run`: skip what is fresh, restore what the run-cache has, run what is stale, in graph order.
-import type { Values } from '../cli.js';
-import { executorFor, type Executor } from '../executors/executor.js';
+import type { Values } from './values.js';
+import type { Executor } from '../executors/executor.js';
+import { executorFor } from '../executors/executor-for.js';
 import { warmUpLocalExecutor } from '../executors/local.js';
 import { LockWriter } from '../lock-writer.js';
 import { createReporter, type Reporter } from '../progress.js';

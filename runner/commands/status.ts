@@ -1,6 +1,6 @@
 // `runner status`: per stage fresh, or stale with reasons, and whether the run-cache can restore it.
 // Also the engine of `runner run --dry-run`. The verdict is plan.ts's; the lines are stale-reason.ts's.
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { formatWarning, type CodeWarning } from '../code-deps/warning.js';
 import { assess, readMetrics, type PlanContext } from '../plan.js';
 import { loadPipeline } from '../spec/pipeline.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { Values } from '../cli.js';
+import type { Values } from './values.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { compareExperiments } from '../experiments/compare.js';
 import { formatTable } from '../experiments/compare-format.js';

@@ -3,7 +3,7 @@
 // cancelling; the job names files (log, events, params) that a shared filesystem makes visible to both sides;
 // the scheduler reads progress from the events file, never from the process.
 import type { Failure } from '../failure.js';
-import type { Pipeline, Resources, SlurmSettings } from '../spec/pipeline.js';
+import type { Resources } from '../spec/pipeline.js';
 
 export interface StageJob {
   stage: string;
@@ -22,22 +22,13 @@ export interface StageJob {
 
 export type ExecFailure = Extract<Failure, { reason: 'exit-non-zero' | 'killed' | 'timeout' | 'spawn-failed' | 'disk-full' | 'cancelled' | 'job-killed' }>;
 
-export type StageOutcome = { ok: true; durationMs: number } | { ok: false; durationMs: number; failure: ExecFailure };
+/** `logError`: the process ran but its output could not be written to its log (the outcome is still its exit). */
+export type StageOutcome =
+  | { ok: true; durationMs: number; logError?: string }
+  | { ok: false; durationMs: number; failure: ExecFailure; logError?: string };
 
 export interface Executor {
   readonly name: string;
   /** Runs the job to completion; aborting `signal` cancels it (the executor kills what it started). */
   run(job: StageJob, signal: AbortSignal): Promise<StageOutcome>;
-}
-
-/** `slurm` is the command line's `--slurm-*` flags, which override the pipeline's `slurm:`. */
-export async function executorFor(name: string, pipeline?: Pipeline, slurm: SlurmSettings = {}): Promise<Executor> {
-  switch (name) {
-    case 'local':
-      return new (await import('./local.js')).LocalExecutor();
-    case 'slurm':
-      return (await import('./slurm.js')).SlurmExecutor.forPipeline(pipeline, slurm);
-    default:
-      throw new Error(`no executor named "${name}"`);
-  }
 }

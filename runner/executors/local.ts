@@ -1,7 +1,7 @@
 // Runs a stage as a child process on this machine: argv as given (no shell unless the stage asked for one),
 // output appended to the stage's log file, a timeout, and cancellation that escalates from SIGTERM to
-// SIGKILL. Processes are started through the spawn helper (spawn-server.ts: 2-3x faster per stage than
-// forking the runner); where it can't run, or with RUNNER_SPAWN=node, through execa.
+// SIGKILL. Processes are started through the spawn helper (spawn-server.ts and runner/speedups/spawn-helper.py:
+// faster per stage than forking the runner); where it can't run, or with RUNNER_SPAWN=node, through execa.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Executor, ExecFailure, StageJob, StageOutcome } from './executor.js';
@@ -51,15 +51,18 @@ export class LocalExecutor implements Executor {
     const [file, args] = job.shell ? ['/bin/sh', ['-c', job.argv[0] ?? '']] : [job.argv[0] ?? '', job.argv.slice(1)];
     const header = `$ ${job.shell ? `/bin/sh -c ${JSON.stringify(job.argv[0])}` : job.argv.map((a) => JSON.stringify(a)).join(' ')}\n`;
     const helper = await spawnServer(job.cwd);
-    const failure = helper?.alive ? await viaHelper(helper, job, [file, ...args], header, signal) : await viaExeca(job, file, args, header, signal);
+    const { failure, logError } = helper?.alive ? await viaHelper(helper, job, [file, ...args], header, signal) : { failure: await viaExeca(job, file, args, header, signal) };
     const durationMs = performance.now() - started;
-    return failure ? { ok: false, durationMs, failure } : { ok: true, durationMs };
+    // The stage ran whether or not its log could be written: its exit decides, and the runner says what was lost.
+    if (logError !== undefined) process.stderr.write(`runner: ${job.stage}: its output was lost: ${logError}\n`);
+    const lost = logError !== undefined ? { logError } : {};
+    return failure ? { ok: false, durationMs, failure, ...lost } : { ok: true, durationMs, ...lost };
   }
 }
 
 /** Runs through the spawn helper, which writes the log (header line first) only if the stage writes something. */
-async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], header: string, signal: AbortSignal): Promise<ExecFailure | undefined> {
-  if (signal.aborted) return { reason: 'cancelled' };
+async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], header: string, signal: AbortSignal): Promise<{ failure?: ExecFailure; logError?: string }> {
+  if (signal.aborted) return { failure: { reason: 'cancelled' } };
   const child = helper.run({ argv, env: job.env, logFile: job.logFile, logHeader: header });
   let ending: 'cancelled' | 'timeout' | undefined;
   let forceKill: NodeJS.Timeout | undefined;
@@ -81,8 +84,13 @@ async function viaHelper(helper: SpawnServer, job: StageJob, argv: string[], hea
     clearTimeout(forceKill);
   }
   if (exit.kind === 'not-started') {
-    return DISK_FULL.test(exit.message) ? { reason: 'disk-full', path: relative(job.cwd, job.logFile) } : { reason: 'spawn-failed', message: exit.message };
+    return { failure: DISK_FULL.test(exit.message) ? { reason: 'disk-full', path: relative(job.cwd, job.logFile) } : { reason: 'spawn-failed', message: exit.message } };
   }
+  const failure = helperFailure(exit, ending, job);
+  return { ...(failure ? { failure } : {}), ...(exit.logError !== undefined ? { logError: exit.logError } : {}) };
+}
+
+function helperFailure(exit: Exclude<SpawnExit, { kind: 'not-started' }>, ending: 'cancelled' | 'timeout' | undefined, job: StageJob): ExecFailure | undefined {
   // Like execa: a stage that was being stopped counts as stopped, whatever it exited with.
   if (ending === 'cancelled') return { reason: 'cancelled' };
   if (ending === 'timeout') return { reason: 'timeout', timeoutMs: job.timeoutMs ?? 0 };

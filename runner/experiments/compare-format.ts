@@ -1,5 +1,6 @@
 // Prints a Comparison as an aligned text table (terminal) or a Markdown table (RESULTS.md). One column per
 // experiment, one row per differing param and per metric: `0.512 (+0.012) *`, `*` marking the best value.
+import type { Goal } from '../spec/headline.js';
 import type { Comparison, ComparedExperiment } from './compare.js';
 
 /** Numbers at 4 significant digits, without trailing zeros; anything else as JSON (strings bare). */
@@ -27,6 +28,11 @@ function metricCell(experiment: ComparedExperiment, name: string): string {
   return text;
 }
 
+/** ` (higher is better)`, or nothing for a metric shown unranked. */
+export function goalText(goal: Goal | undefined): string {
+  return goal === undefined ? '' : ` (${goal === 'max' ? 'higher' : 'lower'} is better)`;
+}
+
 /** Header rows, then body rows; the first column names the row. */
 function tableRows(comparison: Comparison): { header: string[][]; params: string[][]; metrics: string[][] } {
   const exps = comparison.experiments;
@@ -35,13 +41,14 @@ function tableRows(comparison: Comparison): { header: string[][]; params: string
     ['id', ...exps.map((e) => e.id + (e.status === 'failed' ? ' FAILED' : ''))],
   ];
   const params = comparison.params.map((key) => [key, ...exps.map((e) => formatValue(e.params[key]))]);
-  const metrics = comparison.metrics.map((m) => [`${m.name} (${m.goal === 'max' ? 'higher' : 'lower'} is better)`, ...exps.map((e) => metricCell(e, m.name))]);
+  const metrics = comparison.metrics.map((m) => [`${m.name}${goalText(m.goal)}`, ...exps.map((e) => metricCell(e, m.name))]);
   return { header, params, metrics };
 }
 
 function legend(comparison: Comparison): string {
   const baseline = comparison.experiments.find((e) => e.baseline);
-  return `deltas against ${baseline ? `${baseline.name} (${baseline.id})` : comparison.baseline}; * marks the best value`;
+  const unranked = comparison.metrics.some((m) => m.goal === undefined) ? '; the headline metrics come first, the others are not ranked' : '';
+  return `deltas against ${baseline ? `${baseline.name} (${baseline.id})` : comparison.baseline}; * marks the best value${unranked}`;
 }
 
 export function formatTable(comparison: Comparison): string {

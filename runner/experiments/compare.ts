@@ -1,9 +1,9 @@
 // Experiments side by side: the params that differ between them, and every metric with its delta against the
-// baseline and the best value marked. Pure data in, data out; compare-format.ts prints it.
-
+// baseline and the best value marked. A pipeline's headline metrics (its `headline:`) come first and are the
+// only ones ranked; without one, every metric is ranked by a goal guessed from its name. Pure data in, data
+// out; compare-format.ts prints it.
+import type { Goal, HeadlineMetric } from '../spec/headline.js';
 import type { ExperimentRecord } from './record.js';
-
-export type Goal = 'max' | 'min';
 
 export interface MetricCell {
   value: unknown;
@@ -25,7 +25,8 @@ export interface ComparedExperiment {
 export interface Comparison {
   baseline: string;
   params: string[];
-  metrics: { name: string; goal: Goal; best?: string[] }[];
+  /** `goal` is absent for a metric that is shown but not ranked (not a headline where the pipeline has some). */
+  metrics: { name: string; goal?: Goal; headline: boolean; best?: string[] }[];
   experiments: ComparedExperiment[];
 }
 
@@ -64,10 +65,14 @@ export function compareExperiments(records: readonly ExperimentRecord[], baselin
     const patterns = options.metricPatterns.map(patternRegExp);
     metricNames = metricNames.filter((name) => patterns.some((p) => p.test(name)));
   }
-  if (options.changedOnly) {
-    metricNames = metricNames.filter((name) => new Set(records.map((r) => JSON.stringify(r.metrics[name] ?? null))).size > 1);
-  }
   const baseline = records.find((r) => r.id === baselineId);
+  const headline = headlineOf(records, baseline);
+  const ranked = new Map(headline.map((h) => [h.name, h.goal]));
+  if (options.changedOnly) {
+    // A headline metric is shown even when it did not move: that is a result too.
+    metricNames = metricNames.filter((name) => ranked.has(name) || new Set(records.map((r) => JSON.stringify(r.metrics[name] ?? null))).size > 1);
+  }
+  metricNames = [...headline.map((h) => h.name).filter((name) => metricNames.includes(name)), ...metricNames.filter((name) => !ranked.has(name))];
   const experiments: ComparedExperiment[] = records.map((r) => ({
     id: r.id,
     name: r.name,
@@ -78,10 +83,10 @@ export function compareExperiments(records: readonly ExperimentRecord[], baselin
   }));
   const metrics: Comparison['metrics'] = [];
   for (const name of metricNames) {
-    const goal = metricGoal(name);
+    const goal = headline.length > 0 ? ranked.get(name) : metricGoal(name);
     const values = records.map((r) => r.metrics[name]);
     const numbers = values.filter(isNumber);
-    const bestValue = numbers.length > 1 ? (goal === 'max' ? Math.max(...numbers) : Math.min(...numbers)) : undefined;
+    const bestValue = numbers.length > 1 && goal !== undefined ? (goal === 'max' ? Math.max(...numbers) : Math.min(...numbers)) : undefined;
     const reference = baseline?.metrics[name];
     const best: string[] = [];
     records.forEach((record, i) => {
@@ -96,9 +101,15 @@ export function compareExperiments(records: readonly ExperimentRecord[], baselin
       }
       experiments[i]!.metrics[name] = cell;
     });
-    metrics.push(best.length ? { name, goal, best } : { name, goal });
+    metrics.push({ name, ...(goal !== undefined ? { goal } : {}), headline: ranked.has(name), ...(best.length ? { best } : {}) });
   }
   return { baseline: baselineId, params: differing, metrics, experiments };
+}
+
+/** The baseline's headline metrics, else the newest record's that has some (records of one pipeline share them). */
+function headlineOf(records: readonly ExperimentRecord[], baseline: ExperimentRecord | undefined): HeadlineMetric[] {
+  if (baseline?.headline?.length) return baseline.headline;
+  return [...records].reverse().find((r) => r.headline?.length)?.headline ?? [];
 }
 
 /** The default baseline among records: the newest one named "baseline", else the first. */

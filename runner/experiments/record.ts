@@ -1,11 +1,13 @@
 // Experiment records: one JSON file per experiment, `.runner/exps/<id>.json` in the main workspace, beside the
 // experiment's own workspace `.runner/exps/<id>/`. Written temp + rename, so a reader never sees half a record.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { canonicalJson } from '../../cache/fingerprint.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { runnerDirs } from '../workspace.js';
+import type { HeadlineMetric } from '../spec/headline.js';
 import type { Overrides } from './grid.js';
 
 export const RECORD_SCHEMA = 1;
@@ -14,8 +16,13 @@ export interface StageOutcome {
   status: string;
   /** How long this experiment spent on the stage (a restore is quick). */
   durationMs: number;
-  /** What computing the stage cost when it ran (the run-cache record's duration), restored or not. */
+  /**
+   * What computing the stage cost, restored or not: the run-cache record's duration (its last run) plus the
+   * earlier runs this experiment made of it that did not finish (interrupted, then resumed from checkpoints).
+   */
   computeMs?: number;
+  /** Wall time of each run of the stage this experiment made until one finished (more than one: resumed). */
+  runsMs?: number[];
   upstream: string[];
   failure?: string;
 }
@@ -45,6 +52,8 @@ export interface ExperimentRecord {
   /** Report hints declared by stages (`plots:`, `images:`), relative to the experiment's workspace. */
   plots: { stage: string; path: string }[];
   images: { stage: string; path: string }[];
+  /** The pipeline's headline metrics when it declares some (records written before they existed have none). */
+  headline?: HeadlineMetric[];
 }
 
 export function expsDir(workspace: string): string {
@@ -67,10 +76,7 @@ export function experimentId(pipeline: string, digest: string): string {
 export function writeRecord(workspace: string, record: ExperimentRecord): void {
   const dir = expsDir(workspace);
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${record.id}.json`);
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomic.sync(join(dir, `${record.id}.json`), JSON.stringify(record, null, 2) + '\n');
 }
 
 export function readRecord(workspace: string, id: string): ExperimentRecord | undefined {

@@ -95,6 +95,7 @@ export async function runExperiment(main: string, plan: ExperimentPlan, options:
     const stderr = typeof child.stderr === 'string' && child.stderr ? `\n${child.stderr.trim()}` : '';
     fail(`experiment "${plan.name}" (${plan.id}): \`runner run\` exited with code ${child.exitCode ?? child.signal} and no summary${stderr}`);
   }
+  const previous = readRecord(main, plan.id);
   const lock = readLockEntries(join(target, posixRelative(main, pipeline.lockFile)));
   const runCache = new RunCache(pipeline.cacheDir);
   const stages: Record<string, StageOutcome> = {};
@@ -103,11 +104,15 @@ export async function runExperiment(main: string, plan: ExperimentPlan, options:
     const outcome: StageOutcome = { status: result?.status ?? 'not-run', durationMs: result?.durationMs ?? 0, upstream: pipeline.upstream[stage.name] ?? [] };
     const key = lock[stage.name]?.key;
     const computed = key ? runCache.get(key)?.durationMs : undefined;
-    if (computed !== undefined) outcome.computeMs = computed;
+    // An earlier attempt of this experiment that did not finish the stage spent time on it too: a stage resumed
+    // from its checkpoints cost all its runs, not only the last.
+    const before = previous?.stages[stage.name];
+    const earlier = before?.status === 'failed' ? (before.runsMs ?? [before.durationMs]) : [];
+    if (result?.status === 'ran' || result?.status === 'failed') outcome.runsMs = [...earlier, result.durationMs];
+    if (computed !== undefined) outcome.computeMs = computed + (result?.status === 'ran' ? earlier.reduce((sum, ms) => sum + ms, 0) : 0);
     if (result?.failure) outcome.failure = result.failure.message;
     stages[stage.name] = outcome;
   }
-  const previous = readRecord(main, plan.id);
   const record: ExperimentRecord = {
     schema: 1,
     id: plan.id,
@@ -126,6 +131,7 @@ export async function runExperiment(main: string, plan: ExperimentPlan, options:
     metrics: collectMetrics(target, pipeline),
     plots: pipeline.stages.flatMap((s) => (s.plots ?? []).map((path) => ({ stage: s.name, path }))),
     images: pipeline.stages.flatMap((s) => (s.images ?? []).map((path) => ({ stage: s.name, path }))),
+    ...(pipeline.headline ? { headline: pipeline.headline } : {}),
   };
   writeRecord(main, record);
   return record;

@@ -13,6 +13,7 @@
 import { dirname, resolve } from 'node:path';
 import { didYouMean, DiagnosticError, error, fail, type Diagnostic, type SourceLocation } from '../spec/diagnostics.js';
 import { loadYamlFile, locate, type SourceFile } from '../spec/load.js';
+import { isMap } from '../spec/params.js';
 import { displayPath } from '../spec/pipeline.js';
 import { flatten } from './flatten.js';
 import type { GridAxis, Overrides } from './grid.js';
@@ -34,10 +35,6 @@ export interface SweepFile {
 }
 
 const KEYS = ['pipeline', 'profile', 'set', 'baseline', 'experiments', 'grid'];
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** True when a YAML document looks like a sweep file (a `pipeline:` key and no `stages:`). */
 export function isSweepDocument(data: unknown): boolean {

@@ -10,6 +10,7 @@ import { extractCurves } from './curves.js';
 import { dagSvg } from './dag-svg.js';
 import { imageFiles, imagesDigest, thumbnails } from './gallery.js';
 import { barChart, escapeXml as esc, lineChart, type Bar } from './svg.js';
+import { durationText } from '../duration-text.js';
 
 export interface ReportInput {
   title: string;
@@ -27,7 +28,7 @@ h1{font-size:22px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bo
 h3{font-size:14px;margin:14px 0 6px}.muted{color:#777}.meta{color:#555;margin:0 0 8px}
 table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}tr.section td{background:#fafafa;font-weight:600;text-align:left}
-td.best{font-weight:700;background:#eaf7ea}.good{color:#1a7f37}.bad{color:#c62828}.scroll{overflow-x:auto}
+td.best{font-weight:700;background:#eaf7ea}tr.headline td:first-child code{font-weight:700}.good{color:#1a7f37}.bad{color:#c62828}.scroll{overflow-x:auto}
 .charts{display:flex;flex-wrap:wrap;gap:18px}.charts figure{margin:0}.charts figcaption{font-weight:600;margin-bottom:2px}
 svg .grid{stroke:#eee}svg .axis{stroke:#888}svg .marker{stroke:#555;stroke-dasharray:4 3}svg text{font:11px system-ui,sans-serif;fill:#333}
 svg .label{font-size:12px}svg .legend{font-size:11px}svg .edge{fill:none;stroke:#999;stroke-width:1.4}
@@ -39,8 +40,7 @@ svg .bar.plain{fill:#6b9bd1}svg .bar.baseline{fill:#9e9e9e}svg .bar.best{fill:#3
 `;
 
 function seconds(ms: number | undefined): string {
-  if (ms === undefined) return '';
-  return ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
+  return ms === undefined ? '' : durationText(ms);
 }
 
 function dagSection(baseline: ExperimentRecord): string {
@@ -56,7 +56,8 @@ function dagSection(baseline: ExperimentRecord): string {
 function timingsSection(records: readonly ExperimentRecord[], baseline: ExperimentRecord): string {
   const bars: Bar[] = Object.entries(baseline.stages).map(([name, s]) => {
     const ms = s.computeMs ?? s.durationMs;
-    return { label: name, value: ms / 1000, note: seconds(ms), kind: s.status === 'failed' ? 'failed' : 'plain' };
+    const runs = s.runsMs && s.runsMs.length > 1 ? ` over ${s.runsMs.length} runs` : '';
+    return { label: name, value: ms / 1000, note: seconds(ms) + runs, kind: s.status === 'failed' ? 'failed' : 'plain' };
   });
   const stages = [...new Set(records.flatMap((r) => Object.keys(r.stages)))];
   const head = `<tr><th>stage</th>${records.map((r) => `<th>${esc(r.name)}</th>`).join('')}</tr>`;
@@ -64,7 +65,7 @@ function timingsSection(records: readonly ExperimentRecord[], baseline: Experime
     const s = r.stages[stage];
     return `<td title="${esc(s?.failure ?? '')}">${s ? `${esc(s.status)} ${seconds(s.durationMs)}` : '-'}</td>`;
   }).join('')}</tr>`);
-  return `<h2 id="timings">Stage timings</h2><p class="meta">What each stage cost to compute (run-cache record; a restored stage cost that once, then only its restore), in <b>${esc(baseline.name)}</b>; seconds.</p>${barChart(bars, { unit: ' s' })}
+  return `<h2 id="timings">Stage timings</h2><p class="meta">What each stage cost to compute (run-cache record, plus the earlier runs of a stage resumed from its checkpoints; a restored stage cost that once, then only its restore), in <b>${esc(baseline.name)}</b>; seconds.</p>${barChart(bars, { unit: ' s' })}
 <h3>Per experiment: status and wall time spent</h3><div class="scroll"><table><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>`;
 }
 
@@ -84,18 +85,22 @@ function experimentsSection(comparison: Comparison): string {
       let delta = '';
       if (cell.delta !== undefined && !e.baseline) {
         const better = metric.goal === 'max' ? cell.delta > 0 : cell.delta < 0;
-        delta = ` <span class="${cell.delta === 0 ? 'muted' : better ? 'good' : 'bad'}">(${esc(formatDelta(cell.delta))})</span>`;
+        delta = ` <span class="${cell.delta === 0 || metric.goal === undefined ? 'muted' : better ? 'good' : 'bad'}">(${esc(formatDelta(cell.delta))})</span>`;
       }
       return `<td${cell.best ? ' class="best"' : ''}>${esc(formatValue(cell.value))}${delta}${cell.best ? ' ★' : ''}</td>`;
     });
-    rows.push(`<tr><td><code>${esc(metric.name)}</code> <span class="muted">${metric.goal === 'max' ? '↑' : '↓'}</span></td>${cells.join('')}</tr>`);
+    const goal = metric.goal === undefined ? '' : ` <span class="muted">${metric.goal === 'max' ? '↑' : '↓'}</span>`;
+    rows.push(`<tr${metric.headline ? ' class="headline"' : ''}><td><code>${esc(metric.name)}</code>${goal}</td>${cells.join('')}</tr>`);
   }
   return `<h2 id="experiments">Experiments</h2><div class="scroll"><table><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>`;
 }
 
 function ablationSection(comparison: Comparison): string {
   const charts: string[] = [];
+  // Only ranked metrics are ablation results: where the pipeline names headline metrics, the others (counts a
+  // stage keeps for bookkeeping) stay in the table.
   for (const metric of comparison.metrics) {
+    if (metric.goal === undefined) continue;
     const bars: Bar[] = [];
     let reference: number | undefined;
     for (const e of comparison.experiments) {

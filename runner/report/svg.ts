@@ -1,5 +1,6 @@
 // Inline SVG charts as strings: a line chart (training curves) and a horizontal bar chart (ablations, stage
-// timings). No script, no external font or stylesheet: the page renders offline and in any browser.
+// timings). No script, no external font or stylesheet: the page renders offline and in any browser. The runner's
+// only chart engine; the stages draw their own pictures (the runner never imports a stage).
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 

@@ -2,9 +2,10 @@
 // expansion -> interpolation -> path checks -> graph. Every user mistake is a located Diagnostic.
 import { resolve, dirname } from 'node:path';
 import { buildGraph, type Graph } from '../dag.js';
-import { isWithin, runnerDirs, workspacePath } from '../workspace.js';
+import { cacheDirFor, isWithin, workspacePath } from '../workspace.js';
 import { DiagnosticError, didYouMean, error, fail, type Diagnostic, type SourceLocation } from './diagnostics.js';
 import { expandStage } from './expand.js';
+import { headlineMetrics, type Goal } from './headline.js';
 import { interpolateText, scopeLookup, splitCommand, UnknownReference, leafPaths, type Quoting } from './interpolate.js';
 import { loadYamlFile, locate, locateText, type SourceFile, type YamlPath } from './load.js';
 import { applyProfile, applySets, baseParams, getParam, type Params } from './params.js';
@@ -186,12 +187,6 @@ function checkSlurm(source: SourceFile, settings: SlurmSettings, at: YamlPath, d
   return settings;
 }
 
-function cacheDirOf(data: Record<string, unknown>, workspace: string): string {
-  const cache = (data['cache'] ?? {}) as { dir?: string };
-  if (process.env['RUNNER_CACHE_DIR']) return resolve(process.env['RUNNER_CACHE_DIR']);
-  return cache.dir ? resolve(workspace, cache.dir) : runnerDirs(workspace).defaultCache;
-}
-
 /** The files a run needs that an out must never delete, as workspace paths (those outside it can't be outs). */
 function guardedPaths(workspace: string, pipelinePath: string, data: Record<string, unknown>, cacheDir: string): { path: string; what: string }[] {
   const candidates = [
@@ -219,7 +214,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
 
   const declared = baseParams(source, path);
   const params = applySets(applyProfile(source, declared, options.profile), options.sets ?? [], declared);
-  const cacheDir = cacheDirOf(data, workspace);
+  const cacheDir = cacheDirFor(workspace, ((data['cache'] ?? {}) as { dir?: string }).dir);
   const builder = new StageBuilder(source, workspace, params, executorOverride, guardedPaths(workspace, path, data, cacheDir));
   const defaultExecutor = (data['executor'] as ExecutorName | undefined) ?? 'local';
   const stages: StageSpec[] = [];
@@ -237,6 +232,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     }
   }
   const slurm = data['slurm'] === undefined ? undefined : checkSlurm(source, data['slurm'] as SlurmSettings, ['slurm'], builder.diagnostics);
+  const headline = data['headline'] === undefined ? undefined : headlineMetrics(source, data['headline'] as Record<string, Goal>, byName, builder.diagnostics);
   if (builder.diagnostics.length) throw new DiagnosticError(builder.diagnostics);
 
   const where = (stage: string, field: 'deps' | 'outs' | 'checkpoints', index: number): SourceLocation | undefined => {
@@ -264,6 +260,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     downstream: Object.fromEntries(graph.downstream),
   };
   if (slurm) pipeline.slurm = slurm;
+  if (headline) pipeline.headline = headline;
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }

@@ -8,7 +8,8 @@ import { loadYamlFile, locate, type SourceFile } from './load.js';
 
 export type Params = Record<string, unknown>;
 
-function isMap(value: unknown): value is Record<string, unknown> {
+/** A YAML mapping (not null, not a list): what params, profiles and sweeps nest. */
+export function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 

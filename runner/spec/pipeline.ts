@@ -6,6 +6,7 @@ import { relative, resolve, join, dirname, basename, extname } from 'node:path';
 import { findWorkspace, runnerDirs } from '../workspace.js';
 import { didYouMean, fail } from './diagnostics.js';
 import { readSpecCache, specCacheKey, writeSpecCache } from './spec-cache.js';
+import type { HeadlineMetric } from './headline.js';
 
 // Kept here rather than imported from schema.ts, so a cached load never loads the schema module.
 export const EXECUTORS = ['local', 'slurm'] as const;
@@ -81,6 +82,8 @@ export interface Pipeline {
   upstream: Record<string, string[]>;
   downstream: Record<string, string[]>;
   slurm?: SlurmSettings;
+  /** The metrics `compare` and the report lead with and rank (the pipeline's `headline:`). */
+  headline?: HeadlineMetric[];
 }
 
 export interface LoadOptions {

@@ -81,6 +81,7 @@ export const pipelineSchema = {
     },
     executor: { enum: EXECUTORS },
     slurm: slurmSchema,
+    headline: { type: 'object', minProperties: 1, additionalProperties: { enum: ['max', 'min'] } },
     stages: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },

@@ -2,7 +2,7 @@
 // the end, and has the size the manifest gives. Otherwise a truncated or missing file would be carried into
 // the next dataset with exit 0, to fail far from its cause.
 import { access } from 'node:fs/promises';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { checkSize, readImage, readLabels, type SampleInfo } from '../imaging/dataset.js';
 
 async function mustExist(file: string, what: string, id: string): Promise<void> {

@@ -2,7 +2,8 @@
 // `<out>/<id>/masks/<id>_<label>.png` (label zero-padded to 4 digits so that sorted order is label order).
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { imagePath, labelsPath, readIdList, readLabels, readManifest } from '../imaging/dataset.js';
 import { writeBinaryMask } from '../imaging/mask-file.js';

@@ -6,7 +6,7 @@
 // Only the first <Regions> block in document order counts, as in the original solution. fast-xml-parser:
 // a small, dependency-free, maintained parser with a validator that reports line and column of a defect.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 
 export interface Point {
   x: number;

@@ -8,8 +8,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, basename, join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
-import { booleanFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
+import { booleanFlag, enumFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readImage, type Image8, type LabelMap } from '../imaging/dataset.js';
 import { relabel } from '../imaging/components.js';
 import { reportFlag, writeEmptyDataset, writeStageReport } from '../imaging/stage-report.js';
@@ -104,9 +105,10 @@ export const stage: StageProgram = {
     images: { type: 'string', description: 'folder of tissue images (<name>.tif)', required: true },
     annotations: { type: 'string', description: 'folder of outlines (<name>.xml)', required: true },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
-    enabled: { type: 'string', default: 'true', description: 'false: write an empty dataset (an ablation without external data)' },
+    enabled: { type: 'bool', default: true, description: 'false: write an empty dataset (an ablation without external data)' },
     'if-missing': {
-      type: 'string',
+      type: 'enum',
+      values: ['error', 'empty'],
       default: 'error',
       description: 'error, or empty: write an empty dataset (with a warning) when --images does not exist (no external data)',
     },
@@ -116,8 +118,7 @@ export const stage: StageProgram = {
     const imagesDir = stringFlag(flags, 'images');
     const annotationsDir = stringFlag(flags, 'annotations');
     const out = stringFlag(flags, 'out');
-    const ifMissing = stringFlag(flags, 'if-missing');
-    if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
+    const ifMissing = enumFlag(flags, 'if-missing', ['error', 'empty']);
     const enabled = booleanFlag(flags, 'enabled');
     if (!enabled || (ifMissing === 'empty' && !existsSync(imagesDir))) {
       const why = enabled ? `warning: --images ${imagesDir} does not exist: writing an empty external dataset` : 'external: disabled (--enabled false): writing an empty dataset';

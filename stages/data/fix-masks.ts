@@ -9,14 +9,15 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { optionalStringFlag, stringFlag, numberFlag, type StageProgram } from '../program.js';
 import { compactLabels } from '../imaging/components.js';
 import { DatasetWriter, readImage, type LabelMap, type SampleInfo } from '../imaging/dataset.js';
 import { readMaskCrop, type MaskCrop } from '../imaging/mask-file.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
 import { forEachConcurrently } from '../imaging/map-dataset.js';
-import { readClasses } from './split.js';
+import { readClasses } from '../imaging/classes-csv.js';
 
 /** What happened to one image's masks. */
 export interface MaskCounts {
@@ -141,7 +142,7 @@ export const stage: StageProgram = {
       type: 'string',
       description: 'DSB-layout folder read instead when --in is absent or empty (e.g. the synthetic set; its classes.csv gives the modalities)',
     },
-    concurrency: { type: 'string', default: '3', description: 'images processed at once' },
+    concurrency: { type: 'int', min: 1, default: 3, description: 'images processed at once' },
     report: reportFlag,
   },
   async run(flags, { events }) {
@@ -151,7 +152,6 @@ export const stage: StageProgram = {
     const fallback = optionalStringFlag(flags, 'fallback');
     const outDir = resolve(stringFlag(flags, 'out'));
     const concurrency = numberFlag(flags, 'concurrency');
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new StageError(`flag --concurrency: must be a whole number >= 1`);
 
     // The pipeline points --in at the real data and --fallback at the synthetic set: absent real data means
     // the synthetic set is used, with its own classes and without fixes.

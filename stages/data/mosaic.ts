@@ -9,7 +9,8 @@
 // up inside a training mosaic.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { checkSize, DatasetWriter, imagePath, labelsPath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { checkLabelsFile } from './checked-source.js';
@@ -46,7 +47,7 @@ export const stage: StageProgram = {
     in: { type: 'string', description: 'input compact dataset (after fill-holes)', required: true },
     ids: { type: 'string', description: 'id list (train.txt): only these samples may become tiles (default: all)' },
     out: { type: 'string', description: 'output compact dataset directory', required: true },
-    enabled: { type: 'string', default: 'true', description: 'false: write an empty dataset (an ablation without mosaics)' },
+    enabled: { type: 'bool', default: true, description: 'false: write an empty dataset (an ablation without mosaics)' },
     'max-seam-ratio': {
       type: 'string',
       description: 'largest seam difference / typical inner line-to-line difference for a seam to count',

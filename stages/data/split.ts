@@ -4,52 +4,16 @@
 // else SampleInfo.source, when no --classes file is given) sends round(n * fraction) of its ids to validation,
 // chosen by a seeded shuffle (seedrandom), so every class keeps its share within one image and the same seed
 // always gives the same lists. With the fixed stage1_train (664 ids) and 0.1 this gives 597 / 67.
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { shuffled } from '../shuffled.js';
+import { writeAtomically } from '../write-atomically.js';
 import { numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { readClasses } from '../imaging/classes-csv.js';
 import { idListText, readManifest } from '../imaging/dataset.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
-
-/** Reads classes.csv (`filename,foreground,background`, filename `<id>.png`) into id -> class label. */
-export async function readClasses(file: string): Promise<Map<string, string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new StageError(`${file}: cannot read classes (${(error as Error).message.split('\n')[0]})`);
-  }
-  const lines = text.split(/\r?\n/);
-  const header = (lines[0] ?? '').split(',').map((cell) => cell.trim());
-  const column = (name: string): number => {
-    const index = header.indexOf(name);
-    if (index < 0) throw new StageError(`${file}:1: header has no "${name}" column (found: ${header.join(', ')})`);
-    return index;
-  };
-  const [filename, foreground, background] = [column('filename'), column('foreground'), column('background')];
-  const classes = new Map<string, string>();
-  lines.slice(1).forEach((line, index) => {
-    if (line.trim() === '') return;
-    const cells = line.split(',').map((cell) => cell.trim());
-    const name = cells[filename];
-    const fg = cells[foreground];
-    const bg = cells[background];
-    if (!name || !fg || !bg) throw new StageError(`${file}:${index + 2}: expected filename,foreground,background`);
-    classes.set(name.replace(/\.png$/i, ''), fg + bg);
-  });
-  return classes;
-}
-
-/** A deterministic Fisher-Yates shuffle driven by seedrandom. */
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 export interface Split {
   train: string[];

@@ -10,8 +10,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import sharp from 'sharp';
-import { StageError, writeAtomically } from '../contract.js';
-import { numberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
+import { enumFlag, numberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
 import { reportFlag, writeStageReport } from '../imaging/stage-report.js';
 import { cleanLabels, placeNuclei, rasteriseNuclei, uniform, type Random, type Range } from './synth-nuclei.js';
 import { modalities, modalityColours, renderImage, type Modality } from './synth-render.js';
@@ -197,10 +198,11 @@ function fractionFlag(flags: FlagValues, name: string, fallback: number): number
   return value;
 }
 
+const presetNames = ['real', 'easy'] as const;
+
 /** The preset's knobs with every flag the user gave laid over them. */
 export function knobsFromFlags(flags: FlagValues): SynthKnobs {
-  const presetName = stringFlag(flags, 'preset');
-  if (presetName !== 'real' && presetName !== 'easy') throw new StageError(`flag --preset: "${presetName}" is not real or easy`);
+  const presetName = enumFlag(flags, 'preset', presetNames);
   const knobs: SynthKnobs = { ...presets[presetName] };
   const text = (name: string): string | undefined => optionalStringFlag(flags, name);
   const size = text('size');
@@ -248,9 +250,9 @@ export const stage: StageProgram = {
     'with exact masks; deterministic for a seed.',
   flags: {
     out: { type: 'string', description: 'output directory (DSB layout)', required: true },
-    n: { type: 'string', description: 'number of images', default: '64' },
+    n: { type: 'int', min: 1, description: 'number of images', default: 64 },
     seed: { type: 'string', description: 'random seed: the same seed and knobs give the same files', default: '0' },
-    preset: { type: 'string', description: 'real (resembles stage1_train) or easy (small, clean, separated)', default: 'real' },
+    preset: { type: 'enum', values: presetNames, description: 'real (resembles stage1_train) or easy (small, clean, separated)', default: 'real' },
     size: { type: 'string', description: `image width/height range in px, e.g. 128-256, or real ${knobDefault}` },
     nuclei: { type: 'string', description: `nuclei per image, e.g. 5-25, or auto (from --coverage) ${knobDefault}` },
     coverage: { type: 'string', description: `fraction of the image covered by nuclei when --nuclei auto ${knobDefault}` },
@@ -267,7 +269,6 @@ export const stage: StageProgram = {
   async run(flags, { events }) {
     const out = stringFlag(flags, 'out');
     const n = numberFlag(flags, 'n');
-    if (!Number.isInteger(n) || n < 1) throw new StageError(`flag --n: ${n} is not a positive integer`);
     const seed = stringFlag(flags, 'seed');
     const knobs = knobsFromFlags(flags);
     const digits = Math.max(4, String(n - 1).length);

@@ -4,16 +4,18 @@
 // image and per modality; draws overlay pictures for a sample of images spread over the score range; writes
 // the predictions as a Kaggle submission. With --submission-only (the stage-1 test images, whose labels are
 // not public) it only writes the submission (and prediction-only overlays when --truth gives the images).
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { decodeInstances, readImagePredictions, readPredictionsManifest, type PredictionsEntry } from '../predict/predictions.js';
 import { cropsFromLabels } from './crop-mask.js';
 import { datasetScore, scoreImage } from './metric.js';
 import { overlayIndexHtml, writeOverlay, type OverlayEntry } from './overlay.js';
-import { parseCsv, submissionCsv } from './submission.js';
+import { submissionCsv } from './submission.js';
+import { readClasses } from '../imaging/classes-csv.js';
 
 export interface ImageResult {
   id: string;
@@ -30,23 +32,6 @@ export interface EvaluationReport {
   images: number;
   modalities: Record<string, { score?: number; images: number }>;
   perImage: ImageResult[];
-}
-
-/** Modality per image id from classes.csv (filename,foreground,background): label = foreground + background. */
-export async function readClasses(file: string): Promise<Map<string, string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new StageError(`${file}: cannot read classes file (${(error as Error).message.split('\n')[0]})`);
-  }
-  const classes = new Map<string, string>();
-  for (const { line, fields } of parseCsv(text, file, ['filename', 'foreground', 'background'])) {
-    const id = fields['filename']!.replace(/\.png$/i, '');
-    if (id === '') throw new StageError(`${file}:${line}: empty filename`);
-    classes.set(id, `${fields['foreground']}${fields['background']}`);
-  }
-  return classes;
 }
 
 /** Up to `count` results spread evenly over the score range (worst, …, median, …, best), or over the ids. */
@@ -174,13 +159,12 @@ export const stage: StageProgram = {
     classes: { type: 'string', description: 'classes.csv (filename,foreground,background): modality = foreground+background; default: the dataset manifest\'s modality field' },
     metrics: { type: 'string', description: 'write {score, images, modalities, perImage} to this JSON file' },
     overlays: { type: 'string', description: 'write overlay PNGs and index.html/index.json to this directory' },
-    'overlay-count': { type: 'string', default: '12', description: 'how many overlay pictures (spread over the score range)' },
+    'overlay-count': { type: 'int', min: 0, default: 12, description: 'how many overlay pictures (spread over the score range)' },
     submission: { type: 'string', description: 'write the predictions as a Kaggle submission CSV (ImageId,EncodedPixels)' },
     'submission-only': { type: 'boolean', default: false, description: 'no scoring: only the submission (and prediction-only overlays)' },
   },
   async run(flags, context) {
     const overlayCount = numberFlag(flags, 'overlay-count');
-    if (!Number.isInteger(overlayCount) || overlayCount < 0) throw new StageError(`flag --overlay-count: "${overlayCount}" must be a whole number >= 0`);
     const optional = (name: string): string | undefined => optionalStringFlag(flags, name);
     const options: EvaluateOptions = {
       pred: stringFlag(flags, 'pred'),

@@ -5,7 +5,7 @@
 // Our masks are row-major (index y * width + x), so pixel (x, y) has the 1-based Kaggle number x * height + y + 1.
 // Runs may cross from the bottom of one column to the top of the next: decoding handles that, and encoding
 // merges such runs, so encode(decode(r)) is r for every canonical (touching runs merged) encoding.
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 
 /** Parses `"1 3 10 5"` into numbers; `where` (e.g. "sub.csv:12") names the row in the error. Empty text = no runs. */
 export function parseRleText(text: string, where: string): number[] {

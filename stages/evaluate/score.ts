@@ -1,7 +1,7 @@
 // `dsb2018 score --submission sub.csv --solution solution.csv [--json] [--metrics FILE]`: the Kaggle DSB2018
 // score of any submission against a solution file in the released format (see submission.ts and metric.ts).
 import { writeFile } from 'node:fs/promises';
-import { writeAtomically } from '../contract.js';
+import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { cropFromRle } from './crop-mask.js';
 import { datasetScore, scoreImage } from './metric.js';

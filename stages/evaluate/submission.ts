@@ -7,14 +7,9 @@
 //
 // EncodedPixels is the Kaggle RLE of rle.ts. Every problem is a StageError naming file:line.
 import { readFile } from 'node:fs/promises';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { parseCsv } from '../imaging/csv-table.js';
 import { formatRle, parseRleText, validateRle } from './rle.js';
-
-export interface CsvRow {
-  /** 1-based line number in the file, for error messages. */
-  line: number;
-  fields: Record<string, string>;
-}
 
 /** One image's masks from a submission or solution, in file order. */
 export interface CsvImage {
@@ -25,61 +20,6 @@ export interface CsvImage {
   rows: string[];
   rles: number[][];
   usage?: string;
-}
-
-/**
- * Parses a small CSV with a header line: comma-separated, optional double quotes around a field ("" inside
- * quotes is a quote). Blank lines are skipped. The named columns must all be present.
- */
-export function parseCsv(text: string, file: string, required: readonly string[]): CsvRow[] {
-  const lines = text.split(/\r?\n/);
-  const headerIndex = lines.findIndex((line) => line.trim() !== '');
-  if (headerIndex < 0) throw new StageError(`${file}: empty file; expected a header line ${required.join(',')}`);
-  const header = splitCsvLine(lines[headerIndex]!, `${file}:${headerIndex + 1}`).map((name) => name.trim().replace(/^\uFEFF/, ''));
-  for (const name of required) {
-    if (!header.includes(name)) {
-      throw new StageError(`${file}:${headerIndex + 1}: the header has no column "${name}" (found: ${header.join(', ')})`);
-    }
-  }
-  const rows: CsvRow[] = [];
-  for (let i = headerIndex + 1; i < lines.length; i++) {
-    const text = lines[i]!;
-    if (text.trim() === '') continue;
-    const where = `${file}:${i + 1}`;
-    const values = splitCsvLine(text, where);
-    if (values.length !== header.length) {
-      throw new StageError(`${where}: ${values.length} fields, the header has ${header.length}`);
-    }
-    const fields: Record<string, string> = {};
-    header.forEach((name, k) => (fields[name] = values[k]!.trim()));
-    rows.push({ line: i + 1, fields });
-  }
-  return rows;
-}
-
-function splitCsvLine(line: string, where: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field.trim() === '') {
-      quoted = true;
-      field = '';
-    } else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  if (quoted) throw new StageError(`${where}: unterminated quoted field`);
-  fields.push(field);
-  return fields;
 }
 
 function positiveInteger(text: string | undefined, where: string, column: string): number {

@@ -10,7 +10,7 @@ import { readFile, writeFile, mkdir, copyFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 
 // Every file is read once: libvips' operation cache would only hold memory.
 sharp.cache(false);

@@ -3,7 +3,9 @@
 // directory atomically with its report.
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
-import { StageError, writeAtomically, type StageEvents } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { type StageEvents } from '../contract.js';
+import { writeAtomically } from '../write-atomically.js';
 import { optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { DatasetWriter, readManifest, type SampleInfo } from './dataset.js';
 import { reportFlag, writeStageReport } from './stage-report.js';

@@ -1,7 +1,7 @@
 // One-nucleus mask PNGs as the DSB layout stores them (0 / 255 grey): read as binary (> 128), and written back.
 import sharp, { type OutputInfo } from 'sharp';
 import { readFileSync } from 'node:fs';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { decodeSimplePng } from './png-fast.js';
 
 sharp.cache(false);

@@ -3,7 +3,8 @@
 // same counts emitted as one metric event so the runner can show and record them.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomically, type StageEvents } from '../contract.js';
+import { type StageEvents } from '../contract.js';
+import { writeAtomically } from '../write-atomically.js';
 import type { FlagSpec } from '../program.js';
 
 /** The `--report` flag every data stage declares. */

@@ -12,7 +12,8 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { StageError, writeAtomically } from '../contract.js';
+import { StageError } from '../stage-error.js';
+import { writeAtomically } from '../write-atomically.js';
 import type { ParameterStore } from './params.js';
 
 export const checkpointFormat = 'runner-parameter-store';
@@ -102,7 +103,7 @@ export async function loadCheckpoint(dir: string, store: ParameterStore, options
     const mismatched: string[] = [];
     for (const [name, tensor] of Object.entries(params)) {
       const variable = store.get(name);
-      if (variable && !sameShape(variable.shape, tensor.shape)) {
+      if (variable && !tf.util.arraysEqual(variable.shape, tensor.shape)) {
         mismatched.push(`${name} (checkpoint [${tensor.shape}], model [${variable.shape}])`);
       }
     }
@@ -171,10 +172,6 @@ function bytesPer(dtype: string, file: string): number {
   if (dtype === 'float32' || dtype === 'int32') return 4;
   if (dtype === 'bool') return 1;
   throw new StageError(`checkpoint ${file}: unsupported dtype ${dtype}`);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function listSome(items: string[]): string {

@@ -2,7 +2,7 @@
 // recipe (/work/shared/DSB2018-RECIPE.md; Matterport's KaggleBowlConfig) as the `recipe` preset and a `small`
 // preset that trains on two CPU cores. Pipelines override single values through params:
 //   configFromParams({preset: 'small', rpn: {nmsThresh: 0.6}})  — unknown keys are errors naming the key path.
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 
 export type BackboneName = 'resnet50' | 'resnet101' | 'small';
 export type PresetName = 'recipe' | 'small';

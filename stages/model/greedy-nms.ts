@@ -2,7 +2,7 @@
 // nonMaxSuppressionV3Impl, which the cpu and webgpu backends run on the host) without its cost: that one checks
 // each candidate against every box kept so far through a function that allocates two subarrays per pair. On the
 // lent H100 the recipe's proposals (6,000 boxes an image, up to 2,000 kept) spent ~0.5 s an image there, most of
-// a training step (session 6's CPU profile of the device run).
+// a training step (a CPU profile of the recipe's run on an H100, bench/device/cpu-profile-top.ts).
 //
 // Here a candidate is checked only against kept boxes that share a cell of a uniform grid with it (box-grid.ts):
 // for an IoU threshold t > 0, IoU >= t needs a positive intersection, so boxes in no common cell can never

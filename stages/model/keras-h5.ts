@@ -15,7 +15,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Group, Dataset, Attribute } from 'h5wasm/node';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import type { ParameterStore } from './params.js';
 import * as tf from '@tensorflow/tfjs';
 

@@ -84,7 +84,7 @@ function backward(engine: EngineInternals, xs: readonly tf.Variable[], y: unknow
         const compute = inputGradients[inputName];
         if (!compute) throw new Error(`Cannot backprop through input ${inputName} of ${node.kernelName}.`);
         const dx = tf.tidy(compute);
-        if (dx.dtype !== 'float32' || !sameShape(dx.shape, x.shape)) {
+        if (dx.dtype !== 'float32' || !tf.util.arraysEqual(dx.shape, x.shape)) {
           throw new Error(`Error in gradient for op ${node.kernelName}: input ${inputName} got a ${dx.dtype} gradient of shape [${dx.shape}] for shape [${x.shape}]`);
         }
         const current = gradOf.get(x.id);

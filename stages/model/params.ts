@@ -37,7 +37,7 @@ export class ParameterStore {
   variable(name: string, shape: number[], init: Initializer, options: ParamOptions = {}): tf.Variable {
     const existing = this.variables.get(name);
     if (existing) {
-      if (!sameShape(existing.shape, shape)) {
+      if (!tf.util.arraysEqual(existing.shape, shape)) {
         throw new Error(`parameter ${name}: requested shape [${shape}] but it exists with shape [${existing.shape}]`);
       }
       if (this.unclaimed.delete(name)) this.applyOptions(name, existing, options);
@@ -111,7 +111,7 @@ export class ParameterStore {
   assign(name: string, value: tf.Tensor): void {
     const variable = this.variables.get(name);
     if (!variable) throw new Error(`parameter ${name}: no such variable in the store`);
-    if (!sameShape(variable.shape, value.shape)) {
+    if (!tf.util.arraysEqual(variable.shape, value.shape)) {
       throw new Error(`parameter ${name}: cannot assign shape [${value.shape}] to a variable of shape [${variable.shape}]`);
     }
     variable.assign(value.dtype === variable.dtype ? value : tf.tidy(() => value.cast(variable.dtype)));
@@ -144,10 +144,6 @@ export class ParameterStore {
     variable.trainable = options.trainable ?? true;
     this.decay.set(name, options.decay ?? variable.trainable);
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Keras' fan computation: kernels are [...receptive field, fanIn, fanOut]; a vector has fanIn = fanOut = size. */

@@ -1,8 +1,8 @@
 // `dsb2018 postprocess --in preds --out preds2 [flags]`: the recipe's mask clean-up (see clean-masks.ts) on
 // every image of a predictions directory; the output is a predictions directory whose masks do not overlap.
 import { writeFile } from 'node:fs/promises';
-import { StageError, writeAtomically } from '../contract.js';
-import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { writeAtomically } from '../write-atomically.js';
+import { booleanFlag, enumFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import {
   PredictionsWriter,
   decodeInstances,
@@ -16,18 +16,12 @@ const piecesRules: readonly PiecesRule[] = ['largest', 'delete', 'keep'];
 
 /** The clean-up options from the stage's flags; a bad value is a StageError naming the flag. */
 export function cleanOptionsFromFlags(flags: Parameters<StageProgram['run']>[0]): CleanOptions {
-  const minArea = numberFlag(flags, 'min-area');
-  if (!Number.isInteger(minArea) || minArea < 0) throw new StageError(`flag --min-area: "${minArea}" must be a whole number >= 0`);
-  const pieces = stringFlag(flags, 'pieces');
-  if (!piecesRules.includes(pieces as PiecesRule)) {
-    throw new StageError(`flag --pieces: "${pieces}" is not one of ${piecesRules.join(', ')}`);
-  }
   return {
-    minArea,
+    minArea: numberFlag(flags, 'min-area'),
     fillHoles: booleanFlag(flags, 'fill-holes'),
     closing: booleanFlag(flags, 'closing'),
     removeOverlap: booleanFlag(flags, 'remove-overlap'),
-    pieces: pieces as PiecesRule,
+    pieces: enumFlag(flags, 'pieces', piecesRules),
   };
 }
 
@@ -63,11 +57,11 @@ export const stage: StageProgram = {
   flags: {
     in: { type: 'string', required: true, description: 'predictions directory to read' },
     out: { type: 'string', required: true, description: 'predictions directory to write (replaced atomically)' },
-    'min-area': { type: 'string', default: String(defaultCleanOptions.minArea), description: 'drop masks with at most this many pixels (before and after)' },
-    'fill-holes': { type: 'string', default: 'true', description: 'fill holes in each mask (true|false)' },
-    closing: { type: 'string', default: 'true', description: 'dilate then erode each mask with a 3x3 cross (true|false)' },
-    'remove-overlap': { type: 'string', default: 'true', description: 'remove pixels kept by higher-scoring masks (true|false)' },
-    pieces: { type: 'string', default: defaultCleanOptions.pieces, description: 'a mask left in several pieces: largest (keep it) | delete (the original code) | keep (all)' },
+    'min-area': { type: 'int', min: 0, default: defaultCleanOptions.minArea, description: 'drop masks with at most this many pixels (before and after)' },
+    'fill-holes': { type: 'bool', default: true, description: 'fill holes in each mask' },
+    closing: { type: 'bool', default: true, description: 'dilate then erode each mask with a 3x3 cross' },
+    'remove-overlap': { type: 'bool', default: true, description: 'remove pixels kept by higher-scoring masks' },
+    pieces: { type: 'enum', values: piecesRules, default: defaultCleanOptions.pieces, description: 'a mask left in several pieces: largest (keep it) | delete (the original code) | keep (all)' },
     metrics: { type: 'string', description: 'write the step counts (masks dropped, pixels filled, …) to this JSON file' },
   },
   async run(flags, context) {

@@ -3,7 +3,7 @@
 // Listing checks every path up front, so a missing file fails before the model is even loaded.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { checkSize, imagePath, readIdList, readImage, readManifest, type Image8 } from '../imaging/dataset.js';
 
 export interface PredictInput {

@@ -7,8 +7,10 @@
 // thresholds can be changed here.
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { StageError, writeAtomically, type StageEvents } from '../contract.js';
-import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
+import { StageError } from '../stage-error.js';
+import { type StageEvents } from '../contract.js';
+import { writeAtomically } from '../write-atomically.js';
+import { booleanFlag, enumFlag, numberFlag, optionalNumberFlag, optionalStringFlag, stringFlag, type FlagValues, type StageProgram } from '../program.js';
 import { backendPreferences, selectBackend, type BackendPreference } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
@@ -126,12 +128,7 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
   }
 }
 
-function unitFlag(flags: FlagValues, name: string): number | undefined {
-  if (optionalStringFlag(flags, name) === undefined) return undefined;
-  const value = numberFlag(flags, name);
-  if (!(value >= 0 && value <= 1)) throw new StageError(`flag --${name}: ${value} must be within [0, 1]`);
-  return value;
-}
+const ifMissingModes = ['error', 'empty'] as const;
 
 /** The run described by the stage's flags; every mistake is a StageError naming the flag or file. */
 export async function predictRunFromFlags(flags: FlagValues, warn: (message: string) => void = () => {}): Promise<PredictRun> {
@@ -139,21 +136,15 @@ export async function predictRunFromFlags(flags: FlagValues, warn: (message: str
   const imagesDir = optionalStringFlag(flags, 'images');
   const ids = optionalStringFlag(flags, 'ids');
   if ((data === undefined) === (imagesDir === undefined)) throw new StageError('give exactly one of --data (a compact dataset) or --images (a DSB-layout folder)');
-  const tta = stringFlag(flags, 'tta');
-  if (!(ttaModes as readonly string[]).includes(tta)) throw new StageError(`flag --tta: "${tta}" is not one of ${ttaModes.join(', ')}`);
-  const backend = stringFlag(flags, 'backend');
-  if (!(backendPreferences as readonly string[]).includes(backend)) {
-    throw new StageError(`flag --backend: "${backend}" is not one of ${backendPreferences.join(', ')}`);
-  }
+  const tta = enumFlag(flags, 'tta', ttaModes);
+  const backend = enumFlag(flags, 'backend', backendPreferences);
   const batch = numberFlag(flags, 'batch');
-  if (!Number.isInteger(batch) || batch < 1) throw new StageError(`flag --batch: ${batch} must be a whole number >= 1`);
   const threadsText = stringFlag(flags, 'threads');
   const threads = threadsText === 'auto' ? 'auto' : numberFlag(flags, 'threads');
   if (threads !== 'auto' && (!Number.isInteger(threads) || threads < 1)) throw new StageError(`flag --threads: ${threads} must be auto or a whole number >= 1`);
-  const maskThreshold = unitFlag(flags, 'mask-threshold');
-  const minConfidence = unitFlag(flags, 'min-confidence');
-  const ifMissing = stringFlag(flags, 'if-missing');
-  if (ifMissing !== 'error' && ifMissing !== 'empty') throw new StageError(`flag --if-missing: "${ifMissing}" is not error or empty`);
+  const maskThreshold = optionalNumberFlag(flags, 'mask-threshold');
+  const minConfidence = optionalNumberFlag(flags, 'min-confidence');
+  const ifMissing = enumFlag(flags, 'if-missing', ifMissingModes);
   let inputs: PredictInput[];
   if (data !== undefined) inputs = await datasetInputs(data, ids);
   else if (ifMissing === 'empty' && !existsSync(imagesDir!)) {
@@ -164,10 +155,10 @@ export async function predictRunFromFlags(flags: FlagValues, warn: (message: str
     checkpoint: stringFlag(flags, 'checkpoint'),
     inputs,
     out: stringFlag(flags, 'out'),
-    options: { ...defaultPredictOptions, tta: tta as TtaMode, scaleDownRetry: booleanFlag(flags, 'scale-down-retry') },
+    options: { ...defaultPredictOptions, tta, scaleDownRetry: booleanFlag(flags, 'scale-down-retry') },
     ...(maskThreshold !== undefined ? { maskThreshold } : {}),
     ...(minConfidence !== undefined ? { minConfidence } : {}),
-    backend: backend as BackendPreference,
+    backend,
     threads,
     batch,
   };
@@ -184,15 +175,15 @@ export const stage: StageProgram = {
     data: { type: 'string', description: 'compact dataset whose images to predict (labels are not read)' },
     ids: { type: 'string', description: 'id list (one per line): predict only these images' },
     images: { type: 'string', description: 'DSB-layout folder of bare images: <id>/images/<id>.png (e.g. stage1_test)' },
-    'if-missing': { type: 'string', default: 'error', description: 'error, or empty: write an empty predictions directory (with a warning) when --images does not exist' },
+    'if-missing': { type: 'enum', values: ifMissingModes, default: 'error', description: 'error, or empty: write an empty predictions directory (with a warning) when --images does not exist' },
     out: { type: 'string', required: true, description: 'predictions directory to write (replaced atomically)' },
-    tta: { type: 'string', default: 'hflip', description: 'test-time augmentation: none | hflip (union with the flipped pass, IoU > 0.1)' },
-    'scale-down-retry': { type: 'string', default: 'true', description: 'predict an image left without masks again in a 4H x 4W canvas (true|false)' },
-    'mask-threshold': { type: 'string', description: 'mask probability threshold (default: the checkpoint config\'s, recipe 0.35)' },
-    'min-confidence': { type: 'string', description: 'drop detections scoring below this (default: the checkpoint config\'s, recipe 0.75)' },
-    backend: { type: 'string', default: 'auto', description: `tfjs backend: ${backendPreferences.join(', ')}` },
+    tta: { type: 'enum', values: ttaModes, default: 'hflip', description: 'test-time augmentation: none, or hflip (union with the flipped pass, IoU > 0.1)' },
+    'scale-down-retry': { type: 'bool', default: true, description: 'predict an image left without masks again in a 4H x 4W canvas' },
+    'mask-threshold': { type: 'number', min: 0, max: 1, description: 'mask probability threshold (default: the checkpoint config\'s, recipe 0.35)' },
+    'min-confidence': { type: 'number', min: 0, max: 1, description: 'drop detections scoring below this (default: the checkpoint config\'s, recipe 0.75)' },
+    backend: { type: 'enum', values: backendPreferences, default: 'auto', description: 'tfjs backend' },
     threads: { type: 'string', default: 'auto', description: 'wasm threads (auto: the machine\'s cores, at most 8)' },
-    batch: { type: 'string', default: '1', description: 'images per forward pass (each is molded to the S x S input; TTA doubles it)' },
+    batch: { type: 'int', min: 1, default: 1, description: 'images per forward pass (each is molded to the S x S input; TTA doubles it)' },
     metrics: { type: 'string', description: 'write {images, instances, seconds_per_image, retries, …} to this JSON file' },
   },
   async run(flags, { events }) {

@@ -10,7 +10,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { validateRle } from '../evaluate/rle.js';
 import { cropBox, cropFromRle, cropToRle, type CropMask } from '../evaluate/crop-mask.js';
 

@@ -1,5 +1,7 @@
 // Training curves as a picture: per-epoch losses drawn as an SVG line chart and rasterised to PNG with
-// sharp (librsvg), so a person sees at a glance whether a phase learned, plateaued or over-fitted.
+// sharp (librsvg), so a person sees at a glance whether a phase learned, plateaued or over-fitted. The runner's
+// report draws its own charts (runner/report/svg.ts): a stage never imports the runner, and the runner never
+// imports a stage, so each side keeps its one chart engine.
 import sharp from 'sharp';
 
 export interface Series {

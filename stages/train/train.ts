@@ -9,9 +9,11 @@ import { mkdirSync, writeFileSync, cpSync, existsSync, mkdtempSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { StageError, writeAtomically } from '../contract.js';
-import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
-import { selectBackend, type BackendPreference } from '../model/backend.js';
+import { StageError } from '../stage-error.js';
+import { shuffled } from '../shuffled.js';
+import { writeAtomically } from '../write-atomically.js';
+import { booleanFlag, enumFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
+import { backendPreferences, selectBackend } from '../model/backend.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../model/checkpoint.js';
 import { configFromParams, trainingInputSize, trainingNetworkConfig, type MaskRcnnConfig } from '../model/config.js';
 import { loadKerasH5 } from '../model/keras-h5.js';
@@ -82,7 +84,7 @@ export const stage: StageProgram = {
     'max-val': { type: 'string', default: '0', description: 'validate on at most this many images (0: the whole list)' },
     augment: { type: 'string', default: '{}', description: 'augmentation overrides as JSON ({"cropProbability": 0, …}), or none' },
     seed: { type: 'string', default: '1', description: 'seed of sample order and augmentation' },
-    backend: { type: 'string', default: 'auto', description: 'tfjs backend: auto, tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu' },
+    backend: { type: 'enum', values: backendPreferences, default: 'auto', description: 'tfjs backend' },
     threads: { type: 'string', default: 'auto', description: 'wasm threads (auto: the machine\'s cores)' },
     'phase-name': { type: 'string', default: 'phase', description: 'label of this phase in curves and metrics' },
     checkpoints: { type: 'string', description: 'directory for per-epoch checkpoints (resume); kept by the runner across runs' },
@@ -123,7 +125,7 @@ export const stage: StageProgram = {
     const maxVal = numberFlag(flags, 'max-val');
     const threadsFlag = stringFlag(flags, 'threads');
 
-    const backend = await selectBackend(stringFlag(flags, 'backend') as BackendPreference, events.log, {
+    const backend = await selectBackend(enumFlag(flags, 'backend', backendPreferences), events.log, {
       threads: threadsFlag === 'auto' ? 'auto' : numberFlag(flags, 'threads'),
     });
 
@@ -178,7 +180,7 @@ export const stage: StageProgram = {
     const estimate = phaseEstimate({ backend: backend.name, totalSteps: (settings.epochs - state.epoch) * steps, log: events.log, phase: phaseName });
     for (let epoch = state.epoch + 1; epoch <= settings.epochs; epoch++) {
       const epochStart = Date.now();
-      const order = shuffled(train.length, seededRng(`${settings.seed}/order/${epoch}`));
+      const order = shuffled([...train.keys()], seededRng(`${settings.seed}/order/${epoch}`));
       model.reseedSampling(`${settings.seed}/${epoch}`); // the epoch's sampling, whether resumed or not
       const stepLosses: Losses[] = [];
       // Each step's losses are read while the next step is prepared and queued (queueTrainStep; on webgpu): the
@@ -324,15 +326,6 @@ function curveSeries(history: EpochRecord[]): Series[] {
 
 function prefixed(prefix: string, losses: Losses): Record<string, number> {
   return Object.fromEntries(Object.entries(losses).map(([k, v]) => [prefix + k.replace(/^loss_/, ''), v as number]));
-}
-
-function shuffled(n: number, random: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }
 
 function countBy(samples: TrainingSample[]): string {

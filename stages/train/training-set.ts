@@ -1,7 +1,7 @@
 // The samples a training phase sees, held in memory: the split's train ids of the main dataset plus every
 // sample of the extra datasets (mosaics, external H&E pieces), and the validation ids. Decoding all PNGs once
 // up front (a few hundred MB for the real set) keeps the step loop free of I/O.
-import { StageError } from '../contract.js';
+import { StageError } from '../stage-error.js';
 import { readIdList, readManifest, readSample, type Image8, type LabelMap } from '../imaging/dataset.js';
 
 export interface TrainingSample {

@@ -1,4 +1,4 @@
-// The watch daemon (runner/watch-daemon.ts, a real process) and hash.ts's use of it, at the cache level: each
+// The watch daemon (runner/watch/daemon.ts, a real process) and hash.ts's use of it, at the cache level: each
 // change a directory dep can go through must make the daemon say "changed" (never "unchanged"), and every hash
 // taken with the daemon must equal the hash taken with no stat cache at all. No sleeps: each step waits for
 // a condition (a process exit, the socket answering), and the daemon's own cookie sync orders the rest.
@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsMonitorClient, fsMonitorSocket, type MonitorAnswer } from '../../cache/fs-monitor.js';
 import { hashPath } from '../../cache/hash.js';
-import { loadInotify } from '../../cache/inotify-binding.js';
+import { loadInotify } from '../../runner/watch/inotify-binding.js';
 import { StatCache } from '../../cache/stat-cache.js';
-import { ask } from '../../runner/commands/watch.js';
-import type { DaemonOptions } from '../../runner/watch-daemon.js';
+import { ask } from '../../runner/watch/command.js';
+import type { DaemonOptions } from '../../runner/watch/daemon.js';
 
-const daemonScript = fileURLToPath(new URL('../../runner/watch-daemon.ts', import.meta.url));
+const daemonScript = fileURLToPath(new URL('../../runner/watch/daemon.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
 
 let unavailable: string | false = false;

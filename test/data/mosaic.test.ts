@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import seedrandom from 'seedrandom';
 import { stagesCommand } from '../helpers/paths.js';
 import { grid, render } from '../imaging/grid.js';
-import { writeAtomically } from '../../stages/contract.js';
+import { writeAtomically } from '../../stages/write-atomically.js';
 import { DatasetWriter, readManifest, readSample, type Image8, type LabelMap } from '../../stages/imaging/dataset.js';
 import { relabel } from '../../stages/imaging/components.js';
 import { mergeAcrossCentre, mergeMosaicLabels } from '../../stages/data/mosaic-merge.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { sharedData, stagesCommand } from '../helpers/paths.js';
 import { DatasetWriter } from '../../stages/imaging/dataset.js';
-import { readClasses, stratifiedSplit } from '../../stages/data/split.js';
+import { stratifiedSplit } from '../../stages/data/split.js';
+import { readClasses } from '../../stages/imaging/classes-csv.js';
 import { tempDir } from './dsb-fixture.js';
 
 async function dsb(args: string[]) {

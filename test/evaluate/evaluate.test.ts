@@ -8,7 +8,8 @@ import sharp from 'sharp';
 import { DatasetWriter } from '../../stages/imaging/dataset.js';
 import { PredictionsWriter, instanceFromCrop } from '../../stages/predict/predictions.js';
 import { cropsFromLabels } from '../../stages/evaluate/crop-mask.js';
-import { evaluate, pickOverlaySample, readClasses, type ImageResult } from '../../stages/evaluate/evaluate.js';
+import { evaluate, pickOverlaySample, type ImageResult } from '../../stages/evaluate/evaluate.js';
+import { readClasses } from '../../stages/imaging/classes-csv.js';
 import { stagesCommand } from '../helpers/paths.js';
 
 const W = 8;

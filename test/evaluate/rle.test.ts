@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import { decodeRle, encodeRle, formatRle, parseRleText, rleArea, validateRle } from '../../stages/evaluate/rle.js';
-import { StageError } from '../../stages/contract.js';
+import { StageError } from '../../stages/stage-error.js';
 
 // A 3-wide, 4-high image: Kaggle numbers pixels down the columns, so (x=1, y=0) is pixel 5.
 const mask3x4 = Uint8Array.from([

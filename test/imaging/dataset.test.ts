@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StageError, writeAtomically } from '../../stages/contract.js';
+import { StageError } from '../../stages/stage-error.js';
+import { writeAtomically } from '../../stages/write-atomically.js';
 import {
   DatasetWriter,
   readIdList,

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { stagesCommand } from '../helpers/paths.js';
-import { StageError, type StageEvents } from '../../stages/contract.js';
+import { StageError } from '../../stages/stage-error.js';
+import { type StageEvents } from '../../stages/contract.js';
 import { parseFlags } from '../../stages/program.js';
 import { DatasetWriter, writeImage, type Image8 } from '../../stages/imaging/dataset.js';
 import { selectBackend } from '../../stages/model/backend.js';
@@ -83,8 +84,8 @@ function dsb2018(args: string[]) {
 const silent: StageEvents = { progress() {}, metric() {}, log() {} };
 
 /** Runs the stage in this process (for the error cases: no process start per case). */
-function runInProcess(args: string[]): Promise<void> {
-  return stage.run(parseFlags(stage, args), { events: silent, params: {} });
+async function runInProcess(args: string[]): Promise<void> {
+  await stage.run(parseFlags(stage, args), { events: silent });
 }
 
 test('predict writes a valid predictions directory for a compact dataset, and its metrics', async () => {
@@ -177,5 +178,5 @@ test('with --if-missing empty, a missing images folder gives an empty prediction
   await runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'empty', '--out', out]);
   assert.deepEqual(await readPredictionsManifest(out), []);
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--out', out]), new RegExp(`${absent}: not a directory`));
-  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not error or empty/);
+  await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not one of error, empty/);
 });

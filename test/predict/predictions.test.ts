@@ -10,7 +10,7 @@ import {
   readPredictionsManifest,
   type ImagePredictions,
 } from '../../stages/predict/predictions.js';
-import { StageError } from '../../stages/contract.js';
+import { StageError } from '../../stages/stage-error.js';
 
 const image: ImagePredictions = {
   id: 'img-1',

@@ -67,6 +67,27 @@ test('the text table lines up one column per experiment with deltas and a star o
   ].join('\n'));
 });
 
+test('headline metrics come first and are the only ones ranked; bookkeeping counts are shown unranked', () => {
+  const headline = [{ name: 'train.best_val_loss', goal: 'min' as const }, { name: 'evaluate.score', goal: 'max' as const }];
+  const records = [
+    { ...record('aaaaaaaaaa', 'baseline', { x: 1 }, { 'external.images': 10, 'evaluate.score': 0.5, 'train.best_val_loss': 0.8 }), headline },
+    { ...record('bbbbbbbbbb', 'no-external', { x: 2 }, { 'external.images': 0, 'evaluate.score': 0.45, 'train.best_val_loss': 0.7 }), headline },
+  ];
+  const comparison = compareExperiments(records, 'aaaaaaaaaa');
+  assert.deepEqual(comparison.metrics.map((m) => [m.name, m.goal, m.headline, m.best]), [
+    ['train.best_val_loss', 'min', true, ['bbbbbbbbbb']],
+    ['evaluate.score', 'max', true, ['aaaaaaaaaa']],
+    ['external.images', undefined, false, undefined],
+  ]);
+  assert.equal(comparison.experiments[1]!.metrics['external.images']!.delta, -10, 'an unranked metric still shows its delta');
+  const table = formatTable(comparison);
+  assert.match(table, /^external\.images +10 +0 \(-10\)$/m, 'no goal, no star');
+  assert.match(table, /^evaluate\.score \(higher is better\) +0\.5 \* +0\.45 \(-0\.05\)$/m);
+  assert.match(table, /the headline metrics come first, the others are not ranked$/);
+  const changed = compareExperiments([records[0]!, { ...records[1]!, metrics: { ...records[0]!.metrics, 'external.images': 0 } }], 'aaaaaaaaaa', { changedOnly: true });
+  assert.deepEqual(changed.metrics.map((m) => m.name), ['train.best_val_loss', 'evaluate.score', 'external.images'], 'a headline metric stays even when it did not move');
+});
+
 test('runner compare on a sweep prints the table, JSON and Markdown, against any baseline', async () => {
   const dir = await studyWorkspace();
   assert.equal(cli(dir, ['sweep', 'pipelines/study.yaml', '--grid', 'post.threshold=0.2,0.5']).status, 0);

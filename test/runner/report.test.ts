@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compareExperiments } from '../../runner/experiments/compare.js';
+import type { ExperimentRecord } from '../../runner/experiments/record.js';
 import { extractCurves } from '../../runner/report/curves.js';
 import { dagSvg, layers } from '../../runner/report/dag-svg.js';
+import { reportHtml } from '../../runner/report/page.js';
 import { cli, studyWorkspace } from './experiments-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,6 +45,24 @@ test('the DAG puts each stage one layer after its deepest upstream stage', () =>
   const svg = dagSvg(nodes);
   assert.equal(svg.match(/<g class="node/g)?.length, 4);
   assert.equal(svg.match(/class="edge"/g)?.length, 3);
+});
+
+test('the ablation charts are the headline metrics only, and a resumed stage costs all its runs', async () => {
+  const record = (id: string, name: string, metrics: Record<string, number>): ExperimentRecord => ({
+    schema: 1, id, name, pipeline: 'p.yaml', profile: null, overrides: {}, params: {}, paramsDigest: id, workspace: `.runner/exps/${id}`,
+    status: 'ok', createdAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:01Z', durationMs: 1000, metrics, plots: [], images: [],
+    stages: { train: { status: 'ran', durationMs: 60_000, computeMs: 180_000, runsMs: [70_000, 50_000, 60_000], upstream: [] } },
+    headline: [{ name: 'evaluate.score', goal: 'max' }],
+  });
+  const records = [record('aaaaaaaaaa', 'baseline', { 'evaluate.score': 0.5, 'mosaic.tilesConsidered': 400 }), record('bbbbbbbbbb', 'other', { 'evaluate.score': 0.6, 'mosaic.tilesConsidered': 300 })];
+  const html = await reportHtml({ title: 't', workspace: mkdtempSync(join(tmpdir(), 'report-unit-')), records, baseline: records[0]!, comparison: compareExperiments(records, 'aaaaaaaaaa') });
+  const ablations = html.slice(html.indexOf('id="ablations"'), html.indexOf('<h2', html.indexOf('id="ablations"')));
+  assert.match(ablations, /<code>evaluate\.score<\/code>/);
+  assert.doesNotMatch(ablations, /tilesConsidered/, 'a bookkeeping count is no ablation result');
+  assert.match(html, /<tr class="headline"><td><code>evaluate\.score<\/code>/);
+  assert.match(html, /<td><code>mosaic\.tilesConsidered<\/code><\/td>/, 'shown in the table, with no goal');
+  const timings = html.slice(html.indexOf('id="timings"'), html.indexOf('<h3', html.indexOf('id="timings"')));
+  assert.match(timings, /3\.0 min over 3 runs/);
 });
 
 test('the report is one self-contained page holding every section', async () => {

@@ -218,3 +218,25 @@ test('gc keeps what the lock and run-cache reference and drops the rest', () => 
   assert.equal(runJson(dir, ['run', 'pipeline.yaml']).summary.stages['train']!.status, 'fresh');
 });
 
+test('gc collects the cache directory a pipeline names in `cache: {dir}`, not only .runner/cache', () => {
+  const dir = makeWorkspace({
+    'pipeline.yaml': `cache: {dir: shared-cache}
+stages:
+  s:
+    cmd: [sh, -c, 'echo 1 > out.txt']
+    outs: [out.txt]
+`,
+  });
+  assert.equal(runCli(dir, ['run', 'pipeline.yaml']).status, 0);
+  const stray = join(dir, 'shared-cache/objects/ff/ff00');
+  mkdirSync(dirname(stray), { recursive: true });
+  writeFileSync(stray, 'orphan');
+  const result = runCli(dir, ['gc', '--json']);
+  assert.equal(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as { cacheDir: string; removedObjects: number };
+  assert.equal(report.cacheDir, join(dir, 'shared-cache'));
+  assert.equal(report.removedObjects, 1);
+  assert.ok(!existsSync(stray));
+  assert.equal(runJson(dir, ['run', 'pipeline.yaml']).summary.stages['s']!.status, 'fresh');
+});
+

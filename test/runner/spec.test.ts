@@ -41,6 +41,21 @@ test('an unknown stage key is located and gets a "did you mean"', async () => {
   );
 });
 
+test('headline metrics name a stage with metrics files and a goal of max or min', async () => {
+  const stages = 'stages:\n  evaluate:\n    cmd: echo hi\n    metrics: [m.json]\n';
+  const file = pipelineFile(`headline:\n  evaluate.score: max\n  evaluate.seconds: min\n${stages}`);
+  assert.deepEqual((await loadPipeline(file)).headline, [{ name: 'evaluate.score', goal: 'max' }, { name: 'evaluate.seconds', goal: 'min' }]);
+  assert.equal(
+    await diagnosticsOf(`headline:\n  evalute.score: max\n${stages}`),
+    [
+      'pipeline.yaml:2:3 error: headline metric "evalute.score": no stage "evalute" with metrics files (did you mean "evaluate"?)',
+      '  2 |   evalute.score: max',
+      '    |   ^^^^^^^^^^^^^',
+    ].join('\n'),
+  );
+  assert.match(await diagnosticsOf(`headline:\n  evaluate.score: highest\n${stages}`), /^pipeline\.yaml:2:\d+ error: .*(max|min)/);
+});
+
 test('an unknown ${} reference points at the reference inside the cmd', async () => {
   const text = await diagnosticsOf('params: {prep: {size: 5}}\nstages:\n  prep:\n    cmd: run --size ${prep.sise} --out x\n');
   assert.equal(

@@ -2,10 +2,12 @@
 // get their own outs, share unchanged upstream stages through the run-cache, and bad input is a located error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RunCache } from '../../cache/run-cache.js';
 import { repoRoot } from '../helpers/paths.js';
-import { runs } from './helpers.js';
+import { makeWorkspace, runs } from './helpers.js';
 import { cli, studyWorkspace } from './experiments-helpers.js';
 
 interface SweepJson {
@@ -37,6 +39,30 @@ test('a sweep over a downstream param runs the upstream stages once and leaves t
   }
   assert.equal(JSON.parse(readFileSync(join(dir, 'metrics/eval.json'), 'utf8')).score, 0.35, 'the main workspace outs are untouched');
   assert.equal(readFileSync(join(dir, 'pipelines/study.lock'), 'utf8'), lock, 'the main lock file is untouched');
+});
+
+test('a stage that failed in an experiment and ran when it was run again costs both runs in its record', () => {
+  // The stage fails while the flag file exists (removing it), as an interrupted training would, then succeeds.
+  const flag = join(mkdtempSync(join(tmpdir(), 'fail-once-')), 'flag');
+  writeFileSync(flag, '');
+  const dir = makeWorkspace({
+    'p.yaml': `params: {flag: ${JSON.stringify(flag)}}
+stages:
+  train:
+    cmd: [sh, -c, 'if [ -e "$1" ]; then rm "$1"; exit 1; fi; echo "{\\"loss\\": 1}" > m.json', sh, '\${flag}']
+    params: [flag]
+    metrics: [m.json]
+`,
+  });
+  assert.equal(cli(dir, ['sweep', 'p.yaml']).status, 1, 'the first attempt fails');
+  assert.equal(existsSync(flag), false);
+  const rerun = cli(dir, ['sweep', 'p.yaml', '--json']);
+  assert.equal(rerun.status, 0, rerun.stderr);
+  const stage = (JSON.parse(rerun.stdout) as { experiments: { stages: Record<string, { status: string; computeMs?: number; runsMs?: number[] }> }[] }).experiments[0]!.stages['train']!;
+  assert.equal(stage.status, 'ran');
+  assert.equal(stage.runsMs?.length, 2, 'the failed run and the one that finished');
+  const [record] = new RunCache(join(dir, '.runner/cache')).all();
+  assert.equal(stage.computeMs, record!.durationMs + stage.runsMs![0]!, 'the run-cache record (the finished run) plus the failed run');
 });
 
 test('a sweep file runs its baseline, named experiments and grid with the shared overrides, and a rerun runs nothing', async () => {

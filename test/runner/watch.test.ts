@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadInotify } from '../../cache/inotify-binding.js';
+import { loadInotify } from '../../runner/watch/inotify-binding.js';
 import { runCli } from './helpers.js';
 
 let unavailable: string | false = false;

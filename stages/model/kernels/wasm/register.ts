@@ -6,13 +6,13 @@ import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
 import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
+import { KernelReplacements } from '../kernel-replacements.js';
 import { wasmResizeGradientKernels } from '../resize-gradients.js';
 
-// The stock configs we replaced, so a benchmark can put them back (and strided backprop-input can use stock).
-const replacedStock = new Map<string, tf.KernelConfig>();
+const replacements = new KernelReplacements('wasm');
 
 const wasmConv2dBackpropFilterConfig = conv2dBackpropFilterConfig('wasm');
-const wasmConv2dBackpropInputConfig = conv2dBackpropInputConfig('wasm', () => replacedStock.get(tf.Conv2DBackpropInput));
+const wasmConv2dBackpropInputConfig = conv2dBackpropInputConfig('wasm', () => replacements.stockKernel(tf.Conv2DBackpropInput));
 
 /** Kernels stock wasm lacks entirely, or has with wrong results. */
 export const missingWasmKernels: readonly tf.KernelConfig[] = [
@@ -34,28 +34,16 @@ export interface WasmKernelOptions {
 /** Registers our wasm kernels (idempotent). Returns the kernel names now provided by us. */
 export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): string[] {
   const wrapped = wrappedStockKernels.flatMap(({ name, wrap }) => {
-    const stock = replacedStock.get(name) ?? tf.getKernel(name, 'wasm');
+    const stock = replacements.stockKernel(name) ?? tf.getKernel(name, 'wasm');
     return stock ? [wrap(stock)] : [];
   });
   if (options.replaceSlowStock === false) restoreStockWasmKernels();
   const configs = [...missingWasmKernels, ...wrapped, ...(options.replaceSlowStock === false ? [] : fasterWasmKernels)];
-  for (const config of configs) {
-    const current = tf.getKernel(config.kernelName, 'wasm');
-    if (current === config) continue;
-    if (current) {
-      if (!replacedStock.has(config.kernelName)) replacedStock.set(config.kernelName, current);
-      tf.unregisterKernel(config.kernelName, 'wasm');
-    }
-    tf.registerKernel(config);
-  }
+  for (const config of configs) replacements.replace(config);
   return configs.map((config) => config.kernelName);
 }
 
 /** Puts back the stock kernels we replaced (a benchmark's "stock" arm). */
 export function restoreStockWasmKernels(): void {
-  for (const [name, stock] of replacedStock) {
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel(stock);
-  }
-  replacedStock.clear();
+  replacements.restore();
 }

@@ -1,77 +1,40 @@
 // The kernels we register for the webgpu backend: Conv2DBackpropFilter and Conv2DBackpropInput as matMuls over
-// the conv's patch matrix or through the backend's fast forward conv (stock webgpu runs both as direct loops,
-// one thread per output element over the whole batch and image), and Sum over the leading axes as a matMul.
-// Measured on the lent GPU by bench/device/webgpu-step.ts.
+// the conv's patch matrix (stock webgpu runs both as direct loops, one thread per output element over the whole
+// batch and image), and Sum over the leading axes as a matMul. Measured on a GPU by bench/device/webgpu-step.ts
+// and webgpu-diagnose.ts against the stock kernels and the other forms (bench/device/webgpu-kernel-variants.ts).
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from '../conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from '../conv2d-backprop-input.js';
+import { KernelReplacements } from '../kernel-replacements.js';
 import { cacheBindGroupLayouts } from './bind-group-layouts.js';
 import { sumLeadingAxesConfig } from './sum-leading-axes.js';
 import { shareUniformBuffers } from './uniforms.js';
 import { useWriteBufferUploads } from './uploads.js';
 
-export interface WebgpuKernelOptions {
-  /**
-   * Conv2DBackpropFilter: 'patches' (default: patch matrix and split-K matMul, every stride), 'conv' (one
-   * forward conv for stride 1, stock for strided; session 1's form), 'none' (stock).
-   */
-  filter?: 'patches' | 'conv' | 'none';
-  /**
-   * Conv2DBackpropInput: 'patches' (default: forward conv for stride 1, matMul + col2im for strided), 'all'
-   * (forward conv of the zero-dilated dy for every stride), 'stride1' (forward conv for stride 1, stock for
-   * strided), 'none' (stock).
-   */
-  input?: 'patches' | 'all' | 'stride1' | 'none';
-  /** Sum over the leading axes as a matMul with a row of ones (sum-leading-axes.ts; default true). */
-  sum?: boolean;
-}
-
-const replacedStock = new Map<string, tf.KernelConfig>();
-// In the forward-conv forms strided convs stay on the stock kernels: webgpu's forward conv gets the dilated
-// filter gradient wrong (measured).
-const stockFilter = () => replacedStock.get(tf.Conv2DBackpropFilter);
-const stockInput = () => replacedStock.get(tf.Conv2DBackpropInput);
-const filterKernels = {
-  patches: conv2dBackpropFilterConfig('webgpu', stockFilter, true),
-  conv: conv2dBackpropFilterConfig('webgpu', stockFilter),
-};
-const inputKernels = {
-  patches: conv2dBackpropInputConfig('webgpu', stockInput, true),
-  all: conv2dBackpropInputConfig('webgpu'),
-  stride1: conv2dBackpropInputConfig('webgpu', stockInput),
-};
-const sumKernel = sumLeadingAxesConfig(() => replacedStock.get(tf.Sum));
-
-function replace(config: tf.KernelConfig): void {
-  const current = tf.getKernel(config.kernelName, 'webgpu');
-  if (current === config) return;
-  if (current) {
-    if (!replacedStock.has(config.kernelName)) replacedStock.set(config.kernelName, current);
-    tf.unregisterKernel(config.kernelName, 'webgpu');
-  }
-  tf.registerKernel(config);
-}
+/** Our webgpu kernels in place of stock ones (the benchmarks' kernel variants register through it too). */
+export const webgpuKernels = new KernelReplacements('webgpu');
+// The stock kernels stay reachable for the cases the patch forms leave to them (a strided input gradient whose
+// one image does not fit a matMul).
+const productionKernels = [
+  conv2dBackpropFilterConfig('webgpu', () => webgpuKernels.stockKernel(tf.Conv2DBackpropFilter), true),
+  conv2dBackpropInputConfig('webgpu', () => webgpuKernels.stockKernel(tf.Conv2DBackpropInput), true),
+  sumLeadingAxesConfig(() => webgpuKernels.stockKernel(tf.Sum)),
+];
 
 /** Puts back the stock webgpu kernels we replaced. */
 export function restoreStockWebgpuKernels(): void {
-  for (const [name, stock] of replacedStock) {
-    tf.unregisterKernel(name, 'webgpu');
-    tf.registerKernel(stock);
-  }
-  replacedStock.clear();
+  webgpuKernels.restore();
 }
 
-/** Registers our webgpu kernels per `options` (idempotent). Returns the kernel names now provided by us. */
-export function registerWebgpuTrainingKernels(options: WebgpuKernelOptions = {}): string[] {
+/**
+ * Registers our webgpu kernels (idempotent): the filter and input gradients as patch-matrix matMuls (split-K),
+ * Sum over the leading axes as a matMul. Returns the kernel names now provided by us. The other forms that
+ * were measured against these live with their benchmark (bench/device/webgpu-kernel-variants.ts).
+ */
+export function registerWebgpuTrainingKernels(): string[] {
   restoreStockWebgpuKernels();
-  const configs: tf.KernelConfig[] = [];
-  const filter = options.filter ?? 'patches';
-  if (filter !== 'none') configs.push(filterKernels[filter]);
-  const input = options.input ?? 'patches';
-  if (input !== 'none') configs.push(inputKernels[input]);
-  if (options.sum ?? true) configs.push(sumKernel);
-  configs.forEach(replace);
-  return configs.map((config) => config.kernelName);
+  for (const config of productionKernels) webgpuKernels.replace(config);
+  return productionKernels.map((config) => config.kernelName);
 }
 
 export interface WebgpuBackendOptions {

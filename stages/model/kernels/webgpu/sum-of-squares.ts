@@ -7,8 +7,8 @@
 // output; a term with a w takes two). Each term is split over `slices` workgroups of 256 threads (each thread a
 // strided part of its slice, then a tree in workgroup memory), and a group's terms are reduced side by side: each
 // program writes a [7 * slices] vector of partial sums (zeros for missing terms); the vectors are added with
-// addAll and summed at the end. One workgroup a term (session 4) left the recipe's 12.8M-element fc weight to a
-// single one of the H100's 132 SMs: 151 dispatches took 146 ms of GPU time per step (session 6's profile).
+// addAll and summed at the end. One workgroup a term (the first form) left the recipe's 12.8M-element fc weight to a
+// single one of the H100's 132 SMs: 151 dispatches took 146 ms of GPU time per step (an H100 profile, bench/device/webgpu-maskrcnn.h100.json).
 import * as tf from '@tensorflow/tfjs';
 import { addAll } from '../../add-all.js';
 import { runProgram } from './flat-program.js';

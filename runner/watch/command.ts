@@ -1,4 +1,4 @@
-// `runner watch start|stop|status`: the opt-in watch daemon (runner/watch-daemon.ts) that lets a warm
+// `runner watch start|stop|status`: the opt-in watch daemon (daemon.ts) that lets a warm
 // `runner status` skip walking dep directories nothing has touched (see docs/fsmonitor.md).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
@@ -6,12 +6,13 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fsMonitorSocket } from '../../cache/fs-monitor.js';
-import { InotifyUnavailableError, loadInotify } from '../../cache/inotify-binding.js';
-import type { Values } from '../cli.js';
+import { InotifyUnavailableError, loadInotify } from './inotify-binding.js';
+import type { Values } from '../commands/values.js';
+import { pipelinesWithLocks } from '../pipeline-files.js';
 import { processAlive } from '../process-alive.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { findWorkspace, runnerDirs } from '../workspace.js';
-import type { DaemonOptions } from '../watch-daemon.js';
+import type { DaemonOptions } from './daemon.js';
 
 export const WATCH_HELP: Record<string, string> = {
   start: [
@@ -84,31 +85,11 @@ export function ask<T>(socketPath: string, op: 'status' | 'stop', timeoutMs = 20
   });
 }
 
-const SKIP = new Set(['node_modules', '.git', '.runner', 'dist']);
-
-/** Lock files beside pipeline files, as `runner gc` finds them. */
-function lockFiles(dir: string, depth: number, found: string[]): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    if (entry.isDirectory() && !SKIP.has(entry.name) && depth > 0) lockFiles(join(dir, entry.name), depth - 1, found);
-    else if (entry.isFile() && entry.name.endsWith('.lock')) {
-      const base = join(dir, entry.name.slice(0, -'.lock'.length));
-      if (existsSync(base + '.yaml') || existsSync(base + '.yml')) found.push(join(dir, entry.name));
-    }
-  }
-  return found;
-}
-
 /** The real paths of directory deps outside the workspace, from its lock files (unreadable ones skipped). */
 async function depRootsOutside(workspace: string): Promise<string[]> {
   const { readLock } = await import('../../cache/lockfile.js');
   const roots = new Set<string>();
-  for (const file of lockFiles(workspace, 4, [])) {
+  for (const { lock: file } of pipelinesWithLocks(workspace)) {
     let entries;
     try {
       entries = Object.values(readLock(file));
@@ -131,7 +112,7 @@ async function depRootsOutside(workspace: string): Promise<string[]> {
 
 function daemonCommand(options: DaemonOptions): string[] {
   const fromSource = import.meta.url.endsWith('.ts');
-  const script = fileURLToPath(new URL(`../watch-daemon.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const script = fileURLToPath(new URL(`./daemon.${fromSource ? 'ts' : 'js'}`, import.meta.url));
   return [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), script, JSON.stringify(options)];
 }
 

@@ -1,7 +1,7 @@
 // The watch daemon of `runner watch start` (the client is cache/fs-monitor.ts; the protocol is git's
 // fsmonitor design, explained there). One process per workspace, started detached:
 //
-//   node watch-daemon.js '{"workspace": REAL, "roots": [REAL…], "socket": PATH, "idleHours": N}'
+//   node daemon.js '{"workspace": REAL, "roots": [REAL…], "socket": PATH, "idleHours": N}'
 //
 // It watches the workspace (less .runner, .git and node_modules) and each dep directory outside it, keeps a
 // log of changed paths numbered by a sequence, and answers on a unix socket, one JSON object per line:
@@ -19,9 +19,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, read, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { loadInotify, parseEvents } from '../cache/inotify-binding.js';
-import type { QueryReply, QueryRequest } from '../cache/fs-monitor.js';
-import { related, WatchTree } from './watch-tree.js';
+import { loadInotify, parseEvents } from './inotify-binding.js';
+import type { QueryReply, QueryRequest } from '../../cache/fs-monitor.js';
+import { related, WatchTree } from './tree.js';
 
 export interface DaemonOptions {
   workspace: string;
@@ -124,7 +124,7 @@ const buffer = Buffer.allocUnsafe(256 << 10);
 let readPending = false;
 let exitCode: number | undefined;
 
-/** Reads the inotify descriptor forever (a blocking read on a pool thread, see cache/inotify-binding.ts). */
+/** Reads the inotify descriptor forever (a blocking read on a pool thread, see inotify-binding.ts). */
 function readEvents(): void {
   readPending = true;
   read(fd, buffer, 0, buffer.length, null, (error, bytes) => {

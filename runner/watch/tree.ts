@@ -2,7 +2,7 @@
 // the tree as directories appear, move and go, and the translation of each inotify event into the path that
 // changed (or into "start over").
 //
-// Why each rule keeps the daemon's "unchanged" true (runner/watch-daemon.ts issues tokens only while it
+// Why each rule keeps the daemon's "unchanged" true (daemon.ts issues tokens only while it
 // handles a cookie event, i.e. after every earlier event of the one queue):
 // - A new directory is watched *before* it is listed, and its subdirectories the same way, so anything
 //   created in it after the listing has an event; anything before is older than the next token, and the
@@ -15,7 +15,7 @@
 //   patched: the daemon starts over (new instance, every token unknown), or serves "unknown" (failure).
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { IN, WATCH_MASK, type InotifyAddon, type InotifyEvent } from '../cache/inotify-binding.js';
+import { IN, WATCH_MASK, type InotifyAddon, type InotifyEvent } from './inotify-binding.js';
 
 /** Never watched below the workspace: the runner's own files (the cookies among them), git's, installed packages. */
 export const EXCLUDED_NAMES: ReadonlySet<string> = new Set(['.runner', '.git', 'node_modules']);

@@ -1,5 +1,5 @@
-// Linux inotify for the watch daemon (runner/watch-daemon.ts), through a tiny N-API addon of ours that is
-// compiled on first use with the system C compiler.
+// Linux inotify for the watch daemon (daemon.ts), through a tiny N-API addon of ours
+// (runner/speedups/inotify.c) that is compiled on first use with the system C compiler.
 //
 // Why not a package: the daemon's whole promise is "no event lost without saying so", and inotify says so
 // only through IN_Q_OVERFLOW. Node's fs.watch (libuv) drops that event without telling its caller;
@@ -18,74 +18,14 @@
 // + rename so two daemons starting at once never load half a file.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const ADDON_SOURCE = String.raw`
-#include <node_api.h>
-#include <sys/inotify.h>
-#include <errno.h>
-#include <stdlib.h>
-
-/* Every function returns a number: the result (>= 0) or -errno. */
-static napi_value number(napi_env env, int value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
-static int int_arg(napi_env env, napi_value value) {
-  int32_t out = -1;
-  napi_get_value_int32(env, value, &out);
-  return out;
-}
-
-static napi_value init(napi_env env, napi_callback_info info) {
-  int fd = inotify_init1(IN_CLOEXEC);
-  return number(env, fd < 0 ? -errno : fd);
-}
-
-/* addWatch(fd, path, mask) -> wd or -errno */
-static napi_value add_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) return number(env, -EINVAL);
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok) return number(env, -EINVAL);
-  char *path = malloc(length + 1);
-  if (!path) return number(env, -ENOMEM);
-  napi_get_value_string_utf8(env, argv[1], path, length + 1, &length);
-  uint32_t mask = 0;
-  napi_get_value_uint32(env, argv[2], &mask);
-  int wd = inotify_add_watch(int_arg(env, argv[0]), path, mask);
-  int err = errno;
-  free(path);
-  return number(env, wd < 0 ? -err : wd);
-}
-
-/* rmWatch(fd, wd) -> 0 or -errno */
-static napi_value rm_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return number(env, -EINVAL);
-  int result = inotify_rm_watch(int_arg(env, argv[0]), int_arg(env, argv[1]));
-  return number(env, result < 0 ? -errno : 0);
-}
-
-NAPI_MODULE_INIT() {
-  napi_property_descriptor functions[] = {
-    {"init", NULL, init, NULL, NULL, NULL, napi_default, NULL},
-    {"addWatch", NULL, add_watch, NULL, NULL, NULL, napi_default, NULL},
-    {"rmWatch", NULL, rm_watch, NULL, NULL, NULL, napi_default, NULL},
-  };
-  napi_define_properties(env, exports, 3, functions);
-  return exports;
-}
-`;
+/** The addon's source, a real file beside the other optional speed-ups (copied into dist/ by the build). */
+const ADDON_FILE = fileURLToPath(new URL('../speedups/inotify.c', import.meta.url));
 
 /** The addon's functions; each returns its result or -errno. */
 export interface InotifyAddon {
@@ -157,26 +97,23 @@ let loaded: InotifyAddon | undefined;
 export function loadInotify(): InotifyAddon {
   if (loaded) return loaded;
   if (process.platform !== 'linux') throw new InotifyUnavailableError(`the watch daemon needs Linux inotify (this is ${process.platform})`);
-  const key = createHash('sha256').update(ADDON_SOURCE).update(`${process.versions.napi}/${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(readFileSync(ADDON_FILE)).update(`${process.versions.napi}/${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
   const dir = process.env['RUNNER_NATIVE_CACHE'] ?? join(homedir(), '.cache', 'runner');
   const addon = join(dir, `inotify-${key}.node`);
   if (!existsSync(addon)) {
     const include = nodeIncludeDir();
     if (!include) throw new InotifyUnavailableError(`Node's headers (node_api.h) were not found beside ${process.execPath}: install the nodejs headers (e.g. Debian's libnode-dev)`);
     mkdirSync(dir, { recursive: true });
-    const source = join(dir, `inotify-${key}.${process.pid}.c`);
     const temp = `${addon}.tmp-${process.pid}`;
-    writeFileSync(source, ADDON_SOURCE);
     try {
       const compiler = process.env['CC'] ?? 'cc';
-      const built = spawnSync(compiler, ['-O2', '-shared', '-fPIC', `-I${include}`, source, '-o', temp], { encoding: 'utf8' });
+      const built = spawnSync(compiler, ['-O2', '-shared', '-fPIC', `-I${include}`, ADDON_FILE, '-o', temp], { encoding: 'utf8' });
       if (built.error || built.status !== 0) {
         const why = built.error?.message ?? (built.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${built.status ?? built.signal}`);
         throw new InotifyUnavailableError(`could not compile the inotify addon with ${compiler} (set CC to another C compiler): ${why}`);
       }
       renameSync(temp, addon);
     } finally {
-      rmSync(source, { force: true });
       rmSync(temp, { force: true });
     }
   }
