@@ -32,6 +32,8 @@ export interface StageRunHooks {
   event(stage: string, event: StageEvent): void;
   /** A lock entry is ready to be recorded (the caller batches writes). */
   record(stage: string, entry: LockEntry): void;
+  /** The remote cache (runner/commands/remote.ts): asked on a local miss, told what ran or was restored. */
+  remote?: { restorable(key: LockEntry['key'], outs: string[]): Promise<RunRecord | undefined>; saved(record: RunRecord): void };
 }
 
 /** File names for a stage: `@`, `=` and `,` of foreach/matrix names are fine, anything path-like is escaped. */
@@ -71,10 +73,12 @@ export class StageRun {
     if (!print.ok) return this.failed({ reason: 'missing-dependency', path: print.missingDep });
     if (!this.force && assessment.fresh) return { status: 'fresh', durationMs: this.elapsed() };
     const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs });
-    if (!this.force && assessment.restorable) {
+    const restorable = this.force ? undefined : assessment.restorable ?? (await this.hooks.remote?.restorable(print.key, cachedOuts(this.stage)));
+    if (restorable) {
       try {
-        await this.restore(assessment.restorable);
-        this.hooks.record(this.stage.name, entry(assessment.restorable.outs));
+        await this.restore(restorable);
+        this.hooks.record(this.stage.name, entry(restorable.outs));
+        this.hooks.remote?.saved(restorable);
         return { status: 'restored', durationMs: this.elapsed(), reasons: assessment.reasons };
       } catch {
         // An object vanished or was damaged since has() looked: fall through and run the stage.
@@ -182,6 +186,7 @@ export class StageRun {
     };
     if (Object.keys(metrics).length) record.metrics = metrics;
     this.ctx.runCache.put(record);
+    this.hooks.remote?.saved(record);
     return outs;
   }
 }

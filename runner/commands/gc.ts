@@ -24,6 +24,7 @@ function lockFiles(dir: string, depth: number, found: string[]): string[] {
 }
 
 export async function gcCommand(values: Values): Promise<number> {
+  if (typeof values['remote'] === 'string') return (await import('./gc-remote.js')).gcRemoteCommand(values['remote'], values);
   const workspace = typeof values['workspace'] === 'string' ? resolve(values['workspace']) : findWorkspace(join(process.cwd(), 'x'));
   const cacheDir = process.env['RUNNER_CACHE_DIR'] ? resolve(process.env['RUNNER_CACHE_DIR']) : runnerDirs(workspace).defaultCache;
   const keep: ContentHash[] = [];

@@ -198,7 +198,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     where,
   );
 
-  const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode };
+  const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode; remote?: { url: string; push?: boolean } };
   const cacheDir = process.env['RUNNER_CACHE_DIR']
     ? resolve(process.env['RUNNER_CACHE_DIR'])
     : cache.dir
@@ -217,6 +217,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     downstream: Object.fromEntries(graph.downstream),
   };
   if (slurm) pipeline.slurm = slurm;
+  if (cache.remote) pipeline.remote = { url: cache.remote.url, push: cache.remote.push ?? false };
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }
