@@ -11,7 +11,7 @@ import { Store } from '../../cache/store.js';
 import type { ContentHash, ManifestEntry, RunRecord, StageKey } from '../../cache/types.js';
 import { FaultServer, tempDir } from './remote-helpers.js';
 
-const KEY = sha256('a stage key') as StageKey;
+const KEY = sha256('a stage key') as string as StageKey;
 
 /** A workspace with a directory out (three files and a symlink) and a file out, saved in its store. */
 async function producer(): Promise<{ store: Store; record: RunRecord; workspace: string }> {
