@@ -13,8 +13,9 @@
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
@@ -51,6 +52,8 @@ const FAILED = Symbol('failed');
 
 /** Records and manifests are read into memory; anything larger is refused rather than buffered. */
 const MAX_METADATA_BYTES = 256 << 20;
+/** Objects up to this size are read into memory and written in one call; larger ones are streamed. */
+const SMALL_OBJECT_BYTES = 4 << 20;
 /** Warnings printed at most; the summary line counts all of them. */
 const MAX_WARNINGS = 20;
 
@@ -234,40 +237,75 @@ export class RemoteTransfer {
       if (!got) return 'missing' as const;
       const tmp = this.tempPath();
       try {
-        const digest = createHash('sha256');
-        let received = 0;
-        await mkdir(dirname(tmp), { recursive: true });
-        await pipeline(
-          got.body,
-          async function* (source: AsyncIterable<Buffer>) {
-            for await (const chunk of source) {
-              received += chunk.length;
-              // A body longer than the object can be is not read to its end.
-              if (received > size) throw new RemoteError(`object ${name} is longer than its ${size} bytes`, false);
-              digest.update(chunk);
-              yield chunk;
-            }
-          },
-          createWriteStream(tmp),
-        );
-        if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
-        if (digest.digest('hex') !== hash) return 'corrupt' as const;
-        await this.adopt(tmp, this.store.objectPath(hash));
+        const received = size <= SMALL_OBJECT_BYTES ? await this.receiveSmall(name, got, size, tmp) : await this.receiveLarge(name, got, size, tmp);
+        if (received.digest !== hash) {
+          await rm(tmp, { force: true });
+          return 'corrupt' as const;
+        }
         this.stats.downloadedObjects++;
-        this.stats.downloadedBytes += received;
-        return 'ok' as const;
+        this.stats.downloadedBytes += received.bytes;
+        return tmp;
       } catch (error) {
-        throw error instanceof RemoteError ? error : new RemoteError(`GET ${this.backend.display}/${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, true);
-      } finally {
         await rm(tmp, { force: true });
+        throw error instanceof RemoteError ? error : new RemoteError(`GET ${this.backend.display}/${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, true);
       }
     });
     if (outcome === 'missing') this.warn(`object ${name} (${forPath}) is missing`);
-    if (outcome === 'corrupt') {
+    else if (outcome === 'corrupt') {
       this.corrupt.add(name);
       this.warn(`object ${name} (${forPath}) is corrupt: its bytes do not hash to its name; not restored`);
+    } else if (outcome !== FAILED) {
+      // Outside the request queue: the disk's fsyncs overlap the next downloads instead of holding a connection.
+      try {
+        await this.adopt(outcome, this.store.objectPath(hash));
+        return true;
+      } catch (error) {
+        await rm(outcome, { force: true });
+        this.warn(`storing ${name} (${forPath}): ${(error as Error).message}`);
+      }
     }
-    return outcome === 'ok';
+    return false;
+  }
+
+  /** A small body read into memory, checked, and written in one call (fewer round trips than a stream). */
+  private async receiveSmall(name: ObjectKey, got: { body: Readable; size?: number }, size: number, tmp: string): Promise<{ digest: string; bytes: number }> {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of got.body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received > size) {
+        got.body.destroy();
+        return { digest: 'longer than its size', bytes: received };
+      }
+      chunks.push(chunk);
+    }
+    if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
+    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    this.ensureTmpDir();
+    writeFileSync(tmp, bytes, { mode: 0o444 });
+    return { digest: sha256(bytes), bytes: received };
+  }
+
+  /** A large body streamed to the temp file, hashed on the way. */
+  private async receiveLarge(name: ObjectKey, got: { body: Readable; size?: number }, size: number, tmp: string): Promise<{ digest: string; bytes: number }> {
+    const digest = createHash('sha256');
+    let received = 0;
+    this.ensureTmpDir();
+    await pipeline(
+      got.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          received += chunk.length;
+          // A body longer than the object can be is not read to its end.
+          if (received > size) throw new RemoteError(`object ${name} is longer than its ${size} bytes`, false);
+          digest.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(tmp, { mode: 0o444 }),
+    );
+    if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
+    return { digest: digest.digest('hex'), bytes: received };
   }
 
   /** A small object read into memory: 'missing' on 404, undefined after a warned failure or a hash mismatch. */
@@ -307,7 +345,16 @@ export class RemoteTransfer {
     return join(this.store.tmpDir, `remote-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
-  /** The store's rule for a new object (store.ts): fsync'd, read-only, then renamed to its name. */
+  private tmpDirMade = false;
+  private ensureTmpDir(): void {
+    if (!this.tmpDirMade) mkdirSync(this.store.tmpDir, { recursive: true });
+    this.tmpDirMade = true;
+  }
+
+  /**
+   * The store's rule for a new object (store.ts): written read-only, fsync'd, then renamed to its name. The
+   * fsyncs are asynchronous, so many are in flight at once and the filesystem commits them together.
+   */
   private async adopt(tmp: string, final: string): Promise<void> {
     const handle = await open(tmp, 'r');
     try {
@@ -315,16 +362,21 @@ export class RemoteTransfer {
     } finally {
       await handle.close();
     }
-    await chmod(tmp, 0o444);
-    await mkdir(dirname(final), { recursive: true });
-    await rename(tmp, final);
+    const shard = dirname(final);
+    if (!this.madeShards.has(shard)) {
+      mkdirSync(shard, { recursive: true });
+      this.madeShards.add(shard);
+    }
+    renameSync(tmp, final);
   }
+
+  private readonly madeShards = new Set<string>();
 
   private async adoptBytes(bytes: Buffer, final: string): Promise<void> {
     const tmp = this.tempPath();
     try {
-      await mkdir(dirname(tmp), { recursive: true });
-      await writeFile(tmp, bytes);
+      this.ensureTmpDir();
+      writeFileSync(tmp, bytes, { mode: 0o444 });
       await this.adopt(tmp, final);
     } finally {
       await rm(tmp, { force: true });
