@@ -177,7 +177,11 @@ export class RemoteTransfer {
     }
     const ok = await this.fetchOuts((record as RunRecord).outs);
     if (ok) this.stats.hits++;
-    else this.stats.misses++;
+    else {
+      this.stats.misses++;
+      // The record names what the remote lacks (evicted, damaged): a push from this process repairs it.
+      this.corrupt.add(name);
+    }
     return ok ? (record as RunRecord) : undefined;
   }
 

@@ -151,10 +151,12 @@ test('an altered object is a warning naming it, is not restored, and a later pus
   assert.ok(h.warnings.some((w) => w.includes(victim) && w.includes('corrupt')), h.warnings.join('\n'));
   assert.equal(local.has(record.outs.find((o) => o.isDir)!), false, 'the directory is not complete in the store');
   // The stage then runs (here: its outs are saved from the producer's workspace) and the run pushes: the object
-  // HEAD calls present is sent again, since this process saw it corrupt.
+  // HEAD calls present is sent again, since this process saw it corrupt, and so is the record the remote has.
   for (const out of record.outs) await local.save(workspace, out.path);
-  h.server.objects.delete(acKey(KEY));
+  const puts = h.server.count('PUT');
   assert.equal(await down.pushRecord(record), true, h.warnings.join('\n'));
+  assert.equal(h.server.log.at(-1)!.path, acKey(KEY), 'the record last');
+  assert.equal(h.server.count('PUT'), puts + 2, 'the corrupt object and the record, nothing else');
   assert.equal(h.server.objects.get(victim)!.toString(), 'beta\n');
   down.close();
 });
