@@ -85,8 +85,8 @@ export async function run(): Promise<BenchResult[]> {
     const pull = runner(b, ['pull', 'pipeline.yaml', '--remote', nginx.url]);
     const pulledObjects = Number(/(\d+) objects \([^)]*\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
     const tar = await tarStream(nginx.url);
-    const mb = tar.bytes / 1e6;
-    const note = `${files} files, tar stream ${mb.toFixed(0)} MB; nginx on 127.0.0.1, 16 connections`;
+    const mb = Number(/\(([\d.]+) MB\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
+    const note = `${files} files, ${mb.toFixed(0)} MB of objects, a ${(tar.bytes / 1e6).toFixed(0)} MB tar stream; nginx on 127.0.0.1, 16 connections`;
     return [
       { name: 'runner push (cold remote): seconds', value: push.seconds, unit: 's', command: 'node bin/runner.js push pipeline.yaml --remote http://127.0.0.1:PORT/', note },
       { name: 'runner push: objects/s', value: pushedObjects / push.seconds, unit: 'objects/s', note: `${pushedObjects} objects (HEAD + PUT each)` },
@@ -95,6 +95,7 @@ export async function run(): Promise<BenchResult[]> {
       { name: 'runner pull: objects/s', value: pulledObjects / pull.seconds, unit: 'objects/s', note: `${pulledObjects} objects` },
       { name: 'runner pull: MB/s', value: mb / pull.seconds, unit: 'MB/s' },
       { name: 'tar stream PUT: seconds', value: tar.put, unit: 's', command: 'tar -c stage1_train | PUT (chunked)' },
+      { name: 'tar stream GET: MB/s of tar', value: tar.bytes / 1e6 / tar.get, unit: 'MB/s' },
       { name: 'tar stream GET + tar -x: seconds', value: tar.get, unit: 's', command: 'GET | tar -x' },
       { name: 'pull / tar GET', value: pull.seconds / tar.get, unit: 'x', target: '≤ 2x', ok: pull.seconds / tar.get <= 2 },
       { name: 'push / tar PUT', value: push.seconds / tar.put, unit: 'x' },
