@@ -233,8 +233,20 @@ export class RemoteTransfer {
     return true;
   }
 
+  /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
+  private readonly fetching = new Map<string, Promise<boolean>>();
+
+  private fetchObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+    let pending = this.fetching.get(hash);
+    if (!pending) {
+      pending = this.downloadObject(hash, size, forPath).finally(() => this.fetching.delete(hash));
+      this.fetching.set(hash, pending);
+    }
+    return pending;
+  }
+
   /** Downloads one object into the store, re-hashed on the way; false (warned) when missing or corrupt. */
-  private async fetchObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+  private async downloadObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
     const name = casKey(hash);
     const outcome = await this.tryRun(async () => {
       const got = await this.backend.get(name);

@@ -270,3 +270,19 @@ test('credentials go in the Authorization header only, never in a warning or the
   assert.equal(h.server.log.at(-1)!.auth, 'Bearer tok-123');
   bearer.close();
 });
+
+test('files with the same content are downloaded once', async (t) => {
+  const h = await harness();
+  t.after(() => h.server.stop());
+  const same = (path: string): ManifestEntry => ({ path, hash: sha256('same\n'), size: 5 });
+  plantDir(h, [same('a.txt'), same('b.txt'), same('c/d.txt')], { s: 'same\n' });
+  const local = consumerStore();
+  const down = h.transfer(local);
+  const record = await down.fetchRecord(KEY, ['out']);
+  assert.notEqual(record, undefined, h.warnings.join('\n'));
+  assert.equal(h.server.log.filter((r) => r.method === 'GET' && r.path === `cas/${sha256('same\n')}`).length, 1);
+  const target = tempDir('runner-remote-same-');
+  await local.restore(target, record!.outs[0]!);
+  assert.equal(readFileSync(join(target, 'out/c/d.txt'), 'utf8'), 'same\n');
+  down.close();
+});
