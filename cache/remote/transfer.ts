@@ -403,7 +403,10 @@ export class RemoteTransfer {
 
   /** Starts pushing a record in the background; `settle` waits for every push started. */
   schedulePush(record: RunRecord): void {
-    this.pushes.push(this.pushRecord(record));
+    this.pushes.push(this.pushRecord(record).catch((error: Error) => {
+      this.warn(`pushing the record of ${record.key}: ${error.message}`);
+      return false;
+    }));
   }
 
   /** Waits for the scheduled pushes; true when all succeeded. */

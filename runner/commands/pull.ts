@@ -2,7 +2,7 @@
 // run-cache, its outs' objects into the store, every object re-hashed) and restores the workspace's outs that
 // are missing or differ. Exit 1 when some out could not be restored.
 import { hashPath, MissingPathError } from '../../cache/hash.js';
-import type { PathHash } from '../../cache/types.js';
+import type { LockEntry, PathHash } from '../../cache/types.js';
 import type { Values } from '../cli.js';
 import { fail } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/pipeline.js';
@@ -31,7 +31,7 @@ export async function pullCommand(file: string, values: Values): Promise<number>
         throw error;
       }
     };
-    await Promise.all(Object.entries(ctx.lock).map(async ([stage, entry]) => {
+    const pullStage = async (stage: string, entry: LockEntry): Promise<void> => {
       if (!ctx.runCache.get(entry.key)) {
         const record = await transfer.fetchRecord(entry.key, entry.outs.map((o) => o.path));
         if (record) ctx.runCache.put(record);
@@ -47,7 +47,12 @@ export async function pullCommand(file: string, values: Values): Promise<number>
           restored++;
         }
       }
-    }));
+    };
+    await Promise.all(Object.entries(ctx.lock).map(([stage, entry]) =>
+      pullStage(stage, entry).catch((error: Error) => {
+        process.stderr.write(`warning: ${stage}: ${error.message}\n`);
+        unavailable.push(stage);
+      })));
     ctx.statCache.save();
     ctx.runCache.close();
     transfer.close();

@@ -57,9 +57,15 @@ export function remoteStageHooks(transfer: RemoteTransfer, ctx: PlanContext, pus
 } {
   return {
     async restorable(key, outs) {
-      const record = await transfer.fetchRecord(key, outs);
-      if (record) ctx.runCache.put(record);
-      return record;
+      try {
+        const record = await transfer.fetchRecord(key, outs);
+        if (record) ctx.runCache.put(record);
+        return record;
+      } catch (error) {
+        // A local problem (a full disk, say) while storing what came down: the stage runs, as on a miss.
+        process.stderr.write(`warning: remote ${transfer.backend.display}: ${(error as Error).message}; the stage will run\n`);
+        return undefined;
+      }
     },
     saved(record) {
       if (push) transfer.schedulePush(record);
