@@ -24,7 +24,7 @@ const PIPELINE = `stages:
     outs: [data/stage1_train]
 `;
 
-function workspace(): string {
+function newWorkspace(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bench-remote-'));
   mkdirSync(join(dir, '.runner'));
   mkdirSync(join(dir, 'data'));
@@ -74,6 +74,12 @@ export async function run(): Promise<BenchResult[]> {
   if (!binary) return [{ name: 'remote cache push/pull', value: Number.NaN, unit: 's', note: 'nginx is not installed (apt-get install nginx-light)' }];
   spawnSync('npm', ['run', 'build'], { cwd: repo, encoding: 'utf8' });
   const nginx = await startNginx(binary);
+  const made: string[] = [];
+  const workspace = (): string => {
+    const dir = newWorkspace();
+    made.push(dir);
+    return dir;
+  };
   try {
     const a = workspace();
     runner(a, ['run', 'pipeline.yaml']);
@@ -107,5 +113,6 @@ export async function run(): Promise<BenchResult[]> {
     ];
   } finally {
     await nginx.stop();
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
   }
 }
