@@ -43,6 +43,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   backend: () => import('./model-kernels.js'),
   webgpu: () => import('./webgpu-recorded.js'),
   'webgpu-dispatches': () => import('./webgpu-dispatches.js'),
+  remote: () => import('./remote.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));

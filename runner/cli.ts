@@ -19,6 +19,10 @@ const paramOptions = {
   profile: { type: 'string', value: 'NAME', help: 'apply a named param overlay from the pipeline\'s profiles' },
 } satisfies Record<string, OptionSpec>;
 
+const remoteOptions = {
+  remote: { type: 'string', value: 'URL', help: 'remote cache: http(s)://host/path, file:///path or s3://bucket/prefix (default: RUNNER_REMOTE, then the pipeline\'s cache.remote)' },
+} satisfies Record<string, OptionSpec>;
+
 interface CommandSpec {
   usage: string;
   summary: string;
@@ -46,6 +50,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'slurm-account': { type: 'string', value: 'NAME', help: 'Slurm account to charge (sbatch --account)' },
       'slurm-time': { type: 'string', value: 'DURATION', help: 'Slurm time limit of stages without a timeout (e.g. 4h)' },
       'slurm-arg': { type: 'string', multiple: true, value: 'ARG', help: 'extra sbatch argument, e.g. --slurm-arg=--qos=high; repeatable' },
+      ...remoteOptions,
+      push: { type: 'boolean', help: 'upload what this run ran or restored that the remote lacks (default: read-only)' },
+      'no-remote': { type: 'boolean', help: 'use no remote cache, whatever the pipeline or RUNNER_REMOTE say' },
       ...common,
     },
   },
@@ -86,8 +93,21 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       'dry-run': { type: 'boolean', help: 'report what would be deleted; delete nothing' },
       json: { type: 'boolean', help: 'print JSON instead of text' },
+      remote: { type: 'string', value: 'URL', help: 'collect the remote cache instead (file:// and s3://): drop objects no record names, and records naming missing objects' },
       ...common,
     },
+  },
+  push: {
+    usage: 'runner push <pipeline> [--remote URL] [options]',
+    summary: 'Upload every output and run record the lock file references to the remote cache.',
+    positionals: 1,
+    options: { ...remoteOptions, ...paramOptions, ...common },
+  },
+  pull: {
+    usage: 'runner pull <pipeline> [--remote URL] [options]',
+    summary: 'Download the lock file\'s outputs and run records from the remote cache and restore the workspace.',
+    positionals: 1,
+    options: { ...remoteOptions, ...paramOptions, ...common },
   },
   sweep: {
     usage: 'runner sweep <pipeline | sweep file> [--grid KEY=V1,V2]… [options]',
@@ -212,6 +232,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/params.js')).paramsCommand(pipeline, values);
       case 'gc':
         return await (await import('./commands/gc.js')).gcCommand(values);
+      case 'push':
+        return await (await import('./commands/push.js')).pushCommand(pipeline, values);
+      case 'pull':
+        return await (await import('./commands/pull.js')).pullCommand(pipeline, values);
       case 'sweep':
         return await (await import('./commands/sweep.js')).sweepCommand(pipeline, values);
       case 'exp':

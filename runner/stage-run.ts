@@ -34,6 +34,8 @@ export interface StageRunHooks {
   event(stage: string, event: StageEvent): void;
   /** A lock entry is ready to be recorded (the caller batches writes). */
   record(stage: string, entry: LockEntry): void;
+  /** The remote cache (runner/commands/remote.ts): asked on a local miss, told what ran or was restored. */
+  remote?: { restorable(key: LockEntry['key'], outs: string[]): Promise<RunRecord | undefined>; saved(record: RunRecord): void };
 }
 
 /** File names for a stage: `@`, `=` and `,` of foreach/matrix names are fine, anything path-like is escaped. */
@@ -76,10 +78,14 @@ export class StageRun {
     if (unsafe) return this.failed({ reason: 'unsafe-path', message: unsafe });
     const reasons = describeReasons(assessment.reasons);
     const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs, ...(print.code ? { code: print.code } : {}) });
-    if (assessment.verdict === 'restore' && assessment.restorable) {
+    // A local run-cache hit first; on a miss (not forced), the remote cache's record where there is one.
+    const local = assessment.verdict === 'restore' ? assessment.restorable : undefined;
+    const restorable = local ?? (this.force ? undefined : await this.hooks.remote?.restorable(print.key, cachedOuts(this.stage)));
+    if (restorable) {
       try {
-        await this.restore(assessment.restorable);
-        this.hooks.record(this.stage.name, entry(assessment.restorable.outs));
+        await this.restore(restorable);
+        this.hooks.record(this.stage.name, entry(restorable.outs));
+        this.hooks.remote?.saved(restorable);
         return { status: 'restored', durationMs: this.elapsed(), reasons };
       } catch (cause) {
         // An object vanished since has() looked, or was damaged (the store removed it): say so, and run.
@@ -203,6 +209,7 @@ export class StageRun {
     };
     if (Object.keys(metrics).length) record.metrics = metrics;
     this.ctx.runCache.put(record);
+    this.hooks.remote?.saved(record);
     return outs;
   }
 }

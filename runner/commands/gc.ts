@@ -27,6 +27,7 @@ function configuredCacheDir(pipeline: string): string | undefined {
 }
 
 export async function gcCommand(values: Values): Promise<number> {
+  if (typeof values['remote'] === 'string') return (await import('./gc-remote.js')).gcRemoteCommand(values['remote'], values);
   const workspace = typeof values['workspace'] === 'string' ? resolve(values['workspace']) : findWorkspace(join(process.cwd(), 'x'));
   const pipelines = pipelinesWithLocks(workspace);
   // Every lock file's outs are kept in every cache directory: an object two pipelines share is never lost.

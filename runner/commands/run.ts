@@ -14,6 +14,7 @@ import { StageRun } from '../stage-run.js';
 import { lockWorkspace } from '../workspace-lock.js';
 import { openContext } from './context.js';
 import { loadOptions } from './options.js';
+import { openTransfer, remoteSettings, remoteStageHooks } from './remote.js';
 import { resolveNames, selectStages } from './select.js';
 import { describeReasons } from '../stale-reason.js';
 import { assessAll } from './status.js';
@@ -64,6 +65,7 @@ export async function runCommand(file: string, values: Values): Promise<number> 
   const jobs = jobsOf(values, pipeline);
   const slurm = slurmFlags(values);
   const json = values['json'] === true;
+  const remote = remoteSettings(values, pipeline);
   if (values['dry-run']) return dryRun(pipeline, selected, forced, json);
 
   const release = await lockWorkspace(pipeline.workspace);
@@ -76,10 +78,12 @@ export async function runCommand(file: string, values: Values): Promise<number> 
     const ctx = await openContext(pipeline);
     const writer = new LockWriter(pipeline.lockFile, ctx.lock);
     reporter = await createReporter(pipeline.workspace);
+    const transfer = remote && (await openTransfer(remote, ctx));
     const hooks = {
       starting: reporter.starting.bind(reporter),
       event: reporter.event.bind(reporter),
       record: (stage: string, entry: Parameters<LockWriter['set']>[1]) => writer.set(stage, entry),
+      ...(transfer && remote ? { remote: remoteStageHooks(transfer, ctx, remote.push) } : {}),
     };
     const byName = new Map(pipeline.stages.map((s) => [s.name, s]));
     if (selected.some((name) => byName.get(name)!.executor === 'local')) warmUpLocalExecutor(pipeline.workspace);
@@ -106,6 +110,11 @@ export async function runCommand(file: string, values: Values): Promise<number> 
       writer.flush();
       ctx.statCache.save();
       reporter.close();
+      if (transfer) {
+        await transfer.settle();
+        transfer.close();
+        process.stderr.write(transfer.summary() + '\n');
+      }
     }
     const summary = runSummary(pipeline.file, selected, results, performance.now() - started);
     if (json) {

@@ -246,7 +246,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     where,
   );
 
-  const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode };
+  const cache = (data['cache'] ?? {}) as { dir?: string; link?: LinkMode; remote?: { url: string; push?: boolean } };
   const pipeline: Pipeline = {
     file,
     path,
@@ -260,7 +260,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
     downstream: Object.fromEntries(graph.downstream),
   };
   if (slurm) pipeline.slurm = slurm;
-  if (headline) pipeline.headline = headline;
+  if (cache.remote) pipeline.remote = { url: cache.remote.url, push: cache.remote.push ?? false };
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }

@@ -76,6 +76,8 @@ export interface Pipeline {
   lockFile: string;
   cacheDir: string;
   linkMode: LinkMode;
+  /** `cache: {remote: …}`: a remote cache shared between machines. */
+  remote?: { url: string; push: boolean };
   params: Params;
   /** In graph order: every stage after its upstream stages. */
   stages: StageSpec[];

@@ -77,7 +77,17 @@ export const pipelineSchema = {
     cache: {
       type: 'object',
       additionalProperties: false,
-      properties: { dir: { type: 'string', minLength: 1 }, link: { enum: LINK_MODES } },
+      properties: {
+        dir: { type: 'string', minLength: 1 },
+        link: { enum: LINK_MODES },
+        // A remote cache shared between machines (runner/commands/remote.ts, docs/remote-cache.md).
+        remote: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: { url: { type: 'string', minLength: 1 }, push: { type: 'boolean' } },
+        },
+      },
     },
     executor: { enum: EXECUTORS },
     slurm: slurmSchema,
@@ -108,6 +118,7 @@ function allowedKeys(instancePath: string): string[] {
   if (parts[0] === 'stages' && parts.length === 2) return Object.keys(stageSchema.properties);
   if (parts[0] === 'stages' && parts[2] === 'resources') return Object.keys(stageSchema.properties.resources.properties);
   if (parts.includes('slurm')) return Object.keys(slurmSchema.properties);
+  if (parts[0] === 'cache' && parts[1] === 'remote') return Object.keys(pipelineSchema.properties.cache.properties.remote.properties);
   if (parts[0] === 'cache') return Object.keys(pipelineSchema.properties.cache.properties);
   return [];
 }

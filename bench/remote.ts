@@ -1,0 +1,118 @@
+// The remote cache's transfer rate against the physical reference, on a real server: `runner push` and
+// `runner pull` of a stage whose out is the DSB2018 stage1_train folder (670 folders, ~30k files, ~190 MB) to
+// nginx on localhost (docs/remote-cache.nginx.conf), against one tar stream of the same folder PUT and GET
+// through the same server (`tar -c | PUT`, `GET | tar -x`). Goal: pull within 2x of the tar stream's GET.
+// Data: ../shared/data/dsb2018 relative to the repository, or BENCH_DSB2018_DIR; skipped with a message
+// when absent. The CLI is the built one (`npm run build` first), as a user runs it.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nginxBinary, startNginx } from '../test/cache/remote-helpers.js';
+import type { BenchResult } from './run.js';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const runnerBin = join(repo, 'bin/runner.js');
+const dataDir = process.env['BENCH_DSB2018_DIR'] ?? join(repo, '../shared/data/dsb2018');
+const train = join(dataDir, 'stage1_train');
+
+const PIPELINE = `stages:
+  train-copy:
+    cmd: [cp, -r, ${JSON.stringify(train)}, data/stage1_train]
+    outs: [data/stage1_train]
+`;
+
+function newWorkspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-remote-'));
+  mkdirSync(join(dir, '.runner'));
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE);
+  return dir;
+}
+
+function runner(cwd: string, args: string[], env: Record<string, string> = {}): { seconds: number; stdout: string } {
+  const t = performance.now();
+  const child = spawnSync(process.execPath, [runnerBin, ...args], { cwd, encoding: 'utf8', timeout: 900_000, env: { ...process.env, ...env } });
+  const seconds = (performance.now() - t) / 1000;
+  if (child.status !== 0) throw new Error(`runner ${args.join(' ')} exited ${child.status}: ${child.stderr}${child.stdout}`);
+  return { seconds, stdout: child.stdout };
+}
+
+/** `tar -c` of the folder streamed into one PUT (chunked), then one GET streamed into `tar -x`. */
+async function tarStream(url: string): Promise<{ put: number; get: number; bytes: number }> {
+  const target = new URL(`cas/${'f'.repeat(64)}`, url);
+  let t = performance.now();
+  const bytes = await new Promise<number>((resolve, reject) => {
+    const tar = spawn('tar', ['-c', '-C', dataDir, 'stage1_train'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let sent = 0;
+    tar.stdout.on('data', (chunk: Buffer) => (sent += chunk.length));
+    const req = request(target, { method: 'PUT' }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 201 || res.statusCode === 204 ? resolve(sent) : reject(new Error(`PUT: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    tar.stdout.pipe(req);
+  });
+  const put = (performance.now() - t) / 1000;
+  const dest = mkdtempSync(join(tmpdir(), 'bench-remote-tar-'));
+  t = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] });
+    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x exited ${code}`))));
+    request(target, (res) => res.pipe(tar.stdin)).on('error', reject).end();
+  });
+  const get = (performance.now() - t) / 1000;
+  rmSync(dest, { recursive: true, force: true });
+  return { put, get, bytes };
+}
+
+export async function run(): Promise<BenchResult[]> {
+  if (!existsSync(train)) return [{ name: 'remote cache push/pull', value: Number.NaN, unit: 's', note: `no ${train}: set BENCH_DSB2018_DIR or lay out ../shared/data/dsb2018` }];
+  const binary = nginxBinary();
+  if (!binary) return [{ name: 'remote cache push/pull', value: Number.NaN, unit: 's', note: 'nginx is not installed (apt-get install nginx-light)' }];
+  spawnSync('npm', ['run', 'build'], { cwd: repo, encoding: 'utf8' });
+  const nginx = await startNginx(binary);
+  const made: string[] = [];
+  const workspace = (): string => {
+    const dir = newWorkspace();
+    made.push(dir);
+    return dir;
+  };
+  try {
+    const a = workspace();
+    runner(a, ['run', 'pipeline.yaml']);
+    const files = Number(spawnSync('sh', ['-c', `find ${JSON.stringify(train)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
+    const push = runner(a, ['push', 'pipeline.yaml', '--remote', nginx.url]);
+    const pushedObjects = Number(/(\d+) objects \([^)]*\) uploaded/.exec(push.stdout)?.[1] ?? Number.NaN);
+    const b = workspace();
+    copyFileSync(join(a, 'pipeline.lock'), join(b, 'pipeline.lock'));
+    const pull = runner(b, ['pull', 'pipeline.yaml', '--remote', nginx.url]);
+    const pulledObjects = Number(/(\d+) objects \([^)]*\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
+    // The same pull into a third clone sharing b's local cache: nothing to download, so this is the restore's share.
+    const c = workspace();
+    copyFileSync(join(a, 'pipeline.lock'), join(c, 'pipeline.lock'));
+    const restoreOnly = runner(c, ['pull', 'pipeline.yaml', '--remote', nginx.url], { RUNNER_CACHE_DIR: join(b, '.runner/cache') });
+    const tar = await tarStream(nginx.url);
+    const mb = Number(/\(([\d.]+) MB\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
+    const note = `${files} files, ${mb.toFixed(0)} MB of objects, a ${(tar.bytes / 1e6).toFixed(0)} MB tar stream; nginx on 127.0.0.1, 16 connections`;
+    return [
+      { name: 'runner push (cold remote): seconds', value: push.seconds, unit: 's', command: 'node bin/runner.js push pipeline.yaml --remote http://127.0.0.1:PORT/', note },
+      { name: 'runner push: objects/s', value: pushedObjects / push.seconds, unit: 'objects/s', note: `${pushedObjects} objects (HEAD + PUT each)` },
+      { name: 'runner push: MB/s', value: mb / push.seconds, unit: 'MB/s' },
+      { name: 'runner pull (fresh clone, empty local cache): seconds', value: pull.seconds, unit: 's', command: 'node bin/runner.js pull pipeline.yaml --remote http://127.0.0.1:PORT/', note: 'download, re-hash, fsync and rename into the store, then restore into the workspace' },
+      { name: 'runner pull: objects/s', value: pulledObjects / pull.seconds, unit: 'objects/s', note: `${pulledObjects} objects` },
+      { name: 'runner pull with every object already in the local cache (the restore alone): seconds', value: restoreOnly.seconds, unit: 's', command: 'RUNNER_CACHE_DIR=<b>/.runner/cache node bin/runner.js pull pipeline.yaml --remote …', note: 'Store.restore copies 30k files into the workspace, then they are hashed for the stat cache' },
+      { name: 'runner pull: MB/s', value: mb / pull.seconds, unit: 'MB/s' },
+      { name: 'tar stream PUT: seconds', value: tar.put, unit: 's', command: 'tar -c stage1_train | PUT (chunked)' },
+      { name: 'tar stream GET: MB/s of tar', value: tar.bytes / 1e6 / tar.get, unit: 'MB/s' },
+      { name: 'tar stream GET + tar -x: seconds', value: tar.get, unit: 's', command: 'GET | tar -x' },
+      { name: 'pull / tar GET', value: pull.seconds / tar.get, unit: 'x', target: '≤ 2x', ok: pull.seconds / tar.get <= 2 },
+      { name: 'push / tar PUT', value: push.seconds / tar.put, unit: 'x' },
+    ];
+  } finally {
+    await nginx.stop();
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  }
+}

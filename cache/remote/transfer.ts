@@ -1,0 +1,497 @@
+// Moving stage results between the local store/run-cache and a remote (backend.ts), with the guarantees that
+// make a shared cache safe to use:
+//
+//   integrity   every object downloaded is re-hashed while it streams to a temp file in the store's tmp/ and
+//               renamed into place only when its sha256 is its name; a record or manifest is validated
+//               (validate.ts) before it can shape a restore. Missing or corrupt objects are warnings that name
+//               them; the stage is then a miss and runs.
+//   order       push uploads a record's blobs, then its directory manifests, then the record (ac/) last, so
+//               a killed push leaves no record naming a missing object.
+//   economy     objects the remote has are not re-sent (HEAD first, results remembered for the run); requests
+//               run in parallel up to a bound, over keep-alive connections.
+//   failure     never fatal: transient errors (timeouts, resets, 5xx, truncated bodies) are retried with
+//               backoff, every request here being idempotent; what still fails is a warning. After a run of
+//               consecutive failures the remote is taken as down and skipped for the rest of the process.
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import PQueue from 'p-queue';
+import { sha256 } from '../hash.js';
+import { parseManifest } from '../manifest.js';
+import type { Store } from '../store.js';
+import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
+import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
+import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
+
+export interface TransferOptions {
+  /** Parallel requests at most. */
+  concurrency?: number;
+  /** Tries of one request, the first included. */
+  attempts?: number;
+  /** The first retry's delay; each next one doubles it (plus jitter). */
+  retryDelayMs?: number;
+  /** Consecutive failed operations after which the remote is taken as down for the rest of the process. */
+  downAfter?: number;
+  warn?: (message: string) => void;
+}
+
+export interface RemoteStats {
+  hits: number;
+  misses: number;
+  downloadedObjects: number;
+  downloadedBytes: number;
+  uploadedObjects: number;
+  uploadedBytes: number;
+  errors: number;
+}
+
+/** What tryRun returns for an operation that failed (and was warned about). */
+const FAILED = Symbol('failed');
+
+/** Records and manifests are read into memory; anything larger is refused rather than buffered. */
+const MAX_METADATA_BYTES = 256 << 20;
+/** Objects up to this size are read into memory and written in one call; larger ones are streamed. */
+const SMALL_OBJECT_BYTES = 4 << 20;
+/** Warnings printed at most; the summary line counts all of them. */
+const MAX_WARNINGS = 20;
+
+/** ac/<sha256 of the stage key>: Bazel's action-cache name for a stage's run record. */
+export function acKey(key: StageKey): ObjectKey {
+  return `ac/${sha256(key)}`;
+}
+
+function casKey(hash: string): ObjectKey {
+  return `cas/${hash}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
+}
+
+/** A local object to upload: its name and where its bytes are. */
+interface Blob {
+  hash: string;
+  file: string;
+  size: number;
+}
+
+export class RemoteTransfer {
+  readonly stats: RemoteStats = { hits: 0, misses: 0, downloadedObjects: 0, downloadedBytes: 0, uploadedObjects: 0, uploadedBytes: 0, errors: 0 };
+  private readonly queue: PQueue;
+  private readonly attempts: number;
+  private readonly retryDelayMs: number;
+  private readonly downAfter: number;
+  private readonly warnSink: (message: string) => void;
+  private warnings = 0;
+  /** Objects known to be on the remote (a HEAD said so, or this process put them). */
+  private readonly present = new Set<string>();
+  /** Objects found corrupt on the remote: a push sends them again whatever HEAD says. */
+  private readonly corrupt = new Set<string>();
+  private consecutiveFailures = 0;
+  private down = false;
+  private readonly pushes: Promise<boolean>[] = [];
+
+  constructor(readonly backend: RemoteBackend, private readonly store: Store, options: TransferOptions = {}) {
+    this.queue = new PQueue({ concurrency: options.concurrency ?? 16 });
+    this.attempts = options.attempts ?? 3;
+    this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.downAfter = options.downAfter ?? 8;
+    this.warnSink = options.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`));
+  }
+
+  private warn(message: string): void {
+    this.stats.errors++;
+    this.warnings++;
+    if (this.warnings <= MAX_WARNINGS) this.warnSink(`remote ${this.backend.display}: ${message}`);
+    else if (this.warnings === MAX_WARNINGS + 1) this.warnSink(`remote ${this.backend.display}: more problems; the summary line counts them`);
+  }
+
+  /** One operation, queued and retried; throws RemoteError when it finally fails. */
+  private run<T>(operation: () => Promise<T>): Promise<T> {
+    return this.queue.add(async () => {
+      for (let attempt = 1; ; attempt++) {
+        if (this.down) throw new RemoteError('the remote is down (see above)', false);
+        try {
+          const result = await operation();
+          this.consecutiveFailures = 0;
+          return result;
+        } catch (error) {
+          const remoteError = error instanceof RemoteError ? error : new RemoteError((error as Error).message, false);
+          if (remoteError.transient && attempt < this.attempts) {
+            await sleep(this.retryDelayMs * 2 ** (attempt - 1) * (1 + Math.random() / 2));
+            continue;
+          }
+          if (++this.consecutiveFailures >= this.downAfter && !this.down) {
+            this.down = true;
+            this.warn(`${remoteError.message}; ${this.downAfter} operations in a row failed, going on without the remote`);
+          }
+          throw remoteError;
+        }
+      }
+    }) as Promise<T>;
+  }
+
+  /** The operation's result, or FAILED after warning about its failure. */
+  private async tryRun<T>(operation: () => Promise<T>): Promise<T | typeof FAILED> {
+    try {
+      return await this.run(operation);
+    } catch (error) {
+      if (!this.down || !(error as Error).message.startsWith('the remote is down')) this.warn((error as Error).message);
+      return FAILED;
+    }
+  }
+
+  // ---- download ------------------------------------------------------------------------------------------
+
+  /**
+   * The stage's run record from the remote, with every object it names now in the local store, or undefined
+   * (a miss: absent, invalid, or an object missing or corrupt, each warned about).
+   */
+  async fetchRecord(key: StageKey, declaredOuts: readonly string[]): Promise<RunRecord | undefined> {
+    if (this.down) return undefined;
+    const name = acKey(key);
+    const bytes = await this.fetchBytes(name);
+    if (bytes === undefined || bytes === 'missing') {
+      this.stats.misses++;
+      return undefined;
+    }
+    let record: unknown;
+    let problem: string | undefined;
+    try {
+      record = JSON.parse(bytes.toString('utf8'));
+      problem = validateRemoteRecord(record, key, declaredOuts);
+    } catch (error) {
+      problem = `not JSON (${(error as Error).message})`;
+    }
+    if (problem) {
+      this.corrupt.add(name);
+      this.warn(`record ${name} is unusable: ${problem}; the stage will run`);
+      this.stats.misses++;
+      return undefined;
+    }
+    const ok = await this.fetchOuts((record as RunRecord).outs);
+    if (ok) this.stats.hits++;
+    else {
+      this.stats.misses++;
+      // The record names what the remote lacks (evicted, damaged): a push from this process repairs it.
+      this.corrupt.add(name);
+    }
+    return ok ? (record as RunRecord) : undefined;
+  }
+
+  /** Makes the local store hold every object of these outs; false (after warnings) when it could not. */
+  async fetchOuts(outs: readonly PathHash[]): Promise<boolean> {
+    const results = await Promise.all(outs.map((out) => (this.store.has(out) ? true : out.isDir ? this.fetchDir(out) : this.fetchObject(out.hash, out.size, out.path))));
+    return results.every(Boolean);
+  }
+
+  private async fetchDir(out: PathHash): Promise<boolean> {
+    const manifestFile = this.store.objectPath(out.hash, true);
+    let text: Buffer;
+    if (existsSync(manifestFile)) text = readFileSync(manifestFile);
+    else {
+      const bytes = await this.fetchBytes(casKey(out.hash), out.hash);
+      if (bytes === undefined) return false;
+      if (bytes === 'missing') {
+        this.warn(`object ${casKey(out.hash)} (the manifest of ${out.path}) is missing`);
+        return false;
+      }
+      text = bytes;
+    }
+    let entries: ManifestEntry[];
+    let problem: string | undefined;
+    try {
+      // The store's own rules for untrusted manifests (cache/manifest.ts): hash, shape, safe paths.
+      entries = parseManifest(text.toString('utf8'), out.hash);
+    } catch (error) {
+      entries = [];
+      problem = (error as Error).message;
+    }
+    if (problem) {
+      this.corrupt.add(casKey(out.hash));
+      this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${problem}`);
+      return false;
+    }
+    const fetched = await Promise.all(entries.map((e) => (existsSync(this.store.objectPath(e.hash)) ? true : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`))));
+    if (!fetched.every(Boolean)) return false;
+    for (const entry of entries) {
+      if (!entry.symlink) continue;
+      const linkProblem = validateRemoteSymlink(entry.path, readFileSync(this.store.objectPath(entry.hash), 'utf8'));
+      if (linkProblem) {
+        this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${linkProblem}`);
+        return false;
+      }
+    }
+    // The manifest last: a present .dir promises all its files are present (store.ts).
+    if (!existsSync(manifestFile)) await this.adoptBytes(text, manifestFile);
+    return true;
+  }
+
+  /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
+  private readonly fetching = new Map<string, Promise<boolean>>();
+
+  private fetchObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+    let pending = this.fetching.get(hash);
+    if (!pending) {
+      pending = this.downloadObject(hash, size, forPath).finally(() => this.fetching.delete(hash));
+      this.fetching.set(hash, pending);
+    }
+    return pending;
+  }
+
+  /** Downloads one object into the store, re-hashed on the way; false (warned) when missing or corrupt. */
+  private async downloadObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+    const name = casKey(hash);
+    const outcome = await this.tryRun(async () => {
+      const got = await this.backend.get(name);
+      if (!got) return 'missing' as const;
+      const tmp = this.tempPath();
+      try {
+        const received = size <= SMALL_OBJECT_BYTES ? await this.receiveSmall(name, got, size, tmp) : await this.receiveLarge(name, got, size, tmp);
+        if (received.digest !== hash) {
+          await rm(tmp, { force: true });
+          return 'corrupt' as const;
+        }
+        this.stats.downloadedObjects++;
+        this.stats.downloadedBytes += received.bytes;
+        return tmp;
+      } catch (error) {
+        await rm(tmp, { force: true });
+        throw error instanceof RemoteError ? error : new RemoteError(`GET ${this.backend.display}/${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, true);
+      }
+    });
+    if (outcome === 'missing') this.warn(`object ${name} (${forPath}) is missing`);
+    else if (outcome === 'corrupt') {
+      this.corrupt.add(name);
+      this.warn(`object ${name} (${forPath}) is corrupt: its bytes do not hash to its name; not restored`);
+    } else if (outcome !== FAILED) {
+      // Outside the request queue: the disk's fsyncs overlap the next downloads instead of holding a connection.
+      try {
+        await this.adopt(outcome, this.store.objectPath(hash));
+        return true;
+      } catch (error) {
+        await rm(outcome, { force: true });
+        this.warn(`storing ${name} (${forPath}): ${(error as Error).message}`);
+      }
+    }
+    return false;
+  }
+
+  /** A small body read into memory, checked, and written in one call (fewer round trips than a stream). */
+  private async receiveSmall(name: ObjectKey, got: { body: Readable; size?: number }, size: number, tmp: string): Promise<{ digest: string; bytes: number }> {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of got.body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received > size) {
+        got.body.destroy();
+        return { digest: 'longer than its size', bytes: received };
+      }
+      chunks.push(chunk);
+    }
+    if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
+    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    this.ensureTmpDir();
+    writeFileSync(tmp, bytes, { mode: 0o444 });
+    return { digest: sha256(bytes), bytes: received };
+  }
+
+  /** A large body streamed to the temp file, hashed on the way. */
+  private async receiveLarge(name: ObjectKey, got: { body: Readable; size?: number }, size: number, tmp: string): Promise<{ digest: string; bytes: number }> {
+    const digest = createHash('sha256');
+    let received = 0;
+    this.ensureTmpDir();
+    await pipeline(
+      got.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          received += chunk.length;
+          // A body longer than the object can be is not read to its end.
+          if (received > size) throw new RemoteError(`object ${name} is longer than its ${size} bytes`, false);
+          digest.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(tmp, { mode: 0o444 }),
+    );
+    if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
+    return { digest: digest.digest('hex'), bytes: received };
+  }
+
+  /** A small object read into memory: 'missing' on 404, undefined after a warned failure or a hash mismatch. */
+  private async fetchBytes(name: ObjectKey, expectedHash?: string): Promise<Buffer | 'missing' | undefined> {
+    const bytes = await this.tryRun(async () => {
+      const got = await this.backend.get(name);
+      if (!got) return 'missing' as const;
+      const chunks: Buffer[] = [];
+      let received = 0;
+      try {
+        for await (const chunk of got.body as AsyncIterable<Buffer>) {
+          received += chunk.length;
+          if (received > MAX_METADATA_BYTES) {
+            got.body.destroy();
+            throw new RemoteError(`object ${name} is larger than ${MAX_METADATA_BYTES} bytes`, false);
+          }
+          chunks.push(chunk);
+        }
+      } catch (error) {
+        throw error instanceof RemoteError ? error : new RemoteError(`GET ${this.backend.display}/${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, true);
+      }
+      if (got.size !== undefined && received !== got.size) throw new RemoteError(`GET ${this.backend.display}/${name}: body ended after ${received} of ${got.size} bytes`, true);
+      this.stats.downloadedObjects++;
+      this.stats.downloadedBytes += received;
+      return Buffer.concat(chunks);
+    });
+    if (bytes === FAILED) return undefined;
+    if (bytes instanceof Buffer && expectedHash !== undefined && sha256(bytes) !== expectedHash) {
+      this.corrupt.add(name);
+      this.warn(`object ${name} is corrupt: its bytes do not hash to its name; not restored`);
+      return undefined;
+    }
+    return bytes;
+  }
+
+  private tempPath(): string {
+    return join(this.store.tmpDir, `remote-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  private tmpDirMade = false;
+  private ensureTmpDir(): void {
+    if (!this.tmpDirMade) mkdirSync(this.store.tmpDir, { recursive: true });
+    this.tmpDirMade = true;
+  }
+
+  /**
+   * The store's rule for a new object (store.ts): written read-only, fsync'd, then renamed to its name. The
+   * fsyncs are asynchronous, so many are in flight at once and the filesystem commits them together.
+   */
+  private async adopt(tmp: string, final: string): Promise<void> {
+    const handle = await open(tmp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const shard = dirname(final);
+    if (!this.madeShards.has(shard)) {
+      mkdirSync(shard, { recursive: true });
+      this.madeShards.add(shard);
+    }
+    renameSync(tmp, final);
+  }
+
+  private readonly madeShards = new Set<string>();
+
+  private async adoptBytes(bytes: Buffer, final: string): Promise<void> {
+    const tmp = this.tempPath();
+    try {
+      this.ensureTmpDir();
+      writeFileSync(tmp, bytes, { mode: 0o444 });
+      await this.adopt(tmp, final);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  // ---- upload --------------------------------------------------------------------------------------------
+
+  /** Starts pushing a record in the background; `settle` waits for every push started. */
+  schedulePush(record: RunRecord): void {
+    this.pushes.push(this.pushRecord(record).catch((error: Error) => {
+      this.warn(`pushing the record of ${record.key}: ${error.message}`);
+      return false;
+    }));
+  }
+
+  /** Waits for the scheduled pushes; true when all succeeded. */
+  async settle(): Promise<boolean> {
+    const results = await Promise.all(this.pushes);
+    this.pushes.length = 0;
+    return results.every(Boolean);
+  }
+
+  /**
+   * Uploads a record and every object it names that the remote lacks: blobs, then manifests, then the
+   * record. False (after warnings) when anything failed; the record is then not sent.
+   */
+  async pushRecord(record: RunRecord): Promise<boolean> {
+    if (this.down) return false;
+    const name = acKey(record.key);
+    if (!this.corrupt.has(name)) {
+      const has = await this.tryRun(() => this.backend.has(name));
+      if (has === FAILED) return false;
+      if (has) return true;
+    }
+    const blobs = new Map<string, Blob>();
+    const manifests: Blob[] = [];
+    for (const out of record.outs) {
+      if (!this.store.has(out)) {
+        this.warn(`the local cache lacks objects of ${out.path}; the record of its stage is not pushed`);
+        return false;
+      }
+      if (out.isDir) {
+        const file = this.store.objectPath(out.hash, true);
+        for (const entry of parseManifest(readFileSync(file, 'utf8'))) {
+          blobs.set(entry.hash, { hash: entry.hash, file: this.store.objectPath(entry.hash), size: entry.size });
+        }
+        manifests.push({ hash: out.hash, file, size: statSync(file).size });
+      } else {
+        blobs.set(out.hash, { hash: out.hash, file: this.store.objectPath(out.hash), size: statSync(this.store.objectPath(out.hash)).size });
+      }
+    }
+    if (!(await this.uploadAll([...blobs.values()]))) return false;
+    if (!(await this.uploadAll(manifests))) return false;
+    const bytes = Buffer.from(JSON.stringify(record) + '\n');
+    const sent = await this.tryRun(() => this.backend.put(name, { bytes }, sha256(bytes)));
+    if (sent === FAILED) return false;
+    this.corrupt.delete(name);
+    this.stats.uploadedObjects++;
+    this.stats.uploadedBytes += bytes.length;
+    return true;
+  }
+
+  private async uploadAll(blobs: readonly Blob[]): Promise<boolean> {
+    const results = await Promise.all(blobs.map((blob) => this.upload(blob)));
+    return results.every(Boolean);
+  }
+
+  private async upload(blob: Blob): Promise<boolean> {
+    const name = casKey(blob.hash);
+    if (this.present.has(name)) return true;
+    if (!this.corrupt.has(name)) {
+      const has = await this.tryRun(() => this.backend.has(name));
+      if (has === FAILED) return false;
+      if (has) {
+        this.present.add(name);
+        return true;
+      }
+    }
+    const sent = await this.tryRun(() => this.backend.put(name, { file: blob.file, size: blob.size }, blob.hash));
+    if (sent === FAILED) return false;
+    this.present.add(name);
+    this.corrupt.delete(name);
+    this.stats.uploadedObjects++;
+    this.stats.uploadedBytes += blob.size;
+    return true;
+  }
+
+  /** The one line printed after every run, pull and push. */
+  summary(): string {
+    const s = this.stats;
+    const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
+    return `remote ${this.backend.display}: ${plural(s.hits, 'hit')}, ${plural(s.misses, 'miss')}, ` +
+      `${s.downloadedObjects} objects (${formatBytes(s.downloadedBytes)}) downloaded, ` +
+      `${s.uploadedObjects} objects (${formatBytes(s.uploadedBytes)}) uploaded, ${plural(s.errors, 'error')}`;
+  }
+
+  close(): void {
+    this.backend.close();
+  }
+}
