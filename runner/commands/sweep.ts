@@ -7,7 +7,8 @@ import type { Values } from './values.js';
 import { didYouMean, fail } from '../spec/diagnostics.js';
 import { compareExperiments } from '../experiments/compare.js';
 import { formatTable } from '../experiments/compare-format.js';
-import { parseGridFlag, parseValue, type GridAxis, type Overrides } from '../experiments/grid.js';
+import { parseGridFlag, type GridAxis, type Overrides } from '../experiments/grid.js';
+import { commandLineValue } from '../spec/params.js';
 import type { ExperimentRecord } from '../experiments/record.js';
 import { runExperiment } from '../experiments/run-experiment.js';
 import { isSweepDocument, loadSweepFile, locateParamKey, type SweepFile } from '../experiments/sweep-file.js';
@@ -26,7 +27,8 @@ function setFlags(values: Values): Overrides {
   for (const assignment of (values['set'] as string[] | undefined) ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) fail(`--set ${assignment}: expected key=value (e.g. --set train.lr=1e-5)`);
-    shared[assignment.slice(0, eq).trim()] = parseValue(assignment.slice(eq + 1));
+    const key = assignment.slice(0, eq).trim();
+    shared[key] = commandLineValue(`--set ${assignment}`, '--set', key, assignment.slice(eq + 1));
   }
   return shared;
 }

@@ -1,8 +1,8 @@
 // `--grid key=v1,v2` flags and the cartesian product of their values. Values are parsed as YAML like `--set`
 // values (`1e-5` is a number, `true` a boolean); commas inside [..], {..} or quotes don't split, so
 // `--grid crop=[256,256],[512,512]` gives two lists.
-import { parse as parseYaml } from 'yaml';
 import { fail } from '../spec/diagnostics.js';
+import { commandLineValue } from '../spec/params.js';
 
 /** One param and the values it takes in a sweep. */
 export interface GridAxis {
@@ -37,12 +37,12 @@ export function splitTopLevel(text: string): string[] | undefined {
   return parts;
 }
 
-export function parseValue(text: string): unknown {
-  if (text === '') return '';
+/** Whether a string value passes through a command line as it is (it reads back as the same string). */
+function readsBackAsItself(text: string): boolean {
   try {
-    return parseYaml(text);
+    return commandLineValue('', '', '', text) === text;
   } catch {
-    return text; // not valid YAML: the text as it is (as --set does)
+    return false;
   }
 }
 
@@ -57,7 +57,7 @@ export function parseGridFlag(flag: string): GridAxis {
   if (!parts) fail(`${where}: unbalanced brackets or quotes in the values`);
   const empty = parts.findIndex((p) => p.trim() === '');
   if (empty >= 0) fail(`${where}: value ${empty + 1} is empty (two commas in a row, or a trailing comma?)`);
-  const values = parts.map((p) => parseValue(p.trim()));
+  const values = parts.map((p) => commandLineValue(where, '--grid', key, p.trim()));
   const seen = new Set<string>();
   for (const value of values) {
     const id = JSON.stringify(value);
@@ -91,5 +91,5 @@ export function overridesName(overrides: Overrides): string {
 
 /** Overrides as `--set` flags for the runner (values as YAML flow text, so they parse back to themselves). */
 export function overridesAsSets(overrides: Overrides): string[] {
-  return Object.entries(overrides).map(([key, value]) => `${key}=${typeof value === 'string' && parseValue(value) === value ? value : JSON.stringify(value)}`);
+  return Object.entries(overrides).map(([key, value]) => `${key}=${typeof value === 'string' && readsBackAsItself(value) ? value : JSON.stringify(value)}`);
 }

@@ -100,16 +100,17 @@ export function applyProfile(pipeline: SourceFile, params: Params, profile: stri
 }
 
 /**
- * The value of `--set key=text`, read as one YAML value. Text that is not valid YAML (`[1,`) is an error rather
- * than a string, so a typo can't silently turn a list into text; so is an anchor or alias (`&a`, `*a`), which
- * would otherwise read as null. Quoting gives the text as it is: --set 'key="[1,"'.
+ * A param value given on the command line (`--set key=text`, `--grid key=a,b`), read as one YAML value. Text
+ * that is not valid YAML (`[1,`) is an error rather than a string, so a typo can't silently turn a list into
+ * text; so is an anchor or alias (`&a`, `*a`), which would otherwise read as null. Quoting gives the text as it
+ * is: --set 'key="[1,"'. `where` names the flag as written, `flag` its name.
  */
-function setValue(assignment: string, text: string): unknown {
+export function commandLineValue(where: string, flag: string, key: string, text: string): unknown {
   if (text === '') return '';
-  const quoteHint = `; to pass it as text, quote it: --set '${assignment.slice(0, assignment.indexOf('=') + 1)}"${text.replaceAll('"', '\\"')}"'`;
+  const quoteHint = `; to pass it as text, quote it: ${flag} '${key}="${text.replaceAll('"', '\\"')}"'`;
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
   const problem = doc.errors[0];
-  if (problem) fail(`--set ${assignment}: the value is not valid YAML (${problem.message.split('\n')[0]})${quoteHint}`);
+  if (problem) fail(`${where}: the value is not valid YAML (${problem.message.split('\n')[0]})${quoteHint}`);
   let anchored = false;
   visit(doc, {
     Node(_, node) {
@@ -119,8 +120,12 @@ function setValue(assignment: string, text: string): unknown {
       anchored = true;
     },
   });
-  if (anchored) fail(`--set ${assignment}: YAML anchors and aliases (&name, *name) are not allowed in a value${quoteHint}`);
+  if (anchored) fail(`${where}: YAML anchors and aliases (&name, *name) are not allowed in a value${quoteHint}`);
   return doc.toJS();
+}
+
+function setValue(assignment: string, text: string): unknown {
+  return commandLineValue(`--set ${assignment}`, '--set', assignment.slice(0, assignment.indexOf('=')).trim(), text);
 }
 
 /** Applies `--set key=value` overrides in order. */

@@ -22,6 +22,14 @@ function gridError(flag: string): string {
   assert.fail(`--grid ${flag} was accepted`);
 }
 
+test('a grid value that is not valid YAML, or an anchor, is an error naming the flag, as with --set', () => {
+  assert.throws(() => parseGridFlag('a=1,{k: 1'), /unbalanced brackets/);
+  assert.throws(() => parseGridFlag('a=1,[1 2]]x'), /unbalanced brackets|not valid YAML/);
+  assert.throws(() => parseGridFlag('a=1,&x'), /--grid a=1,&x: YAML anchors and aliases .* quote it: --grid 'a="&x"'/);
+  assert.throws(() => parseGridFlag('a=1,"x" y'), /--grid a=1,"x" y: the value is not valid YAML/);
+  assert.deepEqual(parseGridFlag('a=1,"&x"').values, [1, '&x']);
+});
+
 test('grid values are YAML, split at commas outside brackets and quotes', () => {
   assert.deepEqual(parseGridFlag('post.threshold=0.35,0.5'), { key: 'post.threshold', values: [0.35, 0.5] });
   assert.deepEqual(parseGridFlag('a=true,largest,"x,y",[1,2],{k: 1}'), { key: 'a', values: [true, 'largest', 'x,y', [1, 2], { k: 1 }] });
