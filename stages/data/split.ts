@@ -4,6 +4,8 @@
 // else SampleInfo.source, when no --classes file is given) sends round(n * fraction) of its ids to validation,
 // chosen by a seeded shuffle (seedrandom), so every class keeps its share within one image and the same seed
 // always gives the same lists. With the fixed stage1_train (664 ids) and 0.1 this gives 597 / 67.
+// --holdout sends every id of the named classes to validation instead: the held-out-modality experiment (how
+// well does training generalise to a stain it never saw?).
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
@@ -22,8 +24,11 @@ export interface Split {
   perClass: Record<string, [number, number]>;
 }
 
-/** Stratified split: per class (in sorted class order, ids sorted first), round(n * fraction) to validation. */
-export function stratifiedSplit(classOf: ReadonlyMap<string, string>, valFraction: number, seed: string): Split {
+/**
+ * Stratified split: per class (in sorted class order, ids sorted first), round(n * fraction) to validation;
+ * every id of a held-out class to validation.
+ */
+export function stratifiedSplit(classOf: ReadonlyMap<string, string>, valFraction: number, seed: string, holdout: ReadonlySet<string> = new Set()): Split {
   const byClass = new Map<string, string[]>();
   for (const [id, label] of classOf) byClass.set(label, [...(byClass.get(label) ?? []), id]);
   const random = seedrandom(seed);
@@ -32,7 +37,7 @@ export function stratifiedSplit(classOf: ReadonlyMap<string, string>, valFractio
   const perClass: Record<string, [number, number]> = {};
   for (const label of [...byClass.keys()].sort()) {
     const ids = shuffled(byClass.get(label)!.sort(), random);
-    const valCount = Math.round(ids.length * valFraction);
+    const valCount = holdout.has(label) ? ids.length : Math.round(ids.length * valFraction);
     val.push(...ids.slice(0, valCount));
     train.push(...ids.slice(valCount));
     perClass[label] = [ids.length - valCount, valCount];
@@ -51,6 +56,7 @@ export const stage: StageProgram = {
     },
     'val-fraction': { type: 'string', default: '0.1', description: 'share of each class sent to validation' },
     seed: { type: 'string', default: '0', description: 'seed of the shuffle (same seed, same lists)' },
+    holdout: { type: 'string', default: '', description: 'comma-separated classes sent to validation whole (none in training), e.g. purplepurple' },
     out: { type: 'string', required: true, description: 'directory to write train.txt, val.txt (and report.json)' },
     report: reportFlag,
   },
@@ -74,7 +80,11 @@ export const stage: StageProgram = {
     } else {
       for (const sample of samples) classOf.set(sample.id, sample.modality ?? sample.source);
     }
-    const split = stratifiedSplit(classOf, fraction, seed);
+    const holdout = new Set(stringFlag(flags, 'holdout').split(',').map((c) => c.trim()).filter((c) => c !== ''));
+    const known = new Set(classOf.values());
+    const unknown = [...holdout].filter((c) => !known.has(c));
+    if (unknown.length > 0) throw new StageError(`flag --holdout: no class ${unknown.join(', ')} in ${inDir} (classes: ${[...known].sort().join(', ')})`);
+    const split = stratifiedSplit(classOf, fraction, seed, holdout);
     events.progress(samples.length, samples.length, 'image');
     const outDir = resolve(stringFlag(flags, 'out'));
     await writeAtomically(outDir, async (tmp) => {

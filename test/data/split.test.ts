@@ -105,3 +105,28 @@ test(
     assert.ok(classes.get(ids[0]!)!.length > 0);
   },
 );
+
+test('a held-out class goes to validation whole; the other classes keep their shares and lists', () => {
+  const classes = classMap({ whiteblack: 541, purplepurple: 69, purplewhite: 38, blackwhite: 16 });
+  const split = stratifiedSplit(classes, 0.1, '42', new Set(['purplepurple']));
+  assert.deepEqual(split.perClass.purplepurple, [0, 69]);
+  assert.deepEqual(split.perClass.whiteblack, [487, 54]);
+  assert.ok(split.train.every((id) => !id.startsWith('purplepurple')));
+  const plain = stratifiedSplit(classes, 0.1, '42');
+  assert.deepEqual(split.val.filter((id) => id.startsWith('whiteblack')), plain.val.filter((id) => id.startsWith('whiteblack')));
+});
+
+test('split --holdout sends a modality to validation and names the classes when it is unknown', async () => {
+  const root = tempDir();
+  const ids = Array.from({ length: 12 }, (_, i) => `id${String(i).padStart(2, '0')}`);
+  await idsDataset(join(root, 'data'), ids, (id) => (Number(id.slice(2)) < 8 ? 'whiteblack' : 'purplepurple'));
+  const ok = await dsb(['split', '--in', join(root, 'data'), '--val-fraction', '0.25', '--holdout', 'purplepurple', '--out', join(root, 'split')]);
+  assert.equal(ok.exitCode, 0, ok.stderr);
+  const val = readFileSync(join(root, 'split', 'val.txt'), 'utf8').trim().split('\n');
+  assert.deepEqual(val.filter((id) => Number(id.slice(2)) >= 8), ['id08', 'id09', 'id10', 'id11']);
+  assert.equal(val.length, 6); // 2 of the 8 whiteblack ids, all 4 purplepurple
+  const bad = await dsb(['split', '--in', join(root, 'data'), '--holdout', 'purple', '--out', join(root, 'split2')]);
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stderr, /flag --holdout: no class purple in .* \(classes: purplepurple, whiteblack\)/);
+  assert.equal(existsSync(join(root, 'split2')), false);
+});

@@ -151,3 +151,15 @@ test('the DSB2018 ablation study names only params the pipeline has, and each ex
   assert.deepEqual(plan.experiments.map((e) => e.name), ['baseline', 'no-tta', 'mask-threshold-0.5', 'no-scale-down-retry', 'no-closing', 'pieces-delete', 'no-external-no-mosaics']);
   assert.deepEqual(plan.duplicates, [], 'every ablation changes an effective param');
 });
+
+test('the cpu profile\'s choices study names only params the pipeline has, and each experiment differs from the profile', async () => {
+  const { loadSweepFile, locateParamKey } = await import('../../runner/experiments/sweep-file.js');
+  const { planSweep } = await import('../../runner/experiments/sweep.js');
+  const sweep = loadSweepFile(join(repoRoot, 'pipelines/dsb2018-cpu.sweep.yaml'));
+  const plan = await planSweep({
+    pipelineFile: sweep.pipeline, profile: sweep.profile ?? 'cpu', shared: sweep.shared, baseline: sweep.baseline, experiments: sweep.experiments,
+    grid: sweep.grid, locateKey: (key) => locateParamKey(sweep, key), describeKey: (key) => `param "${key}"`,
+  });
+  assert.deepEqual(plan.experiments.map((e) => e.name), ['baseline', 'whole-images-at-256', 'gt-cap-64', 'no-colour-augmentation', 'held-out-he-with-colour', 'held-out-he-without-colour']);
+  assert.deepEqual(plan.duplicates, [], 'every experiment changes an effective param');
+});
