@@ -1,0 +1,378 @@
+// Benchmark: one Mask R-CNN train step of ours (tfjs wasm) beside the same network in PyTorch
+// (bench/torch_maskrcnn_train_peer.py, Debian's python3-torch), 1 and 2 threads each, with a per-part breakdown.
+//
+//   node --import tsx bench/model-train.ts [--case cpu-profile|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer]
+//   node --import tsx bench/model-train.ts --case cpu-profile --peer-input batch.json   (the peer's input, to run it alone)
+//
+// Cases: cpu-profile (pipelines/dsb2018.yaml's `cpu` profile network as trained: small ResNet-FPN on 256 px
+// windows, batch 2, its GT cap and GT-as-proposals); r101 (the recipe: ResNet101 at 512, batch 2; slow).
+//
+// Every measurement runs in its own process (tfjs-wasm fixes its thread count when it initialises; torch is
+// set to the same count), and the processes are interleaved: round 1 = ours 1 thread, torch 1 thread, ours 2
+// threads, torch 2 threads; round 2 the same; the figure is the median over rounds of each process's median
+// of `repeat` steps after a warm-up. The machine is shared: the load average is part of every figure.
+//
+// Parts, the same list on both sides, each timed alone on the same inputs: backbone + FPN forward and forward +
+// backward; the RPN head's convs; proposals and targets (anchor matching and sampling, decoding, NMS, ROI
+// matching and sampling: host-side work); the box branch (ROIAlign 7x7 + box head + predictor) on the step's
+// ROI count; the mask branch (ROIAlign 14x14 + mask head) on a third of them (the positive fraction); the
+// optimizer (global-norm clip + AMSGrad). The parts do not add up to the step exactly (losses, gathers and
+// the tape's bookkeeping are not in any of them).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { anchorSpec, pyramidAnchors } from '../stages/model/anchors.js';
+import { resnetFeatures } from '../stages/model/backbone.js';
+import { configFromParams, trainingNetworkConfig, type MaskRcnnConfig } from '../stages/model/config.js';
+import { fpn, type Pyramid } from '../stages/model/fpn.js';
+import { boxHead, maskHead } from '../stages/model/heads.js';
+import { leanVariableGrads } from '../stages/model/lean-gradients.js';
+import { MaskRcnn } from '../stages/model/mask-rcnn.js';
+import { buildTrainBatch, type TrainBatch } from '../stages/model/molding.js';
+import { generateProposals } from '../stages/model/proposals.js';
+import { roiAlign } from '../stages/model/roi-align.js';
+import { rpnHead } from '../stages/model/rpn-head.js';
+import { seededRng } from '../stages/model/sampler.js';
+import { headStepTargets, rpnStepTargets } from '../stages/model/step-targets.js';
+import { Amsgrad } from '../stages/train/amsgrad.js';
+import type { BenchResult } from './run.js';
+import { syntheticSample } from './synthetic-sample.js';
+import { median } from './timing.js';
+
+/** The networks compared, as stage params (what a pipeline's model config holds). */
+const cases: Record<string, { params: Record<string, unknown>; batchSize: number; what: string }> = {
+  // pipelines/dsb2018.yaml's cpu profile: the small preset, trained on 256 px windows of 512-molded images.
+  'cpu-profile': {
+    params: { preset: 'small', image: { size: 512, trainInputSize: 256, maxGtInstances: 256 }, rpn: { postNmsTopNTest: 1000 }, roi: { addGtAsProposals: true }, detection: { maxInstances: 400 } },
+    batchSize: 2,
+    what: 'cpu profile network (small ResNet-FPN) at 256, batch 2',
+  },
+  r101: { params: { preset: 'recipe' }, batchSize: 2, what: 'recipe network (ResNet101-FPN) at 512, batch 2' },
+};
+
+/** Milliseconds per part (and the whole step) of one process; the keys the torch peer prints too. */
+export interface StepTimes {
+  trainStepMs: number;
+  backboneFwdMs: number;
+  backboneFwdBwdMs: number;
+  rpnHeadFwdMs: number;
+  rpnHeadFwdBwdMs: number;
+  proposalsAndTargetsMs: number;
+  boxBranchFwdMs: number;
+  boxBranchFwdBwdMs: number;
+  maskBranchFwdMs: number;
+  maskBranchFwdBwdMs: number;
+  optimizerMs: number;
+}
+
+const partLabels: [keyof StepTimes, string][] = [
+  ['trainStepMs', 'whole train step'],
+  ['backboneFwdMs', 'backbone + FPN, forward'],
+  ['backboneFwdBwdMs', 'backbone + FPN, forward + backward'],
+  ['rpnHeadFwdMs', 'RPN head, forward'],
+  ['rpnHeadFwdBwdMs', 'RPN head, forward + backward'],
+  ['proposalsAndTargetsMs', 'proposals (decode, NMS) and targets (anchor and ROI sampling)'],
+  ['boxBranchFwdMs', 'box branch (ROIAlign 7x7 + box head), forward'],
+  ['boxBranchFwdBwdMs', 'box branch, forward + backward'],
+  ['maskBranchFwdMs', 'mask branch (ROIAlign 14x14 + mask head), forward'],
+  ['maskBranchFwdBwdMs', 'mask branch, forward + backward'],
+  ['optimizerMs', 'optimizer (clip + AMSGrad)'],
+];
+
+/** What both sides train on: the network's numbers, the GT boxes, and the ROIs of the head parts. */
+interface SharedBatch {
+  config: MaskRcnnConfig;
+  batch: TrainBatch;
+  rois: Float32Array[];
+  positiveRois: Float32Array[];
+}
+
+function sharedBatch(caseName: string): SharedBatch {
+  const spec = cases[caseName];
+  if (!spec) throw new Error(`bench model-train: unknown case "${caseName}" (known: ${Object.keys(cases).join(', ')})`);
+  const config = trainingNetworkConfig(configFromParams(spec.params));
+  const s = config.image.size;
+  const sample = syntheticSample(s, 40);
+  const batch = buildTrainBatch(Array.from({ length: spec.batchSize }, () => sample), { ...config.image }, seededRng(1));
+  // ROIs: the GT boxes moved by up to 20% of their size, as many per image as the step samples.
+  const rng = seededRng('rois');
+  const rois = batch.gtBoxes.map((gt) => {
+    const n = gt.length / 4;
+    const out = new Float32Array(config.roi.batchSizePerImage * 4);
+    for (let i = 0; i < config.roi.batchSizePerImage; i++) {
+      const k = i % n;
+      const [y1, x1, y2, x2] = [gt[4 * k]!, gt[4 * k + 1]!, gt[4 * k + 2]!, gt[4 * k + 3]!];
+      const dy = (rng() - 0.5) * 0.4 * (y2 - y1);
+      const dx = (rng() - 0.5) * 0.4 * (x2 - x1);
+      out.set([Math.max(0, y1 + dy), Math.max(0, x1 + dx), Math.min(s, y2 + dy), Math.min(s, x2 + dx)], 4 * i);
+    }
+    return out;
+  });
+  const positives = Math.round(config.roi.batchSizePerImage * config.roi.positiveFraction);
+  return { config, batch, rois, positiveRois: rois.map((r) => r.slice(0, 4 * positives)) };
+}
+
+/** The torch peer's input: the config's numbers it needs, and the boxes as plain lists. */
+function peerInput({ config, batch, rois, positiveRois }: SharedBatch): unknown {
+  return {
+    backbone: config.backbone.name,
+    imageSize: config.image.size,
+    fpnChannels: config.backbone.fpnChannels,
+    anchorScales: config.rpn.anchorScales,
+    anchorRatios: config.rpn.anchorRatios,
+    rpnChannels: config.rpn.headChannels,
+    preNmsTopN: config.rpn.preNmsTopN,
+    postNmsTopNTrain: config.rpn.postNmsTopNTrain,
+    rpnNmsThresh: config.rpn.nmsThresh,
+    rpnFgIou: config.rpn.fgIouThresh,
+    rpnBgIou: config.rpn.bgIouThresh,
+    rpnBatchPerImage: config.rpn.batchSizePerImage,
+    rpnPositiveFraction: config.rpn.positiveFraction,
+    poolSize: config.roi.poolSize,
+    maskPoolSize: config.roi.maskPoolSize,
+    roiFgIou: config.roi.fgIouThresh,
+    roiBatchPerImage: config.roi.batchSizePerImage,
+    roiPositiveFraction: config.roi.positiveFraction,
+    fcDim: config.box.fcDim,
+    maskChannels: config.mask.headChannels,
+    weightDecay: config.train.weightDecay,
+    clipNorm: config.train.clipNorm,
+    gtBoxes: batch.gtBoxes.map((b) => Array.from(b)),
+    rois: rois.map((r) => Array.from(r)),
+    positiveRois: positiveRois.map((r) => Array.from(r)),
+  };
+}
+
+function medianMs(repeat: number, fn: () => void): number {
+  fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return Math.round(median(times) * 10) / 10;
+}
+
+/** Ours, in this process: the whole step and each part (see the header). */
+export async function measureOurs(caseName: string, threads: number, repeat: number): Promise<StepTimes> {
+  const { selectBackend } = await import('../stages/model/backend.js');
+  await selectBackend('wasm', () => {}, { threads });
+  const shared = sharedBatch(caseName);
+  const { config, batch } = shared;
+  const s = config.image.size;
+  const model = new MaskRcnn(config);
+  const optimizer = new Amsgrad({ learningRate: 1e-5 });
+  const trainStepMs = medianMs(repeat, () => void model.trainStep(optimizer, batch));
+
+  const { store } = model;
+  const variables = store.trainableVariables();
+  const pyramidOf = (): Pyramid => fpn(store, resnetFeatures(store, batch.images, config.backbone.name, false), config.backbone.fpnChannels);
+  const meanOfAll = (ts: tf.Tensor[]): tf.Scalar => tf.addN(ts.map((t) => t.mean())) as tf.Scalar;
+  const grads = (f: () => tf.Scalar): void => tf.tidy(() => void leanVariableGrads(f, variables));
+  const backboneFwdMs = medianMs(repeat, () => tf.tidy(() => void pyramidOf()));
+  const backboneFwdBwdMs = medianMs(repeat, () => grads(() => meanOfAll(pyramidOf())));
+
+  const pyramid = tf.tidy(() => pyramidOf());
+  const anchorsPerLocation = config.rpn.anchorRatios.length;
+  const rpnOf = () => rpnHead(store, pyramid, anchorsPerLocation, config.rpn.headChannels, config.rpn.anchorStride);
+  const rpnHeadFwdMs = medianMs(repeat, () => tf.tidy(() => void rpnOf()));
+  const rpnHeadFwdBwdMs = medianMs(repeat, () => grads(() => { const r = rpnOf(); return meanOfAll([r.logits, r.deltas]); }));
+
+  const [logits, deltas] = tf.tidy(() => { const r = rpnOf(); return [r.logits, r.deltas]; }) as [tf.Tensor3D, tf.Tensor3D];
+  const anchors = pyramidAnchors(anchorSpec(config));
+  const anchorTensor = tf.tensor2d(anchors, [anchors.length / 4, 4]);
+  const rng = seededRng('targets');
+  const proposalOptions = { preNmsTopN: config.rpn.preNmsTopN, postNmsTopN: config.rpn.postNmsTopNTrain, nmsThresh: config.rpn.nmsThresh, bboxStdDev: config.rpn.bboxStdDev, imageSize: s };
+  const proposalsAndTargetsMs = medianMs(repeat, () => tf.tidy(() => {
+    rpnStepTargets(anchors, batch.gtBoxes, config, rng);
+    headStepTargets(generateProposals(logits, deltas, anchorTensor, proposalOptions).map((p) => p.boxes), batch, config, rng);
+  }));
+
+  const pooled = (boxes: Float32Array[], size: number): tf.Tensor4D => {
+    const all = new Float32Array(boxes.reduce((n, b) => n + b.length, 0));
+    const batchIndex = new Int32Array(all.length / 4);
+    let at = 0;
+    boxes.forEach((b, image) => { all.set(b.map((v) => v / s), at); batchIndex.fill(image, at / 4, (at + b.length) / 4); at += b.length; });
+    const [p2, p3, p4, p5] = pyramid;
+    return roiAlign([p2, p3, p4, p5], all, batchIndex, size, [s, s]);
+  };
+  const boxBranch = () => { const h = boxHead(store, pooled(shared.rois, config.roi.poolSize), config.numClasses, config.box.fcDim, false); return meanOfAll([h.classLogits, h.deltas]); };
+  const boxBranchFwdMs = medianMs(repeat, () => tf.tidy(() => void boxBranch()));
+  const boxBranchFwdBwdMs = medianMs(repeat, () => grads(boxBranch));
+  const maskBranch = () => maskHead(store, pooled(shared.positiveRois, config.roi.maskPoolSize), config.numClasses, config.mask.headChannels, false).mean() as tf.Scalar;
+  const maskBranchFwdMs = medianMs(repeat, () => tf.tidy(() => void maskBranch()));
+  const maskBranchFwdBwdMs = medianMs(repeat, () => grads(maskBranch));
+
+  // The step's update: the global norm of every gradient, the clip factor, then AMSGrad.
+  const zeroGrads = Object.fromEntries(variables.map((v) => [store.nameOf(v)!, tf.zerosLike(v)]));
+  const byName = Object.fromEntries(variables.map((v) => [store.nameOf(v)!, v]));
+  const optimizerMs = medianMs(repeat, () => tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(Object.values(zeroGrads).map((g) => tf.sum(tf.square(g)))));
+    const scale = tf.minimum(tf.scalar(1), tf.div(config.train.clipNorm, tf.maximum(norm, 1e-6))) as tf.Scalar;
+    optimizer.applyGradients(zeroGrads, byName, scale);
+  }));
+  return {
+    trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
+    boxBranchFwdMs, boxBranchFwdBwdMs, maskBranchFwdMs, maskBranchFwdBwdMs, optimizerMs,
+  };
+}
+
+/** tf.profile of one train step (after a warm-up): milliseconds and calls per kernel, the largest first. */
+export async function profileOurs(caseName: string, threads: number): Promise<void> {
+  const { selectBackend } = await import('../stages/model/backend.js');
+  await selectBackend('wasm', () => {}, { threads });
+  const { config, batch } = sharedBatch(caseName);
+  const model = new MaskRcnn(config);
+  const optimizer = new Amsgrad({ learningRate: 1e-5 });
+  model.trainStep(optimizer, batch);
+  const t0 = performance.now();
+  const info = await tf.profile(() => void model.trainStep(optimizer, batch));
+  const wall = performance.now() - t0;
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += Number(k.kernelTimeMs) || 0;
+    entry.calls += 1;
+    byKernel.set(k.name, entry);
+  }
+  const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+  const inKernels = rows.reduce((n, [, e]) => n + e.ms, 0);
+  console.log(`train step under tf.profile: ${wall.toFixed(0)} ms wall, ${inKernels.toFixed(0)} ms in ${info.kernels.length} kernel calls`);
+  for (const [name, e] of rows.slice(0, 25)) console.log(`${name.padEnd(28)} ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(6)} calls`);
+  console.log('largest single calls:');
+  const calls = [...info.kernels].sort((a, b) => (Number(b.kernelTimeMs) || 0) - (Number(a.kernelTimeMs) || 0));
+  for (const k of calls.slice(0, 30)) console.log(`${k.name.padEnd(28)} ${Number(k.kernelTimeMs).toFixed(1).padStart(9)} ms  in ${JSON.stringify(k.inputShapes)} out ${JSON.stringify(k.outputShapes)}`);
+}
+
+const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const peerScript = fileURLToPath(new URL('./torch_maskrcnn_train_peer.py', import.meta.url));
+
+/** Whether Debian's torch and torchvision import. */
+function torchAvailable(): boolean {
+  try {
+    execFileSync(python, ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runChild(args: string[], program: string): StepTimes {
+  const out = execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  return JSON.parse(out.trim().split('\n').pop()!) as StepTimes;
+}
+
+export interface TrainComparison {
+  caseName: string;
+  threads: number[];
+  /** Per side and thread count, the median over rounds of every part. */
+  ours: Record<number, StepTimes>;
+  torch: Record<number, StepTimes> | undefined;
+  load: number[];
+}
+
+/** The interleaved rounds (see the header); torch is skipped, with a message, where it is not installed. */
+export function compare(options: { caseName: string; rounds: number; repeat: number; threads: number[]; peer: boolean }): TrainComparison {
+  const dir = mkdtempSync(join(tmpdir(), 'model-train-'));
+  const peer = options.peer && torchAvailable();
+  if (options.peer && !peer) process.stderr.write('model-train: python3-torch / python3-torchvision not installed; the torch peer is skipped\n');
+  try {
+    const batchFile = join(dir, 'batch.json');
+    if (peer) writeFileSync(batchFile, JSON.stringify(peerInput(sharedBatch(options.caseName))));
+    const runsOurs: Record<number, StepTimes[]> = {};
+    const runsTorch: Record<number, StepTimes[]> = {};
+    const load: number[] = [];
+    const self = fileURLToPath(import.meta.url);
+    for (let round = 0; round < options.rounds; round++) {
+      for (const threads of options.threads) {
+        load.push(loadavg()[0]!);
+        const ours = runChild(['--import', 'tsx', self, '--child', '--case', options.caseName, '--threads', String(threads), '--repeat', String(options.repeat)], process.execPath);
+        process.stderr.write(`round ${round + 1}, ours ${threads} thread(s): ${JSON.stringify(ours)}\n`);
+        (runsOurs[threads] ??= []).push(ours);
+        if (!peer) continue;
+        const torch = runChild([peerScript, '--batch', batchFile, '--threads', String(threads), '--repeat', String(options.repeat)], python);
+        process.stderr.write(`round ${round + 1}, torch ${threads} thread(s): ${JSON.stringify(torch)}\n`);
+        (runsTorch[threads] ??= []).push(torch);
+      }
+    }
+    const medians = (runs: Record<number, StepTimes[]>): Record<number, StepTimes> =>
+      Object.fromEntries(Object.entries(runs).map(([threads, list]) => [threads, Object.fromEntries(partLabels.map(([key]) => [key, median(list.map((r) => r[key]))])) as unknown as StepTimes]));
+    return { caseName: options.caseName, threads: options.threads, ours: medians(runsOurs), torch: peer ? medians(runsTorch) : undefined, load };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The comparison as BENCHMARKS.md rows. */
+export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
+  const what = cases[c.caseName]!.what;
+  const out: BenchResult[] = [];
+  const loads = `load average ${Math.min(...c.load).toFixed(1)}-${Math.max(...c.load).toFixed(1)} during the runs`;
+  for (const threads of c.threads) {
+    const ours = c.ours[threads]!;
+    const torch = c.torch?.[threads];
+    for (const [key, label] of partLabels) {
+      const ratio = torch ? ours[key] / torch[key] : undefined;
+      const isStep = key === 'trainStepMs';
+      out.push({
+        name: `${isStep ? `train step, ${what}` : label}, ours (wasm), ${threads} thread${threads === 1 ? '' : 's'}`,
+        value: ours[key],
+        unit: 'ms',
+        ...(isStep && torch ? { target: `≤ 1.5x torch (${Math.round(1.5 * torch[key])} ms)`, ok: ours[key] <= 1.5 * torch[key] } : {}),
+        ...(torch ? { note: `torch ${torch[key]} ms: ${ratio!.toFixed(2)}x${isStep ? `; ${loads}` : ''}` } : {}),
+        ...(isStep ? { command } : {}),
+      });
+    }
+  }
+  const [one, two] = [c.ours[1], c.ours[2]];
+  if (one && two) out.push({ name: `train step, ours, 2 threads vs 1`, value: Math.round((one.trainStepMs / two.trainStepMs) * 100) / 100, unit: 'x', note: loads });
+  const [t1, t2] = [c.torch?.[1], c.torch?.[2]];
+  if (t1 && t2) out.push({ name: `train step, torch, 2 threads vs 1`, value: Math.round((t1.trainStepMs / t2.trainStepMs) * 100) / 100, unit: 'x' });
+  return out;
+}
+
+/** bench/run.ts entry (`npm run bench -- model-train`): the cpu profile network, 1 and 2 threads, 2 rounds. */
+export async function run(): Promise<BenchResult[]> {
+  const comparison = compare({ caseName: 'cpu-profile', rounds: 2, repeat: 3, threads: [1, 2], peer: true });
+  return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case cpu-profile --rounds 2 --repeat 3');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      case: { type: 'string', default: 'cpu-profile' },
+      rounds: { type: 'string', default: '2' },
+      repeat: { type: 'string', default: '3' },
+      threads: { type: 'string', default: '1,2' },
+      child: { type: 'boolean', default: false },
+      'no-peer': { type: 'boolean', default: false },
+      'peer-input': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const repeat = Number(values.repeat);
+  if (values['peer-input']) {
+    // The torch peer's input alone, to run it by hand: python3 bench/torch_maskrcnn_train_peer.py --batch FILE
+    writeFileSync(values['peer-input'], JSON.stringify(peerInput(sharedBatch(values.case!))));
+    return;
+  }
+  if (values.profile) {
+    await profileOurs(values.case!, Number(values.threads!.split(',')[0]));
+    return;
+  }
+  if (values.child) {
+    console.log(JSON.stringify(await measureOurs(values.case!, Number(values.threads), repeat)));
+    return;
+  }
+  const comparison = compare({ caseName: values.case!, rounds: Number(values.rounds), repeat, threads: values.threads!.split(',').map(Number), peer: !values['no-peer'] });
+  console.log(JSON.stringify(comparison));
+  const command = `node --import tsx bench/model-train.ts --case ${values.case} --rounds ${values.rounds} --repeat ${repeat} --threads ${values.threads}`;
+  for (const r of resultsOf(comparison, command)) console.log(`| ${r.name} | ${r.value} ${r.unit} | ${r.target ?? ''} | ${r.note ?? ''} |`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
