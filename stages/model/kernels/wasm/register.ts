@@ -7,6 +7,9 @@ import { wasmUnsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
 import { wasmResizeGradientKernels } from '../resize-gradients.js';
+import { withMaterialisedTransposes } from './matmul-transposes.js';
+import { sumLeadingAxesConfig } from './sum-leading-axes.js';
+import { wasmTileConfig } from './tile.js';
 
 // The stock configs we replaced, so a benchmark can put them back (and strided backprop-input can use stock).
 const replacedStock = new Map<string, tf.KernelConfig>();
@@ -19,11 +22,18 @@ export const missingWasmKernels: readonly tf.KernelConfig[] = [
   wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig, wasmMaxPoolGradConfig, ...wasmResizeGradientKernels,
 ];
 /** Kernels stock wasm has, replaced by faster ones of ours. */
-export const fasterWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropInputConfig];
+export const fasterWasmKernels: readonly tf.KernelConfig[] = [
+  wasmConv2dBackpropInputConfig, wasmTileConfig, sumLeadingAxesConfig(() => replacedStock.get(tf.Sum)),
+];
 /** Stock kernels that give wrong results in some cases: wrapped, not replaced. */
 const wrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
   { name: tf.Conv2D, wrap: withExplicitSamePadding },
   { name: tf.FusedConv2D, wrap: withExplicitSamePadding },
+];
+/** Stock kernels that are slow in some cases: wrapped to take a faster route there. */
+const fasterWrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
+  { name: tf.BatchMatMul, wrap: withMaterialisedTransposes },
+  { name: tf._FusedMatMul, wrap: withMaterialisedTransposes },
 ];
 
 export interface WasmKernelOptions {
@@ -33,7 +43,8 @@ export interface WasmKernelOptions {
 
 /** Registers our wasm kernels (idempotent). Returns the kernel names now provided by us. */
 export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): string[] {
-  const wrapped = wrappedStockKernels.flatMap(({ name, wrap }) => {
+  const wrappers = [...wrappedStockKernels, ...(options.replaceSlowStock === false ? [] : fasterWrappedStockKernels)];
+  const wrapped = wrappers.flatMap(({ name, wrap }) => {
     const stock = replacedStock.get(name) ?? tf.getKernel(name, 'wasm');
     return stock ? [wrap(stock)] : [];
   });
