@@ -54,22 +54,18 @@ const cases: Record<string, { params: Record<string, unknown>; batchSize: number
   r101: { params: { preset: 'recipe' }, batchSize: 2, what: 'recipe network (ResNet101-FPN) at 512, batch 2' },
 };
 
-/** Milliseconds per part (and the whole step) of one process; the keys the torch peer prints too. */
-export interface StepTimes {
-  trainStepMs: number;
-  backboneFwdMs: number;
-  backboneFwdBwdMs: number;
-  rpnHeadFwdMs: number;
-  rpnHeadFwdBwdMs: number;
-  proposalsAndTargetsMs: number;
-  boxBranchFwdMs: number;
-  boxBranchFwdBwdMs: number;
-  maskBranchFwdMs: number;
-  maskBranchFwdBwdMs: number;
-  optimizerMs: number;
-}
+/** The parts measured alone (see the header); the torch peer prints the same keys. */
+type PartKey = 'backboneFwdMs' | 'backboneFwdBwdMs' | 'rpnHeadFwdMs' | 'rpnHeadFwdBwdMs' | 'proposalsAndTargetsMs' | 'boxBranchFwdMs'
+  | 'boxBranchFwdBwdMs' | 'maskBranchFwdMs' | 'maskBranchFwdBwdMs' | 'optimizerMs';
 
-const partLabels: [keyof StepTimes, string][] = [
+/** One process's figures: the whole step (or why it failed), and the parts where they were measured. */
+export type StepTimes = {
+  /** The threads the backend runs with (wasm: XNNPACK's pool as selectBackend reports it; torch: get_num_threads). */
+  threads?: number;
+  trainStepMs: number | string;
+} & Partial<Record<PartKey, number>>;
+
+const partLabels: ['trainStepMs' | PartKey, string][] = [
   ['trainStepMs', 'whole train step'],
   ['backboneFwdMs', 'backbone + FPN, forward'],
   ['backboneFwdBwdMs', 'backbone + FPN, forward + backward'],
@@ -90,6 +86,9 @@ interface SharedBatch {
   rois: Float32Array[];
   positiveRois: Float32Array[];
 }
+
+/** Whether a case's parts are timed too (the ResNet101 step alone takes minutes). */
+const partsOf = (caseName: string): boolean => caseName === 'cpu-profile';
 
 function sharedBatch(caseName: string): SharedBatch {
   const spec = cases[caseName];
@@ -159,15 +158,21 @@ function medianMs(repeat: number, fn: () => void): number {
 }
 
 /** Ours, in this process: the whole step and each part (see the header). */
-export async function measureOurs(caseName: string, threads: number, repeat: number): Promise<StepTimes> {
+export async function measureOurs(caseName: string, threads: number, repeat: number, parts: boolean): Promise<StepTimes> {
   const { selectBackend } = await import('../stages/model/backend.js');
-  await selectBackend('wasm', () => {}, { threads });
+  const selected = await selectBackend('wasm', () => {}, { threads });
   const shared = sharedBatch(caseName);
   const { config, batch } = shared;
   const s = config.image.size;
   const model = new MaskRcnn(config);
   const optimizer = new Amsgrad({ learningRate: 1e-5 });
-  const trainStepMs = medianMs(repeat, () => void model.trainStep(optimizer, batch));
+  let trainStepMs: number;
+  try {
+    trainStepMs = medianMs(repeat, () => void model.trainStep(optimizer, batch));
+  } catch (error) {
+    return { threads: selected.threads, trainStepMs: `failed: ${(error as Error).message.split('\n')[0]}` };
+  }
+  if (!parts) return { threads: selected.threads, trainStepMs };
 
   const { store } = model;
   const variables = store.trainableVariables();
@@ -217,7 +222,7 @@ export async function measureOurs(caseName: string, threads: number, repeat: num
     optimizer.applyGradients(zeroGrads, byName, scale);
   }));
   return {
-    trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
+    threads: selected.threads, trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
     boxBranchFwdMs, boxBranchFwdBwdMs, maskBranchFwdMs, maskBranchFwdBwdMs, optimizerMs,
   };
 }
@@ -295,13 +300,18 @@ export function compare(options: { caseName: string; rounds: number; repeat: num
         process.stderr.write(`round ${round + 1}, ours ${threads} thread(s): ${JSON.stringify(ours)}\n`);
         (runsOurs[threads] ??= []).push(ours);
         if (!peer) continue;
-        const torch = runChild([peerScript, '--batch', batchFile, '--threads', String(threads), '--repeat', String(options.repeat)], python);
+        const torch = runChild([peerScript, '--batch', batchFile, '--threads', String(threads), '--repeat', String(options.repeat), ...(partsOf(options.caseName) ? [] : ['--no-parts'])], python);
         process.stderr.write(`round ${round + 1}, torch ${threads} thread(s): ${JSON.stringify(torch)}\n`);
         (runsTorch[threads] ??= []).push(torch);
       }
     }
+    // Per key, the median of the processes that measured it (a failed step keeps its reason).
+    const medianOf = (list: StepTimes[], key: 'trainStepMs' | PartKey): number | string | undefined => {
+      const numbers = list.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+      return numbers.length > 0 ? median(numbers) : list.find((r) => r[key] !== undefined)?.[key];
+    };
     const medians = (runs: Record<number, StepTimes[]>): Record<number, StepTimes> =>
-      Object.fromEntries(Object.entries(runs).map(([threads, list]) => [threads, Object.fromEntries(partLabels.map(([key]) => [key, median(list.map((r) => r[key]))])) as unknown as StepTimes]));
+      Object.fromEntries(Object.entries(runs).map(([threads, list]) => [threads, Object.fromEntries(partLabels.map(([key]) => [key, medianOf(list, key)]).filter(([, v]) => v !== undefined)) as StepTimes]));
     return { caseName: options.caseName, threads: options.threads, ours: medians(runsOurs), torch: peer ? medians(runsTorch) : undefined, load };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -317,22 +327,31 @@ export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
     const ours = c.ours[threads]!;
     const torch = c.torch?.[threads];
     for (const [key, label] of partLabels) {
-      const ratio = torch ? ours[key] / torch[key] : undefined;
+      const [mine, theirs] = [ours[key], torch?.[key]];
+      if (mine === undefined) continue;
       const isStep = key === 'trainStepMs';
+      const name = `${isStep ? `train step, ${what}` : label}, ours (wasm), ${threads} thread${threads === 1 ? '' : 's'}`;
+      if (typeof mine === 'string') {
+        out.push({ name, value: Number.NaN, unit: 'ms', note: mine, command });
+        continue;
+      }
+      const vsTorch = typeof theirs === 'number';
       out.push({
-        name: `${isStep ? `train step, ${what}` : label}, ours (wasm), ${threads} thread${threads === 1 ? '' : 's'}`,
-        value: ours[key],
+        name,
+        value: mine,
         unit: 'ms',
-        ...(isStep && torch ? { target: `≤ 1.5x torch (${Math.round(1.5 * torch[key])} ms)`, ok: ours[key] <= 1.5 * torch[key] } : {}),
-        ...(torch ? { note: `torch ${torch[key]} ms: ${ratio!.toFixed(2)}x${isStep ? `; ${loads}` : ''}` } : {}),
+        ...(isStep && vsTorch ? { target: `≤ 1.5x torch (${Math.round(1.5 * theirs)} ms)`, ok: mine <= 1.5 * theirs } : {}),
+        ...(vsTorch ? { note: `torch ${theirs} ms: ${(mine / theirs).toFixed(2)}x${isStep ? `; ${loads}` : ''}` } : isStep ? { note: loads } : {}),
         ...(isStep ? { command } : {}),
       });
     }
   }
-  const [one, two] = [c.ours[1], c.ours[2]];
-  if (one && two) out.push({ name: `train step, ours, 2 threads vs 1`, value: Math.round((one.trainStepMs / two.trainStepMs) * 100) / 100, unit: 'x', note: loads });
-  const [t1, t2] = [c.torch?.[1], c.torch?.[2]];
-  if (t1 && t2) out.push({ name: `train step, torch, 2 threads vs 1`, value: Math.round((t1.trainStepMs / t2.trainStepMs) * 100) / 100, unit: 'x' });
+  const speedUp = (one: StepTimes | undefined, two: StepTimes | undefined): number | undefined =>
+    typeof one?.trainStepMs === 'number' && typeof two?.trainStepMs === 'number' ? Math.round((one.trainStepMs / two.trainStepMs) * 100) / 100 : undefined;
+  const ours = speedUp(c.ours[1], c.ours[2]);
+  if (ours !== undefined) out.push({ name: 'train step, ours, 2 threads vs 1', value: ours, unit: 'x', note: loads });
+  const torch = speedUp(c.torch?.[1], c.torch?.[2]);
+  if (torch !== undefined) out.push({ name: 'train step, torch, 2 threads vs 1', value: torch, unit: 'x' });
   return out;
 }
 
@@ -366,7 +385,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.child) {
-    console.log(JSON.stringify(await measureOurs(values.case!, Number(values.threads), repeat)));
+    console.log(JSON.stringify(await measureOurs(values.case!, Number(values.threads), repeat, partsOf(values.case!))));
     return;
   }
   const comparison = compare({ caseName: values.case!, rounds: Number(values.rounds), repeat, threads: values.threads!.split(',').map(Number), peer: !values['no-peer'] });

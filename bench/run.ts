@@ -36,6 +36,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   postprocess: () => import('./postprocess.js'),
   'host-boxes': () => import('./host-boxes.js'),
   model: () => import('./model-step.js'),
+  'model-train': () => import('./model-train.js'),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
   webgpu: () => import('./webgpu-recorded.js'),

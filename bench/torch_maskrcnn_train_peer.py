@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--batch", required=True, help="JSON written by bench/model-train.ts")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-parts", action="store_true", help="the whole step only (the slow ResNet101 case)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -193,6 +194,9 @@ def main() -> None:
         optimizer.step()
 
     out = {"peer": "torchvision parts", "torch": torch.__version__, "threads": torch.get_num_threads(), "trainStepMs": median_ms(step, args.repeat)}
+    if args.no_parts:
+        print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}))
+        return
 
     # The parts, each alone on the same inputs as ours (bench/model-train.ts measures the same list).
     batch = torch.stack(images)
