@@ -1,7 +1,8 @@
 // Benchmark: one Mask R-CNN train step of ours (tfjs wasm) beside the same network in PyTorch
 // (bench/torch_maskrcnn_train_peer.py, Debian's python3-torch), 1 and 2 threads each, with a per-part breakdown.
 //
-//   node --import tsx bench/model-train.ts [--case cpu-profile|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer]
+//   node --import tsx bench/model-train.ts [--case cpu-profile|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer] [--write]
+//   (--write: into BENCHMARKS.md, section model-train, or model-train-r101)
 //   node --import tsx bench/model-train.ts --case cpu-profile --peer-input batch.json   (the peer's input, to run it alone)
 //
 // Cases: cpu-profile (pipelines/dsb2018.yaml's `cpu` profile network as trained: small ResNet-FPN on 256 px
@@ -372,6 +373,7 @@ async function main(): Promise<void> {
       'no-peer': { type: 'boolean', default: false },
       'peer-input': { type: 'string' },
       profile: { type: 'boolean', default: false },
+      write: { type: 'boolean', default: false },
     },
   });
   const repeat = Number(values.repeat);
@@ -388,10 +390,18 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await measureOurs(values.case!, Number(values.threads), repeat, partsOf(values.case!))));
     return;
   }
+  const { machineLine } = await import('./run.js');
+  const machine = machineLine();
   const comparison = compare({ caseName: values.case!, rounds: Number(values.rounds), repeat, threads: values.threads!.split(',').map(Number), peer: !values['no-peer'] });
   console.log(JSON.stringify(comparison));
   const command = `node --import tsx bench/model-train.ts --case ${values.case} --rounds ${values.rounds} --repeat ${repeat} --threads ${values.threads}`;
-  for (const r of resultsOf(comparison, command)) console.log(`| ${r.name} | ${r.value} ${r.unit} | ${r.target ?? ''} | ${r.note ?? ''} |`);
+  const results = resultsOf(comparison, command);
+  for (const r of results) console.log(`| ${r.name} | ${r.value} ${r.unit} | ${r.target ?? ''} | ${r.note ?? ''} |`);
+  if (values.write) {
+    // Its own section per case (the default case is `npm run bench -- model-train`'s).
+    const { writeSection } = await import('./run.js');
+    writeSection(values.case === 'cpu-profile' ? 'model-train' : `model-train-${values.case}`, results, machine);
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

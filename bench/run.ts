@@ -91,7 +91,7 @@ export function replaceSection(document: string, name: string, section: string):
   return (base ? base + '\n\n' : '# Benchmarks\n\nWritten by `npm run bench`; each section is rewritten by its benchmark.\n\n') + section + '\n';
 }
 
-function writeSection(name: string, results: BenchResult[], machine: string): void {
+export function writeSection(name: string, results: BenchResult[], machine: string): void {
   const current = existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '';
   const tmp = `${benchmarksFile}.tmp-${process.pid}`;
   writeFileSync(tmp, replaceSection(current, name, sectionText(name, results, machine)));
