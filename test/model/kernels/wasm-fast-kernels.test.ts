@@ -92,3 +92,15 @@ test('matMul on wasm with transposed operands (batched and fused) matches cpu, f
   const dense = (xt: tf.Tensor, wt: tf.Tensor) => tf.matMul(xt as tf.Tensor2D, wt as tf.Tensor2D);
   assertAllClose(gradientsOn('wasm', [x, w], dense), gradientsOn('cpu', [x, w], dense), 1e-5, 'dense gradients');
 });
+
+test('the 1x1 conv filter gradient on wasm (a matMul) matches cpu, with and without bias', () => {
+  for (const [b, h, ci, co] of [[3, 5, 4, 2], [2, 4, 3, 7], [1, 6, 8, 8]] as const) {
+    const x = randomInput([b, h, h, ci], `x ${b} ${h} ${ci}`);
+    const w = randomInput([1, 1, ci, co], `w ${ci} ${co}`);
+    const conv = (xt: tf.Tensor, wt: tf.Tensor) => tf.conv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, 1, 'same');
+    assertAllClose(gradientsOn('wasm', [x, w], conv), gradientsOn('cpu', [x, w], conv), 1e-5, `1x1 conv [${b},${h},${h},${ci}] -> ${co}`);
+    const bias = randomInput([co], `bias ${co}`);
+    const fused = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: wt as tf.Tensor4D, strides: 1, pad: 'valid', bias: bt });
+    assertAllClose(gradientsOn('wasm', [x, w, bias], fused), gradientsOn('cpu', [x, w, bias], fused), 1e-5, `fused 1x1 conv [${b},${h},${h},${ci}] -> ${co}`);
+  }
+});
