@@ -33,7 +33,7 @@ import { fpn, type Pyramid } from '../stages/model/fpn.js';
 import { boxHead, maskHead } from '../stages/model/heads.js';
 import { leanVariableGrads } from '../stages/model/lean-gradients.js';
 import { MaskRcnn } from '../stages/model/mask-rcnn.js';
-import { buildTrainBatch, type TrainBatch } from '../stages/model/molding.js';
+import { buildTrainBatch, imageMeta, type TrainBatch } from '../stages/model/molding.js';
 import { generateProposals } from '../stages/model/proposals.js';
 import { roiAlign } from '../stages/model/roi-align.js';
 import { rpnHead } from '../stages/model/rpn-head.js';
@@ -57,7 +57,7 @@ const cases: Record<string, { params: Record<string, unknown>; batchSize: number
 
 /** The parts measured alone (see the header); the torch peer prints the same keys. */
 type PartKey = 'backboneFwdMs' | 'backboneFwdBwdMs' | 'rpnHeadFwdMs' | 'rpnHeadFwdBwdMs' | 'proposalsAndTargetsMs' | 'boxBranchFwdMs'
-  | 'boxBranchFwdBwdMs' | 'maskBranchFwdMs' | 'maskBranchFwdBwdMs' | 'optimizerMs';
+  | 'boxBranchFwdBwdMs' | 'maskBranchFwdMs' | 'maskBranchFwdBwdMs' | 'optimizerMs' | 'inferenceMs' | 'detections';
 
 /** One process's figures: the whole step (or why it failed), and the parts where they were measured. */
 export type StepTimes = {
@@ -78,6 +78,8 @@ const partLabels: ['trainStepMs' | PartKey, string][] = [
   ['maskBranchFwdMs', 'mask branch (ROIAlign 14x14 + mask head), forward'],
   ['maskBranchFwdBwdMs', 'mask branch, forward + backward'],
   ['optimizerMs', 'optimizer (clip + AMSGrad)'],
+  ['inferenceMs', 'inference of one whole image at the profile\'s predict size'],
+  ['detections', 'detections of that inference (random weights)'],
 ];
 
 /** What both sides train on: the network's numbers, the GT boxes, and the ROIs of the head parts. */
@@ -117,7 +119,23 @@ function sharedBatch(caseName: string): SharedBatch {
 }
 
 /** The torch peer's input: the config's numbers it needs, and the boxes as plain lists. */
-function peerInput({ config, batch, rois, positiveRois }: SharedBatch): unknown {
+/** The network a case predicts with (the profile's whole-image size and test-time counts), for both sides. */
+function inferenceConfig(caseName: string): MaskRcnnConfig {
+  const config = configFromParams(cases[caseName]!.params);
+  // No confidence floor on either side: with random weights the two implementations' class probabilities differ
+  // (ours kept 130 boxes over 0.75, torchvision 1), and the mask head's cost follows the count. Both then keep
+  // up to detection.maxInstances after NMS, and the counts are reported.
+  config.detection.minConfidence = 0;
+  return config;
+}
+
+function inferenceSettings(caseName: string): unknown {
+  const { image, rpn, detection } = inferenceConfig(caseName);
+  return { imageSize: image.size, preNmsTopN: rpn.preNmsTopN, postNmsTopN: rpn.postNmsTopNTest, maxInstances: detection.maxInstances,
+    minConfidence: detection.minConfidence, nmsThresh: detection.nmsThresh };
+}
+
+function peerInput(caseName: string, { config, batch, rois, positiveRois }: SharedBatch): unknown {
   return {
     backbone: config.backbone.name,
     imageSize: config.image.size,
@@ -141,6 +159,7 @@ function peerInput({ config, batch, rois, positiveRois }: SharedBatch): unknown 
     maskChannels: config.mask.headChannels,
     weightDecay: config.train.weightDecay,
     clipNorm: config.train.clipNorm,
+    inference: inferenceSettings(caseName),
     gtBoxes: batch.gtBoxes.map((b) => Array.from(b)),
     rois: rois.map((r) => Array.from(r)),
     positiveRois: positiveRois.map((r) => Array.from(r)),
@@ -222,7 +241,24 @@ export async function measureOurs(caseName: string, threads: number, repeat: num
     const scale = tf.minimum(tf.scalar(1), tf.div(config.train.clipNorm, tf.maximum(norm, 1e-6))) as tf.Scalar;
     optimizer.applyGradients(zeroGrads, byName, scale);
   }));
+  model.dispose();
+  // Inference: a fresh model of the profile's predict network on one whole image (the `detect` of the stage).
+  const predictConfig = inferenceConfig(caseName);
+  const size = predictConfig.image.size;
+  const predictor = new MaskRcnn(predictConfig);
+  const image = tf.tidy(() => buildTrainBatch([syntheticSample(size, 40)], { ...predictConfig.image }, seededRng(2)).images.clone());
+  let detections = 0;
+  const detectOnce = async (): Promise<number> => {
+    const t0 = performance.now();
+    detections = (await predictor.detect(image, [imageMeta(size, size, size)]))[0]!.scores.length;
+    return performance.now() - t0;
+  };
+  await detectOnce();
+  const inferenceTimes: number[] = [];
+  for (let i = 0; i < repeat; i++) inferenceTimes.push(await detectOnce());
+  const inferenceMs = Math.round(median(inferenceTimes) * 10) / 10;
   return {
+    inferenceMs, detections,
     threads: selected.threads, trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
     boxBranchFwdMs, boxBranchFwdBwdMs, maskBranchFwdMs, maskBranchFwdBwdMs, optimizerMs,
   };
@@ -289,7 +325,7 @@ export function compare(options: { caseName: string; rounds: number; repeat: num
   if (options.peer && !peer) process.stderr.write('model-train: python3-torch / python3-torchvision not installed; the torch peer is skipped\n');
   try {
     const batchFile = join(dir, 'batch.json');
-    if (peer) writeFileSync(batchFile, JSON.stringify(peerInput(sharedBatch(options.caseName))));
+    if (peer) writeFileSync(batchFile, JSON.stringify(peerInput(options.caseName, sharedBatch(options.caseName))));
     const runsOurs: Record<number, StepTimes[]> = {};
     const runsTorch: Record<number, StepTimes[]> = {};
     const load: number[] = [];
@@ -337,6 +373,10 @@ export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
         continue;
       }
       const vsTorch = typeof theirs === 'number';
+      if (key === 'detections') {
+        out.push({ name, value: mine, unit: '', ...(vsTorch ? { note: `torch ${theirs}` } : {}) });
+        continue;
+      }
       out.push({
         name,
         value: mine,
@@ -379,7 +419,7 @@ async function main(): Promise<void> {
   const repeat = Number(values.repeat);
   if (values['peer-input']) {
     // The torch peer's input alone, to run it by hand: python3 bench/torch_maskrcnn_train_peer.py --batch FILE
-    writeFileSync(values['peer-input'], JSON.stringify(peerInput(sharedBatch(values.case!))));
+    writeFileSync(values['peer-input'], JSON.stringify(peerInput(values.case!, sharedBatch(values.case!))));
     return;
   }
   if (values.profile) {

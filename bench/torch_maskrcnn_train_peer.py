@@ -265,6 +265,23 @@ def main() -> None:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
     out["optimizerMs"] = median_ms(optimizer_step, args.repeat)
+
+    # Inference: a fresh model of the profile's predict network (whole image, test-time counts), one image.
+    inf = cfg["inference"]
+    predict_cfg = dict(cfg, imageSize=inf["imageSize"], preNmsTopN=inf["preNmsTopN"], postNmsTopNTrain=inf["postNmsTopN"])
+    predictor = build(predict_cfg)
+    predictor.roi_heads.score_thresh = inf["minConfidence"]
+    predictor.roi_heads.nms_thresh = inf["nmsThresh"]
+    predictor.roi_heads.detections_per_img = inf["maxInstances"]
+    predictor.eval()
+    image = torch.rand(3, inf["imageSize"], inf["imageSize"]) * 255 - 120
+    found = {}
+
+    def detect():
+        with torch.no_grad():
+            found["n"] = int(predictor([image])[0]["boxes"].shape[0])
+    out["inferenceMs"] = median_ms(detect, args.repeat)
+    out["detections"] = found["n"]
     print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}))
 
 
