@@ -398,8 +398,14 @@ export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
 
 /** bench/run.ts entry (`npm run bench -- model-train`): the cpu profile network, 1 and 2 threads, 2 rounds. */
 export async function run(): Promise<BenchResult[]> {
-  const comparison = compare({ caseName: 'cpu-profile', rounds: 2, repeat: 3, threads: [1, 2], peer: true });
-  return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case cpu-profile --rounds 2 --repeat 3');
+  const comparison = compare({ caseName: 'cpu-profile', rounds: 2, repeat: 2, threads: [1, 2], peer: true });
+  return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case cpu-profile --rounds 2 --repeat 2 --threads 1,2');
+}
+
+/** `npm run bench -- model-train-r101`: the recipe's ResNet101 at 512, one step each side (minutes each). */
+export async function runR101(): Promise<BenchResult[]> {
+  const comparison = compare({ caseName: 'r101', rounds: 1, repeat: 1, threads: [1], peer: true });
+  return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case r101 --rounds 1 --repeat 1 --threads 1');
 }
 
 async function main(): Promise<void> {

@@ -37,6 +37,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'host-boxes': () => import('./host-boxes.js'),
   model: () => import('./model-step.js'),
   'model-train': () => import('./model-train.js'),
+  'model-train-r101': () => import('./model-train.js').then((m) => ({ run: m.runR101 })),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
   webgpu: () => import('./webgpu-recorded.js'),
