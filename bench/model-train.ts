@@ -4,14 +4,17 @@
 //   node --import tsx bench/model-train.ts [--case cpu-profile|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer] [--write]
 //   (--write: into BENCHMARKS.md, section model-train, or model-train-r101)
 //   node --import tsx bench/model-train.ts --case cpu-profile --peer-input batch.json   (the peer's input, to run it alone)
+//   node --import tsx bench/model-train.ts --profile [--threads 1]   (tf.profile of one step of ours: ms per kernel)
 //
 // Cases: cpu-profile (pipelines/dsb2018.yaml's `cpu` profile network as trained: small ResNet-FPN on 256 px
 // windows, batch 2, its GT cap and GT-as-proposals); r101 (the recipe: ResNet101 at 512, batch 2; slow).
 //
 // Every measurement runs in its own process (tfjs-wasm fixes its thread count when it initialises; torch is
 // set to the same count), and the processes are interleaved: round 1 = ours 1 thread, torch 1 thread, ours 2
-// threads, torch 2 threads; round 2 the same; the figure is the median over rounds of each process's median
-// of `repeat` steps after a warm-up. The machine is shared: the load average is part of every figure.
+// threads, torch 2 threads; round 2 the same; the figure is the median over rounds (of two, the larger) of
+// each process's median of `repeat` steps after a warm-up. The machine is shared: the load average is part of
+// every figure. After the parts, each side times inference of one whole image with the profile's predict
+// network and reports its detection count.
 //
 // Parts, the same list on both sides, each timed alone on the same inputs: backbone + FPN forward and forward +
 // backward; the RPN head's convs; proposals and targets (anchor matching and sampling, decoding, NMS, ROI
@@ -20,12 +23,13 @@
 // optimizer (global-norm clip + AMSGrad). The parts do not add up to the step exactly (losses, gathers and
 // the tape's bookkeeping are not in any of them).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { parse } from 'yaml';
 import { anchorSpec, pyramidAnchors } from '../stages/model/anchors.js';
 import { resnetFeatures } from '../stages/model/backbone.js';
 import { configFromParams, trainingNetworkConfig, type MaskRcnnConfig } from '../stages/model/config.js';
@@ -44,11 +48,20 @@ import type { BenchResult } from './run.js';
 import { syntheticSample } from './synthetic-sample.js';
 import { median } from './timing.js';
 
+/** The `cpu` profile's model params as pipelines/dsb2018.yaml states them (preset and overrides). */
+function cpuProfileModelParams(): Record<string, unknown> {
+  const pipeline = parse(readFileSync(fileURLToPath(new URL('../pipelines/dsb2018.yaml', import.meta.url)), 'utf8')) as {
+    profiles: { cpu: { model: { preset: string; config: Record<string, unknown> } } };
+  };
+  const { preset, config } = pipeline.profiles.cpu.model;
+  return { preset, ...config };
+}
+
 /** The networks compared, as stage params (what a pipeline's model config holds). */
 const cases: Record<string, { params: Record<string, unknown>; batchSize: number; what: string }> = {
   // pipelines/dsb2018.yaml's cpu profile: the small preset, trained on 256 px windows of 512-molded images.
   'cpu-profile': {
-    params: { preset: 'small', image: { size: 512, trainInputSize: 256, maxGtInstances: 256 }, rpn: { postNmsTopNTest: 1000 }, roi: { addGtAsProposals: true }, detection: { maxInstances: 400 } },
+    params: cpuProfileModelParams(),
     batchSize: 2,
     what: 'cpu profile network (small ResNet-FPN) at 256, batch 2',
   },
