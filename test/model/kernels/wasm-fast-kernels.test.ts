@@ -104,3 +104,19 @@ test('the 1x1 conv filter gradient on wasm (a matMul) matches cpu, with and with
     assertAllClose(gradientsOn('wasm', [x, w, bias], fused), gradientsOn('cpu', [x, w, bias], fused), 1e-5, `fused 1x1 conv [${b},${h},${h},${ci}] -> ${co}`);
   }
 });
+
+test('Identity on wasm shares the buffer: a clone keeps its values when the original is disposed, and vice versa', async () => {
+  await selectBackend('wasm', () => {}, { threads: 1 });
+  const before = tf.memory().numBytes;
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const copy = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(Array.from(copy.dataSync()), [1, 2, 3, 4]);
+  const again = tf.clone(copy);
+  copy.dispose();
+  assert.deepEqual(Array.from(again.dataSync()), [1, 2, 3, 4]);
+  again.dispose();
+  assert.equal(tf.memory().numBytes, before, 'no buffer left behind');
+  const ints = intInput([3], [5, -6, 7]);
+  sameAsCpu([ints], (t) => tf.clone(t).add(1), 0, 'int32 clone');
+});

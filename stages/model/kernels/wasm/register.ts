@@ -10,6 +10,7 @@ import { wasmResizeGradientKernels } from '../resize-gradients.js';
 import { withMaterialisedTransposes } from './matmul-transposes.js';
 import { sumLeadingAxesConfig } from './sum-leading-axes.js';
 import { wasmTileConfig } from './tile.js';
+import { wasmIdentityConfig } from './identity.js';
 
 // The stock configs we replaced, so a benchmark can put them back (and strided backprop-input can use stock).
 const replacedStock = new Map<string, tf.KernelConfig>();
@@ -23,7 +24,7 @@ export const missingWasmKernels: readonly tf.KernelConfig[] = [
 ];
 /** Kernels stock wasm has, replaced by faster ones of ours. */
 export const fasterWasmKernels: readonly tf.KernelConfig[] = [
-  wasmConv2dBackpropInputConfig, wasmTileConfig, sumLeadingAxesConfig(() => replacedStock.get(tf.Sum)),
+  wasmConv2dBackpropInputConfig, wasmTileConfig, sumLeadingAxesConfig(() => replacedStock.get(tf.Sum)), wasmIdentityConfig,
 ];
 /** Stock kernels that give wrong results in some cases: wrapped, not replaced. */
 const wrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
