@@ -39,6 +39,8 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   postprocess: () => import('./postprocess.js'),
   'host-boxes': () => import('./host-boxes.js'),
   model: () => import('./model-step.js'),
+  'model-train': () => import('./model-train.js'),
+  'model-train-r101': () => import('./model-train.js').then((m) => ({ run: m.runR101 })),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
   webgpu: () => import('./webgpu-recorded.js'),
@@ -94,7 +96,7 @@ export function replaceSection(document: string, name: string, section: string):
   return (base ? base + '\n\n' : '# Benchmarks\n\nWritten by `npm run bench`; each section is rewritten by its benchmark.\n\n') + section + '\n';
 }
 
-function writeSection(name: string, results: BenchResult[], machine: string): void {
+export function writeSection(name: string, results: BenchResult[], machine: string): void {
   const current = existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '';
   writeFileAtomic.sync(benchmarksFile, replaceSection(current, name, sectionText(name, results, machine)));
 }

@@ -107,7 +107,7 @@ export function resnetFeatures(
   const { stemFilters, stages } = spec(name);
   // Stem: ZeroPadding2D(3) + 7x7/2 valid conv, BN, relu, 3x3/2 'same' max pool -> stride 4.
   let x = tf.pad(images, [[0, 0], [3, 3], [3, 3], [0, 0]]) as tf.Tensor4D;
-  x = conv2d(store, 'conv1', x, { filters: stemFilters, kernelSize: 7, strides: 2, padding: 'valid' });
+  x = conv2d(store, 'conv1', x, { filters: stemFilters, kernelSize: 7, strides: 2, padding: 'valid', constantInput: true });
   x = batchNorm(store, 'bn_conv1', x, { training, relu: true });
   x = maxPool(x, 3, 2, 'same'); // [B, H/4, W/4, stem]
 

@@ -16,6 +16,12 @@ export interface Conv2dOptions {
   useBias?: boolean;
   /** Fused into the conv where the backend can (tf.fused.conv2d). */
   activation?: Activation;
+  /**
+   * The input usually needs no gradient (the image): a plain conv and a bias add, whose backward computes the
+   * input's gradient only when something asks for it. tf.fused.conv2d's backward always computes it (for the
+   * stem's 7x7 conv, an image-sized Conv2DBackpropInput per step, 90-190 ms on wasm under load).
+   */
+  constantInput?: boolean;
 }
 
 /** Keras Conv2D. x: [B, H, W, Cin] -> [B, H', W', filters]; kernel [k, k, Cin, filters], bias [filters]. */
@@ -24,6 +30,11 @@ export function conv2d(store: ParameterStore, name: string, x: tf.Tensor4D, opti
   const inChannels = x.shape[3];
   const kernel = store.variable(`${name}/kernel`, [kernelSize, kernelSize, inChannels, filters], 'glorot-uniform') as tf.Tensor4D;
   const bias = useBias ? (store.variable(`${name}/bias`, [filters], 'zeros') as tf.Tensor1D) : undefined;
+  if (options.constantInput) {
+    const y = tf.conv2d(x, kernel, strides, padding);
+    const biased: tf.Tensor4D = bias ? tf.add(y, bias) : y;
+    return activation === 'relu' ? tf.relu(biased) : biased;
+  }
   return tf.fused.conv2d({ x, filter: kernel, strides, pad: padding, bias, activation });
 }
 

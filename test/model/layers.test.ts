@@ -144,3 +144,23 @@ test('the block path of conv2dTranspose (kernel = stride) equals tf.conv2dTransp
   close(grads[(kernel as unknown as tf.Variable).name]!.dataSync(), Array.from(theirs[1]!.dataSync()), 1e-4);
   store.dispose();
 });
+
+test('conv2d with constantInput gives the fused conv\'s output and gradients (weights, bias and, when asked, input)', () => {
+  const store = new ParameterStore(3);
+  const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const options = { filters: 4, kernelSize: 3, strides: 2, padding: 'valid' as const, activation: 'relu' as const };
+  const run = (constantInput: boolean) => {
+    const loss = (input: tf.Tensor) => conv2d(store, 'c', input as tf.Tensor4D, { ...options, constantInput }).square().sum() as tf.Scalar;
+    const [kernel, bias] = store.trainableVariables() as [tf.Variable, tf.Variable];
+    const { value, grads } = tf.variableGrads(() => loss(x), [kernel, bias]);
+    const dx = tf.grad(loss)(x);
+    return { value: value.dataSync()[0]!, kernel: grads[kernel.name]!.dataSync(), bias: grads[bias.name]!.dataSync(), dx: dx.dataSync() };
+  };
+  conv2d(store, 'c', x, options); // creates the variables
+  const fused = run(false);
+  const plain = run(true);
+  assert.ok(Math.abs(plain.value - fused.value) <= 1e-5 * Math.abs(fused.value));
+  close(plain.kernel, Array.from(fused.kernel), 1e-4);
+  close(plain.bias, Array.from(fused.bias), 1e-4);
+  close(plain.dx, Array.from(fused.dx), 1e-4);
+});

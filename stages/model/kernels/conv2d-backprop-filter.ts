@@ -40,14 +40,21 @@ function conv2dBackpropFilter(backendName: ComposingBackend, stockForStrides: ()
   const stock = stockForStrides();
   if ((sh > 1 || sw > 1) && stock) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   return calls.compose(() => {
-    if (backendName === 'webgpu' && kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
+    if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 conv is a matMul: dW [Ci, Co] = x^T [Ci, M] dy [M, Co], one dispatch instead of three transposes
       // and a conv (two of every three convs of a ResNet bottleneck are 1x1).
       const [b, h, w, ci] = x.shape as [number, number, number, number];
       const co = filterShape[3];
       const m = b * h * w;
-      const product = calls.run('BatchMatMul', { a: calls.reshape(x, [1, m, ci]), b: calls.reshape(dy, [1, m, co]) }, { transposeA: true, transposeB: false });
-      return calls.reshape(product, filterShape);
+      if (backendName === 'webgpu') {
+        const product = calls.run('BatchMatMul', { a: calls.reshape(x, [1, m, ci]), b: calls.reshape(dy, [1, m, co]) }, { transposeA: true, transposeB: false });
+        return calls.reshape(product, filterShape);
+      }
+      // wasm: XNNPACK's conv with an [H, W] "filter" and a 1x1 output was 2-13x slower than this product (the
+      // mask head's last conv, [80, 28, 28, 64] -> 2 classes: 70 vs 5 ms). dW^T = dy^T x, then a small transpose;
+      // the matMul kernel transposes dy first (kernels/wasm/matmul-transposes.ts).
+      const product = calls.run('BatchMatMul', { a: calls.reshape(dy, [1, m, co]), b: calls.reshape(x, [1, m, ci]) }, { transposeA: true, transposeB: false });
+      return calls.reshape(calls.transpose(product, [0, 2, 1]), filterShape);
     }
     // Exactly the rows/columns the forward conv read: (out - 1) * stride + kernel, starting at -pad.
     const neededH = (outHeight - 1) * sh + kh;

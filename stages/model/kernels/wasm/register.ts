@@ -8,6 +8,10 @@ import { withExplicitSamePadding } from './conv2d-same-padding.js';
 import { wasmMaxPoolGradConfig } from './max-pool-grad.js';
 import { KernelReplacements } from '../kernel-replacements.js';
 import { wasmResizeGradientKernels } from '../resize-gradients.js';
+import { withMaterialisedTransposes } from './matmul-transposes.js';
+import { sumLeadingAxesConfig } from './sum-leading-axes.js';
+import { wasmTileConfig } from './tile.js';
+import { wasmIdentityConfig } from './identity.js';
 
 const replacements = new KernelReplacements('wasm');
 
@@ -19,11 +23,18 @@ export const missingWasmKernels: readonly tf.KernelConfig[] = [
   wasmConv2dBackpropFilterConfig, wasmUnsortedSegmentSumConfig, wasmMaxPoolGradConfig, ...wasmResizeGradientKernels,
 ];
 /** Kernels stock wasm has, replaced by faster ones of ours. */
-export const fasterWasmKernels: readonly tf.KernelConfig[] = [wasmConv2dBackpropInputConfig];
+export const fasterWasmKernels: readonly tf.KernelConfig[] = [
+  wasmConv2dBackpropInputConfig, wasmTileConfig, sumLeadingAxesConfig(() => replacements.stockKernel(tf.Sum)), wasmIdentityConfig,
+];
 /** Stock kernels that give wrong results in some cases: wrapped, not replaced. */
 const wrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
   { name: tf.Conv2D, wrap: withExplicitSamePadding },
   { name: tf.FusedConv2D, wrap: withExplicitSamePadding },
+];
+/** Stock kernels that are slow in some cases: wrapped to take a faster route there. */
+const fasterWrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.KernelConfig) => tf.KernelConfig }> = [
+  { name: tf.BatchMatMul, wrap: withMaterialisedTransposes },
+  { name: tf._FusedMatMul, wrap: withMaterialisedTransposes },
 ];
 
 export interface WasmKernelOptions {
@@ -33,7 +44,8 @@ export interface WasmKernelOptions {
 
 /** Registers our wasm kernels (idempotent). Returns the kernel names now provided by us. */
 export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): string[] {
-  const wrapped = wrappedStockKernels.flatMap(({ name, wrap }) => {
+  const wrappers = [...wrappedStockKernels, ...(options.replaceSlowStock === false ? [] : fasterWrappedStockKernels)];
+  const wrapped = wrappers.flatMap(({ name, wrap }) => {
     const stock = replacements.stockKernel(name) ?? tf.getKernel(name, 'wasm');
     return stock ? [wrap(stock)] : [];
   });
