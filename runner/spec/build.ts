@@ -261,6 +261,7 @@ export async function buildPipeline(path: string, workspace: string, executorOve
   };
   if (slurm) pipeline.slurm = slurm;
   if (cache.remote) pipeline.remote = { url: cache.remote.url, push: cache.remote.push ?? false };
+  if (headline) pipeline.headline = headline;
   const inputs = typeof data['params'] === 'string' ? [resolve(dirname(path), data['params'])] : [];
   return { pipeline, inputs };
 }
