@@ -13,10 +13,11 @@
 //   hide — which is what the "racy" window guards against: a file whose mtime is younger than
 //   `racyWindowMs` when it is hashed is not remembered (it is re-hashed next time, when it is older).
 // - Filesystems with coarse timestamps (some network disks: 1-2 s) need a wider window.
-import { readFileSync, writeFileSync, renameSync, mkdirSync, rmSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FsMonitor } from './fs-monitor.js';
 import type { ContentHash, StatLike } from './types.js';
+import writeFileAtomic from 'write-file-atomic';
 
 const FORMAT_VERSION = 2;
 
@@ -65,15 +66,9 @@ function readJson(file: string | undefined): Record<string, unknown> | undefined
 }
 
 function writeJsonAtomically(file: string, body: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
   mkdirSync(dirname(file), { recursive: true });
-  try {
-    writeFileSync(tmp, JSON.stringify(body));
-    renameSync(tmp, file);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
+  // Whole or not at all; no fsync: a stat cache lost in a crash only costs the next status a re-hash.
+  writeFileAtomic.sync(file, JSON.stringify(body), { fsync: false });
 }
 
 export class StatCache {

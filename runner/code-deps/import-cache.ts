@@ -1,8 +1,9 @@
 // Parsed imports by file content hash, kept on disk beside the stat cache: a warm status takes each code
 // file's hash from the stat cache (one lstat) and its imports from here, so it neither reads nor parses it.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Scan } from './scan.js';
+import writeFileAtomic from 'write-file-atomic';
 
 const FORMAT_VERSION = 1;
 /** Beyond this many entries, a save keeps only those used by the process that saves. */
@@ -48,14 +49,12 @@ export class ImportCache {
   save(): void {
     if (this.file === undefined || !this.changed) return;
     const keep = this.scans.size > MAX_ENTRIES ? [...this.scans].filter(([hash]) => this.used.has(hash)) : [...this.scans];
-    const tmp = `${this.file}.tmp-${process.pid}`;
     try {
       mkdirSync(dirname(this.file), { recursive: true });
-      writeFileSync(tmp, JSON.stringify({ version: FORMAT_VERSION, scans: Object.fromEntries(keep) }));
-      renameSync(tmp, this.file);
+      writeFileAtomic.sync(this.file, JSON.stringify({ version: FORMAT_VERSION, scans: Object.fromEntries(keep) }), { fsync: false });
       this.changed = false;
     } catch {
-      rmSync(tmp, { force: true }); // best effort: only speed is lost
+      // best effort: only speed is lost
     }
   }
 }

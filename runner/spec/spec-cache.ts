@@ -4,9 +4,10 @@
 // which for a 1000-stage pipeline is most of a no-op `runner status`. Only pipelines that loaded without a
 // diagnostic are cached, so every mistake is still reported from the source.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadOptions, Pipeline } from './pipeline.js';
+import writeFileAtomic from 'write-file-atomic';
 
 /** Bump when the Pipeline model or the loader's semantics change. */
 const SPEC_CACHE_VERSION = 4;
@@ -57,12 +58,10 @@ export function writeSpecCache(dir: string, key: string, pipeline: Pipeline, inp
     pipeline,
   };
   const file = join(dir, `${key}.json`);
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(tmp, JSON.stringify(entry));
-    renameSync(tmp, file);
+    writeFileAtomic.sync(file, JSON.stringify(entry), { fsync: false }); // a lost entry only costs a re-parse
   } catch {
-    rmSync(tmp, { force: true });
+    // best effort: only speed is lost
   }
 }
