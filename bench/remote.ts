@@ -72,7 +72,10 @@ async function tarGet(url: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] });
     tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x exited ${code}`))));
-    request(target, (res) => res.pipe(tar.stdin)).on('error', reject).end();
+    request(target, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`GET the tar stream: HTTP ${res.statusCode}`));
+      res.pipe(tar.stdin);
+    }).on('error', reject).end();
   });
   const get = (performance.now() - t) / 1000;
   rmSync(dest, { recursive: true, force: true });
