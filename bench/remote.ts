@@ -54,7 +54,7 @@ async function tarPut(url: string): Promise<{ put: number; bytes: number }> {
     const tar = spawn('tar', ['-c', '-C', dataDir, 'stage1_train'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let sent = 0;
     tar.stdout.on('data', (chunk: Buffer) => (sent += chunk.length));
-    const req = request(target, { method: 'PUT' }, (res) => {
+    const req = request(target, { method: 'PUT', agent: false }, (res) => {
       res.resume();
       res.on('end', () => (res.statusCode === 201 || res.statusCode === 204 ? resolve(sent) : reject(new Error(`PUT: HTTP ${res.statusCode}`))));
     });
@@ -72,7 +72,8 @@ async function tarGet(url: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] });
     tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x exited ${code}`))));
-    request(target, (res) => {
+    // A new connection each time: a kept-alive one may have been closed by nginx since (a reset on reuse).
+    request(target, { agent: false }, (res) => {
       if (res.statusCode !== 200) reject(new Error(`GET the tar stream: HTTP ${res.statusCode}`));
       res.pipe(tar.stdin);
     }).on('error', reject).end();
@@ -120,14 +121,18 @@ export async function run(): Promise<BenchResult[]> {
       // A fresh clone with an empty local cache, then the tar stream's GET, taken turn about.
       const b = workspace();
       copyFileSync(join(a, 'pipeline.lock'), join(b, 'pipeline.lock'));
+      // Each measurement starts with no dirty pages left by the one before (its write-back is not charged on).
+      spawnSync('sync');
       const pull = runner(b, ['pull', 'pipeline.yaml', '--remote', nginx.url]);
       pulls.push(pull.seconds);
       pulledObjects = Number(/(\d+) objects \([^)]*\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
       mb = Number(/\(([\d.]+) MB\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
+      spawnSync('sync');
       gets.push(await tarGet(nginx.url));
       // The same pull into a third clone sharing b's local cache: nothing to download, so this is the restore's share.
       const c = workspace();
       copyFileSync(join(a, 'pipeline.lock'), join(c, 'pipeline.lock'));
+      spawnSync('sync');
       restores.push(runner(c, ['pull', 'pipeline.yaml', '--remote', nginx.url], { RUNNER_CACHE_DIR: join(b, '.runner/cache') }).seconds);
       for (const dir of [b, c]) rmSync(dir, { recursive: true, force: true });
     }
