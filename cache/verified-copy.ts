@@ -6,7 +6,7 @@
 // store) and O_NONBLOCK (a fifo planted as an object must not hang the runner; regular files ignore the
 // flag), then fstat'ed: anything but a regular file is damaged.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, writeSync, type Stats } from 'node:fs';
 import type { ContentHash } from './types.js';
 
 /** Cache-sized chunks, as in hash.ts: the bytes are hashed while still in the CPU's cache. */
@@ -16,7 +16,7 @@ let sharedChunk: Buffer | undefined;
 /** What the bytes hashed to, or why they could not be read as an object. */
 export type ReadOutcome = { hash: ContentHash } | { problem: string };
 
-function openObject(path: string): { fd: number } | { problem: string } {
+function openObject(path: string): { fd: number; stats: Stats } | { problem: string } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -25,11 +25,12 @@ function openObject(path: string): { fd: number } | { problem: string } {
     if (code === 'ELOOP') return { problem: 'it is a symlink' };
     throw cause;
   }
-  if (!fstatSync(fd).isFile()) {
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) {
     closeSync(fd);
     return { problem: 'it is not a regular file' };
   }
-  return { fd };
+  return { fd, stats };
 }
 
 /** sha256 of an object's bytes (for a hardlink or a clone: the bytes the workspace now shares). */
@@ -52,7 +53,9 @@ export function hashObject(path: string): ReadOutcome {
 
 /**
  * Copies an object to `dest` (created, mode 0644, with the object's atime and mtime) and hashes the bytes in
- * the same pass: each chunk is read once, hashed and written. `dest` must not exist.
+ * the same pass: each chunk is read once, hashed and written. `dest` must not exist. Reading stops at the
+ * size fstat gave (no read to see the end): the hash covers exactly the bytes written, so an object longer
+ * or shorter than that still fails its check.
  */
 export function copyHashing(object: string, dest: string): ReadOutcome {
   const opened = openObject(object);
@@ -63,15 +66,15 @@ export function copyHashing(object: string, dest: string): ReadOutcome {
     const out = openSync(dest, 'wx', 0o644);
     try {
       fchmodSync(out, 0o644); // whatever the umask: a restored file is the stage's to rewrite
-      for (;;) {
-        const n = readSync(opened.fd, chunk, 0, CHUNK_BYTES, null);
+      for (let left = opened.stats.size; left > 0; ) {
+        const n = readSync(opened.fd, chunk, 0, Math.min(CHUNK_BYTES, left), null);
         if (n === 0) break;
+        left -= n;
         const bytes = n === CHUNK_BYTES ? chunk : chunk.subarray(0, n);
         hash.update(bytes);
         for (let written = 0; written < n; ) written += writeSync(out, bytes, written, n - written);
       }
-      const { atime, mtime } = fstatSync(opened.fd);
-      futimesSync(out, atime, mtime);
+      futimesSync(out, opened.stats.atime, opened.stats.mtime);
     } finally {
       closeSync(out);
     }

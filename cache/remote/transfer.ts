@@ -2,7 +2,8 @@
 // make a shared cache safe to use:
 //
 //   integrity   every object downloaded is re-hashed while it streams to a temp file in the store's tmp/ and
-//               renamed into place only when its sha256 is its name; a record or manifest is validated
+//               renamed into place only when its sha256 is its name, and only once its bytes are on disk
+//               (object-batch.ts: durable in batches, not one fsync per object); a record or manifest is validated
 //               (validate.ts) before it can shape a restore. Missing or corrupt objects are warnings that name
 //               them; the stage is then a miss and runs.
 //   order       push uploads a record's blobs, then its directory manifests, then the record (ac/) last, so
@@ -24,6 +25,7 @@ import { parseManifest } from '../manifest.js';
 import type { Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
+import { ObjectBatch } from './object-batch.js';
 import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
@@ -75,6 +77,14 @@ export function formatBytes(bytes: number): string {
   return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
 }
 
+/** An object being downloaded: `staged` once its verified temp waits in the batch, `stored` once it has its name. */
+interface Fetch {
+  staged: Promise<boolean>;
+  stored: Promise<boolean>;
+}
+
+const PRESENT: Fetch = { staged: Promise.resolve(true), stored: Promise.resolve(true) };
+
 /** A local object to upload: its name and where its bytes are. */
 interface Blob {
   hash: string;
@@ -104,7 +114,11 @@ export class RemoteTransfer {
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.downAfter = options.downAfter ?? 8;
     this.warnSink = options.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`));
+    this.batch = new ObjectBatch(store.tmpDir, (final, error) => this.warn(`storing ${casKey(final.slice(final.lastIndexOf('/') + 1))}: ${error.message}`));
   }
+
+  /** Downloaded objects waiting for one durable commit. */
+  private readonly batch: ObjectBatch;
 
   private warn(message: string): void {
     this.stats.errors++;
@@ -188,8 +202,20 @@ export class RemoteTransfer {
 
   /** Makes the local store hold every object of these outs; false (after warnings) when it could not. */
   async fetchOuts(outs: readonly PathHash[]): Promise<boolean> {
-    const results = await Promise.all(outs.map((out) => (this.store.has(out) ? true : out.isDir ? this.fetchDir(out) : this.fetchObject(out.hash, out.size, out.path))));
+    const results = await Promise.all(outs.map((out) => (this.store.has(out) ? true : out.isDir ? this.fetchDir(out) : this.fetchFile(out))));
     return results.every(Boolean);
+  }
+
+  private async fetchFile(out: PathHash): Promise<boolean> {
+    return this.storeAll([this.fetchObject(out.hash, out.size, out.path)]);
+  }
+
+  /** Waits for these downloads, commits the batch they are in, and says whether all of them are stored. */
+  private async storeAll(fetches: readonly Fetch[]): Promise<boolean> {
+    const staged = await Promise.all(fetches.map((f) => f.staged));
+    await this.batch.commit();
+    const stored = await Promise.all(fetches.map((f) => f.stored));
+    return staged.every(Boolean) && stored.every(Boolean);
   }
 
   private async fetchDir(out: PathHash): Promise<boolean> {
@@ -219,8 +245,8 @@ export class RemoteTransfer {
       this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${problem}`);
       return false;
     }
-    const fetched = await Promise.all(entries.map((e) => (existsSync(this.store.objectPath(e.hash)) ? true : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`))));
-    if (!fetched.every(Boolean)) return false;
+    const fetches = entries.map((e) => (existsSync(this.store.objectPath(e.hash)) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
+    if (!(await this.storeAll(fetches))) return false;
     for (const entry of entries) {
       if (!entry.symlink) continue;
       const linkProblem = validateRemoteSymlink(entry.path, readFileSync(this.store.objectPath(entry.hash), 'utf8'));
@@ -235,19 +261,25 @@ export class RemoteTransfer {
   }
 
   /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
-  private readonly fetching = new Map<string, Promise<boolean>>();
+  private readonly fetching = new Map<string, Fetch>();
 
-  private fetchObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+  private fetchObject(hash: ContentHash, size: number, forPath: string): Fetch {
     let pending = this.fetching.get(hash);
     if (!pending) {
-      pending = this.downloadObject(hash, size, forPath).finally(() => this.fetching.delete(hash));
+      const staged = this.downloadObject(hash, size, forPath);
+      const stored = staged.then((tmp) => (tmp === undefined ? false : this.batch.stage(tmp, this.store.objectPath(hash))));
+      pending = { staged: staged.then((tmp) => tmp !== undefined), stored };
       this.fetching.set(hash, pending);
+      void stored.finally(() => this.fetching.delete(hash));
     }
     return pending;
   }
 
-  /** Downloads one object into the store, re-hashed on the way; false (warned) when missing or corrupt. */
-  private async downloadObject(hash: ContentHash, size: number, forPath: string): Promise<boolean> {
+  /**
+   * Downloads one object to a temp file of the store, re-hashed on the way: the temp's path once its bytes
+   * hash to its name, undefined (warned) when missing or corrupt. The batch gives it its name.
+   */
+  private async downloadObject(hash: ContentHash, size: number, forPath: string): Promise<string | undefined> {
     const name = casKey(hash);
     const outcome = await this.tryRun(async () => {
       const got = await this.backend.get(name);
@@ -271,17 +303,8 @@ export class RemoteTransfer {
     else if (outcome === 'corrupt') {
       this.corrupt.add(name);
       this.warn(`object ${name} (${forPath}) is corrupt: its bytes do not hash to its name; not restored`);
-    } else if (outcome !== FAILED) {
-      // Outside the request queue: the disk's fsyncs overlap the next downloads instead of holding a connection.
-      try {
-        await this.adopt(outcome, this.store.objectPath(hash));
-        return true;
-      } catch (error) {
-        await rm(outcome, { force: true });
-        this.warn(`storing ${name} (${forPath}): ${(error as Error).message}`);
-      }
-    }
-    return false;
+    } else if (outcome !== FAILED) return outcome;
+    return undefined;
   }
 
   /** A small body read into memory, checked, and written in one call (fewer round trips than a stream). */
@@ -358,8 +381,11 @@ export class RemoteTransfer {
     return bytes;
   }
 
+  /** Unique per process by a counter after one random prefix (a random name per object costs a syscall). */
+  private readonly tempPrefix = `remote-${process.pid}-${randomBytes(6).toString('hex')}-`;
+  private temps = 0;
   private tempPath(): string {
-    return join(this.store.tmpDir, `remote-${process.pid}-${randomBytes(6).toString('hex')}`);
+    return join(this.store.tmpDir, `${this.tempPrefix}${++this.temps}`);
   }
 
   private tmpDirMade = false;
@@ -368,10 +394,7 @@ export class RemoteTransfer {
     this.tmpDirMade = true;
   }
 
-  /**
-   * The store's rule for a new object (store.ts): written read-only, fsync'd, then renamed to its name. The
-   * fsyncs are asynchronous, so many are in flight at once and the filesystem commits them together.
-   */
+  /** The store's rule for a new object (store.ts), for one object alone: written read-only, fsync'd, renamed. */
   private async adopt(tmp: string, final: string): Promise<void> {
     const handle = await open(tmp, 'r');
     try {
