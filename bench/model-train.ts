@@ -47,7 +47,7 @@ import { headStepTargets, rpnStepTargets } from '../stages/model/step-targets.js
 import { Amsgrad } from '../stages/train/amsgrad.js';
 import type { BenchResult } from './run.js';
 import { syntheticSample } from './synthetic-sample.js';
-import { median } from './timing.js';
+import { median, timeItAsync } from './timing.js';
 
 /** The `cpu` profile's model params as pipelines/dsb2018.yaml states them (preset and overrides). */
 function cpuProfileModelParams(): Record<string, unknown> {
@@ -180,16 +180,9 @@ function peerInput(caseName: string, { config, batch, rois, positiveRois }: Shar
   };
 }
 
-/** Median wall time of `fn` (awaited), after one warm-up call. */
+/** Median wall time of `fn` (awaited), after one warm-up call, to 0.1 ms. */
 async function medianMs(repeat: number, fn: () => unknown): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  return Math.round(median(times) * 10) / 10;
+  return Math.round((await timeItAsync(repeat, async () => fn())) * 10) / 10;
 }
 
 /** Ours, in this process: the whole step and each part (see the header). */
