@@ -1,5 +1,5 @@
 // Every number of the Mask R-CNN, grouped by the part that uses it (torchvision-style names), with the DSB2018
-// recipe (/work/shared/DSB2018-RECIPE.md; Matterport's KaggleBowlConfig) as the `recipe` preset and a `small`
+// recipe (../shared/DSB2018-RECIPE.md; Matterport's KaggleBowlConfig) as the `recipe` preset and a `small`
 // preset that trains on two CPU cores. Pipelines override single values through params:
 //   configFromParams({preset: 'small', rpn: {nmsThresh: 0.6}})  — unknown keys are errors naming the key path.
 import { StageError } from '../stage-error.js';

@@ -315,7 +315,7 @@ test('the daemon exits by itself after --idle-hours without a question', { skip 
 });
 
 test('the socket lives in .runner/ unless that path passes the 107-byte limit of a unix socket path', () => {
-  assert.equal(fsMonitorSocket('/work/ws'), '/work/ws/.runner/fsmonitor.sock');
+  assert.equal(fsMonitorSocket('/srv/ws'), '/srv/ws/.runner/fsmonitor.sock');
   const deep = '/work' + '/a-rather-long-folder-name'.repeat(5);
   const socket = fsMonitorSocket(deep);
   assert.ok(socket.startsWith(join(tmpdir(), 'runner-fsmonitor-')), socket);
