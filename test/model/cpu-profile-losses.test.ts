@@ -14,6 +14,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as tf from '@tensorflow/tfjs';
+import { syntheticSample } from '../../bench/synthetic-sample.js';
 import { selectBackend } from '../../stages/model/backend.js';
 import { registerWasmTrainingKernels } from '../../stages/model/kernels/wasm/register.js';
 import { configFromParams, trainingNetworkConfig } from '../../stages/model/config.js';
@@ -26,25 +27,6 @@ import { Amsgrad } from '../../stages/train/amsgrad.js';
 const recordFile = fileURLToPath(new URL('./cpu-profile-losses.json', import.meta.url));
 const pipelineFile = fileURLToPath(new URL('../../pipelines/dsb2018.yaml', import.meta.url));
 const steps = 20;
-
-/** Discs of radius 4-14 on a dark background, with their label map (seeded). */
-function discs(size: number, count: number, seed: string) {
-  const rng = seededRng(seed);
-  const data = new Uint8Array(size * size * 3).fill(15);
-  const labels = new Uint16Array(size * size);
-  for (let k = 1; k <= count; k++) {
-    const r = 4 + rng() * 10;
-    const cy = r + rng() * (size - 2 * r);
-    const cx = r + rng() * (size - 2 * r);
-    const shade = 120 + Math.floor(rng() * 130);
-    for (let y = Math.floor(cy - r); y <= cy + r; y++) for (let x = Math.floor(cx - r); x <= cx + r; x++) {
-      if ((y - cy) ** 2 + (x - cx) ** 2 > r * r || labels[y * size + x]) continue;
-      labels[y * size + x] = k;
-      data.fill(shade, (y * size + x) * 3, (y * size + x) * 3 + 3);
-    }
-  }
-  return { image: { width: size, height: size, channels: 3 as const, data }, labels: { width: size, height: size, data: labels, count } };
-}
 
 function cpuProfileNetwork() {
   const pipeline = parse(readFileSync(pipelineFile, 'utf8')) as { profiles: { cpu: { model: { preset: string; config: Record<string, unknown> } } } };
@@ -61,7 +43,7 @@ async function trainLosses(): Promise<number[][]> {
   const s = config.image.size;
   const model = new MaskRcnn(config);
   const optimizer = new Amsgrad({ learningRate: 1e-4 }); // the cpu profile's phase 2
-  const images = [discs(s, 30, 'a'), discs(s, 45, 'b')];
+  const images = [syntheticSample(s, 30, 'a', { shades: true }), syntheticSample(s, 45, 'b', { shades: true })];
   const batch = buildTrainBatch(images, { ...config.image }, seededRng(1));
   const out: number[][] = [];
   for (let step = 0; step < steps; step++) {
