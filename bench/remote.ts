@@ -10,14 +10,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nginxBinary, startNginx } from '../test/cache/remote-helpers.js';
 import type { BenchResult } from './run.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const runnerBin = join(repo, 'bin/runner.js');
-const dataDir = process.env['BENCH_DSB2018_DIR'] ?? join(repo, '../shared/data/dsb2018');
+// Absolute: the pipeline's stage runs in a temp workspace.
+const dataDir = resolve(process.env['BENCH_DSB2018_DIR'] ?? join(repo, '../shared/data/dsb2018'));
 const train = join(dataDir, 'stage1_train');
 
 const PIPELINE = `stages:
