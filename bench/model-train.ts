@@ -78,6 +78,8 @@ export type StepTimes = {
   /** The threads the backend runs with (wasm: XNNPACK's pool as selectBackend reports it; torch: get_num_threads). */
   threads?: number;
   trainStepMs: number | string;
+  /** torch only: the BLAS library it ran on (bench/torch_blas.py; the reference BLAS is not a fair peer). */
+  blas?: string;
 } & Partial<Record<PartKey, number>>;
 
 const partLabels: ['trainStepMs' | PartKey, string][] = [
@@ -327,6 +329,8 @@ export interface TrainComparison {
   /** Per side and thread count, the median over rounds of every part. */
   ours: Record<number, StepTimes>;
   torch: Record<number, StepTimes> | undefined;
+  /** The BLAS torch ran on. */
+  torchBlas?: string;
   load: number[];
 }
 
@@ -361,7 +365,8 @@ export function compare(options: { caseName: string; rounds: number; repeat: num
     };
     const medians = (runs: Record<number, StepTimes[]>): Record<number, StepTimes> =>
       Object.fromEntries(Object.entries(runs).map(([threads, list]) => [threads, Object.fromEntries(partLabels.map(([key]) => [key, medianOf(list, key)]).filter(([, v]) => v !== undefined)) as StepTimes]));
-    return { caseName: options.caseName, threads: options.threads, ours: medians(runsOurs), torch: peer ? medians(runsTorch) : undefined, load };
+    const torchBlas = Object.values(runsTorch)[0]?.[0]?.blas;
+    return { caseName: options.caseName, threads: options.threads, ours: medians(runsOurs), torch: peer ? medians(runsTorch) : undefined, ...(torchBlas ? { torchBlas } : {}), load };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -394,7 +399,7 @@ export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
         value: mine,
         unit: 'ms',
         ...(isStep && vsTorch ? { target: `≤ 1.5x torch (${Math.round(1.5 * theirs)} ms)`, ok: mine <= 1.5 * theirs } : {}),
-        ...(vsTorch ? { note: `torch ${theirs} ms: ${(mine / theirs).toFixed(2)}x${isStep ? `; ${loads}` : ''}` } : isStep ? { note: loads } : {}),
+        ...(vsTorch ? { note: `torch ${theirs} ms: ${(mine / theirs).toFixed(2)}x${isStep ? `; torch on ${c.torchBlas ?? 'an unknown BLAS'}; ${loads}` : ''}` } : isStep ? { note: loads } : {}),
         ...(isStep ? { command } : {}),
       });
     }

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import torchvision
+
+from torch_blas import blas_library
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
@@ -193,7 +195,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(params, cfg["clipNorm"])
         optimizer.step()
 
-    out = {"peer": "torchvision parts", "torch": torch.__version__, "threads": torch.get_num_threads(), "trainStepMs": median_ms(step, args.repeat)}
+    out = {"peer": "torchvision parts", "torch": torch.__version__, "blas": blas_library(), "threads": torch.get_num_threads(), "trainStepMs": median_ms(step, args.repeat)}
     if args.no_parts:
         print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}))
         return
