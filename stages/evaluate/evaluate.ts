@@ -1,9 +1,11 @@
 // `dsb2018 evaluate --pred DIR --truth DATASET_DIR [--ids val.txt] [--classes classes.csv] --metrics FILE
-//   --overlays DIR --overlay-count 12 --submission FILE [--submission-only]`
+//   --overlays DIR --overlay-count 12 [--overlay-modalities a,b] --submission FILE [--submission-only [--images DIR]]`
 // Scores predictions against a compact dataset's label maps with the Kaggle metric (metric.ts): overall, per
 // image and per modality; draws overlay pictures for a sample of images spread over the score range; writes
 // the predictions as a Kaggle submission. With --submission-only (the stage-1 test images, whose labels are
-// not public) it only writes the submission (and prediction-only overlays when --truth gives the images).
+// not public) it only writes the submission, and prediction-only overlays when --images (the DSB-layout folder
+// predict read, e.g. stage1_test) or --truth gives the images. --overlay-modalities draws every image of those
+// modalities instead of a sample: the test images' hardest modalities, judged by eye where no label exists.
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StageError } from '../stage-error.js';
@@ -11,6 +13,7 @@ import { writeAtomically } from '../write-atomically.js';
 import { booleanFlag, numberFlag, optionalStringFlag, stringFlag, type StageProgram } from '../program.js';
 import { imagePath, readIdList, readImage, readManifest, readSample, type SampleInfo } from '../imaging/dataset.js';
 import { decodeInstances, readImagePredictions, readPredictionsManifest, type PredictionsEntry } from '../predict/predictions.js';
+import { imageFolderInputs } from '../predict/predict-inputs.js';
 import { cropsFromLabels } from './crop-mask.js';
 import { datasetScore, scoreImage } from './metric.js';
 import { overlayIndexHtml, writeOverlay, type OverlayEntry } from './overlay.js';
@@ -50,8 +53,12 @@ interface EvaluateOptions {
   ids?: string;
   classes?: string;
   submissionOnly: boolean;
+  /** DSB-layout folder of the images (<id>/images/<id>.png): prediction-only overlays in submission-only mode. */
+  images?: string;
   overlays?: string;
   overlayCount: number;
+  /** Overlays of every image of these modalities instead of a sample over the score range. */
+  overlayModalities?: string[];
   submission?: string;
   metrics?: string;
 }
@@ -70,9 +77,14 @@ export async function evaluate(options: EvaluateOptions, onImage: (done: number,
     });
   }
   if (!options.submissionOnly && !options.truth) throw new StageError('missing required flag --truth (or pass --submission-only)');
+  if (options.images && !options.submissionOnly) throw new StageError('--images is for --submission-only (scoring reads the images of --truth)');
+  if (options.overlayModalities && !options.overlays) throw new StageError('--overlay-modalities needs --overlays (the folder to draw them in)');
+  // Read only when there is something to look up: a test stage with no images (predict's --if-missing empty)
+  // leaves no predictions, and then an absent image folder or classes file is no error.
+  const imageFiles = options.images && entries.length > 0 ? new Map(imageFolderInputs(options.images).map((input) => [input.id, input.file])) : undefined;
   const truthInfo = options.truth ? new Map((await readManifest(options.truth)).map((info) => [info.id, info])) : undefined;
   if (truthInfo && options.truth) checkTruthCovers(entries, truthInfo, options.truth);
-  const classes = options.classes ? await readClasses(options.classes) : undefined;
+  const classes = options.classes && entries.length > 0 ? await readClasses(options.classes) : undefined;
   const modalityOf = (id: string): string => classes?.get(id) ?? truthInfo?.get(id)?.modality ?? 'unknown';
 
   const results: ImageResult[] = [];
@@ -95,7 +107,7 @@ export async function evaluate(options: EvaluateOptions, onImage: (done: number,
   const report = summarise(results, options.submissionOnly);
   if (options.metrics) await writeAtomically(options.metrics, (tmp) => writeFile(tmp, JSON.stringify(report, null, 1) + '\n'));
   if (options.submission) await writeAtomically(options.submission, (tmp) => writeFile(tmp, submissionCsv(rows)));
-  if (options.overlays) await writeOverlays(options, results);
+  if (options.overlays) await writeOverlays(options, results, imageFiles);
   return report;
 }
 
@@ -119,20 +131,30 @@ function summarise(results: readonly ImageResult[], submissionOnly: boolean): Ev
   return { ...(score !== undefined ? { score } : {}), images: results.length, modalities, perImage: [...results] };
 }
 
-async function writeOverlays(options: EvaluateOptions, results: readonly ImageResult[]): Promise<void> {
+/** The images to draw: every image of the listed modalities, else a sample spread over the score range. */
+function overlayPicks(options: EvaluateOptions, results: readonly ImageResult[]): ImageResult[] {
+  if (!options.overlayModalities) return pickOverlaySample(results, options.overlayCount);
+  const wanted = new Set(options.overlayModalities);
+  return results.filter((result) => wanted.has(result.modality)).sort((a, b) => (a.modality < b.modality ? -1 : a.modality > b.modality ? 1 : a.id < b.id ? -1 : 1));
+}
+
+async function writeOverlays(options: EvaluateOptions, results: readonly ImageResult[], imageFiles: Map<string, string> | undefined): Promise<void> {
   const dir = options.overlays!;
   await writeAtomically(dir, async (tmp) => {
     await mkdir(tmp, { recursive: true });
     const entries: OverlayEntry[] = [];
-    // Without the images (submission-only and no --truth) there is nothing to draw on: an empty index.
-    const picked = options.truth ? pickOverlaySample(results, options.overlayCount) : [];
+    // Without the images (submission-only, no --images and no --truth) there is nothing to draw on: an empty index.
+    const picked = options.truth || imageFiles ? overlayPicks(options, results) : [];
     for (const result of picked) {
       const image = await readImagePredictions(options.pred, result.id);
       const predicted = decodeInstances(image).map((instance) => instance.mask);
       let truth: ReturnType<typeof cropsFromLabels> = [];
       let pixels;
-      if (options.submissionOnly) pixels = await readImage(imagePath(options.truth!, result.id));
-      else {
+      if (options.submissionOnly) {
+        const file = imageFiles ? imageFiles.get(result.id) : imagePath(options.truth!, result.id);
+        if (!file) throw new StageError(`${options.images}: no image folder for "${result.id}" (it has predictions)`);
+        pixels = await readImage(file);
+      } else {
         const sample = await readSample(options.truth!, result.id);
         pixels = sample.image;
         truth = cropsFromLabels(sample.labels);
@@ -160,6 +182,8 @@ export const stage: StageProgram = {
     metrics: { type: 'string', description: 'write {score, images, modalities, perImage} to this JSON file' },
     overlays: { type: 'string', description: 'write overlay PNGs and index.html/index.json to this directory' },
     'overlay-count': { type: 'int', min: 0, default: 12, description: 'how many overlay pictures (spread over the score range)' },
+    'overlay-modalities': { type: 'string', description: 'comma-separated modalities (foreground+background, e.g. purpleyellow): overlays of every image of these instead of a sample' },
+    images: { type: 'string', description: 'with --submission-only: DSB-layout folder of the images (<id>/images/<id>.png, e.g. stage1_test) for prediction-only overlays' },
     submission: { type: 'string', description: 'write the predictions as a Kaggle submission CSV (ImageId,EncodedPixels)' },
     'submission-only': { type: 'boolean', default: false, description: 'no scoring: only the submission (and prediction-only overlays)' },
   },
@@ -171,9 +195,15 @@ export const stage: StageProgram = {
       submissionOnly: booleanFlag(flags, 'submission-only'),
       overlayCount,
     };
-    for (const [key, flag] of [['truth', 'truth'], ['ids', 'ids'], ['classes', 'classes'], ['overlays', 'overlays'], ['submission', 'submission'], ['metrics', 'metrics']] as const) {
+    for (const [key, flag] of [['truth', 'truth'], ['ids', 'ids'], ['classes', 'classes'], ['images', 'images'], ['overlays', 'overlays'], ['submission', 'submission'], ['metrics', 'metrics']] as const) {
       const value = optional(flag);
       if (value !== undefined) options[key] = value;
+    }
+    const modalities = optional('overlay-modalities');
+    if (modalities !== undefined) {
+      const list = modalities.split(',').map((m) => m.trim()).filter(Boolean);
+      if (list.length === 0) throw new StageError('--overlay-modalities: expected a comma-separated list of modalities, e.g. purpleyellow,purplewhite');
+      options.overlayModalities = list;
     }
     const report = await evaluate(options, (done, total) => context.events.progress(done, total, 'image'));
     const summary: Record<string, number> = { images: report.images };

@@ -70,6 +70,8 @@ test('the quick profile runs every stage, then runs nothing, then reruns only wh
   assert.equal(evaluation.images, 2);
   assert.ok(existsSync(join(build, 'overlays/index.html')));
   assert.match(readFileSync(join(build, 'submission.csv'), 'utf8'), /^ImageId,EncodedPixels/);
+  // No stage-1 test images here (the quick profile's data root is absent): an empty submission and overlay index.
+  assert.deepEqual(json('test-overlays/index.json'), []);
 
   const second = runner(dir, ['run', 'pipelines/dsb2018.yaml', ...shrink]);
   assert.equal(second.status, 0, second.stderr.slice(-3000));

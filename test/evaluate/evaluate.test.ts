@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -85,6 +85,49 @@ test('submission-only mode needs no labels and still writes one row per nucleus'
   const report = await evaluate({ pred, submissionOnly: true, submission: join(dir, 'sub.csv'), overlayCount: 12 });
   assert.equal(report.score, undefined);
   assert.equal(readFileSync(join(dir, 'sub.csv'), 'utf8').split('\n').length, 5);
+});
+
+/** A DSB-layout folder (<id>/images/<id>.png) holding the fixture's two images, as stage1_test ships. */
+async function imageFolder(dir: string): Promise<string> {
+  const images = join(dir, 'images-dsb');
+  for (const id of ['a', 'b']) {
+    mkdirSync(join(images, id, 'images'), { recursive: true });
+    await sharp(Buffer.alloc(W * H * 3, 90), { raw: { width: W, height: H, channels: 3 } }).png().toFile(join(images, id, 'images', `${id}.png`));
+  }
+  return images;
+}
+
+test('submission-only overlays from a DSB-layout image folder: every image of the chosen modalities, predictions only', async () => {
+  const { dir, pred } = await fixture();
+  const images = await imageFolder(dir);
+  writeFileSync(join(dir, 'classes.csv'), 'filename,foreground,background\na.png,white,black\nb.png,purple,yellow\n');
+  const common = { pred, images, classes: join(dir, 'classes.csv'), submissionOnly: true, overlayCount: 12 } as const;
+  await evaluate({ ...common, overlays: join(dir, 'hard'), overlayModalities: ['purpleyellow'] });
+  const index = JSON.parse(readFileSync(join(dir, 'hard', 'index.json'), 'utf8')) as Array<{ id: string; modality: string; score?: number }>;
+  assert.deepEqual(index.map((e) => [e.id, e.modality, e.score]), [['b', 'purpleyellow', undefined]]);
+  assert.deepEqual(readdirSync(join(dir, 'hard')).sort(), ['b.png', 'index.html', 'index.json']);
+  // Image "a" has two predicted nuclei: its overlay holds blue outlines and no red (there is no truth to draw).
+  await evaluate({ ...common, overlays: join(dir, 'white'), overlayModalities: ['whiteblack'] });
+  const { data, info } = await sharp(join(dir, 'white', 'a.png')).raw().toBuffer({ resolveWithObject: true });
+  let blue = 0;
+  let red = 0;
+  for (let p = 0; p < info.width * info.height; p++) {
+    const [r, g, b] = [data[p * info.channels]!, data[p * info.channels + 1]!, data[p * info.channels + 2]!];
+    if (r === 0 && g === 170 && b === 255) blue++;
+    if (r === 255 && g === 0 && b === 0) red++;
+  }
+  assert.ok(blue > 0, 'predicted outlines drawn');
+  assert.equal(red, 0, 'no truth outlines');
+});
+
+test('--images is refused when scoring, --overlay-modalities without --overlays, and an image missing from --images is named', async () => {
+  const { dir, truth, pred } = await fixture();
+  const images = await imageFolder(dir);
+  await assert.rejects(evaluate({ pred, truth, images, submissionOnly: false, overlayCount: 0 }), /--images is for --submission-only/);
+  await assert.rejects(evaluate({ pred, images, submissionOnly: true, overlayCount: 0, overlayModalities: ['x'] }), /--overlay-modalities needs --overlays/);
+  rmSync(join(images, 'b'), { recursive: true });
+  await assert.rejects(evaluate({ pred, images, submissionOnly: true, overlayCount: 12, overlays: join(dir, 'ov') }), /no image folder for "b"/);
+  assert.equal(existsSync(join(dir, 'ov')), false, 'nothing half-written');
 });
 
 test('an id list restricts the images, and an id without predictions is an error naming the line', async () => {
