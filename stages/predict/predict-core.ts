@@ -4,6 +4,8 @@
 //   check:   would the image end with no mask once post-processed? (the recipe's `masks.sum() < 2`)
 //   pass 2:  for those images only, detect on the image pasted top-left into a 4H x 4W black canvas (same TTA),
 //            and crop the instances back to the image
+//   zoom:    (off by default) images whose first-pass nuclei are too small for the network are predicted again
+//            at twice the scale, as four tiles or through a 2S network (small-nuclei.ts), which replaces pass 1
 //
 // The detector is a plain function, so tests drive this with a stub and the stage with MaskRcnn.detectImages.
 import type { Image8 } from '../imaging/dataset.js';
@@ -12,6 +14,7 @@ import { cropArea, subCrop, tightenCrop, type CropMask } from '../evaluate/crop-
 import { cleanMasks, defaultCleanOptions, type CleanOptions } from '../postprocess/clean-masks.js';
 import type { Box, MaskInstance } from './predictions.js';
 import { cropBackInstances, defaultScaleDownOptions, needsScaleDownRetry, pasteTopLeft, type ScaleDownOptions } from './scale-down.js';
+import { cropImage, defaultSmallNucleiOptions, mergeTiles, needsZoom, quarterTiles, tileOverlap, type SmallNucleiOptions } from './small-nuclei.js';
 import { defaultFlipMergeOptions, flipInstancesBack, mergeFlipUnion, type FlipMergeOptions } from './tta.js';
 
 /** Images as they are read -> one Detection per image, at each image's own size (MaskRcnn.detectImages fits). */
@@ -28,6 +31,8 @@ export interface PredictOptions {
   scaleDown: ScaleDownOptions;
   /** The post-processing the retry check assumes (the postprocess stage's defaults). */
   retryCheck: CleanOptions;
+  /** A second look, at twice the scale, at images whose nuclei are too small for the network. */
+  smallNuclei: SmallNucleiOptions;
 }
 
 export const defaultPredictOptions: PredictOptions = {
@@ -36,7 +41,17 @@ export const defaultPredictOptions: PredictOptions = {
   scaleDownRetry: true,
   scaleDown: defaultScaleDownOptions,
   retryCheck: defaultCleanOptions,
+  smallNuclei: defaultSmallNucleiOptions,
 };
+
+/** The detectors predictImages may call: at the network's input size S, and (for the upscale zoom) at 2S. */
+export interface Detectors {
+  detect: DetectFn;
+  /** The input size S the first detector molds images to. */
+  networkSize: number;
+  /** The same weights at 2S; required when smallNuclei.mode is 'upscale'. */
+  detectUpscaled?: DetectFn;
+}
 
 export interface ImageOutcome {
   instances: MaskInstance[];
@@ -44,6 +59,8 @@ export interface ImageOutcome {
   retried: boolean;
   /** …and its instances replaced the first pass's. */
   retryUsed: boolean;
+  /** The first pass's nuclei were too small: these instances come from the zoomed pass. */
+  zoomed: boolean;
 }
 
 /** Mirrors an image left-right (any channel count). */
@@ -110,20 +127,41 @@ function keptPixels(instances: readonly MaskInstance[], width: number, height: n
   return cleanMasks(instances, width, height, check).instances.reduce((sum, instance) => sum + cropArea(instance.mask), 0);
 }
 
+/** The zoomed pass for these images (see small-nuclei.ts): their instances at twice the scale. */
+async function zoomIn(images: Image8[], firstPass: MaskInstance[][], detectors: Detectors, options: PredictOptions): Promise<MaskInstance[][]> {
+  if (options.smallNuclei.mode === 'upscale') {
+    if (!detectors.detectUpscaled) throw new Error('predict: the upscale zoom needs a detector at twice the input size');
+    return detectWithTta(images, detectors.detectUpscaled, options);
+  }
+  const tiling = images.map((image, i) => quarterTiles(image.width, image.height, tileOverlap(firstPass[i]!)));
+  const tileImages = images.flatMap((image, i) => tiling[i]!.map((tile) => cropImage(image, tile)));
+  const perTile = await detectWithTta(tileImages, detectors.detect, options);
+  return images.map((image, i) => mergeTiles(perTile.slice(4 * i, 4 * i + 4), tiling[i]!, image.width, image.height));
+}
+
 /**
- * Predicts a group of images (one detector call, two with TTA, plus one for the retried images). The retry's
- * instances replace the first pass's when they keep more mask pixels after post-processing.
+ * Predicts a group of images (one detector call, two with TTA, plus one for the retried images and one for
+ * the zoomed ones). The retry's instances replace the first pass's when they keep more mask pixels after
+ * post-processing; the zoomed pass replaces it outright.
  */
-export async function predictImages(images: Image8[], detect: DetectFn, options: PredictOptions = defaultPredictOptions): Promise<ImageOutcome[]> {
+export async function predictImages(images: Image8[], detectors: Detectors | DetectFn, options: PredictOptions = defaultPredictOptions): Promise<ImageOutcome[]> {
   if (images.length === 0) return [];
+  const { detect, networkSize } = typeof detectors === 'function' ? { detect: detectors, networkSize: 0 } : detectors;
   const first = await detectWithTta(images, detect, options);
-  const outcomes: ImageOutcome[] = first.map((instances) => ({ instances, retried: false, retryUsed: false }));
+  const outcomes: ImageOutcome[] = first.map((instances) => ({ instances, retried: false, retryUsed: false, zoomed: false }));
+
+  const zoom = images.map((image, index) => ({ image, index })).filter(({ image, index }) => needsZoom(first[index]!, image.width, image.height, networkSize, options.smallNuclei));
+  if (zoom.length > 0) {
+    if (typeof detectors === 'function') throw new Error('predict: the small-nuclei zoom needs the detectors and the network size');
+    const zoomed = await zoomIn(zoom.map(({ image }) => image), zoom.map(({ index }) => first[index]!), detectors, options);
+    zoom.forEach(({ index }, k) => (outcomes[index] = { instances: zoomed[k]!, retried: false, retryUsed: false, zoomed: true }));
+  }
   if (!options.scaleDownRetry) return outcomes;
 
   const retry = images
     .map((image, index) => ({ image, index }))
     .filter(({ image, index }) => {
-      const cleaned = cleanMasks(first[index]!, image.width, image.height, options.retryCheck).instances;
+      const cleaned = cleanMasks(outcomes[index]!.instances, image.width, image.height, options.retryCheck).instances;
       return needsScaleDownRetry(cleaned, image.width, image.height, options.scaleDown);
     });
   if (retry.length === 0) return outcomes;
@@ -132,8 +170,9 @@ export async function predictImages(images: Image8[], detect: DetectFn, options:
   retry.forEach(({ image, index }, k) => {
     const { width, height } = image;
     const instances = cropBackInstances(second[k]!, width, height);
-    const better = keptPixels(instances, width, height, options.retryCheck) > keptPixels(first[index]!, width, height, options.retryCheck);
-    outcomes[index] = { instances: better ? instances : first[index]!, retried: true, retryUsed: better };
+    const current = outcomes[index]!.instances;
+    const better = keptPixels(instances, width, height, options.retryCheck) > keptPixels(current, width, height, options.retryCheck);
+    outcomes[index] = { instances: better ? instances : current, retried: true, retryUsed: better, zoomed: outcomes[index]!.zoomed && !better };
   });
   return outcomes;
 }

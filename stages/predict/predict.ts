@@ -3,6 +3,8 @@
 // A trained checkpoint + images -> a predictions directory (predictions.ts): per image, the instances with their
 // scores, boxes and masks, still overlapping (the postprocess stage cleans them). The recipe's order:
 // predict with TTA (predict-core.ts: left-right flip, union rule) and the scale-down retry here, then postprocess.
+// --small-nuclei (off by default) adds a second look at twice the scale for images whose nuclei are too small
+// for the network (small-nuclei.ts).
 // The model's config is the one the checkpoint was trained with (its meta.config); only the detection
 // thresholds can be changed here.
 import { existsSync } from 'node:fs';
@@ -15,7 +17,8 @@ import { backendPreferences, selectBackend, type BackendPreference } from '../mo
 import { loadCheckpoint, readCheckpointMeta } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
 import { MaskRcnn } from '../model/mask-rcnn.js';
-import { defaultPredictOptions, predictImages, ttaModes, type DetectFn, type PredictOptions, type TtaMode } from './predict-core.js';
+import { defaultPredictOptions, predictImages, ttaModes, type Detectors, type PredictOptions, type TtaMode } from './predict-core.js';
+import { smallNucleiModes, type SmallNucleiMode } from './small-nuclei.js';
 import { datasetInputs, imageFolderSelection, readInputImage, type PredictInput } from './predict-inputs.js';
 import { PredictionsWriter, encodeInstances } from './predictions.js';
 
@@ -41,6 +44,9 @@ export interface PredictSummary {
   /** Images that took the scale-down retry, and those whose result it replaced. */
   retries: number;
   retries_used: number;
+  /** Images predicted again at twice the scale (--small-nuclei), and the mode. */
+  zoomed: number;
+  small_nuclei: SmallNucleiMode;
   backend: string;
   tta: TtaMode;
   load_seconds: number;
@@ -74,22 +80,32 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
   if (run.inputs.length === 0) {
     // Nothing to predict (--if-missing empty without the images): an empty predictions directory, no model.
     await writeAtomically(run.out, (tmp) => new PredictionsWriter(tmp).finish());
-    return { images: 0, instances: 0, seconds_per_image: 0, retries: 0, retries_used: 0, backend: 'none', tta: run.options.tta, load_seconds: 0 };
+    return { images: 0, instances: 0, seconds_per_image: 0, retries: 0, retries_used: 0, zoomed: 0, small_nuclei: run.options.smallNuclei.mode, backend: 'none', tta: run.options.tta, load_seconds: 0 };
   }
   const backend = await selectBackend(run.backend, events.log, { threads: run.threads });
   const loadStart = performance.now();
   const model = new MaskRcnn(config);
+  // The upscale zoom: the same weights in a network molding to twice the input size.
+  const upscaled = run.options.smallNuclei.mode === 'upscale' ? new MaskRcnn({ ...config, image: { ...config.image, size: 2 * config.image.size } }) : undefined;
   try {
-    model.build();
-    const loaded = await loadCheckpoint(run.checkpoint, model.store);
-    for (const tensor of Object.values(loaded.extra)) tensor.dispose();
+    for (const network of upscaled ? [model, upscaled] : [model]) {
+      network.build();
+      const loaded = await loadCheckpoint(run.checkpoint, network.store);
+      for (const tensor of Object.values(loaded.extra)) tensor.dispose();
+    }
     const loadSeconds = (performance.now() - loadStart) / 1000;
     events.log(
       `predict: ${run.inputs.length} images, ${config.backbone.name} at ${config.image.size}, tta ${run.options.tta}, ` +
         `scale-down retry ${run.options.scaleDownRetry ? 'on' : 'off'}, mask threshold ${config.detection.maskThreshold}, ` +
-        `min confidence ${config.detection.minConfidence}`,
+        `min confidence ${config.detection.minConfidence}, small nuclei ${run.options.smallNuclei.mode}` +
+        (run.options.smallNuclei.mode === 'none' ? '' : ` (under ${run.options.smallNuclei.minDiameter} px at the network's scale)`),
     );
-    const detect: DetectFn = (images) => model.detectImages(images);
+    const detectors: Detectors = {
+      detect: (images) => model.detectImages(images),
+      networkSize: config.image.size,
+      ...(upscaled ? { detectUpscaled: (images) => upscaled.detectImages(images) } : {}),
+    };
+    let zoomed = 0;
     let instances = 0;
     let retries = 0;
     let retriesUsed = 0;
@@ -99,13 +115,14 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
       for (let start = 0; start < run.inputs.length; start += run.batch) {
         const group = run.inputs.slice(start, start + run.batch);
         const images = await Promise.all(group.map(readInputImage));
-        const outcomes = await predictImages(images, detect, run.options);
+        const outcomes = await predictImages(images, detectors, run.options);
         for (const [k, outcome] of outcomes.entries()) {
           const { width, height } = images[k]!;
           await writer.add({ id: group[k]!.id, width, height, instances: encodeInstances(outcome.instances, width, height) });
           instances += outcome.instances.length;
           if (outcome.retried) retries++;
           if (outcome.retryUsed) retriesUsed++;
+          if (outcome.zoomed) zoomed++;
           if (outcome.retried) events.log(`predict: ${group[k]!.id}: no mask left, scale-down retry ${outcome.retryUsed ? 'kept' : 'found no more'}`);
         }
         events.progress(start + group.length, run.inputs.length, 'image');
@@ -119,12 +136,15 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
       seconds_per_image: run.inputs.length > 0 ? seconds / run.inputs.length : 0,
       retries,
       retries_used: retriesUsed,
+      zoomed,
+      small_nuclei: run.options.smallNuclei.mode,
       backend: backend.name,
       tta: run.options.tta,
       load_seconds: loadSeconds,
     };
   } finally {
     model.dispose();
+    upscaled?.dispose();
   }
 }
 
@@ -155,7 +175,12 @@ export async function predictRunFromFlags(flags: FlagValues, warn: (message: str
     checkpoint: stringFlag(flags, 'checkpoint'),
     inputs,
     out: stringFlag(flags, 'out'),
-    options: { ...defaultPredictOptions, tta, scaleDownRetry: booleanFlag(flags, 'scale-down-retry') },
+    options: {
+      ...defaultPredictOptions,
+      tta,
+      scaleDownRetry: booleanFlag(flags, 'scale-down-retry'),
+      smallNuclei: { mode: enumFlag(flags, 'small-nuclei', smallNucleiModes), minDiameter: numberFlag(flags, 'small-nuclei-diameter') },
+    },
     ...(maskThreshold !== undefined ? { maskThreshold } : {}),
     ...(minConfidence !== undefined ? { minConfidence } : {}),
     backend,
@@ -179,6 +204,8 @@ export const stage: StageProgram = {
     out: { type: 'string', required: true, description: 'predictions directory to write (replaced atomically)' },
     tta: { type: 'enum', values: ttaModes, default: 'hflip', description: 'test-time augmentation: none, or hflip (union with the flipped pass, IoU > 0.1)' },
     'scale-down-retry': { type: 'bool', default: true, description: 'predict an image left without masks again in a 4H x 4W canvas' },
+    'small-nuclei': { type: 'enum', values: smallNucleiModes, default: 'none', description: 'images whose nuclei are too small for the network: predict again at twice the scale as 4 tiles (tile) or through a 2x network (upscale)' },
+    'small-nuclei-diameter': { type: 'number', min: 1, default: 10, description: 'with --small-nuclei: zoom when the median nucleus is narrower than this many network pixels' },
     'mask-threshold': { type: 'number', min: 0, max: 1, description: 'mask probability threshold (default: the checkpoint config\'s, recipe 0.35)' },
     'min-confidence': { type: 'number', min: 0, max: 1, description: 'drop detections scoring below this (default: the checkpoint config\'s, recipe 0.75)' },
     backend: { type: 'enum', values: backendPreferences, default: 'auto', description: 'tfjs backend' },
@@ -192,7 +219,7 @@ export const stage: StageProgram = {
     events.metric({ ...summary });
     events.log(
       `predict: ${summary.images} images, ${summary.instances} instances, ${summary.seconds_per_image.toFixed(2)} s/image on ${summary.backend}, ` +
-        `${summary.retries} scale-down retries (${summary.retries_used} kept)`,
+        `${summary.retries} scale-down retries (${summary.retries_used} kept), ${summary.zoomed} zoomed (${summary.small_nuclei})`,
     );
     const metricsFile = optionalStringFlag(flags, 'metrics');
     if (metricsFile) await writeAtomically(metricsFile, (tmp) => writeFile(tmp, JSON.stringify(summary, null, 1) + '\n'));
