@@ -122,7 +122,10 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
           instances += outcome.instances.length;
           if (outcome.retried) retries++;
           if (outcome.retryUsed) retriesUsed++;
-          if (outcome.zoomed) zoomed++;
+          if (outcome.zoomed) {
+            zoomed++;
+            events.log(`predict: ${group[k]!.id}: nuclei too small at ${config.image.size} px, predicted again at twice the scale (${run.options.smallNuclei.mode})`);
+          }
           if (outcome.retried) events.log(`predict: ${group[k]!.id}: no mask left, scale-down retry ${outcome.retryUsed ? 'kept' : 'found no more'}`);
         }
         events.progress(start + group.length, run.inputs.length, 'image');
