@@ -4,7 +4,7 @@
 # post-processing params, into a folder of its own. Run it in the workspace of results/reproduce.sh.
 #   results/evaluate-checkpoint.sh <checkpoint dir> <out dir> [stage1_test folder] [-- extra predict flags]
 # e.g. results/evaluate-checkpoint.sh build/dsb2018/checkpoints/phase1/best build/eval-phase1
-#      results/evaluate-checkpoint.sh build/dsb2018/checkpoints/phase1/best build/eval-tile -- --small-nuclei tile
+#      results/evaluate-checkpoint.sh build/dsb2018/checkpoints/phase1/best build/eval-no-zoom -- --small-nuclei none
 # With a stage1_test folder it also writes <out>/stage1_test_submission.csv (Kaggle format) for that model and
 # overlays of the test images of the hardest modalities. DSB2018_BUILD names the workspace's build folder
 # (default build/dsb2018), so a newer checkout can score a checkpoint of a run that is still training elsewhere.
@@ -19,8 +19,10 @@ if [ $# -gt 0 ] && [ "$1" = -- ]; then shift; fi
 build=${DSB2018_BUILD:-build/dsb2018}
 data=$build/prepared
 ids=$build/split/val.txt
-# The cpu profile's values (pipelines/dsb2018.yaml, profiles.cpu.predict and params.postprocess), then any extra.
-predict=(--tta hflip --scale-down-retry true --mask-threshold 0.5 --min-confidence 0.5 --backend wasm "$@")
+# The cpu profile's values (pipelines/dsb2018.yaml, profiles.cpu.predict and params.postprocess), then any
+# extra flags (a flag given twice takes its last value, so extras override the profile's).
+predict=(--tta hflip --scale-down-retry true --mask-threshold 0.5 --min-confidence 0.5 --small-nuclei tile
+  --small-nuclei-diameter 24 --backend wasm "$@")
 post=(--min-area 10 --fill-holes true --closing true --remove-overlap true --pieces largest)
 mkdir -p "$out"
 node bin/dsb2018.js predict --checkpoint "$checkpoint" --data "$data" --ids "$ids" "${predict[@]}" \
