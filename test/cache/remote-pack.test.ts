@@ -1,10 +1,13 @@
 // Packs (cache/remote/pack.ts) against an in-process HTTP cache that misbehaves on request: a pull of a folder
 // of many small files is a handful of GETs; a pack or index that is missing, altered, cut short or malformed
-// costs per-object GETs and a warning, never a wrong byte.
+// costs per-object GETs and a warning, never a wrong byte; gc --remote keeps a pack as long as its record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FileBackend } from '../../cache/remote/file.js';
+import { collectRemote } from '../../cache/remote/gc.js';
 import { HttpBackend } from '../../cache/remote/http.js';
 import { PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, splitPack, type PackIndex } from '../../cache/remote/pack.js';
 import { acKey, RemoteTransfer, type TransferOptions } from '../../cache/remote/transfer.js';
@@ -275,4 +278,43 @@ test('splitPack cuts a stream at any chunk boundary, delivers empty members, and
   }
   await assert.rejects(splitPack((async function* () { yield Buffer.from('abcdefgh'); })(), members, () => {}), /longer than its 3 members/);
   await assert.rejects(splitPack((async function* () { yield Buffer.from('abcd'); })(), members, () => {}), /ended after 2 of its 3 members/);
+});
+
+test('gc --remote (file://) keeps a live record\'s pack and index, drops malformed and stray indexes, and drops a pack with its record; dry run removes nothing', async () => {
+  const root = tempDir('runner-pack-gc-');
+  const backend = new FileBackend(pathToFileURL(root));
+  const { store, record, dir } = await producer(100);
+  const up = new RemoteTransfer(backend, store, { warn: (m) => assert.fail(m) });
+  assert.equal(await up.pushRecord(record), true);
+  const indexName = packIndexKey(dir.hash);
+  const index = JSON.parse(readFileSync(join(root, indexName), 'utf8')) as PackIndex;
+  // An index that is not JSON-shaped right, and a well-formed one for a manifest no record names.
+  const malformed = packIndexKey(sha256('malformed') as ContentHash);
+  writeFileSync(join(root, malformed), JSON.stringify({ ...index, size: 'big' }));
+  const strayManifest = sha256('a manifest nobody names') as ContentHash;
+  const stray = packIndexKey(strayManifest);
+  writeFileSync(join(root, stray), JSON.stringify({ ...index, manifest: strayManifest }));
+  const listing = (): string[] => ['ac', 'cas'].flatMap((d) => readdirSync(join(root, d)).map((n) => `${d}/${n}`)).sort();
+  const before = listing();
+  const later = Date.now() + 2 * 3600_000;
+
+  const dry = await collectRemote(backend, { dryRun: true, now: later });
+  assert.equal(dry.records, 1);
+  assert.equal(dry.packIndexes, 3);
+  assert.deepEqual([...dry.deadPackIndexes].sort(), [malformed, stray].sort());
+  assert.deepEqual(dry.orphans, []);
+  assert.deepEqual(listing(), before, 'a dry run removes nothing');
+
+  const real = await collectRemote(backend, { dryRun: false, now: later });
+  assert.deepEqual([...real.deadPackIndexes].sort(), [malformed, stray].sort());
+  assert.deepEqual(listing(), before.filter((k) => k !== malformed && k !== stray));
+  assert.ok(existsSync(join(root, indexName)) && existsSync(join(root, 'cas', index.pack)), 'the live pack and its index stay');
+
+  // Without its record, the index is garbage and its pack an orphan like the objects.
+  rmSync(join(root, acKey(KEY)));
+  const gone = await collectRemote(backend, { dryRun: false, now: later });
+  assert.deepEqual(gone.deadPackIndexes, [indexName]);
+  assert.ok(gone.orphans.some((o) => o.key === `cas/${index.pack}`));
+  assert.deepEqual(listing(), []);
+  up.close();
 });
