@@ -19,6 +19,8 @@ import type { ObjectKey } from './backend.js';
 export const PACK_MIN_OBJECTS = 64;
 /** Objects up to this size go into a pack; larger ones stream on their own at the network's rate. */
 export const PACK_OBJECT_MAX_BYTES = 1 << 20;
+/** No pack larger than this is made (a server's body limit, S3's 5 GB for one PUT): such a folder goes object by object. */
+export const PACK_MAX_BYTES = 1 << 30;
 /** The largest `objectMaxBytes` an index may name: a reader holds one object of that size in memory. */
 export const PACK_OBJECT_MAX_LIMIT = 64 << 20;
 

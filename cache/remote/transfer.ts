@@ -28,7 +28,7 @@ import type { Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { PACK_FORMAT, PACK_MIN_OBJECTS, PACK_VERSION, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, PackCut, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_VERSION, packSize, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, PackCut, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
 import { validatePackIndex, validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
@@ -603,7 +603,8 @@ export class RemoteTransfer {
     }
     if (!(await this.uploadAll([...blobs.values()]))) return false;
     if (!(await this.uploadAll(manifests))) return false;
-    for (const dir of dirs) if (!(await this.pushPack(dir.manifest, dir.entries))) return false;
+    // A pack only speeds up pulls: one that could not be sent is a warning, and the record still goes.
+    for (const dir of dirs) await this.pushPack(dir.manifest, dir.entries);
     const bytes = Buffer.from(JSON.stringify(record) + '\n');
     const sent = await this.tryRun(() => this.backend.put(name, { bytes }, sha256(bytes)));
     if (sent === FAILED) return false;
@@ -626,12 +627,13 @@ export class RemoteTransfer {
 
   /**
    * The pack of a directory out and then its index (pack.ts), after the objects and the manifest they stand
-   * for: when the manifest has PACK_MIN_OBJECTS small objects or more and the remote has no index for it (or
-   * this process found its pack or index bad). True when there is nothing to send or it was sent.
+   * for: when the manifest has PACK_MIN_OBJECTS small objects or more (PACK_MAX_BYTES in all at most) and the
+   * remote has no index for it (or this process found its pack or index bad). True when there is nothing to
+   * send or it was sent; false after a warning.
    */
   private async pushPack(manifest: ContentHash, entries: readonly ManifestEntry[]): Promise<boolean> {
     const members = packMembers(entries, PACK_OBJECT_MAX_BYTES);
-    if (members.length < PACK_MIN_OBJECTS) return true;
+    if (members.length < PACK_MIN_OBJECTS || packSize(members) > PACK_MAX_BYTES) return true;
     const indexName = packIndexKey(manifest);
     if (!this.corrupt.has(indexName)) {
       const has = await this.tryRun(() => this.backend.has(indexName));

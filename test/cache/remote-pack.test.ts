@@ -318,3 +318,22 @@ test('gc --remote (file://) keeps a live record\'s pack and index, drops malform
   assert.deepEqual(listing(), []);
   up.close();
 });
+
+test('a pack index the server refuses is a warning; the record is pushed all the same and a pull goes object by object', async (t) => {
+  const h = await harness();
+  t.after(() => h.server.stop());
+  const { store, record, workspace, dir } = await producer(100);
+  h.server.fault = (req) => (req.method === 'PUT' && req.url === `/${packIndexKey(dir.hash)}` ? 'status500' : undefined);
+  const up = h.transfer(store, { attempts: 1 });
+  assert.equal(await up.pushRecord(record), true);
+  assert.equal(up.stats.errors, 1);
+  assert.match(h.warnings.join('\n'), new RegExp(`PUT .*${packIndexKey(dir.hash)}: HTTP 500`));
+  assert.equal(h.server.log.at(-1)!.path, acKey(KEY), 'the record, last');
+  up.close();
+  h.server.fault = () => undefined;
+  h.warnings.length = 0;
+  const { target, transfer } = await pullInto(h);
+  assertSameTree(workspace, target, 100);
+  assert.equal(transfer.stats.errors, 0, h.warnings.join('\n'));
+  transfer.close();
+});
