@@ -327,6 +327,10 @@ export class RemoteTransfer {
       this.warn(`pack index ${indexName} of ${out.path} is unusable: ${checked}; fetching its objects one by one`);
       return undefined;
     }
+    // Another out with the same objects may have started fetching them while the index came.
+    let stillNeeded = 0;
+    for (const member of checked.members) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) stillNeeded++;
+    if (stillNeeded < PACK_MIN_OBJECTS) return undefined;
     const wanted = new Map<string, PackWant>();
     const pathOf = new Map<string, string>();
     for (const entry of entries) if (!pathOf.has(entry.hash)) pathOf.set(entry.hash, entry.path);

@@ -337,3 +337,32 @@ test('a pack index the server refuses is a warning; the record is pushed all the
   assert.equal(transfer.stats.errors, 0, h.warnings.join('\n'));
   transfer.close();
 });
+
+test('two outs with the same files, pulled at once, read the pack once', async (t) => {
+  const h = await harness();
+  t.after(() => h.server.stop());
+  const { store, workspace, dir } = await producer(100);
+  const copy = join(workspace, 'copy');
+  mkdirSync(copy);
+  for (let i = 0; i < 100; i++) writeFileSync(join(copy, `g${i}.txt`), body(i));
+  const copyOut = await store.save(workspace, 'copy');
+  const record: RunRecord = { key: KEY, cmd: 'make', deps: [], params: {}, outs: [dir, copyOut], durationMs: 5, createdAt: new Date().toISOString() };
+  const up = h.transfer(store);
+  assert.equal(await up.pushRecord(record), true, h.warnings.join('\n'));
+  up.close();
+  const packs = [dir, copyOut].map((o) => `cas/${(JSON.parse(h.server.objects.get(packIndexKey(o.hash))!.toString()) as PackIndex).pack}`);
+  const local = new Store(join(tempDir('runner-pack-b-'), 'cache'));
+  const down = h.transfer(local);
+  const requests = h.server.log.length;
+  assert.notEqual(await down.fetchRecord(KEY, ['out', 'copy']), undefined, h.warnings.join('\n'));
+  const gets = h.server.log.slice(requests).filter((r) => r.method === 'GET').map((r) => r.path);
+  assert.equal(gets.filter((p) => packs.includes(p)).length, 1, gets.join(' '));
+  assert.ok(gets.length < 10, gets.join(' '));
+  const target = tempDir('runner-pack-restore-');
+  for (const out of record.outs) await local.restore(target, out);
+  for (let i = 0; i < 100; i++) assert.equal(readFileSync(join(target, `copy/g${i}.txt`), 'utf8'), body(i));
+  assertSameTree(workspace, target, 100);
+  assert.equal(down.stats.errors, 0, h.warnings.join('\n'));
+  assert.deepEqual(readdirSync(local.tmpDir), []);
+  down.close();
+});
