@@ -6,8 +6,8 @@
 //               (object-batch.ts: durable in batches, not one fsync per object); a record or manifest is validated
 //               (validate.ts) before it can shape a restore. Missing or corrupt objects are warnings that name
 //               them; the stage is then a miss and runs.
-//   order       push uploads a record's blobs, then its directory manifests, then the record (ac/) last, so
-//               a killed push leaves no record naming a missing object.
+//   order       push uploads a record's blobs, then its directory manifests, then their packs and pack
+//               indexes, then the record (ac/) last, so a killed push leaves no record naming a missing object.
 //   economy     objects the remote has are not re-sent (HEAD first, results remembered for the run); requests
 //               run in parallel up to a bound, over keep-alive connections. A directory out of many small
 //               objects also gets a pack (pack.ts): one GET instead of one per object, each object in it
@@ -28,7 +28,7 @@ import type { Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_VERSION, packSize, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, PackCut, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
 import { validatePackIndex, validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
