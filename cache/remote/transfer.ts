@@ -6,10 +6,12 @@
 //               (object-batch.ts: durable in batches, not one fsync per object); a record or manifest is validated
 //               (validate.ts) before it can shape a restore. Missing or corrupt objects are warnings that name
 //               them; the stage is then a miss and runs.
-//   order       push uploads a record's blobs, then its directory manifests, then the record (ac/) last, so
-//               a killed push leaves no record naming a missing object.
+//   order       push uploads a record's blobs, then its directory manifests, then their packs and pack
+//               indexes, then the record (ac/) last, so a killed push leaves no record naming a missing object.
 //   economy     objects the remote has are not re-sent (HEAD first, results remembered for the run); requests
-//               run in parallel up to a bound, over keep-alive connections.
+//               run in parallel up to a bound, over keep-alive connections. A directory out of many small
+//               objects also gets a pack (pack.ts): one GET instead of one per object, each object in it
+//               re-hashed on its own; whatever the pack does not deliver is fetched object by object.
 //   failure     never fatal: transient errors (timeouts, resets, 5xx, truncated bodies) are retried with
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
@@ -26,7 +28,8 @@ import type { Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
+import { validatePackIndex, validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
   /** Parallel requests at most. */
@@ -84,6 +87,23 @@ interface Fetch {
 }
 
 const PRESENT: Fetch = { staged: Promise.resolve(true), stored: Promise.resolve(true) };
+
+/** An object a pack is to deliver: settled with its verified temp, or with a per-object download instead. */
+interface PackWant {
+  size: number;
+  forPath: string;
+  settled: boolean;
+  settle: (tmp: string | undefined | Promise<string | undefined>) => void;
+  tmp: Promise<string | undefined>;
+}
+
+/** A pack about to be read: its validated index, its members in pack order, and what this pull wants of it. */
+interface PackPlan {
+  indexName: ObjectKey;
+  index: PackIndex;
+  members: PackMember[];
+  wanted: Map<string, PackWant>;
+}
 
 /** A local object to upload: its name and where its bytes are. */
 interface Blob {
@@ -245,7 +265,15 @@ export class RemoteTransfer {
       this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${problem}`);
       return false;
     }
-    const fetches = entries.map((e) => (existsSync(this.store.objectPath(e.hash)) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
+    const present = new Map<string, boolean>();
+    const isPresent = (hash: string): boolean => {
+      let known = present.get(hash);
+      if (known === undefined) present.set(hash, (known = existsSync(this.store.objectPath(hash as ContentHash))));
+      return known;
+    };
+    const plan = await this.planPack(out, entries, isPresent);
+    const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
+    if (plan) void this.readPack(out, plan);
     if (!(await this.storeAll(fetches))) return false;
     for (const entry of entries) {
       if (!entry.symlink) continue;
@@ -263,16 +291,121 @@ export class RemoteTransfer {
   /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
   private readonly fetching = new Map<string, Fetch>();
 
-  private fetchObject(hash: ContentHash, size: number, forPath: string): Fetch {
+  /** `fromPack`: the temp a pack will deliver (or its fallback's), instead of a download of its own. */
+  private fetchObject(hash: ContentHash, size: number, forPath: string, fromPack?: Promise<string | undefined>): Fetch {
     let pending = this.fetching.get(hash);
     if (!pending) {
-      const staged = this.downloadObject(hash, size, forPath);
+      const staged = fromPack ?? this.downloadObject(hash, size, forPath);
       const stored = staged.then((tmp) => (tmp === undefined ? false : this.batch.stage(tmp, this.store.objectPath(hash))));
       pending = { staged: staged.then((tmp) => tmp !== undefined), stored };
       this.fetching.set(hash, pending);
       void stored.finally(() => this.fetching.delete(hash));
     }
     return pending;
+  }
+
+  /**
+   * The pack of a directory out, when this pull lacks at least PACK_MIN_OBJECTS of its small objects and the
+   * remote has a valid index for it; undefined otherwise (the objects are then fetched one by one). An index
+   * the remote lacks is no warning (a remote written without packs); one that is unusable is.
+   */
+  private async planPack(out: PathHash, entries: readonly ManifestEntry[], isPresent: (hash: string) => boolean): Promise<PackPlan | undefined> {
+    let needed = 0;
+    for (const member of packMembers(entries, PACK_OBJECT_MAX_BYTES)) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) needed++;
+    if (needed < PACK_MIN_OBJECTS) return undefined;
+    const indexName = packIndexKey(out.hash);
+    const bytes = await this.fetchBytes(indexName);
+    if (bytes === undefined || bytes === 'missing') return undefined;
+    let checked: ReturnType<typeof validatePackIndex>;
+    try {
+      checked = validatePackIndex(JSON.parse(bytes.toString('utf8')), out.hash, entries);
+    } catch (error) {
+      checked = `not JSON (${(error as Error).message})`;
+    }
+    if (typeof checked === 'string') {
+      this.corrupt.add(indexName);
+      this.warn(`pack index ${indexName} of ${out.path} is unusable: ${checked}; fetching its objects one by one`);
+      return undefined;
+    }
+    // Another out with the same objects may have started fetching them while the index came.
+    let stillNeeded = 0;
+    for (const member of checked.members) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) stillNeeded++;
+    if (stillNeeded < PACK_MIN_OBJECTS) return undefined;
+    const wanted = new Map<string, PackWant>();
+    const pathOf = new Map<string, string>();
+    for (const entry of entries) if (!pathOf.has(entry.hash)) pathOf.set(entry.hash, entry.path);
+    for (const member of checked.members) {
+      if (isPresent(member.hash) || this.fetching.has(member.hash)) continue;
+      let settle!: PackWant['settle'];
+      const tmp = new Promise<string | undefined>((resolve) => (settle = resolve));
+      const want: PackWant = { size: member.size, forPath: `${out.path}/${pathOf.get(member.hash)}`, settled: false, tmp, settle: (value) => {
+        want.settled = true;
+        settle(value);
+      } };
+      wanted.set(member.hash, want);
+      // Registered now, with no await between the check above and this: a fetch of the same object for
+      // another out waits for the pack's delivery instead of starting its own.
+      this.fetchObject(member.hash, member.size, want.forPath, tmp);
+    }
+    return { indexName, index: checked.index, members: checked.members, wanted };
+  }
+
+  /**
+   * Streams a pack, splitting it by the sizes its manifest gives: each wanted object whose bytes hash to its
+   * name goes to a temp file of the store (the same contract as downloadObject); the bytes of objects the store
+   * has are skipped, and the whole pack is hashed against its name. Whatever it did not deliver is downloaded
+   * on its own, after one warning that names the pack.
+   */
+  private async readPack(out: PathHash, plan: PackPlan): Promise<void> {
+    const name = casKey(plan.index.pack);
+    let problem: string | undefined;
+    let corrupt = false;
+    const got = await this.tryRun(() => this.backend.get(name));
+    if (got === FAILED) problem = 'it could not be read (see above)';
+    else if (got === undefined) {
+      problem = 'it is missing';
+      this.corrupt.add(plan.indexName);
+    } else if (got.size !== undefined && got.size !== plan.index.size) {
+      got.body.destroy();
+      problem = `it has ${got.size} bytes, not ${plan.index.size}`;
+      corrupt = true;
+    } else {
+      const wrong: string[] = [];
+      try {
+        const digest = await splitPack(got.body as AsyncIterable<Buffer>, plan.members, (member, bytes) => {
+          const want = plan.wanted.get(member.hash);
+          if (!want || want.settled) return;
+          if (sha256(bytes) !== member.hash) {
+            wrong.push(casKey(member.hash));
+            return;
+          }
+          const tmp = this.tempPath();
+          this.ensureTmpDir();
+          writeFileSync(tmp, bytes, { mode: 0o444 });
+          want.settle(tmp);
+        });
+        this.stats.downloadedObjects++;
+        this.stats.downloadedBytes += plan.index.size;
+        if (wrong.length > 0) problem = `${wrong.length === 1 ? `object ${wrong[0]} in it does` : `${wrong.length} objects in it (${wrong[0]}, …) do`} not hash to ${wrong.length === 1 ? 'its name' : 'their names'}`;
+        else if (digest !== plan.index.pack) problem = 'its bytes do not hash to its name';
+        corrupt = problem !== undefined;
+      } catch (error) {
+        got.body.destroy();
+        problem = error instanceof PackCut ? error.message : `storing its objects: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      }
+    }
+    if (corrupt) {
+      // A push from this process sends the pack and its index again, whatever HEAD says.
+      this.corrupt.add(name);
+      this.corrupt.add(plan.indexName);
+    }
+    let fallbacks = 0;
+    for (const [hash, want] of plan.wanted) {
+      if (want.settled) continue;
+      fallbacks++;
+      want.settle(this.downloadObject(hash as ContentHash, want.size, want.forPath));
+    }
+    if (problem) this.warn(`pack ${name} of ${out.path} (index ${plan.indexName}): ${problem}; ${fallbacks} of its objects fetched one by one`);
   }
 
   /**
@@ -450,10 +583,11 @@ export class RemoteTransfer {
     if (!this.corrupt.has(name)) {
       const has = await this.tryRun(() => this.backend.has(name));
       if (has === FAILED) return false;
-      if (has) return true;
+      if (has) return this.repairPacks(record);
     }
     const blobs = new Map<string, Blob>();
     const manifests: Blob[] = [];
+    const dirs: { manifest: ContentHash; entries: ManifestEntry[] }[] = [];
     for (const out of record.outs) {
       if (!this.store.has(out)) {
         this.warn(`the local cache lacks objects of ${out.path}; the record of its stage is not pushed`);
@@ -461,16 +595,20 @@ export class RemoteTransfer {
       }
       if (out.isDir) {
         const file = this.store.objectPath(out.hash, true);
-        for (const entry of parseManifest(readFileSync(file, 'utf8'))) {
+        const entries = parseManifest(readFileSync(file, 'utf8'));
+        for (const entry of entries) {
           blobs.set(entry.hash, { hash: entry.hash, file: this.store.objectPath(entry.hash), size: entry.size });
         }
         manifests.push({ hash: out.hash, file, size: statSync(file).size });
+        dirs.push({ manifest: out.hash, entries });
       } else {
         blobs.set(out.hash, { hash: out.hash, file: this.store.objectPath(out.hash), size: statSync(this.store.objectPath(out.hash)).size });
       }
     }
     if (!(await this.uploadAll([...blobs.values()]))) return false;
     if (!(await this.uploadAll(manifests))) return false;
+    // A pack only speeds up pulls: one that could not be sent is a warning, and the record still goes.
+    for (const dir of dirs) await this.pushPack(dir.manifest, dir.entries);
     const bytes = Buffer.from(JSON.stringify(record) + '\n');
     const sent = await this.tryRun(() => this.backend.put(name, { bytes }, sha256(bytes)));
     if (sent === FAILED) return false;
@@ -478,6 +616,56 @@ export class RemoteTransfer {
     this.stats.uploadedObjects++;
     this.stats.uploadedBytes += bytes.length;
     return true;
+  }
+
+  /** For a record the remote has: sends again the packs of its outs this process found bad. */
+  private async repairPacks(record: RunRecord): Promise<boolean> {
+    let ok = true;
+    for (const out of record.outs) {
+      if (!out.isDir || !this.corrupt.has(packIndexKey(out.hash)) || !this.store.has(out)) continue;
+      const entries = parseManifest(readFileSync(this.store.objectPath(out.hash, true), 'utf8'));
+      if (!(await this.pushPack(out.hash, entries))) ok = false;
+    }
+    return ok;
+  }
+
+  /**
+   * The pack of a directory out and then its index (pack.ts), after the objects and the manifest they stand
+   * for: when the manifest has PACK_MIN_OBJECTS small objects or more (PACK_MAX_BYTES in all at most) and the
+   * remote has no index for it (or this process found its pack or index bad). True when there is nothing to
+   * send or it was sent; false after a warning.
+   */
+  private async pushPack(manifest: ContentHash, entries: readonly ManifestEntry[]): Promise<boolean> {
+    const members = packMembers(entries, PACK_OBJECT_MAX_BYTES);
+    if (members.length < PACK_MIN_OBJECTS || packSize(members) > PACK_MAX_BYTES) return true;
+    const indexName = packIndexKey(manifest);
+    if (!this.corrupt.has(indexName)) {
+      const has = await this.tryRun(() => this.backend.has(indexName));
+      if (has === FAILED) return false;
+      if (has) return true;
+    }
+    const tmp = this.tempPath();
+    try {
+      let pack: { hash: ContentHash; size: number };
+      try {
+        this.ensureTmpDir();
+        pack = writePack(members, (hash) => this.store.objectPath(hash), tmp);
+      } catch (error) {
+        this.warn(`writing the pack of ${casKey(manifest)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        return false;
+      }
+      if (!(await this.upload({ hash: pack.hash, file: tmp, size: pack.size }))) return false;
+      const index: PackIndex = { format: PACK_FORMAT, version: PACK_VERSION, manifest, pack: pack.hash, size: pack.size, objectMaxBytes: PACK_OBJECT_MAX_BYTES };
+      const bytes = Buffer.from(JSON.stringify(index) + '\n');
+      const sent = await this.tryRun(() => this.backend.put(indexName, { bytes }, sha256(bytes)));
+      if (sent === FAILED) return false;
+      this.corrupt.delete(indexName);
+      this.stats.uploadedObjects++;
+      this.stats.uploadedBytes += bytes.length;
+      return true;
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   private async uploadAll(blobs: readonly Blob[]): Promise<boolean> {

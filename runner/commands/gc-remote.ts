@@ -14,10 +14,11 @@ export async function gcRemoteCommand(url: string, values: Values): Promise<numb
     const dryRun = values['dry-run'] === true;
     const result = await collectRemote(backend, { dryRun });
     if (values['json']) {
-      process.stdout.write(JSON.stringify({ remote: backend.display, dryRun, records: result.records, brokenRecords: result.brokenRecords, orphans: result.orphans.length, orphanBytes: result.orphanBytes }) + '\n');
+      process.stdout.write(JSON.stringify({ remote: backend.display, dryRun, records: result.records, brokenRecords: result.brokenRecords, packIndexes: result.packIndexes, deadPackIndexes: result.deadPackIndexes, orphans: result.orphans.length, orphanBytes: result.orphanBytes }) + '\n');
     } else {
       const verb = dryRun ? 'would remove' : 'removed';
-      process.stdout.write(`${backend.display}: ${verb} ${result.brokenRecords.length} of ${result.records} records (naming missing objects) and ${result.orphans.length} objects (${formatBytes(result.orphanBytes)}) no record names\n`);
+      const packs = result.packIndexes ? `, ${result.deadPackIndexes.length} of ${result.packIndexes} pack indexes (of no live record)` : '';
+      process.stdout.write(`${backend.display}: ${verb} ${result.brokenRecords.length} of ${result.records} records (naming missing objects)${packs} and ${result.orphans.length} objects (${formatBytes(result.orphanBytes)}) no record names\n`);
     }
     return 0;
   } catch (error) {

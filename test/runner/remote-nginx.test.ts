@@ -4,7 +4,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hashPath } from '../../cache/hash.js';
 import { parseManifest } from '../../cache/manifest.js';
+import { packIndexKey, type PackIndex } from '../../cache/remote/pack.js';
 import type { RunRecord } from '../../cache/types.js';
 import { nginxBinary, runCliAsync, spawnCliProcess, startNginx, type Nginx } from '../cache/remote-helpers.js';
 import { makeWorkspace, runCli, runs, waitFor } from './helpers.js';
@@ -43,20 +45,31 @@ after(async () => {
 
 const puts = (): number => nginx.accessLog().filter((line) => line.includes('"PUT ')).length;
 
-/** Every record on the server names only objects the server has (what a killed push must leave). */
+/** The run records on the server (ac/ also holds pack indexes), by name. */
+function records(): [string, RunRecord][] {
+  const acDir = join(nginx.root, 'ac');
+  if (!existsSync(acDir)) return [];
+  return readdirSync(acDir)
+    .map((name): [string, RunRecord | PackIndex] => [name, JSON.parse(readFileSync(join(acDir, name), 'utf8')) as RunRecord | PackIndex])
+    .filter((named): named is [string, RunRecord] => !('format' in named[1]));
+}
+
+/** Every record on the server names only objects the server has, and every pack index a pack it has (what a killed push must leave). */
 function assertRecordsComplete(): number {
   const acDir = join(nginx.root, 'ac');
-  if (!existsSync(acDir)) return 0;
-  const names = readdirSync(acDir);
-  for (const name of names) {
-    const record = JSON.parse(readFileSync(join(acDir, name), 'utf8')) as RunRecord;
+  for (const name of existsSync(acDir) ? readdirSync(acDir) : []) {
+    const index = JSON.parse(readFileSync(join(acDir, name), 'utf8')) as PackIndex;
+    if (index.format === 'runner-pack') assert.ok(existsSync(join(nginx.root, 'cas', index.pack)), `pack index ${name} names the missing pack ${index.pack}`);
+  }
+  const named = records();
+  for (const [name, record] of named) {
     for (const out of record.outs) {
       const object = join(nginx.root, 'cas', out.hash);
       assert.ok(existsSync(object), `record ${name} names the missing object ${out.hash}`);
       if (out.isDir) for (const entry of parseManifest(readFileSync(object, 'utf8'))) assert.ok(existsSync(join(nginx.root, 'cas', entry.hash)), `record ${name}: ${entry.path} missing`);
     }
   }
-  return names.length;
+  return named.length;
 }
 
 function sameOutputs(a: string, b: string): void {
@@ -104,9 +117,7 @@ test('a run without --push sends no PUT, even when it runs stages', { skip }, ()
 test('an object altered on the server is detected, named, and its stage reruns', { skip }, () => {
   const a = machine();
   assert.equal(runCli(a, ['run', 'pipeline.yaml', '--set', 'n=41', '--remote', nginx.url, '--push']).status, 0);
-  const prepRecord = readdirSync(join(nginx.root, 'ac'))
-    .map((name) => JSON.parse(readFileSync(join(nginx.root, 'ac', name), 'utf8')) as RunRecord)
-    .find((r) => r.params['n'] === 41)!;
+  const prepRecord = records().map(([, r]) => r).find((r) => r.params['n'] === 41)!;
   const object = prepRecord.outs[0]!.hash;
   writeFileSync(join(nginx.root, 'cas', object), 'tampered\n');
   const d = machine();
@@ -168,4 +179,25 @@ test('runner pull restores a fresh clone\'s outputs from the lock file, with no 
   assert.match(pulled.stdout, /restored 3 outs/);
   sameOutputs(a, b);
   assert.match(runCli(b, ['status', 'pipeline.yaml', '--set', 'n=71']).stdout, /prep: fresh/);
+});
+
+test('a fresh clone\'s pull of a folder of 300 files reads its pack: one GET for the pack, none per file, identical bytes', { skip }, async () => {
+  const a = machine();
+  assert.equal(runCli(a, ['run', 'pipeline.yaml', '--set', 'n=81']).status, 0);
+  const pushed = runCli(a, ['push', 'pipeline.yaml', '--set', 'n=81', '--remote', nginx.url]);
+  assert.equal(pushed.status, 0, pushed.stderr);
+  const big = await hashPath(a, 'big');
+  const index = JSON.parse(readFileSync(join(nginx.root, packIndexKey(big.hash)), 'utf8')) as PackIndex;
+  const b = machine();
+  writeFileSync(join(b, 'pipeline.lock'), readFileSync(join(a, 'pipeline.lock')));
+  const from = nginx.accessLog().length;
+  const pulled = runCli(b, ['pull', 'pipeline.yaml', '--set', 'n=81', '--remote', nginx.url]);
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.match(pulled.stdout, /0 errors/);
+  const gets = nginx.accessLog().slice(from).filter((line) => line.includes('"GET '));
+  assert.equal(gets.filter((line) => line.includes(`"GET /cas/${index.pack} `)).length, 1, gets.join('\n'));
+  const files = parseManifest(readFileSync(join(nginx.root, 'cas', big.hash), 'utf8'));
+  assert.equal(files.length, 300);
+  for (const file of files) assert.ok(!gets.some((line) => line.includes(`/cas/${file.hash} `)), `${file.path} fetched on its own`);
+  for (let i = 0; i < 300; i++) assert.deepEqual(readFileSync(join(b, `big/f${i}.txt`)), readFileSync(join(a, `big/f${i}.txt`)), `f${i}`);
 });
