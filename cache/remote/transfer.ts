@@ -609,7 +609,12 @@ export class RemoteTransfer {
     if (!(await this.uploadAll(manifests))) return false;
     // A pack only speeds up pulls: one that could not be sent is a warning, and the record still goes.
     for (const dir of dirs) await this.pushPack(dir.manifest, dir.entries);
-    const bytes = Buffer.from(JSON.stringify(record) + '\n');
+    return this.putJson(name, record);
+  }
+
+  /** A record or pack index, as one line of JSON; false after a warning. */
+  private async putJson(name: ObjectKey, value: unknown): Promise<boolean> {
+    const bytes = Buffer.from(JSON.stringify(value) + '\n');
     const sent = await this.tryRun(() => this.backend.put(name, { bytes }, sha256(bytes)));
     if (sent === FAILED) return false;
     this.corrupt.delete(name);
@@ -656,13 +661,7 @@ export class RemoteTransfer {
       }
       if (!(await this.upload({ hash: pack.hash, file: tmp, size: pack.size }))) return false;
       const index: PackIndex = { format: PACK_FORMAT, version: PACK_VERSION, manifest, pack: pack.hash, size: pack.size, objectMaxBytes: PACK_OBJECT_MAX_BYTES };
-      const bytes = Buffer.from(JSON.stringify(index) + '\n');
-      const sent = await this.tryRun(() => this.backend.put(indexName, { bytes }, sha256(bytes)));
-      if (sent === FAILED) return false;
-      this.corrupt.delete(indexName);
-      this.stats.uploadedObjects++;
-      this.stats.uploadedBytes += bytes.length;
-      return true;
+      return await this.putJson(indexName, index);
     } finally {
       await rm(tmp, { force: true });
     }

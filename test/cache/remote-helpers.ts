@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HttpBackend } from '../../cache/remote/http.js';
+import { RemoteTransfer, type TransferOptions } from '../../cache/remote/transfer.js';
+import type { Store } from '../../cache/store.js';
 
 const cli = fileURLToPath(new URL('../../runner/cli.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
@@ -185,5 +188,28 @@ export async function startNginx(binary: string): Promise<Nginx> {
       }
       rmSync(root, { recursive: true, force: true });
     },
+  };
+}
+
+/** A fault-injecting server and transfers to it whose warnings are collected, for the in-process remote tests. */
+export interface TransferHarness {
+  server: FaultServer;
+  warnings: string[];
+  transfer(store: Store, options?: TransferOptions, url?: string): RemoteTransfer;
+  /** GET requests the server has seen (for one path, or all). */
+  gets(path?: string): number;
+}
+
+/** `timeoutMs`: how long a request may stall (short where a test makes the server slow on purpose). */
+export async function transferHarness(timeoutMs: number): Promise<TransferHarness> {
+  const server = new FaultServer();
+  await server.start();
+  const warnings: string[] = [];
+  return {
+    server,
+    warnings,
+    transfer: (store, options = {}, url = server.url) =>
+      new RemoteTransfer(new HttpBackend(new URL(url), { timeoutMs, connections: 4, env: {} }), store, { retryDelayMs: 5, warn: (m) => warnings.push(m), ...options }),
+    gets: (path) => server.log.filter((r) => r.method === 'GET' && (path === undefined || r.path === path)).length,
   };
 }

@@ -8,14 +8,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileBackend } from '../../cache/remote/file.js';
 import { collectRemote } from '../../cache/remote/gc.js';
-import { HttpBackend } from '../../cache/remote/http.js';
 import { PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, splitPack, type PackIndex } from '../../cache/remote/pack.js';
-import { acKey, RemoteTransfer, type TransferOptions } from '../../cache/remote/transfer.js';
+import { acKey, RemoteTransfer } from '../../cache/remote/transfer.js';
 import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';
 import { Store } from '../../cache/store.js';
 import type { ContentHash, PathHash, RunRecord, StageKey } from '../../cache/types.js';
-import { FaultServer, tempDir } from './remote-helpers.js';
+import { tempDir, transferHarness, type TransferHarness } from './remote-helpers.js';
 
 const KEY = sha256('a stage with a big folder') as string as StageKey;
 
@@ -40,25 +39,9 @@ async function producer(files: number, change = ''): Promise<{ store: Store; rec
   return { store, record, workspace, dir };
 }
 
-interface Harness {
-  server: FaultServer;
-  warnings: string[];
-  transfer(store: Store, options?: TransferOptions): RemoteTransfer;
-  gets(path?: string): number;
-}
+type Harness = TransferHarness;
 
-async function harness(): Promise<Harness> {
-  const server = new FaultServer();
-  await server.start();
-  const warnings: string[] = [];
-  return {
-    server,
-    warnings,
-    transfer: (store, options = {}) =>
-      new RemoteTransfer(new HttpBackend(new URL(server.url), { timeoutMs: 2000, connections: 4, env: {} }), store, { retryDelayMs: 5, warn: (m) => warnings.push(m), ...options }),
-    gets: (path) => server.log.filter((r) => r.method === 'GET' && (path === undefined || r.path === path)).length,
-  };
-}
+const harness = (): Promise<Harness> => transferHarness(2000);
 
 /** Pushes the producer's record; the pack's name and its index. */
 async function pushed(h: Harness, files = 250): Promise<{ record: RunRecord; workspace: string; dir: PathHash; pack: string; index: PackIndex }> {

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpBackend } from '../../cache/remote/http.js';
-import { acKey, RemoteTransfer, type TransferOptions } from '../../cache/remote/transfer.js';
+import { acKey, RemoteTransfer } from '../../cache/remote/transfer.js';
 import { manifestText, sha256 } from '../../cache/hash.js';
 import { Store } from '../../cache/store.js';
 import type { ContentHash, ManifestEntry, RunRecord, StageKey } from '../../cache/types.js';
-import { FaultServer, tempDir } from './remote-helpers.js';
+import { tempDir, transferHarness, type TransferHarness } from './remote-helpers.js';
 
 const KEY = sha256('a stage key') as string as StageKey;
 
@@ -32,23 +32,9 @@ function consumerStore(): Store {
   return new Store(join(tempDir('runner-remote-b-'), 'cache'));
 }
 
-interface Harness {
-  server: FaultServer;
-  warnings: string[];
-  transfer(store: Store, options?: TransferOptions, url?: string): RemoteTransfer;
-}
+type Harness = TransferHarness;
 
-async function harness(): Promise<Harness> {
-  const server = new FaultServer();
-  await server.start();
-  const warnings: string[] = [];
-  return {
-    server,
-    warnings,
-    transfer: (store, options = {}, url = server.url) =>
-      new RemoteTransfer(new HttpBackend(new URL(url), { timeoutMs: 300, connections: 4, env: {} }), store, { retryDelayMs: 5, warn: (m) => warnings.push(m), ...options }),
-  };
-}
+const harness = (): Promise<Harness> => transferHarness(300);
 
 async function pushed(h: Harness): Promise<RunRecord> {
   const { store, record } = await producer();
