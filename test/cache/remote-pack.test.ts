@@ -43,6 +43,14 @@ type Harness = TransferHarness;
 
 const harness = (): Promise<Harness> => transferHarness(2000);
 
+/** A push from the process that found the pack bad sends the pack and its index again, and nothing else. */
+async function assertPushRepairs(h: Harness, transfer: RemoteTransfer, record: RunRecord, pack: string, dir: PathHash, bytes: Buffer): Promise<void> {
+  const puts = h.server.count('PUT');
+  assert.equal(await transfer.pushRecord(record), true, h.warnings.join('\n'));
+  assert.deepEqual(h.server.log.filter((r) => r.method === 'PUT').slice(puts).map((r) => r.path), [pack, packIndexKey(dir.hash)]);
+  assert.deepEqual(h.server.objects.get(pack), bytes);
+}
+
 /** Pushes the producer's record; the pack's name and its index. */
 async function pushed(h: Harness, files = 250): Promise<{ record: RunRecord; workspace: string; dir: PathHash; pack: string; index: PackIndex }> {
   const { store, record, workspace, dir } = await producer(files);
@@ -131,10 +139,7 @@ test('a pack the remote lacks: every object fetched on its own, one warning nami
   assert.ok(h.server.log.slice(requests).filter((r) => r.method === 'GET').length > 250, 'per-object GETs');
   assert.equal(h.warnings.length, 1, h.warnings.join('\n'));
   assert.match(h.warnings[0]!, new RegExp(`pack ${pack} of out .*it is missing; 253 of its objects fetched one by one`));
-  const puts = h.server.count('PUT');
-  assert.equal(await transfer.pushRecord(record), true, h.warnings.join('\n'));
-  assert.deepEqual(h.server.log.filter((r) => r.method === 'PUT').slice(puts).map((r) => r.path), [pack, packIndexKey(dir.hash)]);
-  assert.deepEqual(h.server.objects.get(pack), bytes);
+  await assertPushRepairs(h, transfer, record, pack, dir, bytes);
   transfer.close();
 });
 
@@ -162,10 +167,7 @@ test('a pack with one byte altered: that object alone is fetched on its own, the
   assert.equal(gets.length, 6, `record, manifest, index, pack, the big object, the altered one: ${gets.join(' ')}`);
   assert.equal(h.warnings.length, 1, h.warnings.join('\n'));
   assert.match(h.warnings[0]!, new RegExp(`pack ${pack} of out .*object cas/${victim} in it does not hash to its name; 1 of its objects fetched one by one`));
-  const puts = h.server.count('PUT');
-  assert.equal(await transfer.pushRecord(record), true, h.warnings.join('\n'));
-  assert.deepEqual(h.server.log.filter((r) => r.method === 'PUT').slice(puts).map((r) => r.path), [pack, packIndexKey(dir.hash)]);
-  assert.deepEqual(h.server.objects.get(pack), good);
+  await assertPushRepairs(h, transfer, record, pack, dir, good);
   transfer.close();
 });
 
