@@ -165,9 +165,10 @@ export async function run(): Promise<BenchResult[]> {
       { name: 'tar stream PUT: seconds', value: tarUp.put, unit: 's', command: 'tar -c stage1_train | PUT (chunked)' },
       { name: 'tar stream GET: MB/s of tar', value: tarUp.bytes / 1e6 / get, unit: 'MB/s' },
       { name: `tar stream GET + tar -x: seconds, median of ${repeats}`, value: get, unit: 's', command: 'GET | tar -x', note: `${listed(gets)} s, each right after a pull` },
-      { name: 'pull / tar GET (median of the paired ratios)', value: median(ratios), unit: 'x', target: '≤ 2x', ok: median(ratios) <= 2, note: `${ratios.map((r) => r.toFixed(1)).join(', ')}` },
+      // The worst round decides: a disk slow to create files slows the tar as much as the pull and hides our costs.
+      { name: 'pull / tar GET (the worst of the paired rounds)', value: Math.max(...ratios), unit: 'x', target: '≤ 2x', ok: Math.max(...ratios) <= 2, note: `${ratios.map((r) => r.toFixed(1)).join(', ')}` },
       { name: `runner pull with \`cache: {link: hardlink}\` (fresh clone, empty local cache): seconds, median of ${repeats}`, value: median(hardlinkPulls), unit: 's', command: 'node bin/runner.js pull pipeline.yaml --remote …', note: `${listed(hardlinkPulls)} s; the workspace's files are links to the verified objects (each hashed once made)` },
-      { name: 'hardlink pull / tar GET (median of the paired ratios)', value: median(hardlinkRatios), unit: 'x', target: '≤ 2x', ok: median(hardlinkRatios) <= 2, note: `${hardlinkRatios.map((r) => r.toFixed(1)).join(', ')}` },
+      { name: 'hardlink pull / tar GET (the worst of the paired rounds)', value: Math.max(...hardlinkRatios), unit: 'x', target: '≤ 2x', ok: Math.max(...hardlinkRatios) <= 2, note: `${hardlinkRatios.map((r) => r.toFixed(1)).join(', ')}` },
       { name: 'push / tar PUT', value: push.seconds / tarUp.put, unit: 'x' },
     ];
   } finally {
