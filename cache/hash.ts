@@ -262,3 +262,29 @@ export async function hashPath(workspace: string, relPath: string, statCache?: S
   }
   return { path, hash, size: stat.size, isDir: false };
 }
+
+/**
+ * Records a directory just restored from verified objects (store.ts) in the stat cache, from one walk: each
+ * file's hash (from the manifest) under the stats it now has, and the tree's record (`hit`, the restored
+ * entry), so the next status reads no file and hashes no manifest. A file the manifest does not name, or one
+ * it names that the walk does not find (the tree changed meanwhile), leaves the tree unrecorded: the next
+ * status walks and hashes it as usual.
+ */
+export function rememberRestoredTree(abs: string, entries: readonly ManifestEntry[], hit: TreeHit, statCache: StatCache): void {
+  const root = realpathSync.native(abs);
+  const hashOf = new Map<string, ContentHash>();
+  for (const entry of entries) if (!entry.symlink) hashOf.set(`${root}/${entry.path}`, entry.hash);
+  const now = Date.now();
+  let found = 0;
+  let unknown = false;
+  const stats = treeStats(root, undefined, (dirAbs, name, stat) => {
+    const hash = hashOf.get(`${dirAbs}/${name}`);
+    if (hash === undefined) {
+      unknown = true;
+      return;
+    }
+    found++;
+    statCache.rememberIn(dirAbs, name, stat, hash, now);
+  });
+  if (!unknown && found === hashOf.size) statCache.rememberTree(root, stats.statDigest, hit, stats.youngestMtimeMs, now);
+}

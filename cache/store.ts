@@ -1,6 +1,8 @@
 // Content-addressed objects: <cacheDir>/objects/<h[0:2]>/<h> holds a file's bytes; a directory is its files'
 // objects plus <h>.dir, whose content is the directory's manifest text (so its name is its own sha256, like
-// every other object's).
+// every other object's). The small objects of a directory may instead live in a pack, one object holding their
+// bytes end to end, with an index at <cacheDir>/packs/<manifest hash>.json (cache/store-packs.ts): a pull
+// writes a folder of 30k files as one file, and restores it by reading one file.
 //
 // Crash safety: an object is written to <cacheDir>/tmp/, fsync'd, made read-only, then renamed to its name,
 // so a kill -9 at any moment leaves either no object or a complete one (plus a temp file that gc removes).
@@ -9,7 +11,8 @@
 // Restore: each path is built at a temp sibling (cache/restore-temps.ts names it and keeps a ledger a later
 // run sweeps after a kill) and renamed over the target. Every object's bytes are hashed as they are handed to
 // the workspace (cache/verified-copy.ts): a copy is read, hashed and written in one pass; a reflink clone or a
-// hardlink is hashed once made (the clone's bytes, or the object's own inode). A damaged object (wrong bytes,
+// hardlink is hashed once made (the clone's bytes, or the object's own inode); an object in a pack is read by
+// its range, hashed, then written (never linked or cloned). A damaged object (wrong bytes,
 // truncated, not a regular file, a manifest that does not hash to its name or breaks cache/manifest.ts's
 // rules) is removed from the store and the restore fails with DamagedObjectError, naming it; nothing of the
 // half-built temp is left. Manifests are checked before anything is written, and the target's parent folders
@@ -21,18 +24,20 @@
 // stage's outs before running it (so a stage writes new files), and the verification of every later restore,
 // which finds an object edited in place through its link.
 import {
-  constants, copyFileSync, linkSync, chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
+  type Stats, constants, copyFileSync, linkSync, chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { dirManifest, hashPath, manifestText, normalizeRelPath, sha256 } from './hash.js';
+import { dirManifest, hashPath, manifestText, normalizeRelPath, rememberRestoredTree, sha256 } from './hash.js';
 import { isContentHash, ManifestError, parseManifest } from './manifest.js';
 import { RestoreLedger, restoreTempName } from './restore-temps.js';
 import { assertInsideWorkspace } from './safe-path.js';
 import type { StatCache } from './stat-cache.js';
 import type { ContentHash, LinkMode, ManifestEntry, PathHash } from './types.js';
-import { copyHashing, hashObject, type ReadOutcome } from './verified-copy.js';
+import type { PackIndex, PackMember } from './pack.js';
+import { PackReader, StorePacks, type PackedObject } from './store-packs.js';
+import { copyHashing, hashObject, writeRestoredFile, type ReadOutcome } from './verified-copy.js';
 
 export type { LinkMode } from './types.js';
 
@@ -80,6 +85,9 @@ export class Store {
   private readonly realFolders = new Set<string>();
   /** Set once a clone fails: the filesystem can't, so later restores copy straight away. */
   private cannotClone = false;
+  private readonly packs: StorePacks;
+  /** Manifests this process has read and checked (their bytes hash to their names), by hash, with the file's stats. */
+  private readonly manifests = new Map<string, { seenAs: string; entries: ManifestEntry[] }>();
 
   constructor(readonly cacheDir: string, opts: StoreOptions = {}) {
     this.objectsDir = join(cacheDir, 'objects');
@@ -87,6 +95,56 @@ export class Store {
     this.link = opts.link ?? 'reflink-or-copy';
     this.ledger = opts.ledgerDir === undefined ? undefined : new RestoreLedger(opts.ledgerDir);
     this.warn = opts.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`));
+    this.packs = new StorePacks({
+      dir: join(cacheDir, 'packs'), tmpDir: this.tmpDir, objectPath: (hash) => this.objectPath(hash),
+      manifestOf: (hash) => this.readManifest(hash), warn: this.warn,
+    });
+  }
+
+  /** Whether the store holds this object, as a file of its own or inside a pack. */
+  hasObject(hash: ContentHash): boolean {
+    return this.packs.find(hash) !== undefined || existsSync(this.objectPath(hash));
+  }
+
+  /** Where to read an object's bytes from (its own file, or its range of a pack); undefined when absent. */
+  objectSource(hash: ContentHash): { file: string; offset: number; size: number } | undefined {
+    const own = lstatSync(this.objectPath(hash), { throwIfNoEntry: false });
+    if (own?.isFile()) return { file: this.objectPath(hash), offset: 0, size: own.size };
+    const packed = this.packs.find(hash);
+    return packed && { file: this.objectPath(packed.pack), offset: packed.offset, size: packed.size };
+  }
+
+  /** An object's bytes, checked against its name; a damaged one is removed and DamagedObjectError thrown. */
+  readObject(hash: ContentHash, of: string): Buffer {
+    const packed = this.packs.find(hash);
+    if (packed) {
+      const reader = new PackReader((h) => this.objectPath(h));
+      try {
+        return Buffer.from(this.packedBytes(reader, hash, packed, of));
+      } finally {
+        reader.close();
+      }
+    }
+    const object = this.objectPath(hash);
+    const stat = lstatSync(object, { throwIfNoEntry: false });
+    if (!stat) throw new MissingObjectError(`cache has no object for ${of} (${hash})`);
+    if (!stat.isFile()) throw this.damaged(object, `object ${shown(object)} of ${of} is damaged (not a regular file)`);
+    const bytes = readFileSync(object);
+    if (sha256(bytes) !== hash) throw this.damaged(object, `object ${shown(object)} of ${of} is damaged (its bytes do not hash to its name)`);
+    return bytes;
+  }
+
+  /** The index of this directory's pack in the store, when it has a usable one. */
+  packIndexOf(manifest: ContentHash): PackIndex | undefined {
+    return this.packs.indexOf(manifest)?.index;
+  }
+
+  /**
+   * Records a pack the store now holds as an object (named, durable): its index, so its objects are found.
+   * `members`: the pack's members as its manifest gives them (validatePackIndex).
+   */
+  adoptPack(index: PackIndex, members: readonly PackMember[]): void {
+    this.packs.add(index, members);
   }
 
   objectPath(hash: ContentHash, isDir = false): string {
@@ -124,7 +182,7 @@ export class Store {
    */
   has(entry: PathHash): boolean {
     if (!isContentHash(entry.hash)) return false;
-    if (!entry.isDir) return existsSync(this.objectPath(entry.hash));
+    if (!entry.isDir) return this.hasObject(entry.hash);
     let manifest: ManifestEntry[] | undefined;
     try {
       manifest = this.readManifest(entry.hash, entry.path);
@@ -133,7 +191,7 @@ export class Store {
       this.warn(cause.message);
       return false;
     }
-    return manifest !== undefined && manifest.every((f) => existsSync(this.objectPath(f.hash)));
+    return manifest !== undefined && manifest.every((f) => this.hasObject(f.hash));
   }
 
   /**
@@ -148,65 +206,77 @@ export class Store {
     const target = resolve(workspace, path);
     if (!isContentHash(entry.hash)) throw new MissingObjectError(`cache has no object for ${path}: "${entry.hash}" is not a content hash`);
     const manifest = entry.isDir ? this.readManifest(entry.hash, path) : undefined;
-    const complete = entry.isDir ? manifest !== undefined && manifest.every((f) => existsSync(this.objectPath(f.hash))) : existsSync(this.objectPath(entry.hash));
+    const complete = entry.isDir ? manifest !== undefined && manifest.every((f) => this.hasObject(f.hash)) : this.hasObject(entry.hash);
     if (!complete) throw new MissingObjectError(`cache has no complete copy of ${path} (${entry.hash})`);
     mkdirSync(dirname(target), { recursive: true });
     const tempName = restoreTempName(basename(target));
     const tmp = join(dirname(target), tempName);
     this.ledger?.note(path.includes('/') ? `${path.slice(0, path.lastIndexOf('/'))}/${tempName}` : tempName);
+    const packs = new PackReader((hash) => this.objectPath(hash));
     try {
       if (manifest) {
         mkdirSync(tmp);
         let madeDir = tmp;
+        const made = new Set([tmp]);
         for (const file of manifest) {
           const dest = join(tmp, file.path);
           if (dirname(dest) !== madeDir) {
             madeDir = dirname(dest);
-            mkdirSync(madeDir, { recursive: true });
+            makeFolder(madeDir, made);
           }
-          if (file.symlink) symlinkSync(this.symlinkTarget(file, path), dest);
-          else this.materialise(file.hash, dest, `${path}/${file.path}`);
+          if (file.symlink) symlinkSync(this.readObject(file.hash, `${path}/${file.path}`).toString('utf8'), dest);
+          else this.materialise(file.hash, dest, `${path}/${file.path}`, packs);
         }
       } else {
-        this.materialise(entry.hash, tmp, path);
+        this.materialise(entry.hash, tmp, path, packs);
       }
       rmSync(target, { recursive: true, force: true });
       renameSync(tmp, target);
     } catch (error) {
       rmSync(tmp, { recursive: true, force: true });
       throw error;
+    } finally {
+      packs.close();
     }
     if (statCache) await this.rememberRestored(workspace, path, target, entry, manifest, statCache);
   }
 
   /**
    * The restored files' verified hashes go to the stat cache (they carry their objects' mtimes, so they are
-   * not racy), so the next status does not read them again; a directory's tree record is then built from
-   * those records by one walk of stats.
+   * not racy), with a directory's tree record, from one walk of stats (hash.ts), so the next status reads
+   * nothing again.
    */
-  private async rememberRestored(workspace: string, path: string, target: string, entry: PathHash, manifest: ManifestEntry[] | undefined, statCache: StatCache): Promise<void> {
+  private async rememberRestored(_workspace: string, _path: string, target: string, entry: PathHash, manifest: ManifestEntry[] | undefined, statCache: StatCache): Promise<void> {
     if (!manifest) {
       statCache.remember(target, statSync(target), entry.hash);
       return;
     }
-    const root = realpathSync.native(target);
-    for (const file of manifest) {
-      if (file.symlink) continue;
-      const cut = file.path.lastIndexOf('/');
-      const dirAbs = cut === -1 ? root : `${root}/${file.path.slice(0, cut)}`;
-      statCache.rememberIn(dirAbs, file.path.slice(cut + 1), lstatSync(`${root}/${file.path}`), file.hash);
-    }
-    await hashPath(workspace, path, statCache);
+    let size = 0;
+    for (const file of manifest) size += file.size;
+    rememberRestoredTree(target, manifest, { hash: entry.hash, size, nfiles: manifest.length }, statCache);
   }
 
   /** Re-hashes an entry's objects; returns the hashes whose object's bytes no longer match its name. */
   verify(entry: PathHash): ContentHash[] {
     const hashes = entry.isDir ? (this.readManifest(entry.hash, entry.path) ?? []).map((f) => f.hash) : [entry.hash];
-    return hashes.filter((h) => {
-      if (!existsSync(this.objectPath(h))) return false;
-      const read = hashObject(this.objectPath(h));
-      return !('hash' in read) || read.hash !== h;
-    });
+    const packs = new PackReader((hash) => this.objectPath(hash));
+    try {
+      return hashes.filter((h) => this.objectDamaged(h, packs));
+    } finally {
+      packs.close();
+    }
+  }
+
+  /** Whether an object the store has (own file or pack range) no longer hashes to its name; absent is not damaged. */
+  private objectDamaged(h: ContentHash, packs: PackReader): boolean {
+    const packed = this.packs.find(h);
+    if (packed) {
+      const bytes = packs.read(packed);
+      return !Buffer.isBuffer(bytes) || sha256(bytes) !== h;
+    }
+    if (!existsSync(this.objectPath(h))) return false;
+    const read = hashObject(this.objectPath(h));
+    return !('hash' in read) || read.hash !== h;
   }
 
   /**
@@ -232,6 +302,10 @@ export class Store {
         for (const f of manifest) live.add(f.hash);
       }
     }
+    // A pack lives while the index of a live manifest names it; every other index goes.
+    const liveManifests = new Set<string>();
+    for (const name of live) if (name.endsWith('.dir')) liveManifests.add(name.slice(0, -4));
+    for (const pack of this.packs.sweep(liveManifests)) live.add(pack);
     let removedObjects = 0;
     let freedBytes = 0;
     for (const shard of existsSync(this.objectsDir) ? readdirSync(this.objectsDir, { withFileTypes: true }) : []) {
@@ -272,10 +346,16 @@ export class Store {
     const file = this.objectPath(hash, true);
     const stat = lstatSync(file, { throwIfNoEntry: false });
     if (!stat) return undefined;
+    // Read and checked again only when the file is not the one this process checked (a rewrite changes these).
+    const seenAs = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+    const known = this.manifests.get(hash);
+    if (known?.seenAs === seenAs && stat.isFile()) return known.entries;
     const what = `the manifest ${shown(file)}${of === undefined ? '' : ` of ${of}`}`;
     if (!stat.isFile()) throw this.damaged(file, `${what} is damaged (not a regular file)`);
     try {
-      return parseManifest(readFileSync(file, 'utf8'), hash);
+      const entries = parseManifest(readFileSync(file, 'utf8'), hash);
+      this.manifests.set(hash, { seenAs, entries });
+      return entries;
     } catch (cause) {
       if (!(cause instanceof ManifestError)) throw cause;
       throw this.damaged(file, `${what} is damaged (${cause.message})`);
@@ -292,16 +372,6 @@ export class Store {
       return new DamagedObjectError(object, `${message}; could not remove it from the cache (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`);
     }
     return new DamagedObjectError(object, `${message}; removed it from the cache`);
-  }
-
-  /** A symlink entry's target text, read from its object and checked against its hash. */
-  private symlinkTarget(file: ManifestEntry, of: string): string {
-    const object = this.objectPath(file.hash);
-    const stat = lstatSync(object, { throwIfNoEntry: false });
-    if (!stat?.isFile()) throw this.damaged(object, `object ${shown(object)} of ${of}/${file.path} is damaged (not a regular file)`);
-    const bytes = readFileSync(object);
-    if (sha256(bytes) !== file.hash) throw this.damaged(object, `object ${shown(object)} of ${of}/${file.path} is damaged (its bytes do not hash to its name)`);
-    return bytes.toString('utf8');
   }
 
   /**
@@ -374,12 +444,32 @@ export class Store {
    * One file at `dest` with the object's content, per the link mode (see the header), its bytes verified on
    * the way; a damaged object is removed and DamagedObjectError thrown (`of` names the file it was for).
    */
-  private materialise(hash: ContentHash, dest: string, of: string): void {
+  private materialise(hash: ContentHash, dest: string, of: string, packs: PackReader): void {
+    const packed = this.packs.find(hash);
+    if (packed) {
+      const bytes = this.packedBytes(packs, hash, packed, of);
+      const times = packs.stats(packed.pack) as Stats; // readable: packedBytes just read it
+      writeRestoredFile(dest, bytes, times);
+      return;
+    }
     const object = this.objectPath(hash);
     const read = this.handOver(object, dest);
     if ('hash' in read && read.hash === hash) return;
     const why = 'problem' in read ? read.problem : `its bytes hash to ${read.hash.slice(0, 12)}…`;
     throw this.damaged(object, `object ${shown(object)} of ${of} is damaged (${why})`);
+  }
+
+  /**
+   * An object's bytes read from its pack and checked against its name (a view valid until the reader's next
+   * read). A pack that can't give them is damaged: it is removed with its index and DamagedObjectError thrown.
+   */
+  private packedBytes(packs: PackReader, hash: ContentHash, packed: PackedObject, of: string): Buffer {
+    const bytes = packs.read(packed);
+    if (Buffer.isBuffer(bytes) && sha256(bytes) === hash) return bytes;
+    const pack = this.objectPath(packed.pack);
+    const why = Buffer.isBuffer(bytes) ? `the bytes it holds for ${hash.slice(0, 12)}… hash to ${sha256(bytes).slice(0, 12)}…` : bytes.problem;
+    this.packs.dropPack(packed.pack);
+    throw this.damaged(pack, `pack ${shown(pack)} of ${of} is damaged (${why})`);
   }
 
   /** Puts the object's bytes at `dest` and says what they hash to. */
@@ -415,4 +505,12 @@ export class Store {
 /** A symlink's object is its target text (the bytes its hash was taken over). */
 function readlinkTarget(dirAbs: string, file: ManifestEntry): string {
   return readlinkSync(join(dirAbs, file.path));
+}
+
+/** mkdir of a folder below the restore's temp root whose parents `made` may already hold: one call each. */
+function makeFolder(dir: string, made: Set<string>): void {
+  if (made.has(dir)) return;
+  makeFolder(dirname(dir), made);
+  mkdirSync(dir);
+  made.add(dir);
 }

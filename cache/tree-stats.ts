@@ -48,12 +48,15 @@ function pushStat(part: Part, stat: FileStat): void {
 }
 
 /** Appends one directory entry (and, for a directory, everything below it) to `part`. */
-function walkEntry(part: Part, fs: RawFs, dirAbs: string, name: string, type: string, stat: FileStat, keep?: Map<string, Stats>): void {
+/** Told each file's stats as the walk passes it (`stat` is reused: copy what you keep). */
+export type OnFile = (dirAbs: string, name: string, stat: Readonly<FileStat>) => void;
+
+function walkEntry(part: Part, fs: RawFs, dirAbs: string, name: string, type: string, stat: FileStat, keep?: Map<string, Stats>, onFile?: OnFile): void {
   const abs = dirAbs + '/' + name;
   if (type === 'dir') {
     part.names.push(name + '/');
     const entries = fs.readdir(abs);
-    for (let i = 0; i < entries.names.length; i++) walkEntry(part, fs, abs, entries.names[i]!, entries.types[i]!, stat, keep);
+    for (let i = 0; i < entries.names.length; i++) walkEntry(part, fs, abs, entries.names[i]!, entries.types[i]!, stat, keep, onFile);
     part.names.push('/');
   } else if (type === 'symlink') {
     part.names.push(name + '\0' + readlinkSync(abs));
@@ -65,6 +68,7 @@ function walkEntry(part: Part, fs: RawFs, dirAbs: string, name: string, type: st
     } else {
       fs.lstat(abs, stat);
     }
+    onFile?.(dirAbs, name, stat);
     part.names.push(name);
     pushStat(part, stat);
   }
@@ -94,14 +98,15 @@ function digestOf(parts: readonly Part[]): TreeStats {
 /**
  * The digest of the tree below `root`. With `keep`, every file's Stats is also kept by absolute path, so a
  * caller that goes on to hash the tree (a first hash, sure to miss) doesn't lstat every file again; without
- * it (the warm path) the walk uses raw-fs.ts, which builds no Stats or Dirent objects.
+ * it (the warm path) the walk uses raw-fs.ts, which builds no Stats or Dirent objects. `onFile` sees each
+ * file's stats on the way.
  */
-export function treeStats(root: string, keep?: Map<string, Stats>): TreeStats {
+export function treeStats(root: string, keep?: Map<string, Stats>, onFile?: OnFile): TreeStats {
   const fs = rawFs();
   const part = newPart();
   const stat: FileStat = { size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0 };
   const entries = fs.readdir(root);
-  for (let i = 0; i < entries.names.length; i++) walkEntry(part, fs, root, entries.names[i]!, entries.types[i]!, stat, keep);
+  for (let i = 0; i < entries.names.length; i++) walkEntry(part, fs, root, entries.names[i]!, entries.types[i]!, stat, keep, onFile);
   return digestOf([part]);
 }
 

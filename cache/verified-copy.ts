@@ -83,3 +83,18 @@ export function copyHashing(object: string, dest: string): ReadOutcome {
   }
   return { hash: hash.digest('hex') as ContentHash };
 }
+
+/**
+ * Writes bytes already checked against their name to a new file `dest` (mode 0644, with the given times, as
+ * copyHashing leaves it): how an object read from a pack reaches the workspace.
+ */
+export function writeRestoredFile(dest: string, bytes: Buffer, times: { atime: Date; mtime: Date }): void {
+  const out = openSync(dest, 'wx', 0o644);
+  try {
+    fchmodSync(out, 0o644);
+    for (let written = 0; written < bytes.length; ) written += writeSync(out, bytes, written, bytes.length - written);
+    futimesSync(out, times.atime, times.mtime);
+  } finally {
+    closeSync(out);
+  }
+}

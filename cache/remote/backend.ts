@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
 export type ObjectKey = `cas/${string}` | `ac/${string}`;
 
 /** What a PUT sends: bytes in memory (records, manifests) or a file of the local store, by path. */
-export type PutBody = { bytes: Buffer } | { file: string; size: number };
+/** What a PUT sends: bytes in memory, or `size` bytes of a file from `offset` (0: its start). */
+export type PutBody = { bytes: Buffer } | { file: string; offset?: number; size: number };
 
 /** One object as a listing shows it. */
 export interface ListedObject {

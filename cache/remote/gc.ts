@@ -8,8 +8,8 @@ import { sha256 } from '../hash.js';
 import { isContentHash, parseManifest } from '../manifest.js';
 import type { ManifestEntry, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ListedObject, type ObjectKey, type RemoteBackend } from './backend.js';
-import { PACK_FORMAT, packIndexKey } from './pack.js';
-import { validatePackIndex, validateRemoteRecord } from './validate.js';
+import { PACK_FORMAT, packIndexKey, validatePackIndex } from '../pack.js';
+import { validateRemoteRecord } from './validate.js';
 
 export const GC_GRACE_MS = 60 * 60 * 1000;
 

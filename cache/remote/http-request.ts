@@ -35,8 +35,10 @@ export class Connections {
       req.on('error', (error) => reject(asRemoteError(error, call.what)));
       if (!call.body) req.end();
       else if ('bytes' in call.body) req.end(call.body.bytes);
+      else if (call.body.size === 0) req.end();
       else {
-        const file = createReadStream(call.body.file);
+        const start = call.body.offset ?? 0;
+        const file = createReadStream(call.body.file, { start, end: start + call.body.size - 1 });
         file.on('error', (error) => req.destroy(error));
         file.pipe(req);
       }

@@ -11,12 +11,13 @@
 //   economy     objects the remote has are not re-sent (HEAD first, results remembered for the run); requests
 //               run in parallel up to a bound, over keep-alive connections. A directory out of many small
 //               objects also gets a pack (pack.ts): one GET instead of one per object, each object in it
-//               re-hashed on its own; whatever the pack does not deliver is fetched object by object.
+//               re-hashed on its own, and the pack kept whole in the local store (store-packs.ts: one file to
+//               write and flush, one to read back); whatever the pack does not deliver is fetched object by object.
 //   failure     never fatal: transient errors (timeouts, resets, 5xx, truncated bodies) are retried with
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
@@ -24,12 +25,12 @@ import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
 import { sha256 } from '../hash.js';
 import { parseManifest } from '../manifest.js';
-import type { Store } from '../store.js';
+import { DamagedObjectError, MissingObjectError, type Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, writePack, type PackIndex, type PackMember } from './pack.js';
-import { validatePackIndex, validateRemoteRecord, validateRemoteSymlink } from './validate.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, validatePackIndex, writePack, type PackIndex, type PackMember } from '../pack.js';
+import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
   /** Parallel requests at most. */
@@ -88,13 +89,19 @@ interface Fetch {
 
 const PRESENT: Fetch = { staged: Promise.resolve(true), stored: Promise.resolve(true) };
 
-/** An object a pack is to deliver: settled with its verified temp, or with a per-object download instead. */
+/**
+ * How a wanted object arrives: a verified temp file of its own (the batch names it), inside a pack the store
+ * keeps whole (`inPack` resolves once the pack and its index are stored), or not at all (warned).
+ */
+type Delivery = string | { inPack: Promise<boolean> } | undefined;
+
+/** An object a pack is to deliver: settled with its delivery, or with a per-object download instead. */
 interface PackWant {
   size: number;
   forPath: string;
   settled: boolean;
-  settle: (tmp: string | undefined | Promise<string | undefined>) => void;
-  tmp: Promise<string | undefined>;
+  settle: (delivery: Delivery | Promise<Delivery>) => void;
+  delivery: Promise<Delivery>;
 }
 
 /** A pack about to be read: its validated index, its members in pack order, and what this pull wants of it. */
@@ -105,10 +112,11 @@ interface PackPlan {
   wanted: Map<string, PackWant>;
 }
 
-/** A local object to upload: its name and where its bytes are. */
+/** A local object to upload: its name and where its bytes are (a file of its own, or a range of a pack). */
 interface Blob {
   hash: string;
   file: string;
+  offset: number;
   size: number;
 }
 
@@ -268,7 +276,7 @@ export class RemoteTransfer {
     const present = new Map<string, boolean>();
     const isPresent = (hash: string): boolean => {
       let known = present.get(hash);
-      if (known === undefined) present.set(hash, (known = existsSync(this.store.objectPath(hash as ContentHash))));
+      if (known === undefined) present.set(hash, (known = this.store.hasObject(hash as ContentHash)));
       return known;
     };
     const plan = await this.planPack(out, entries, isPresent);
@@ -277,7 +285,15 @@ export class RemoteTransfer {
     if (!(await this.storeAll(fetches))) return false;
     for (const entry of entries) {
       if (!entry.symlink) continue;
-      const linkProblem = validateRemoteSymlink(entry.path, readFileSync(this.store.objectPath(entry.hash), 'utf8'));
+      let target: string;
+      try {
+        target = this.store.readObject(entry.hash, `${out.path}/${entry.path}`).toString('utf8');
+      } catch (error) {
+        if (!(error instanceof DamagedObjectError) && !(error instanceof MissingObjectError)) throw error;
+        this.warn(error.message);
+        return false;
+      }
+      const linkProblem = validateRemoteSymlink(entry.path, target);
       if (linkProblem) {
         this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${linkProblem}`);
         return false;
@@ -291,13 +307,13 @@ export class RemoteTransfer {
   /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
   private readonly fetching = new Map<string, Fetch>();
 
-  /** `fromPack`: the temp a pack will deliver (or its fallback's), instead of a download of its own. */
-  private fetchObject(hash: ContentHash, size: number, forPath: string, fromPack?: Promise<string | undefined>): Fetch {
+  /** `fromPack`: what a pack will deliver (or its fallback's), instead of a download of its own. */
+  private fetchObject(hash: ContentHash, size: number, forPath: string, fromPack?: Promise<Delivery>): Fetch {
     let pending = this.fetching.get(hash);
     if (!pending) {
-      const staged = fromPack ?? this.downloadObject(hash, size, forPath);
-      const stored = staged.then((tmp) => (tmp === undefined ? false : this.batch.stage(tmp, this.store.objectPath(hash))));
-      pending = { staged: staged.then((tmp) => tmp !== undefined), stored };
+      const staged: Promise<Delivery> = fromPack ?? this.downloadObject(hash, size, forPath);
+      const stored = staged.then((got) => (got === undefined ? false : typeof got === 'string' ? this.batch.stage(got, this.store.objectPath(hash)) : got.inPack));
+      pending = { staged: staged.then((got) => got !== undefined), stored };
       this.fetching.set(hash, pending);
       void stored.finally(() => this.fetching.delete(hash));
     }
@@ -337,24 +353,25 @@ export class RemoteTransfer {
     for (const member of checked.members) {
       if (isPresent(member.hash) || this.fetching.has(member.hash)) continue;
       let settle!: PackWant['settle'];
-      const tmp = new Promise<string | undefined>((resolve) => (settle = resolve));
-      const want: PackWant = { size: member.size, forPath: `${out.path}/${pathOf.get(member.hash)}`, settled: false, tmp, settle: (value) => {
+      const delivery = new Promise<Delivery>((resolve) => (settle = resolve));
+      const want: PackWant = { size: member.size, forPath: `${out.path}/${pathOf.get(member.hash)}`, settled: false, delivery, settle: (value) => {
         want.settled = true;
         settle(value);
       } };
       wanted.set(member.hash, want);
       // Registered now, with no await between the check above and this: a fetch of the same object for
       // another out waits for the pack's delivery instead of starting its own.
-      this.fetchObject(member.hash, member.size, want.forPath, tmp);
+      this.fetchObject(member.hash, member.size, want.forPath, delivery);
     }
     return { indexName, index: checked.index, members: checked.members, wanted };
   }
 
   /**
-   * Streams a pack, splitting it by the sizes its manifest gives: each wanted object whose bytes hash to its
-   * name goes to a temp file of the store (the same contract as downloadObject); the bytes of objects the store
-   * has are skipped, and the whole pack is hashed against its name. Whatever it did not deliver is downloaded
-   * on its own, after one warning that names the pack.
+   * Streams a pack into one temp file of the store, splitting it by the sizes its manifest gives and hashing
+   * every member against its name and the whole pack against its own. A pack that is all it claims to be
+   * joins the store whole (store-packs.ts): one file made durable and renamed, then its index. A pack with a
+   * wrong, missing or extra byte is not kept: the wanted members that did hash right become objects of their
+   * own, and whatever it did not deliver is downloaded on its own, after one warning that names the pack.
    */
   private async readPack(out: PathHash, plan: PackPlan): Promise<void> {
     const name = casKey(plan.index.pack);
@@ -370,19 +387,23 @@ export class RemoteTransfer {
       problem = `it has ${got.size} bytes, not ${plan.index.size}`;
       corrupt = true;
     } else {
+      const packTmp = this.tempPath();
       const wrong: string[] = [];
+      const verified: { want: PackWant; offset: number; size: number }[] = [];
+      let fd: number | undefined;
       try {
-        const digest = await splitPack(got.body as AsyncIterable<Buffer>, plan.members, (member, bytes) => {
-          const want = plan.wanted.get(member.hash);
-          if (!want || want.settled) return;
+        this.ensureTmpDir();
+        fd = openSync(packTmp, 'wx', 0o444);
+        let offset = 0;
+        const digest = await splitPack(writingTo(fd, got.body as AsyncIterable<Buffer>), plan.members, (member, bytes) => {
+          const at = offset;
+          offset += member.size;
           if (sha256(bytes) !== member.hash) {
             wrong.push(casKey(member.hash));
             return;
           }
-          const tmp = this.tempPath();
-          this.ensureTmpDir();
-          writeFileSync(tmp, bytes, { mode: 0o444 });
-          want.settle(tmp);
+          const want = plan.wanted.get(member.hash);
+          if (want && !want.settled) verified.push({ want, offset: at, size: member.size });
         });
         this.stats.downloadedObjects++;
         this.stats.downloadedBytes += plan.index.size;
@@ -391,7 +412,19 @@ export class RemoteTransfer {
         corrupt = problem !== undefined;
       } catch (error) {
         got.body.destroy();
-        problem = error instanceof PackCut ? error.message : `storing its objects: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+        problem = error instanceof PackCut ? error.message : `storing it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+      if (problem === undefined) {
+        const inPack = this.batch.stage(packTmp, this.store.objectPath(plan.index.pack)).then((stored) => stored && this.adoptPack(out, plan));
+        for (const { want } of verified) want.settle({ inPack });
+      } else {
+        for (const v of verified) {
+          const tmp = this.salvage(packTmp, v.offset, v.size);
+          if (tmp !== undefined) v.want.settle(tmp);
+        }
+        await rm(packTmp, { force: true });
       }
     }
     if (corrupt) {
@@ -406,6 +439,39 @@ export class RemoteTransfer {
       want.settle(this.downloadObject(hash as ContentHash, want.size, want.forPath));
     }
     if (problem) this.warn(`pack ${name} of ${out.path} (index ${plan.indexName}): ${problem}; ${fallbacks} of its objects fetched one by one`);
+  }
+
+  /** The pack is in the store under its name: its index makes its objects findable. False after a warning. */
+  private adoptPack(out: PathHash, plan: PackPlan): boolean {
+    try {
+      this.store.adoptPack(plan.index, plan.members);
+      return true;
+    } catch (error) {
+      this.warn(`storing the pack index of ${out.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A verified member of a pack that is not kept, copied out of the pack's temp into a temp of its own. */
+  private salvage(packTmp: string, offset: number, size: number): string | undefined {
+    const tmp = this.tempPath();
+    try {
+      const bytes = Buffer.allocUnsafe(size);
+      const fd = openSync(packTmp, 'r');
+      try {
+        for (let got = 0; got < size; ) {
+          const n = readSync(fd, bytes, got, size - got, offset + got);
+          if (n === 0) return undefined;
+          got += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      writeFileSync(tmp, bytes, { mode: 0o444 });
+      return tmp;
+    } catch {
+      return undefined; // fetched on its own instead
+    }
   }
 
   /**
@@ -589,20 +655,21 @@ export class RemoteTransfer {
     const manifests: Blob[] = [];
     const dirs: { manifest: ContentHash; entries: ManifestEntry[] }[] = [];
     for (const out of record.outs) {
-      if (!this.store.has(out)) {
-        this.warn(`the local cache lacks objects of ${out.path}; the record of its stage is not pushed`);
-        return false;
-      }
+      if (!this.store.has(out)) return this.lacking(out);
       if (out.isDir) {
         const file = this.store.objectPath(out.hash, true);
         const entries = parseManifest(readFileSync(file, 'utf8'));
         for (const entry of entries) {
-          blobs.set(entry.hash, { hash: entry.hash, file: this.store.objectPath(entry.hash), size: entry.size });
+          const source = this.store.objectSource(entry.hash);
+          if (!source) return this.lacking(out);
+          blobs.set(entry.hash, { hash: entry.hash, ...source });
         }
-        manifests.push({ hash: out.hash, file, size: statSync(file).size });
+        manifests.push({ hash: out.hash, file, offset: 0, size: statSync(file).size });
         dirs.push({ manifest: out.hash, entries });
       } else {
-        blobs.set(out.hash, { hash: out.hash, file: this.store.objectPath(out.hash), size: statSync(this.store.objectPath(out.hash)).size });
+        const source = this.store.objectSource(out.hash);
+        if (!source) return this.lacking(out);
+        blobs.set(out.hash, { hash: out.hash, ...source });
       }
     }
     if (!(await this.uploadAll([...blobs.values()]))) return false;
@@ -610,6 +677,11 @@ export class RemoteTransfer {
     // A pack only speeds up pulls: one that could not be sent is a warning, and the record still goes.
     for (const dir of dirs) await this.pushPack(dir.manifest, dir.entries);
     return this.putJson(name, record);
+  }
+
+  private lacking(out: PathHash): false {
+    this.warn(`the local cache lacks objects of ${out.path}; the record of its stage is not pushed`);
+    return false;
   }
 
   /** A record or pack index, as one line of JSON; false after a warning. */
@@ -649,17 +721,23 @@ export class RemoteTransfer {
       if (has === FAILED) return false;
       if (has) return true;
     }
+    // The store's own pack of this manifest, when it has the same members, goes as it is.
+    const kept = this.store.packIndexOf(manifest);
+    if (kept?.objectMaxBytes === PACK_OBJECT_MAX_BYTES) {
+      if (!(await this.upload({ hash: kept.pack, file: this.store.objectPath(kept.pack), offset: 0, size: kept.size }))) return false;
+      return await this.putJson(indexName, kept);
+    }
     const tmp = this.tempPath();
     try {
       let pack: { hash: ContentHash; size: number };
       try {
         this.ensureTmpDir();
-        pack = writePack(members, (hash) => this.store.objectPath(hash), tmp);
+        pack = writePack(members, (hash) => this.store.readObject(hash, `${casKey(manifest)}`), tmp);
       } catch (error) {
         this.warn(`writing the pack of ${casKey(manifest)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
         return false;
       }
-      if (!(await this.upload({ hash: pack.hash, file: tmp, size: pack.size }))) return false;
+      if (!(await this.upload({ hash: pack.hash, file: tmp, offset: 0, size: pack.size }))) return false;
       const index: PackIndex = { format: PACK_FORMAT, version: PACK_VERSION, manifest, pack: pack.hash, size: pack.size, objectMaxBytes: PACK_OBJECT_MAX_BYTES };
       return await this.putJson(indexName, index);
     } finally {
@@ -683,7 +761,7 @@ export class RemoteTransfer {
         return true;
       }
     }
-    const sent = await this.tryRun(() => this.backend.put(name, { file: blob.file, size: blob.size }, blob.hash));
+    const sent = await this.tryRun(() => this.backend.put(name, { file: blob.file, offset: blob.offset, size: blob.size }, blob.hash));
     if (sent === FAILED) return false;
     this.present.add(name);
     this.corrupt.delete(name);
@@ -703,5 +781,13 @@ export class RemoteTransfer {
 
   close(): void {
     this.backend.close();
+  }
+}
+
+/** A pack's byte stream, each chunk written to `fd` as it passes (the pack's temp file in the store). */
+async function* writingTo(fd: number, body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  for await (const chunk of body) {
+    for (let written = 0; written < chunk.length; ) written += writeSync(fd, chunk, written, chunk.length - written);
+    yield chunk;
   }
 }

@@ -7,7 +7,6 @@
 // One place on purpose: the workspace's own manifest validation (verified restores) can replace these.
 import { posix } from 'node:path';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
-import { PACK_FORMAT, PACK_OBJECT_MAX_LIMIT, PACK_VERSION, packMembers, packSize, type PackIndex, type PackMember } from './pack.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -65,24 +64,4 @@ export function validateRemoteSymlink(linkPath: string, target: string): string 
   const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
   if (resolved === '..' || resolved.startsWith('../')) return `the symlink ${linkPath} points outside its directory`;
   return undefined;
-}
-
-/**
- * A downloaded pack index (pack.ts) checked against the manifest it claims to serve: the shape exactly, the
- * manifest's hash, and a size equal to the sum of the members the manifest and `objectMaxBytes` give. The
- * members in pack order, or why the index can't be used.
- */
-export function validatePackIndex(value: unknown, manifest: ContentHash, entries: readonly ManifestEntry[]): { index: PackIndex; members: PackMember[] } | string {
-  const v = value as PackIndex;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object';
-  const keys = Object.keys(v).sort().join(',');
-  if (keys !== 'format,manifest,objectMaxBytes,pack,size,version') return `its fields are ${keys || 'none'}, not format, version, manifest, pack, size and objectMaxBytes`;
-  if (v.format !== PACK_FORMAT || v.version !== PACK_VERSION) return `not a ${PACK_FORMAT} version ${PACK_VERSION} index`;
-  if (typeof v.manifest !== 'string' || !HEX64.test(v.manifest) || typeof v.pack !== 'string' || !HEX64.test(v.pack)) return 'its manifest or pack is not a sha256 hash';
-  if (v.manifest !== manifest) return 'it is for another manifest';
-  if (!Number.isSafeInteger(v.objectMaxBytes) || v.objectMaxBytes < 1 || v.objectMaxBytes > PACK_OBJECT_MAX_LIMIT) return `its objectMaxBytes is not a whole number from 1 to ${PACK_OBJECT_MAX_LIMIT}`;
-  const members = packMembers(entries, v.objectMaxBytes);
-  const size = packSize(members);
-  if (v.size !== size) return `its size ${JSON.stringify(v.size)} is not the ${size} bytes of the manifest's objects up to ${v.objectMaxBytes} bytes`;
-  return { index: v, members };
 }

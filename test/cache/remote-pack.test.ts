@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileBackend } from '../../cache/remote/file.js';
 import { collectRemote } from '../../cache/remote/gc.js';
-import { PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, splitPack, type PackIndex } from '../../cache/remote/pack.js';
+import { PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, splitPack, type PackIndex } from '../../cache/pack.js';
 import { acKey, RemoteTransfer } from '../../cache/remote/transfer.js';
 import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';

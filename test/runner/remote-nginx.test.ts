@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashPath } from '../../cache/hash.js';
 import { parseManifest } from '../../cache/manifest.js';
-import { packIndexKey, type PackIndex } from '../../cache/remote/pack.js';
+import { packIndexKey, type PackIndex } from '../../cache/pack.js';
 import type { RunRecord } from '../../cache/types.js';
 import { nginxBinary, runCliAsync, spawnCliProcess, startNginx, type Nginx } from '../cache/remote-helpers.js';
 import { makeWorkspace, runCli, runs, waitFor } from './helpers.js';

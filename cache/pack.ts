@@ -1,19 +1,20 @@
-// A pack: the small objects of one directory out, concatenated, so a pull of a folder of 30k small files is one
-// GET instead of 30k. It lives beside Bazel's layout, not in its protocol: the pack is an ordinary blob
-// `cas/<sha256 of the pack>` and its index a small JSON object `ac/<sha256("runner-pack/1\n" + manifest hash)>`
-// (the prefix keeps it apart from every record's `ac/` name). Servers, old clients and `runner gc --remote`
-// see two more objects; the individual objects stay on the remote as well (the fallback, and what other
-// directories share).
+// A pack: the small objects of one directory out, concatenated. On a remote it makes a pull of a folder of 30k
+// small files one GET instead of 30k; in the local store it makes the restore read one file instead of opening
+// 30k (store-packs.ts). It lives beside Bazel's layout, not in its protocol: the pack is an ordinary content-
+// addressed object (`cas/<sha256 of the pack>` on a remote, an object of the store locally) and its index a
+// small JSON object, `ac/<sha256("runner-pack/1\n" + manifest hash)>` on a remote (the prefix keeps it apart
+// from every record's `ac/` name) and `packs/<manifest hash>.json` in the store. Servers, old clients and
+// `runner gc --remote` see two more objects; the individual objects stay on the remote as well (the fallback,
+// and what other directories share).
 //
 // The index names the manifest and the pack, and nothing else that a reader has to trust: which objects the
 // pack holds, in what order and how long each is, follow from the manifest (the distinct objects of at most
 // `objectMaxBytes`, in manifest order, first occurrence of each hash). A reader re-hashes every object on its
-// own and the whole pack against its name (transfer.ts).
+// own and the whole pack against its name (remote/transfer.ts, store-packs.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { sha256 } from '../hash.js';
-import type { ContentHash, ManifestEntry } from '../types.js';
-import type { ObjectKey } from './backend.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { sha256 } from './hash.js';
+import type { ContentHash, ManifestEntry } from './types.js';
 
 /** A directory out gets a pack from this many distinct small objects on (fewer: a few GETs cost less). */
 export const PACK_MIN_OBJECTS = 64;
@@ -47,7 +48,7 @@ export interface PackMember {
 }
 
 /** The index's name for a directory's manifest. */
-export function packIndexKey(manifest: ContentHash): ObjectKey {
+export function packIndexKey(manifest: ContentHash): `ac/${string}` {
   return `ac/${sha256(`${PACK_FORMAT}/${PACK_VERSION}\n${manifest}`)}`;
 }
 
@@ -70,16 +71,16 @@ export function packSize(members: readonly PackMember[]): number {
 }
 
 /**
- * Writes the pack of these members (their bytes read from `objectPath`) to `file`, hashing it on the way.
- * Throws when an object's file is not its recorded size.
+ * Writes the pack of these members (their bytes, checked, from `read`) to `file`, hashing it on the way.
+ * Throws when an object is not its recorded size.
  */
-export function writePack(members: readonly PackMember[], objectPath: (hash: ContentHash) => string, file: string): { hash: ContentHash; size: number } {
+export function writePack(members: readonly PackMember[], read: (hash: ContentHash) => Buffer, file: string): { hash: ContentHash; size: number } {
   const digest = createHash('sha256');
   const fd = openSync(file, 'wx', 0o444);
   let size = 0;
   try {
     for (const member of members) {
-      const bytes = readFileSync(objectPath(member.hash));
+      const bytes = read(member.hash);
       if (bytes.length !== member.size) throw new Error(`the local object ${member.hash} has ${bytes.length} bytes, not ${member.size}`);
       digest.update(bytes);
       for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
@@ -147,4 +148,26 @@ export async function splitPack(
   while (have === 0 && members[index]?.size === 0) onMember(members[index++]!, Buffer.alloc(0));
   if (index < members.length) throw new PackCut(`the pack ended after ${index} of its ${members.length} members`);
   return digest.digest('hex') as ContentHash;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * A pack index (downloaded, or read back from the store) (pack.ts) checked against the manifest it claims to serve: the shape exactly, the
+ * manifest's hash, and a size equal to the sum of the members the manifest and `objectMaxBytes` give. The
+ * members in pack order, or why the index can't be used.
+ */
+export function validatePackIndex(value: unknown, manifest: ContentHash, entries: readonly ManifestEntry[]): { index: PackIndex; members: PackMember[] } | string {
+  const v = value as PackIndex;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object';
+  const keys = Object.keys(v).sort().join(',');
+  if (keys !== 'format,manifest,objectMaxBytes,pack,size,version') return `its fields are ${keys || 'none'}, not format, version, manifest, pack, size and objectMaxBytes`;
+  if (v.format !== PACK_FORMAT || v.version !== PACK_VERSION) return `not a ${PACK_FORMAT} version ${PACK_VERSION} index`;
+  if (typeof v.manifest !== 'string' || !HEX64.test(v.manifest) || typeof v.pack !== 'string' || !HEX64.test(v.pack)) return 'its manifest or pack is not a sha256 hash';
+  if (v.manifest !== manifest) return 'it is for another manifest';
+  if (!Number.isSafeInteger(v.objectMaxBytes) || v.objectMaxBytes < 1 || v.objectMaxBytes > PACK_OBJECT_MAX_LIMIT) return `its objectMaxBytes is not a whole number from 1 to ${PACK_OBJECT_MAX_LIMIT}`;
+  const members = packMembers(entries, v.objectMaxBytes);
+  const size = packSize(members);
+  if (v.size !== size) return `its size ${JSON.stringify(v.size)} is not the ${size} bytes of the manifest's objects up to ${v.objectMaxBytes} bytes`;
+  return { index: v, members };
 }

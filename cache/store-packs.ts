@@ -1,0 +1,214 @@
+// The store's packs: the small objects of a directory out kept as one object of the store (its pack, the same
+// bytes as on a remote: cache/pack.ts) with an index at `packs/<manifest hash>.json`. A pull of a folder of 30k
+// small files then writes and flushes one file instead of 30k, and its restore reads one file instead of
+// opening 30k; `tar -x` is the yardstick (docs/remote-cache.md, "Speed").
+//
+// An object lives in the store either as its own file or as a range of a pack; the store asks `find` before it
+// looks for the file. Nothing here is trusted more than a loose object: an index is read back through the same
+// checks as a downloaded one (its manifest must be in the store and give the index's size), a pack object must
+// be a regular file of the index's size, and every range is hashed against its object's name as it is handed
+// to the workspace (store.ts). An index names its manifest, so it lives exactly as long as that manifest does
+// (`sweep`, from the store's gc).
+//
+// Writes follow the store's order: the pack object first (made durable and renamed by whoever downloaded it),
+// then its index (temp, fsync, rename), then the manifest; a crash in between leaves a pack no index names or
+// an index no manifest serves, and gc removes both.
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { validatePackIndex, type PackIndex, type PackMember } from './pack.js';
+import type { ContentHash, ManifestEntry } from './types.js';
+
+/** Where an object's bytes are inside a pack. */
+export interface PackedObject {
+  pack: ContentHash;
+  offset: number;
+  size: number;
+}
+
+const INDEX_NAME = /^([0-9a-f]{64})\.json$/;
+
+export interface StorePacksOptions {
+  /** The store's folder of indexes (`<cacheDir>/packs`). */
+  dir: string;
+  /** The store's temp folder, on the same filesystem. */
+  tmpDir: string;
+  objectPath: (hash: ContentHash) => string;
+  /** The manifest of a directory the store holds, checked; undefined when it has none. May throw (damaged). */
+  manifestOf: (hash: ContentHash) => ManifestEntry[] | undefined;
+  warn: (message: string) => void;
+}
+
+export class StorePacks {
+  /** Object hash -> its range in a pack, over every usable index; built on first use. */
+  private byObject: Map<string, PackedObject> | undefined;
+
+  constructor(private readonly options: StorePacksOptions) {}
+
+  /** Where the store has this object inside a pack, if it does. */
+  find(hash: string): PackedObject | undefined {
+    return this.load().get(hash);
+  }
+
+  /** The index of this manifest's pack, checked, with its members in pack order; undefined when unusable. */
+  indexOf(manifest: ContentHash): { index: PackIndex; members: PackMember[] } | undefined {
+    const file = join(this.options.dir, `${manifest}.json`);
+    const stat = lstatSync(file, { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    let entries: ManifestEntry[] | undefined;
+    try {
+      entries = stat.isFile() ? this.options.manifestOf(manifest) : undefined;
+    } catch (cause) {
+      this.options.warn((cause as Error).message);
+      return undefined;
+    }
+    if (!entries) return undefined; // no manifest (yet, or any more): the index serves nothing, gc removes it
+    let checked: ReturnType<typeof validatePackIndex>;
+    try {
+      checked = validatePackIndex(JSON.parse(readFileSync(file, 'utf8')), manifest, entries);
+    } catch (cause) {
+      checked = `not JSON (${(cause as Error).message})`;
+    }
+    if (typeof checked === 'string') {
+      this.options.warn(`the pack index ${file} is damaged (${checked}); removed it from the cache`);
+      rmSync(file, { force: true });
+      return undefined;
+    }
+    const pack = lstatSync(this.options.objectPath(checked.index.pack), { throwIfNoEntry: false });
+    if (!pack?.isFile() || pack.size !== checked.index.size) return undefined;
+    return checked;
+  }
+
+  /**
+   * Records a pack whose object the store now holds under its name: its index, written durably, and its
+   * members (checked by the caller against the manifest, which may not be in the store yet) findable at once.
+   */
+  add(index: PackIndex, members: readonly PackMember[]): void {
+    mkdirSync(this.options.dir, { recursive: true });
+    mkdirSync(this.options.tmpDir, { recursive: true });
+    const tmp = join(this.options.tmpDir, `pack-index-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      const fd = openSync(tmp, 'wx', 0o444);
+      try {
+        writeSync(fd, JSON.stringify(index) + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(this.options.dir, `${index.manifest}.json`));
+    } catch (error) {
+      rmSync(tmp, { force: true });
+      throw error;
+    }
+    const byObject = this.load();
+    let offset = 0;
+    for (const member of members) {
+      if (!byObject.has(member.hash)) byObject.set(member.hash, { pack: index.pack, offset, size: member.size });
+      offset += member.size;
+    }
+  }
+
+  /** Forgets every index that names this pack (its object was found damaged and removed). */
+  dropPack(pack: ContentHash): void {
+    for (const name of this.indexNames()) {
+      const file = join(this.options.dir, name);
+      try {
+        if ((JSON.parse(readFileSync(file, 'utf8')) as { pack?: unknown }).pack === pack) unlinkSync(file);
+      } catch {
+        // unreadable: the next find or gc deals with it
+      }
+    }
+    this.byObject = undefined;
+  }
+
+  /**
+   * gc: removes the index of every manifest not in `liveManifests` (and anything in the folder that is not an
+   * index); returns the packs the live indexes name, which the store must keep.
+   */
+  sweep(liveManifests: ReadonlySet<string>): Set<string> {
+    const livePacks = new Set<string>();
+    if (!existsSync(this.options.dir)) return livePacks;
+    for (const entry of readdirSync(this.options.dir, { withFileTypes: true })) {
+      const manifest = INDEX_NAME.exec(entry.name)?.[1];
+      const file = join(this.options.dir, entry.name);
+      const usable = manifest !== undefined && entry.isFile() && liveManifests.has(manifest) ? this.indexOf(manifest as ContentHash) : undefined;
+      if (usable) livePacks.add(usable.index.pack);
+      else if (!entry.isDirectory()) unlinkSync(file); // a link goes as the link it is
+    }
+    this.byObject = undefined;
+    return livePacks;
+  }
+
+  private indexNames(): string[] {
+    return existsSync(this.options.dir) ? readdirSync(this.options.dir).filter((name) => INDEX_NAME.test(name)) : [];
+  }
+
+  private load(): Map<string, PackedObject> {
+    if (this.byObject) return this.byObject;
+    const byObject = new Map<string, PackedObject>();
+    for (const name of this.indexNames()) {
+      const usable = this.indexOf(name.slice(0, 64) as ContentHash);
+      if (!usable) continue;
+      let offset = 0;
+      for (const member of usable.members) {
+        if (!byObject.has(member.hash)) byObject.set(member.hash, { pack: usable.index.pack, offset, size: member.size });
+        offset += member.size;
+      }
+    }
+    return (this.byObject = byObject);
+  }
+}
+
+/** Open packs during one restore: each opened once (as an object is: no symlink, no fifo), read by range. */
+export class PackReader {
+  private readonly open = new Map<string, { fd: number; stats: Stats } | { problem: string }>();
+  private buffer = Buffer.allocUnsafe(1 << 20);
+
+  constructor(private readonly objectPath: (hash: ContentHash) => string) {}
+
+  /** The pack's stats (for the restored files' times), or why it can't be read as an object. */
+  stats(pack: ContentHash): Stats | { problem: string } {
+    const opened = this.opened(pack);
+    return 'problem' in opened ? opened : opened.stats;
+  }
+
+  /**
+   * The object's bytes (a view valid until the next read), or why they could not be read. Never reads past
+   * the range: a pack shorter than its index says is a short read, reported.
+   */
+  read(packed: PackedObject): Buffer | { problem: string } {
+    const opened = this.opened(packed.pack);
+    if ('problem' in opened) return opened;
+    if (packed.size > this.buffer.length) this.buffer = Buffer.allocUnsafe(packed.size);
+    const bytes = this.buffer.subarray(0, packed.size);
+    let got = 0;
+    while (got < packed.size) {
+      const n = readSync(opened.fd, bytes, got, packed.size - got, packed.offset + got);
+      if (n === 0) return { problem: `the pack ends before its bytes ${packed.offset}-${packed.offset + packed.size}` };
+      got += n;
+    }
+    return bytes;
+  }
+
+  close(): void {
+    for (const opened of this.open.values()) if ('fd' in opened) closeSync(opened.fd);
+    this.open.clear();
+  }
+
+  private opened(pack: ContentHash): { fd: number; stats: Stats } | { problem: string } {
+    let opened = this.open.get(pack);
+    if (opened) return opened;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.objectPath(pack), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const stats = fstatSync(fd);
+      opened = stats.isFile() ? { fd, stats } : { problem: 'the pack is not a regular file' };
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      opened = { problem: code === 'ELOOP' ? 'the pack is a symlink' : code === 'ENOENT' ? 'the pack is missing' : `the pack can't be read (${code ?? (cause as Error).message})` };
+    }
+    if ('problem' in opened && fd !== undefined) closeSync(fd);
+    this.open.set(pack, opened);
+    return opened;
+  }
+}
