@@ -3,7 +3,9 @@
 // nginx on localhost (docs/remote-cache.nginx.conf), against one tar stream of the same folder PUT and GET
 // through the same server (`tar -c | PUT`, `GET | tar -x`). Goal: pull within 2x of the tar stream's GET.
 // The machine may be shared: the pulls and the tar GETs are interleaved, BENCH_REMOTE_REPEATS times (3), and
-// the medians reported with every value and the load average before and after.
+// the medians reported with every value and the load average before and after. Nothing is deleted until the
+// end: removing a 30k-file tree on a filesystem mounted with `discard` (online TRIM, as on many VMs) keeps the
+// disk busy for seconds afterwards and slows whichever measurement comes next.
 // Data: ../shared/data/dsb2018 relative to the repository, or BENCH_DSB2018_DIR; skipped with a message
 // when absent. The CLI is the built one (`npm run build` first), as a user runs it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -70,10 +72,9 @@ async function tarPut(url: string): Promise<{ put: number; bytes: number }> {
   return { put: (performance.now() - t) / 1000, bytes };
 }
 
-/** One GET of the tar stream into `tar -x`: seconds. */
-async function tarGet(url: string): Promise<number> {
+/** One GET of the tar stream into `tar -x` in `dest` (an empty folder): seconds. */
+async function tarGet(url: string, dest: string): Promise<number> {
   const target = tarTarget(url);
-  const dest = mkdtempSync(join(tmpdir(), 'bench-remote-tar-'));
   const t = performance.now();
   await new Promise<void>((resolve, reject) => {
     const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] });
@@ -84,9 +85,7 @@ async function tarGet(url: string): Promise<number> {
       res.pipe(tar.stdin);
     }).on('error', reject).end();
   });
-  const get = (performance.now() - t) / 1000;
-  rmSync(dest, { recursive: true, force: true });
-  return get;
+  return (performance.now() - t) / 1000;
 }
 
 function median(values: readonly number[]): number {
@@ -135,7 +134,7 @@ export async function run(): Promise<BenchResult[]> {
       pulledObjects = Number(/(\d+) objects \([^)]*\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
       mb = Number(/\(([\d.]+) MB\) downloaded/.exec(pull.stdout)?.[1] ?? Number.NaN);
       spawnSync('sync');
-      gets.push(await tarGet(nginx.url));
+      gets.push(await tarGet(nginx.url, workspace()));
       // The same pull into a third clone sharing b's local cache: nothing to download, so this is the restore's share.
       const c = workspace();
       copyFileSync(join(a, 'pipeline.lock'), join(c, 'pipeline.lock'));
@@ -146,7 +145,6 @@ export async function run(): Promise<BenchResult[]> {
       copyFileSync(join(a, 'pipeline.lock'), join(h, 'pipeline.lock'));
       spawnSync('sync');
       hardlinkPulls.push(runner(h, ['pull', 'pipeline.yaml', '--remote', nginx.url]).seconds);
-      for (const dir of [b, c, h]) rmSync(dir, { recursive: true, force: true });
     }
     const pull = median(pulls);
     const get = median(gets);

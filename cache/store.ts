@@ -25,7 +25,7 @@
 // which finds an object edited in place through its link.
 import {
   type Stats, constants, copyFileSync, linkSync, chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
-  readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
+  readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -132,6 +132,17 @@ export class Store {
     const bytes = readFileSync(object);
     if (sha256(bytes) !== hash) throw this.damaged(object, `object ${shown(object)} of ${of} is damaged (its bytes do not hash to its name)`);
     return bytes;
+  }
+
+  /**
+   * Stores a directory's manifest whose bytes the caller has checked (parseManifest against `hash`) and
+   * keeps its entries, so the restore that follows does not parse it again. Last of a directory's objects:
+   * a present manifest promises its files are present.
+   */
+  putManifest(hash: ContentHash, bytes: Buffer, entries: ManifestEntry[]): void {
+    this.putBytes(bytes, hash, true);
+    const stat = lstatSync(this.objectPath(hash, true));
+    if (stat.size === bytes.length) this.manifests.set(hash, { seenAs: manifestSeenAs(stat), entries });
   }
 
   /** The index of this directory's pack in the store, when it has a usable one. */
@@ -347,7 +358,7 @@ export class Store {
     const stat = lstatSync(file, { throwIfNoEntry: false });
     if (!stat) return undefined;
     // Read and checked again only when the file is not the one this process checked (a rewrite changes these).
-    const seenAs = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+    const seenAs = manifestSeenAs(stat);
     const known = this.manifests.get(hash);
     if (known?.seenAs === seenAs && stat.isFile()) return known.entries;
     const what = `the manifest ${shown(file)}${of === undefined ? '' : ` of ${of}`}`;
@@ -513,4 +524,9 @@ function makeFolder(dir: string, made: Set<string>): void {
   makeFolder(dirname(dir), made);
   mkdirSync(dir);
   made.add(dir);
+}
+
+/** What tells a manifest file this process checked from one rewritten since (see readManifest). */
+function manifestSeenAs(stat: Stats): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }

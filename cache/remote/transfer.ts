@@ -17,10 +17,10 @@
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
 import { sha256 } from '../hash.js';
@@ -300,7 +300,7 @@ export class RemoteTransfer {
       }
     }
     // The manifest last: a present .dir promises all its files are present (store.ts).
-    if (!existsSync(manifestFile)) await this.adoptBytes(text, manifestFile);
+    this.store.putManifest(out.hash, text, entries);
     return true;
   }
 
@@ -591,35 +591,6 @@ export class RemoteTransfer {
   private ensureTmpDir(): void {
     if (!this.tmpDirMade) mkdirSync(this.store.tmpDir, { recursive: true });
     this.tmpDirMade = true;
-  }
-
-  /** The store's rule for a new object (store.ts), for one object alone: written read-only, fsync'd, renamed. */
-  private async adopt(tmp: string, final: string): Promise<void> {
-    const handle = await open(tmp, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    const shard = dirname(final);
-    if (!this.madeShards.has(shard)) {
-      mkdirSync(shard, { recursive: true });
-      this.madeShards.add(shard);
-    }
-    renameSync(tmp, final);
-  }
-
-  private readonly madeShards = new Set<string>();
-
-  private async adoptBytes(bytes: Buffer, final: string): Promise<void> {
-    const tmp = this.tempPath();
-    try {
-      this.ensureTmpDir();
-      writeFileSync(tmp, bytes, { mode: 0o444 });
-      await this.adopt(tmp, final);
-    } finally {
-      await rm(tmp, { force: true });
-    }
   }
 
   // ---- upload --------------------------------------------------------------------------------------------

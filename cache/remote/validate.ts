@@ -6,7 +6,7 @@
 //
 // One place on purpose: the workspace's own manifest validation (verified restores) can replace these.
 import { posix } from 'node:path';
-import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
+import type { PathHash, RunRecord, StageKey } from '../types.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -114,7 +114,7 @@ test('a pack with one wrong byte is never restored from: named, removed with its
   const { store, dir, cacheDir } = await pulled(remote);
   const { index, pack } = packOf(cacheDir, dir);
   const bytes = readFileSync(pack);
-  bytes[bytes.length - 1] ^= 1;
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
   chmodSync(pack, 0o644);
   writeFileSync(pack, bytes);
   assert.equal(store.verify(dir).length, 1, 'verify names the one object whose bytes changed');
