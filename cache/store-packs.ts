@@ -161,7 +161,7 @@ export class StorePacks {
 
 /** Open packs during one restore: each opened once (as an object is: no symlink, no fifo), read by range. */
 export class PackReader {
-  private readonly open = new Map<string, { fd: number; stats: Stats } | { problem: string }>();
+  private readonly handles = new Map<string, { fd: number; stats: Stats } | { problem: string }>();
   private buffer = Buffer.allocUnsafe(1 << 20);
 
   constructor(private readonly objectPath: (hash: ContentHash) => string) {}
@@ -191,12 +191,13 @@ export class PackReader {
   }
 
   close(): void {
-    for (const opened of this.open.values()) if ('fd' in opened) closeSync(opened.fd);
-    this.open.clear();
+    for (const opened of this.handles.values()) if ('fd' in opened) closeSync(opened.fd);
+    this.handles.clear();
   }
 
-  private opened(pack: ContentHash): { fd: number; stats: Stats } | { problem: string } {
-    let opened = this.open.get(pack);
+  /** The pack's open descriptor and stats (kept until close), or why it can't be read as an object. */
+  opened(pack: ContentHash): { fd: number; stats: Stats } | { problem: string } {
+    let opened = this.handles.get(pack);
     if (opened) return opened;
     let fd: number | undefined;
     try {
@@ -208,7 +209,7 @@ export class PackReader {
       opened = { problem: code === 'ELOOP' ? 'the pack is a symlink' : code === 'ENOENT' ? 'the pack is missing' : `the pack can't be read (${code ?? (cause as Error).message})` };
     }
     if ('problem' in opened && fd !== undefined) closeSync(fd);
-    this.open.set(pack, opened);
+    this.handles.set(pack, opened);
     return opened;
   }
 }

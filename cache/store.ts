@@ -28,6 +28,7 @@ import {
   readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { dirManifest, hashPath, manifestText, normalizeRelPath, rememberRestoredTree, sha256 } from './hash.js';
 import { isContentHash, ManifestError, parseManifest } from './manifest.js';
@@ -37,6 +38,7 @@ import type { StatCache } from './stat-cache.js';
 import type { ContentHash, LinkMode, ManifestEntry, PathHash } from './types.js';
 import type { PackIndex, PackMember } from './pack.js';
 import { PackReader, StorePacks, type PackedObject } from './store-packs.js';
+import { PARALLEL_RESTORE_MIN, restoreInWorker, type PackedFiles } from './pack-restore-worker.js';
 import { copyHashing, hashObject, writeRestoredFile, type ReadOutcome } from './verified-copy.js';
 
 export type { LinkMode } from './types.js';
@@ -86,6 +88,8 @@ export class Store {
   /** Set once a clone fails: the filesystem can't, so later restores copy straight away. */
   private cannotClone = false;
   private readonly packs: StorePacks;
+  /** Restores that took a worker thread for half their files (pack-restore-worker.ts). */
+  workerRestores = 0;
   /** Manifests this process has read and checked (their bytes hash to their names), by hash, with the file's stats. */
   private readonly manifests = new Map<string, { seenAs: string; entries: ManifestEntry[] }>();
 
@@ -230,13 +234,32 @@ export class Store {
         let madeDir = tmp;
         const made = new Set([tmp]);
         for (const file of manifest) {
-          const dest = join(tmp, file.path);
-          if (dirname(dest) !== madeDir) {
-            madeDir = dirname(dest);
-            makeFolder(madeDir, made);
+          const dir = dirname(join(tmp, file.path));
+          if (dir !== madeDir) makeFolder((madeDir = dir), made);
+        }
+        // The second half of a large folder in packs goes to a worker thread (pack-restore-worker.ts).
+        const split = this.workerSplit(manifest, packs);
+        const second = split < manifest.length ? this.packedFiles(manifest.slice(split), tmp, packs) : undefined;
+        const job = second && restoreInWorker(second.files);
+        if (job) this.workerRestores++;
+        let failure: unknown;
+        try {
+          for (let i = 0; i < split; i++) {
+            const file = manifest[i]!;
+            const dest = join(tmp, file.path);
+            if (file.symlink) symlinkSync(this.readObject(file.hash, `${path}/${file.path}`).toString('utf8'), dest);
+            else this.materialise(file.hash, dest, `${path}/${file.path}`, packs);
           }
-          if (file.symlink) symlinkSync(this.readObject(file.hash, `${path}/${file.path}`).toString('utf8'), dest);
-          else this.materialise(file.hash, dest, `${path}/${file.path}`, packs);
+        } catch (error) {
+          failure = error;
+        }
+        // Nothing is deleted or renamed while the worker may still be writing.
+        const outcome = job && (await job.catch((error: unknown) => ({ ok: 'error' as const, error })));
+        if (failure !== undefined) throw failure;
+        if (outcome && outcome.ok === 'error') throw outcome.error;
+        if (outcome && !outcome.ok) {
+          const file = manifest[split + outcome.index]!;
+          throw this.packDamaged(second!.packed[outcome.index]!, `${path}/${file.path}`, `the bytes it holds for ${file.hash.slice(0, 12)}… hash to ${outcome.got.slice(0, 12)}…`);
         }
       } else {
         this.materialise(entry.hash, tmp, path, packs);
@@ -477,10 +500,49 @@ export class Store {
   private packedBytes(packs: PackReader, hash: ContentHash, packed: PackedObject, of: string): Buffer {
     const bytes = packs.read(packed);
     if (Buffer.isBuffer(bytes) && sha256(bytes) === hash) return bytes;
+    throw this.packDamaged(packed, of, Buffer.isBuffer(bytes) ? `the bytes it holds for ${hash.slice(0, 12)}… hash to ${sha256(bytes).slice(0, 12)}…` : bytes.problem);
+  }
+
+  /** Removes a damaged pack and every index naming it; the error to throw. */
+  private packDamaged(packed: PackedObject, of: string, why: string): DamagedObjectError {
     const pack = this.objectPath(packed.pack);
-    const why = Buffer.isBuffer(bytes) ? `the bytes it holds for ${hash.slice(0, 12)}… hash to ${sha256(bytes).slice(0, 12)}…` : bytes.problem;
     this.packs.dropPack(packed.pack);
-    throw this.damaged(pack, `pack ${shown(pack)} of ${of} is damaged (${why})`);
+    return this.damaged(pack, `pack ${shown(pack)} of ${of} is damaged (${why})`);
+  }
+
+  /**
+   * Where a folder's files split between this thread and a worker: half way, when the folder is large, the
+   * machine has a second core, and every file of the second half is a regular file in a pack that opened
+   * as one; else the end (no worker).
+   */
+  private workerSplit(manifest: readonly ManifestEntry[], packs: PackReader): number {
+    if (manifest.length < PARALLEL_RESTORE_MIN || availableParallelism() < 2) return manifest.length;
+    const split = manifest.length >> 1;
+    for (let i = split; i < manifest.length; i++) {
+      const file = manifest[i]!;
+      const packed = file.symlink ? undefined : this.packs.find(file.hash);
+      if (!packed || 'problem' in packs.opened(packed.pack)) return manifest.length;
+    }
+    return split;
+  }
+
+  /** The worker's share, column by column (see workerSplit: every file is in a pack that is open). */
+  private packedFiles(files: readonly ManifestEntry[], tmp: string, packs: PackReader): { files: PackedFiles; packed: PackedObject[] } {
+    const columns: PackedFiles = { dests: [], hashes: [], fds: [], offsets: [], sizes: [], atimesMs: [], mtimesMs: [] };
+    const packed: PackedObject[] = [];
+    for (const file of files) {
+      const where = this.packs.find(file.hash)!;
+      const opened = packs.opened(where.pack) as { fd: number; stats: Stats };
+      columns.dests.push(join(tmp, file.path));
+      columns.hashes.push(file.hash);
+      columns.fds.push(opened.fd);
+      columns.offsets.push(where.offset);
+      columns.sizes.push(where.size);
+      columns.atimesMs.push(opened.stats.atime.getTime());
+      columns.mtimesMs.push(opened.stats.mtime.getTime());
+      packed.push(where);
+    }
+    return { files: columns, packed };
   }
 
   /** Puts the object's bytes at `dest` and says what they hash to. */

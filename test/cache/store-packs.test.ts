@@ -13,6 +13,8 @@ import { PACK_OBJECT_MAX_BYTES, packMembers } from '../../cache/pack.js';
 import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';
 import { DamagedObjectError, MissingObjectError, Store } from '../../cache/store.js';
+import { PARALLEL_RESTORE_MIN } from '../../cache/pack-restore-worker.js';
+import { availableParallelism } from 'node:os';
 import { StatCache } from '../../cache/stat-cache.js';
 import { hashPath } from '../../cache/hash.js';
 import type { PathHash, RunRecord, StageKey } from '../../cache/types.js';
@@ -22,10 +24,10 @@ const KEY = sha256('a stage whose out is a folder of small files') as string as 
 const FILES = 120;
 
 /** A workspace with out/ (120 small files, an empty one, a shared content, a symlink, one big file), saved and pushed to a file:// remote. */
-async function pushedFolder(): Promise<{ workspace: string; record: RunRecord; remote: string }> {
+async function pushedFolder(files = FILES): Promise<{ workspace: string; record: RunRecord; remote: string }> {
   const workspace = tempDir('runner-store-packs-a-');
   mkdirSync(join(workspace, 'out/sub/deep'), { recursive: true });
-  for (let i = 0; i < FILES; i++) writeFileSync(join(workspace, `out/sub/${i % 3 === 0 ? 'deep/' : ''}f${i}.txt`), `small file ${i}\n`);
+  for (let i = 0; i < files; i++) writeFileSync(join(workspace, `out/sub/${i % 3 === 0 ? 'deep/' : ''}f${i}.txt`), `small file ${i}\n`);
   writeFileSync(join(workspace, 'out/empty'), '');
   writeFileSync(join(workspace, 'out/same-1'), 'same\n');
   writeFileSync(join(workspace, 'out/same-2'), 'same\n');
@@ -210,4 +212,26 @@ test('a store whose objects are only in a pack pushes them on: another machine p
   const target2 = tempDir('runner-store-packs-i-');
   await fourth.restore(target2, fourthDir);
   assertSameOut(workspace, target2);
+});
+
+test('a large folder restores on two threads: the same bytes, and a wrong byte in the worker\'s half is caught', { skip: availableParallelism() < 2 ? 'one core: the restore takes no worker' : false }, async () => {
+  const { workspace, remote } = await pushedFolder(PARALLEL_RESTORE_MIN + 10);
+  const { store, dir, cacheDir } = await pulled(remote);
+  const target = tempDir('runner-store-packs-j-');
+  await store.restore(target, dir);
+  assert.equal(store.workerRestores, 1, 'half of the files went to a worker');
+  assertSameOut(workspace, target);
+
+  // The last small file is in the worker's half: alter its bytes inside the pack.
+  const { pack } = packOf(cacheDir, dir);
+  const bytes = readFileSync(pack);
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+  chmodSync(pack, 0o644);
+  writeFileSync(pack, bytes);
+  const again = new Store(cacheDir);
+  const target2 = tempDir('runner-store-packs-k-');
+  await assert.rejects(again.restore(target2, dir), (error: unknown) => error instanceof DamagedObjectError && /pack .* of out\/.* is damaged \(the bytes it holds/.test(error.message));
+  assert.equal(again.workerRestores, 1);
+  assert.deepEqual(readdirSync(target2), [], 'nothing of the half-built folder is left');
+  assert.equal(existsSync(pack), false);
 });
