@@ -1,8 +1,8 @@
 // A second thread for restoring a large folder out of a pack (store.ts): the store's restore writes one half
 // of the files, a worker the other, each object's range read, hashed against its name and only then written,
-// exactly as the main thread does. On a 2-core machine at a quiet moment the 30k files of stage1_train
-// restore in ~0.85 s on two threads against ~1.3 s on one (docs/cache.md, "Packs"); below PARALLEL_RESTORE_MIN
-// files a worker's start (~30 ms) is not worth it.
+// exactly as the main thread does: file creation and hashing are CPU work the second core can share (the
+// restore's figures: BENCHMARKS.md, "remote"). Below PARALLEL_RESTORE_MIN files a worker's start (~30 ms) is
+// not worth it.
 //
 // The worker reads the packs through the main thread's descriptors (positional reads: the two threads never
 // move a shared file offset), so it trusts nothing the main thread did not check when it opened them. It
