@@ -13,10 +13,11 @@
 // Writes follow the store's order: the pack object first (made durable and renamed by whoever downloaded it),
 // then its index (temp, fsync, rename), then the manifest; a crash in between leaves a pack no index names or
 // an index no manifest serves, and gc removes both.
-import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validatePackIndex, type PackIndex, type PackMember } from './pack.js';
+import { readRange } from './read-range.js';
 import type { ContentHash, ManifestEntry } from './types.js';
 
 /** Where an object's bytes are inside a pack. */
@@ -181,12 +182,7 @@ export class PackReader {
     if ('problem' in opened) return opened;
     if (packed.size > this.buffer.length) this.buffer = Buffer.allocUnsafe(packed.size);
     const bytes = this.buffer.subarray(0, packed.size);
-    let got = 0;
-    while (got < packed.size) {
-      const n = readSync(opened.fd, bytes, got, packed.size - got, packed.offset + got);
-      if (n === 0) return { problem: `the pack ends before its bytes ${packed.offset}-${packed.offset + packed.size}` };
-      got += n;
-    }
+    if (readRange(opened.fd, bytes, packed.offset) < packed.size) return { problem: `the pack ends before its bytes ${packed.offset}-${packed.offset + packed.size}` };
     return bytes;
   }
 

@@ -1,10 +1,11 @@
 // A shared directory (NFS, a mounted disk) as a remote: the same layout as HTTP, `<root>/cas/<sha256>` and
 // `<root>/ac/<sha256>`. Writes go to `<root>/tmp/` and are renamed into place, so a reader on another machine
 // sees a whole object or none.
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readRange } from '../read-range.js';
 import { RemoteError, type ListedObject, type ObjectKey, type PutBody, type RemoteBackend } from './backend.js';
 
 export class FileBackend implements RemoteBackend {
@@ -51,7 +52,7 @@ export class FileBackend implements RemoteBackend {
       this.ensureDir(join(final, '..'));
       if ('bytes' in body) writeFileSync(tmp, body.bytes);
       else if (!body.offset && statSync(body.file).size === body.size) copyFileSync(body.file, tmp);
-      else writeFileSync(tmp, readRange(body.file, body.offset ?? 0, body.size));
+      else writeFileSync(tmp, readFileRange(body.file, body.offset ?? 0, body.size));
       renameSync(tmp, final);
     } catch (error) {
       rmSync(tmp, { force: true });
@@ -82,15 +83,11 @@ export class FileBackend implements RemoteBackend {
 }
 
 /** `size` bytes of a file from `offset` (an object inside a local pack). */
-function readRange(file: string, offset: number, size: number): Buffer {
+function readFileRange(file: string, offset: number, size: number): Buffer {
   const bytes = Buffer.allocUnsafe(size);
   const fd = openSync(file, 'r');
   try {
-    for (let got = 0; got < size; ) {
-      const n = readSync(fd, bytes, got, size - got, offset + got);
-      if (n === 0) throw new Error(`${file} ends before byte ${offset + size}`);
-      got += n;
-    }
+    if (readRange(fd, bytes, offset) < size) throw new Error(`${file} ends before byte ${offset + size}`);
   } finally {
     closeSync(fd);
   }

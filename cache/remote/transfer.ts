@@ -17,7 +17,7 @@
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
 import { sha256 } from '../hash.js';
 import { parseManifest } from '../manifest.js';
+import { readRange } from '../read-range.js';
 import { DamagedObjectError, MissingObjectError, type Store } from '../store.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
@@ -459,11 +460,7 @@ export class RemoteTransfer {
       const bytes = Buffer.allocUnsafe(size);
       const fd = openSync(packTmp, 'r');
       try {
-        for (let got = 0; got < size; ) {
-          const n = readSync(fd, bytes, got, size - got, offset + got);
-          if (n === 0) return undefined;
-          got += n;
-        }
+        if (readRange(fd, bytes, offset) < size) return undefined;
       } finally {
         closeSync(fd);
       }
