@@ -5,7 +5,8 @@
 //
 // tfjs-node(-gpu) and `webgpu` (Dawn for Node) are optionalDependencies: imported dynamically, a missing or
 // broken one is a skip reason, not a crash. On wasm and webgpu we register the training kernels tfjs lacks
-// (stages/model/kernels/), so a conv net can be trained there at all.
+// (stages/model/kernels/), so a conv net can be trained there at all. On wasm, convolutions and matrix products
+// run on the system OpenBLAS when its addon builds (kernels/native/): "wasm + OpenBLAS kernels".
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,7 @@ import { StageError } from '../stage-error.js';
 import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
+import { loadBlasKernels } from './kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from './kernels/webgpu/register.js';
@@ -27,6 +29,11 @@ export interface BackendOptions {
   threads?: number | 'auto';
   /** webgpu: accept a software adapter (lavapipe/SwiftShader) in 'auto' too; for tests of the webgpu kernels. */
   allowSoftwareGpu?: boolean;
+  /**
+   * wasm only: run convolutions and matrix products on the system OpenBLAS when its addon builds (default true;
+   * RUNNER_NATIVE_KERNELS=off also turns it off).
+   */
+  nativeKernels?: boolean;
 }
 
 export interface SelectedBackend {
@@ -35,8 +42,18 @@ export interface SelectedBackend {
   tfjsName: string;
   /** One line per better backend that was skipped: "tfjs-node: not installed". */
   reasons: string[];
-  /** wasm: the threads XNNPACK actually runs with. */
+  /** wasm: the threads XNNPACK actually runs with (and OpenBLAS, when nativeKernels is set). */
   threads?: number;
+  /** wasm: the native library its convolutions and products run on ("OpenBLAS 0.3.21 ... (SkylakeX)"), if any. */
+  nativeKernels?: string;
+}
+
+/** What a backend reports once running: wasm's threads and native kernels. */
+interface BackendDetails {
+  threads?: number;
+  nativeKernels?: string;
+  /** Said in the log line: why the native kernels are not in use. */
+  nativeKernelsSkipped?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -123,7 +140,7 @@ export function wasmBinaryDirectory(): string {
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/');
 }
 
-async function useWasm(options: BackendOptions): Promise<number> {
+async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   if (!tf.findBackend('wasm')) {
     // Not yet initialised: paths and threads can still be chosen.
@@ -144,11 +161,18 @@ async function useWasm(options: BackendOptions): Promise<number> {
   } else {
     await setBackendOrExplain('wasm');
   }
-  registerWasmTrainingKernels();
-  return wasm.getThreadsCount();
+  const threads = wasm.getThreadsCount();
+  const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
+  if (blas.kind !== 'loaded') {
+    registerWasmTrainingKernels();
+    return { threads, ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };
+  }
+  blas.kernels.setThreads(threads);
+  registerWasmTrainingKernels({ blas: blas.kernels });
+  return { threads, nativeKernels: blas.version };
 }
 
-async function tryBackend(name: BackendName, explicit: boolean, options: BackendOptions): Promise<number | undefined> {
+async function tryBackend(name: BackendName, explicit: boolean, options: BackendOptions): Promise<BackendDetails | undefined> {
   switch (name) {
     case 'tfjs-node-gpu':
       return void (await useTfjsNode('@tensorflow/tfjs-node-gpu'));
@@ -185,10 +209,16 @@ export async function selectBackend(
   const reasons: string[] = [];
   for (const name of ladder) {
     try {
-      const threads = await tryBackend(name, preference !== 'auto', options);
-      const selected: SelectedBackend = { name, tfjsName: tf.getBackend(), reasons, ...(threads === undefined ? {} : { threads }) };
+      const details = await tryBackend(name, preference !== 'auto', options);
+      const { threads, nativeKernels, nativeKernelsSkipped } = details ?? {};
+      const selected: SelectedBackend = {
+        name, tfjsName: tf.getBackend(), reasons,
+        ...(threads === undefined ? {} : { threads }), ...(nativeKernels === undefined ? {} : { nativeKernels }),
+      };
       const skipped = reasons.length ? `; skipped ${reasons.join('; ')}` : '';
-      log(`backend: ${name}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${skipped}`);
+      const native = nativeKernels ? ` + OpenBLAS kernels (${nativeKernels})` : '';
+      log(`backend: ${name}${native}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${skipped}`);
+      if (nativeKernelsSkipped) log(`backend: wasm runs its own convolutions and products, not OpenBLAS's: ${nativeKernelsSkipped}`);
       return selected;
     } catch (error) {
       const reason = error instanceof Unavailable ? error.message : `failed: ${firstLine(error)}`;
