@@ -217,8 +217,8 @@ export async function selectBackend(
       };
       const skipped = reasons.length ? `; skipped ${reasons.join('; ')}` : '';
       const native = nativeKernels ? ` + OpenBLAS kernels (${nativeKernels})` : '';
-      log(`backend: ${name}${native}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${skipped}`);
-      if (nativeKernelsSkipped) log(`backend: wasm runs its own convolutions and products, not OpenBLAS's: ${nativeKernelsSkipped}`);
+      const noNative = nativeKernelsSkipped ? `; OpenBLAS kernels unavailable, convolutions run in wasm: ${nativeKernelsSkipped}` : '';
+      log(`backend: ${name}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${native}${skipped}${noNative}`);
       return selected;
     } catch (error) {
       const reason = error instanceof Unavailable ? error.message : `failed: ${firstLine(error)}`;
