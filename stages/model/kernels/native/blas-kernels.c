@@ -276,6 +276,14 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** threads(): OpenBLAS's thread count now. */
+static napi_value Threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_int32(env, openblas_get_num_threads(), &result);
+  return result;
+}
+
 /** version(): OpenBLAS's configuration string ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... SkylakeX MAX_THREADS=64"). */
 static napi_value Version(napi_env env, napi_callback_info info) {
   (void)info;
@@ -295,6 +303,7 @@ NAPI_MODULE_INIT() {
     {"conv2dBackpropFilter", NULL, Conv2dBackpropFilter, NULL, NULL, NULL, napi_default, NULL},
     {"matMul", NULL, MatMul, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+    {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
     {"version", NULL, Version, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);

@@ -14,6 +14,8 @@ export interface BlasKernels {
   /** batch, m, n, k, transposeA, transposeB, strideA, strideB, a, b, bias (-1 = none), relu, c */
   matMul(heap: Float32Array, ...args: number[]): void;
   setThreads(threads: number): void;
+  /** OpenBLAS's thread count now. */
+  threads(): number;
   /** OpenBLAS's build configuration and the core it picked ("OpenBLAS 0.3.21 ... (SkylakeX)"). */
   version(): string;
 }
