@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../../../stages/model/backend.js';
-import { loadBlasKernels, nativeKernelsDisabled } from '../../../stages/model/kernels/native/blas-kernels.js';
+import { loadBlasKernels, nativeKernelsDisabled, type BlasKernels } from '../../../stages/model/kernels/native/blas-kernels.js';
+import { registerWasmTrainingKernels } from '../../../stages/model/kernels/wasm/register.js';
 import { nativeKernelNames } from '../../../stages/model/kernels/native/wasm-blas-kernels.js';
 import { assertAllClose, gradientsOn, randomInput, runOn, type Input } from './compare-backends.js';
 
@@ -37,6 +38,39 @@ test('the native kernels are the ones wasm runs, and selectBackend says so', { s
   assert.equal(plain.nativeKernels, undefined);
   for (const name of nativeKernelNames) assert.doesNotMatch(tf.getKernel(name, 'wasm')?.kernelFunc.name ?? '', /^native/, name);
   await selectBackend('wasm', () => {}, { threads: 1 });
+});
+
+test('the model\'s calls reach the addon, not the fallback: 2-D and batched products, fused and plain convs, both gradients', { skip }, () => {
+  if (load.kind !== 'loaded') return;
+  const calls: Record<string, number> = {};
+  const names = ['conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'matMul', 'setThreads', 'threads', 'version'] as const;
+  const kernels = load.kernels as unknown as Record<string, (...xs: unknown[]) => unknown>;
+  const counting = Object.fromEntries(names.map((name) =>
+    [name, (...args: unknown[]) => { calls[name] = (calls[name] ?? 0) + 1; return kernels[name]!(...args); }])) as unknown as BlasKernels;
+  registerWasmTrainingKernels({ blas: counting });
+  try {
+    tf.setBackend('wasm');
+    const expectCalls = (name: keyof BlasKernels, what: string, f: () => tf.Tensor | tf.Tensor[]) => {
+      const before = calls[name] ?? 0;
+      tf.dispose(tf.tidy(f));
+      assert.ok((calls[name] ?? 0) > before, `${what} ran ${name} on the addon`);
+    };
+    const x2 = tf.ones([6, 5]) as tf.Tensor2D;
+    const w2 = tf.ones([5, 4]) as tf.Tensor2D;
+    expectCalls('matMul', '2-D matMul', () => tf.matMul(x2, w2));
+    expectCalls('matMul', '2-D matMul, transposed', () => tf.matMul(x2, x2, true, false));
+    expectCalls('matMul', 'fused 2-D matMul', () => tf.fused.matMul({ a: x2, b: w2, bias: tf.ones([4]), activation: 'relu' }));
+    expectCalls('matMul', 'batched matMul', () => tf.matMul(tf.ones([3, 6, 5]), tf.ones([3, 5, 4])));
+    const x = tf.ones([2, 8, 8, 3]) as tf.Tensor4D;
+    const w = tf.ones([3, 3, 3, 4]) as tf.Tensor4D;
+    expectCalls('conv2d', 'conv2d', () => tf.conv2d(x, w, 2, 'same'));
+    expectCalls('conv2d', 'fused conv2d', () => tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: tf.ones([4]), activation: 'relu' }));
+    expectCalls('conv2dBackpropInput', 'the input gradient', () => tf.grad((t: tf.Tensor) => tf.conv2d(t as tf.Tensor4D, w, 2, 'same').sum())(x));
+    expectCalls('conv2dBackpropFilter', 'the filter gradient', () => tf.grad((t: tf.Tensor) => tf.conv2d(x, t as tf.Tensor4D, 2, 'same').sum())(w));
+    tf.dispose([x2, w2, x, w]);
+  } finally {
+    registerWasmTrainingKernels({ blas: load.kernels });
+  }
 });
 
 test('a hand-computed conv: 2x2 ones over a 3x3 ramp, valid and same, and its filter gradient', { skip }, () => {
@@ -162,6 +196,10 @@ test('matMul on the native kernel: transposes, batches, broadcast batch, fused b
   const one = randomInput([1, 6, 5], 'broadcast b');
   sameAsCpu([batchedA, one], (x, y) => tf.matMul(x, y), 1e-5, 'batch 3 x batch 1');
   sameAsCpu([one, randomInput([4, 5, 2], 'broadcast a')], (x, y) => tf.matMul(x, y), 1e-5, 'batch 1 x batch 4');
+  sameAsCpu([randomInput([2, 3, 4, 6], 'rank 4 a'), randomInput([2, 3, 6, 5], 'rank 4 b')], (x, y) => tf.matMul(x, y), 1e-5, 'rank 4 x rank 4');
+  sameAsCpu([randomInput([2, 3, 4, 6], 'rank 4 a'), randomInput([6, 5], 'rank 2 b')], (x, y) => tf.matMul(x, y), 1e-5, 'rank 4 x rank 2');
+  sameAsCpu([randomInput([1, 4, 6], 'rank 3 one'), randomInput([2, 3, 6, 5], 'rank 4 many')], (x, y) => tf.matMul(x, y), 1e-5, '[1] x [2, 3] batches');
+  sameAsCpu([randomInput([2, 1, 4, 6], 'mixed a'), randomInput([1, 3, 6, 5], 'mixed b')], (x, y) => tf.matMul(x, y), 1e-5, '[2, 1] x [1, 3] batches (wasm kernel)');
   const dense = [randomInput([32, 60], 'dense x'), randomInput([60, 24], 'dense w')];
   sameGradientsAsCpu(dense, (x, w) => tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), 1e-5, 'dense layer');
   // prelu goes to the wasm kernel.

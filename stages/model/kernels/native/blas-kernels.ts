@@ -46,6 +46,10 @@ let cached: BlasKernelsLoad | undefined;
 export function loadBlasKernels(): BlasKernelsLoad {
   if (nativeKernelsDisabled()) return { kind: 'off', reason: 'RUNNER_NATIVE_KERNELS=off' };
   if (cached) return cached;
+  // Debian's default OpenBLAS is the OpenMP build, whose idle threads spin between calls: on the cores the wasm
+  // backend's own thread pool needs between them (cpu profile step, 2 threads: 2.7 s spinning, 1.4 s passive).
+  // Read by libgomp when the addon loads it, so set before; the user's own setting wins.
+  process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
   try {
     const kernels = loadNativeAddon<BlasKernels>({ name: 'blas-kernels', sourceFile: SOURCE_FILE, linkFlags: ['-lopenblas'] });
     cached = { kind: 'loaded', kernels, version: shortVersion(kernels.version()) };

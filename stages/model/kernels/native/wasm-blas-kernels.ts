@@ -129,23 +129,30 @@ function backpropFilter(blas: BlasKernels, fallback: tf.KernelConfig): tf.Kernel
   return { ...fallback, kernelFunc };
 }
 
-/** BatchMatMul and _FusedMatMul: rank-3 operands (tfjs' matMul op reshapes to rank 3), equal batches or one of them 1. */
+/**
+ * BatchMatMul and _FusedMatMul on operands of rank >= 2 (the kernel gets them as the op was given them): the
+ * leading axes are the batch, the same on both sides or of size 1 on one side (one matrix for every entry).
+ */
 function matMul(blas: BlasKernels, fallback: tf.KernelConfig, fused: boolean): tf.KernelConfig {
   const kernelFunc: tf.KernelFunc = function nativeMatMul(args: KernelArgs) {
     const { a, b, bias, preluActivationWeights } = args.inputs;
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean; activation?: string };
     const activation = fused ? attrs.activation ?? 'linear' : 'linear';
     if (!allFloat32([a, b]) || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return fallback.kernelFunc(args);
-    if (a!.shape.length !== 3 || b!.shape.length !== 3) return fallback.kernelFunc(args);
-    const [batchA, a1, a2] = a!.shape as [number, number, number];
-    const [batchB, b1, b2] = b!.shape as [number, number, number];
+    if (a!.shape.length < 2 || b!.shape.length < 2) return fallback.kernelFunc(args);
+    const [a1, a2] = a!.shape.slice(-2) as [number, number];
+    const [b1, b2] = b!.shape.slice(-2) as [number, number];
+    const [outerA, outerB] = [a!.shape.slice(0, -2), b!.shape.slice(0, -2)];
+    const [batchA, batchB] = [tf.util.sizeFromShape(outerA), tf.util.sizeFromShape(outerB)];
     const [m, k] = attrs.transposeA ? [a2, a1] : [a1, a2];
     const [kB, n] = attrs.transposeB ? [b2, b1] : [b1, b2];
+    const sameBatch = tf.util.arraysEqual(outerA, outerB);
+    if (k !== kB || !(sameBatch || batchA === 1 || batchB === 1)) return fallback.kernelFunc(args);
+    const outer = sameBatch ? outerA : tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
     const batch = Math.max(batchA, batchB);
-    if (k !== kB || (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return fallback.kernelFunc(args);
     if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== n || bias.shape.at(-1) !== n)) return fallback.kernelFunc(args);
     const backend = args.backend as BackendWasm;
-    const out = backend.makeOutput([batch, m, n], 'float32');
+    const out = backend.makeOutput([...outer, m, n], 'float32');
     const heap = heapOffsets(backend, bias ? [a!, b!, bias, out] : [a!, b!, out]);
     if (!heap) {
       backend.disposeData(out.dataId);
