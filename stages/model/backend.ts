@@ -15,6 +15,7 @@ import { StageError } from '../stage-error.js';
 import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
+import { registerAmsgradUpdate } from './kernels/native/amsgrad-update.js';
 import { loadBlasKernels } from './kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
@@ -163,6 +164,7 @@ async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   }
   const threads = wasm.getThreadsCount();
   const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
+  registerAmsgradUpdate(options.nativeKernels !== false); // the optimizer's update in one pass (train/amsgrad.ts)
   if (blas.kind !== 'loaded') {
     registerWasmTrainingKernels();
     return { threads, ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };
