@@ -79,6 +79,7 @@ test('wasm with threads: 2 runs XNNPACK on two threads in Node, and the process 
 test('wasm without a working C compiler keeps its own kernels and says why on the same line', async () => {
   const { result } = await inFreshProcess(`
     process.env['CC'] = '/bin/false';
+    delete process.env['RUNNER_NATIVE_KERNELS'];
     process.env['RUNNER_NATIVE_CACHE'] = process.cwd() + '/empty-native-cache';
     const selected = await selectBackend('wasm', log, { threads: 1 });
     const y = tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 1]) as tf.Tensor4D, 1, 'valid');
