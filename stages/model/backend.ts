@@ -31,8 +31,8 @@ export interface BackendOptions {
   /** webgpu: accept a software adapter (lavapipe/SwiftShader) in 'auto' too; for tests of the webgpu kernels. */
   allowSoftwareGpu?: boolean;
   /**
-   * wasm only: run convolutions and matrix products on the system OpenBLAS when its addon builds (default true;
-   * RUNNER_NATIVE_KERNELS=off also turns it off).
+   * wasm only: run convolutions and matrix products on the system OpenBLAS when its addon builds, and AMSGrad's
+   * update in one C pass (kernels/native/; default true; RUNNER_NATIVE_KERNELS=off also turns them off).
    */
   nativeKernels?: boolean;
 }
@@ -45,7 +45,7 @@ export interface SelectedBackend {
   reasons: string[];
   /** wasm: the threads XNNPACK actually runs with (and OpenBLAS, when nativeKernels is set). */
   threads?: number;
-  /** wasm: the native library its convolutions and products run on ("OpenBLAS 0.3.21 ... (SkylakeX)"), if any. */
+  /** wasm: the native library its convolutions and products run on ("OpenBLAS 0.3.21, SkylakeX"), if any. */
   nativeKernels?: string;
 }
 

@@ -7,9 +7,11 @@ import { loadNativeAddon, NativeAddonUnavailableError } from '../../../../runner
 
 /** The addon's functions: operands are element offsets into `heap`, a Float32Array over the whole wasm memory. */
 export interface BlasKernels {
-  /** y = conv(x, w) (+ bias[co]) (relu when relu = 1); bias -1 = none. Geometry: see conv2dGeometry. */
+  /** The 15 numbers of blas-kernels.c's Geometry (wasm-blas-kernels.ts: geometry()), then x, w, bias (-1 = none), relu (0/1), y. */
   conv2d(heap: Float32Array, ...geometryThenOffsets: number[]): void;
+  /** Geometry, then dy, w, dx. */
   conv2dBackpropInput(heap: Float32Array, ...geometryThenOffsets: number[]): void;
+  /** Geometry, then x, dy, dw. */
   conv2dBackpropFilter(heap: Float32Array, ...geometryThenOffsets: number[]): void;
   /** batch, m, n, k, transposeA, transposeB, strideA, strideB, a, b, bias (-1 = none), relu, c */
   matMul(heap: Float32Array, ...args: number[]): void;
