@@ -43,7 +43,10 @@ export interface SelectedBackend {
   tfjsName: string;
   /** One line per better backend that was skipped: "tfjs-node: not installed". */
   reasons: string[];
-  /** wasm: the threads XNNPACK actually runs with (and OpenBLAS, when nativeKernels is set). */
+  /**
+   * wasm: the threads it computes with: XNNPACK's pool as it actually runs, or with nativeKernels OpenBLAS's (wasm
+   * then runs its single-threaded build, unless it was started with more threads earlier in the process).
+   */
   threads?: number;
   /** wasm: the native library its convolutions and products run on ("OpenBLAS 0.3.21, SkylakeX"), if any. */
   nativeKernels?: string;
@@ -143,17 +146,22 @@ export function wasmBinaryDirectory(): string {
 
 async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const wanted = options.threads === undefined || options.threads === 'auto' ? availableParallelism() : options.threads;
+  const threads = Math.max(1, Math.min(8, Math.floor(wanted)));
+  const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
   if (!tf.findBackend('wasm')) {
-    // Not yet initialised: paths and threads can still be chosen.
-    const wanted = options.threads === undefined || options.threads === 'auto' ? availableParallelism() : options.threads;
-    const threads = Math.max(1, Math.min(8, Math.floor(wanted)));
+    // Not yet initialised: paths and threads can still be chosen. With the OpenBLAS kernels the threads go to
+    // OpenBLAS and wasm runs its single-threaded build: what is left on wasm is short elementwise kernels, which
+    // its thread pool slows down (cpu profile step on 2 threads: 860-950 ms with XNNPACK's pool beside OpenBLAS's,
+    // 770-910 ms with OpenBLAS's alone).
+    const wasmThreads = blas.kind === 'loaded' ? 1 : threads;
     wasm.setWasmPaths(wasmBinaryDirectory());
     let restore: (() => void) | undefined;
-    if (threads > 1) {
+    if (wasmThreads > 1) {
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-      restore = enableWasmThreadsInNode(threads);
+      restore = enableWasmThreadsInNode(wasmThreads);
     }
-    wasm.setThreadsCount(threads);
+    wasm.setThreadsCount(wasmThreads);
     try {
       await setBackendOrExplain('wasm');
     } finally {
@@ -162,12 +170,10 @@ async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   } else {
     await setBackendOrExplain('wasm');
   }
-  const threads = wasm.getThreadsCount();
-  const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
   registerAmsgradUpdate(options.nativeKernels !== false); // the optimizer's update in one pass (train/amsgrad.ts)
   if (blas.kind !== 'loaded') {
     registerWasmTrainingKernels();
-    return { threads, ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };
+    return { threads: wasm.getThreadsCount(), ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };
   }
   blas.kernels.setThreads(threads);
   registerWasmTrainingKernels({ blas: blas.kernels });
