@@ -61,11 +61,14 @@ const cases: Record<string, Record<string, unknown>> = {
 const trainBatchSize: Record<string, number> = { 'resnet50-b2': 2 };
 
 export async function benchModelStep(options: { backend: string; cases: string[]; repeat: number }): Promise<ModelStepResult[]> {
+  let backendLabel = options.backend;
   if (options.backend === 'cpu') await tf.setBackend('cpu');
   else {
     // backend.ts registers the training kernels wasm needs; one thread to compare with torch.set_num_threads(1).
     const { selectBackend } = await import('../stages/model/backend.js');
-    await selectBackend(options.backend as 'wasm', (m) => process.stderr.write(m + '\n'), { threads: 1 });
+    const selected = await selectBackend(options.backend as 'wasm', (m) => process.stderr.write(m + '\n'), { threads: 1 });
+    // The rows say whether wasm ran its own convolutions or OpenBLAS's (kernels/native/; RUNNER_NATIVE_KERNELS=off).
+    backendLabel = selected.nativeKernels ? `${selected.name} + ${selected.nativeKernels.split(',')[0]} kernels` : selected.name;
   }
   const results: ModelStepResult[] = [];
   for (const name of options.cases) {
@@ -92,7 +95,7 @@ export async function benchModelStep(options: { backend: string; cases: string[]
     } catch (error) {
       trainStepMs = `failed: ${(error as Error).message.split('\n')[0]}`;
     }
-    const result: ModelStepResult = { case: name, backend: tf.getBackend(), imageSize: s, trainStepMs, inferenceMs: Math.round(inferenceMs), ...(detections === undefined ? {} : { detections }) };
+    const result: ModelStepResult = { case: name, backend: backendLabel, imageSize: s, trainStepMs, inferenceMs: Math.round(inferenceMs), ...(detections === undefined ? {} : { detections }) };
     console.log(JSON.stringify(result));
     results.push(result);
     batch.images.dispose();

@@ -80,6 +80,8 @@ export type StepTimes = {
   trainStepMs: number | string;
   /** torch only: the BLAS library it ran on (bench/torch_blas.py; the reference BLAS is not a fair peer). */
   blas?: string;
+  /** ours only: the native library wasm's convolutions ran on (kernels/native/; RUNNER_NATIVE_KERNELS=off: none). */
+  nativeKernels?: string;
 } & Partial<Record<PartKey, number>>;
 
 const partLabels: ['trainStepMs' | PartKey, string][] = [
@@ -202,7 +204,8 @@ export async function measureOurs(caseName: string, threads: number, repeat: num
   } catch (error) {
     return { threads: selected.threads, trainStepMs: `failed: ${(error as Error).message.split('\n')[0]}` };
   }
-  if (!parts) return { threads: selected.threads, trainStepMs };
+  const native = selected.nativeKernels ? { nativeKernels: selected.nativeKernels } : {};
+  if (!parts) return { threads: selected.threads, trainStepMs, ...native };
 
   const { store } = model;
   const variables = store.trainableVariables();
@@ -273,7 +276,7 @@ export async function measureOurs(caseName: string, threads: number, repeat: num
   const inferenceMs = Math.round(median(inferenceTimes) * 10) / 10;
   return {
     inferenceMs, detections,
-    threads: selected.threads, trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
+    threads: selected.threads, ...native, trainStepMs, backboneFwdMs, backboneFwdBwdMs, rpnHeadFwdMs, rpnHeadFwdBwdMs, proposalsAndTargetsMs,
     boxBranchFwdMs, boxBranchFwdBwdMs, maskBranchFwdMs, maskBranchFwdBwdMs, optimizerMs,
   };
 }
@@ -285,9 +288,10 @@ export async function profileOurs(caseName: string, threads: number): Promise<vo
   const { config, batch } = sharedBatch(caseName);
   const model = new MaskRcnn(config);
   const optimizer = new Amsgrad({ learningRate: 1e-5 });
-  model.trainStep(optimizer, batch);
+  await model.trainStep(optimizer, batch);
   const t0 = performance.now();
-  const info = await tf.profile(() => void model.trainStep(optimizer, batch));
+  // Awaited inside: the step reads its proposals back half-way, and the kernels after that read count too.
+  const info = await tf.profile(async () => void (await model.trainStep(optimizer, batch)));
   const wall = performance.now() - t0;
   const byKernel = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
@@ -364,7 +368,11 @@ export function compare(options: { caseName: string; rounds: number; repeat: num
       return numbers.length > 0 ? median(numbers) : list.find((r) => r[key] !== undefined)?.[key];
     };
     const medians = (runs: Record<number, StepTimes[]>): Record<number, StepTimes> =>
-      Object.fromEntries(Object.entries(runs).map(([threads, list]) => [threads, Object.fromEntries(partLabels.map(([key]) => [key, medianOf(list, key)]).filter(([, v]) => v !== undefined)) as StepTimes]));
+      Object.fromEntries(Object.entries(runs).map(([threads, list]) => {
+        const native = list.find((r) => r.nativeKernels)?.nativeKernels;
+        const parts = Object.fromEntries(partLabels.map(([key]) => [key, medianOf(list, key)]).filter(([, v]) => v !== undefined));
+        return [threads, { ...parts, ...(native ? { nativeKernels: native } : {}) } as StepTimes];
+      }));
     const torchBlas = Object.values(runsTorch)[0]?.[0]?.blas;
     return { caseName: options.caseName, threads: options.threads, ours: medians(runsOurs), torch: peer ? medians(runsTorch) : undefined, ...(torchBlas ? { torchBlas } : {}), load };
   } finally {
@@ -384,7 +392,8 @@ export function resultsOf(c: TrainComparison, command: string): BenchResult[] {
       const [mine, theirs] = [ours[key], torch?.[key]];
       if (mine === undefined) continue;
       const isStep = key === 'trainStepMs';
-      const name = `${isStep ? `train step, ${what}` : label}, ours (wasm), ${threads} thread${threads === 1 ? '' : 's'}`;
+      const engine = ours.nativeKernels ? `wasm + ${ours.nativeKernels.split(',')[0]} kernels` : 'wasm';
+      const name = `${isStep ? `train step, ${what}` : label}, ours (${engine}), ${threads} thread${threads === 1 ? '' : 's'}`;
       if (typeof mine === 'string') {
         out.push({ name, value: Number.NaN, unit: 'ms', note: mine, command });
         continue;

@@ -13,16 +13,9 @@
 // overflow by removing and re-adding its watches on the same descriptor), so no read is ever left blocked on
 // a descriptor that is gone.
 //
-// Build: `cc -O2 -shared -fPIC -I<node>/include/node`; the result is kept in ~/.cache/runner (or
-// RUNNER_NATIVE_CACHE) under the hash of the source, Node's N-API version and the platform, and written by temp
-// + rename so two daemons starting at once never load half a file.
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+// Build and cache: runner/native-addon.ts.
 import { fileURLToPath } from 'node:url';
+import { loadNativeAddon, NativeAddonUnavailableError } from '../native-addon.js';
 
 /** The addon's source, a real file beside the other optional speed-ups (copied into dist/ by the build). */
 const ADDON_FILE = fileURLToPath(new URL('../speedups/inotify.c', import.meta.url));
@@ -81,15 +74,8 @@ export function parseEvents(buffer: Buffer, bytes: number): InotifyEvent[] {
   return events;
 }
 
-/** Where Node's headers are: <prefix>/include/node beside <prefix>/bin/node. */
-function nodeIncludeDir(): string | undefined {
-  const candidates = [join(dirname(dirname(process.execPath)), 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
-  return candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
-}
-
-export class InotifyUnavailableError extends Error {
-  override readonly name = 'InotifyUnavailableError';
-}
+/** The watch daemon cannot have inotify here; the message says what is missing. */
+export const InotifyUnavailableError = NativeAddonUnavailableError;
 
 let loaded: InotifyAddon | undefined;
 
@@ -97,26 +83,6 @@ let loaded: InotifyAddon | undefined;
 export function loadInotify(): InotifyAddon {
   if (loaded) return loaded;
   if (process.platform !== 'linux') throw new InotifyUnavailableError(`the watch daemon needs Linux inotify (this is ${process.platform})`);
-  const key = createHash('sha256').update(readFileSync(ADDON_FILE)).update(`${process.versions.napi}/${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
-  const dir = process.env['RUNNER_NATIVE_CACHE'] ?? join(homedir(), '.cache', 'runner');
-  const addon = join(dir, `inotify-${key}.node`);
-  if (!existsSync(addon)) {
-    const include = nodeIncludeDir();
-    if (!include) throw new InotifyUnavailableError(`Node's headers (node_api.h) were not found beside ${process.execPath}: install the nodejs headers (e.g. Debian's libnode-dev)`);
-    mkdirSync(dir, { recursive: true });
-    const temp = `${addon}.tmp-${process.pid}`;
-    try {
-      const compiler = process.env['CC'] ?? 'cc';
-      const built = spawnSync(compiler, ['-O2', '-shared', '-fPIC', `-I${include}`, ADDON_FILE, '-o', temp], { encoding: 'utf8' });
-      if (built.error || built.status !== 0) {
-        const why = built.error?.message ?? (built.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${built.status ?? built.signal}`);
-        throw new InotifyUnavailableError(`could not compile the inotify addon with ${compiler} (set CC to another C compiler): ${why}`);
-      }
-      renameSync(temp, addon);
-    } finally {
-      rmSync(temp, { force: true });
-    }
-  }
-  loaded = createRequire(import.meta.url)(addon) as InotifyAddon;
+  loaded = loadNativeAddon<InotifyAddon>({ name: 'inotify', sourceFile: ADDON_FILE });
   return loaded;
 }

@@ -5,7 +5,8 @@
 //
 // tfjs-node(-gpu) and `webgpu` (Dawn for Node) are optionalDependencies: imported dynamically, a missing or
 // broken one is a skip reason, not a crash. On wasm and webgpu we register the training kernels tfjs lacks
-// (stages/model/kernels/), so a conv net can be trained there at all.
+// (stages/model/kernels/), so a conv net can be trained there at all. On wasm, convolutions and matrix products
+// run on the system OpenBLAS when its addon builds (kernels/native/): "wasm + OpenBLAS kernels".
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,8 @@ import { StageError } from '../stage-error.js';
 import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
+import { registerAmsgradUpdate } from './kernels/native/amsgrad-update.js';
+import { loadBlasKernels } from './kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
 import { configureWebgpuBackend, registerWebgpuTrainingKernels } from './kernels/webgpu/register.js';
@@ -27,6 +30,11 @@ export interface BackendOptions {
   threads?: number | 'auto';
   /** webgpu: accept a software adapter (lavapipe/SwiftShader) in 'auto' too; for tests of the webgpu kernels. */
   allowSoftwareGpu?: boolean;
+  /**
+   * wasm only: run convolutions and matrix products on the system OpenBLAS when its addon builds, and AMSGrad's
+   * update in one C pass (kernels/native/; default true; RUNNER_NATIVE_KERNELS=off also turns them off).
+   */
+  nativeKernels?: boolean;
 }
 
 export interface SelectedBackend {
@@ -35,8 +43,21 @@ export interface SelectedBackend {
   tfjsName: string;
   /** One line per better backend that was skipped: "tfjs-node: not installed". */
   reasons: string[];
-  /** wasm: the threads XNNPACK actually runs with. */
+  /**
+   * wasm: the threads it computes with: XNNPACK's pool as it actually runs, or with nativeKernels OpenBLAS's (wasm
+   * then runs its single-threaded build, unless it was started with more threads earlier in the process).
+   */
   threads?: number;
+  /** wasm: the native library its convolutions and products run on ("OpenBLAS 0.3.21, SkylakeX"), if any. */
+  nativeKernels?: string;
+}
+
+/** What a backend reports once running: wasm's threads and native kernels. */
+interface BackendDetails {
+  threads?: number;
+  nativeKernels?: string;
+  /** Said in the log line: why the native kernels are not in use. */
+  nativeKernelsSkipped?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -123,19 +144,24 @@ export function wasmBinaryDirectory(): string {
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/');
 }
 
-async function useWasm(options: BackendOptions): Promise<number> {
+async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const wanted = options.threads === undefined || options.threads === 'auto' ? availableParallelism() : options.threads;
+  const threads = Math.max(1, Math.min(8, Math.floor(wanted)));
+  const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
   if (!tf.findBackend('wasm')) {
-    // Not yet initialised: paths and threads can still be chosen.
-    const wanted = options.threads === undefined || options.threads === 'auto' ? availableParallelism() : options.threads;
-    const threads = Math.max(1, Math.min(8, Math.floor(wanted)));
+    // Not yet initialised: paths and threads can still be chosen. With the OpenBLAS kernels the threads go to
+    // OpenBLAS and wasm runs its single-threaded build: what is left on wasm is short elementwise kernels, which
+    // its thread pool slows down (cpu profile step on 2 threads: 860-950 ms with XNNPACK's pool beside OpenBLAS's,
+    // 770-910 ms with OpenBLAS's alone).
+    const wasmThreads = blas.kind === 'loaded' ? 1 : threads;
     wasm.setWasmPaths(wasmBinaryDirectory());
     let restore: (() => void) | undefined;
-    if (threads > 1) {
+    if (wasmThreads > 1) {
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-      restore = enableWasmThreadsInNode(threads);
+      restore = enableWasmThreadsInNode(wasmThreads);
     }
-    wasm.setThreadsCount(threads);
+    wasm.setThreadsCount(wasmThreads);
     try {
       await setBackendOrExplain('wasm');
     } finally {
@@ -144,11 +170,17 @@ async function useWasm(options: BackendOptions): Promise<number> {
   } else {
     await setBackendOrExplain('wasm');
   }
-  registerWasmTrainingKernels();
-  return wasm.getThreadsCount();
+  registerAmsgradUpdate(options.nativeKernels !== false); // the optimizer's update in one pass (train/amsgrad.ts)
+  if (blas.kind !== 'loaded') {
+    registerWasmTrainingKernels();
+    return { threads: wasm.getThreadsCount(), ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };
+  }
+  blas.kernels.setThreads(threads);
+  registerWasmTrainingKernels({ blas: blas.kernels });
+  return { threads, nativeKernels: blas.version };
 }
 
-async function tryBackend(name: BackendName, explicit: boolean, options: BackendOptions): Promise<number | undefined> {
+async function tryBackend(name: BackendName, explicit: boolean, options: BackendOptions): Promise<BackendDetails | undefined> {
   switch (name) {
     case 'tfjs-node-gpu':
       return void (await useTfjsNode('@tensorflow/tfjs-node-gpu'));
@@ -185,10 +217,16 @@ export async function selectBackend(
   const reasons: string[] = [];
   for (const name of ladder) {
     try {
-      const threads = await tryBackend(name, preference !== 'auto', options);
-      const selected: SelectedBackend = { name, tfjsName: tf.getBackend(), reasons, ...(threads === undefined ? {} : { threads }) };
+      const details = await tryBackend(name, preference !== 'auto', options);
+      const { threads, nativeKernels, nativeKernelsSkipped } = details ?? {};
+      const selected: SelectedBackend = {
+        name, tfjsName: tf.getBackend(), reasons,
+        ...(threads === undefined ? {} : { threads }), ...(nativeKernels === undefined ? {} : { nativeKernels }),
+      };
       const skipped = reasons.length ? `; skipped ${reasons.join('; ')}` : '';
-      log(`backend: ${name}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${skipped}`);
+      const native = nativeKernels ? ` + OpenBLAS kernels (${nativeKernels})` : '';
+      const noNative = nativeKernelsSkipped ? `; OpenBLAS kernels unavailable, convolutions run in wasm: ${nativeKernelsSkipped}` : '';
+      log(`backend: ${name}${threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`}${native}${skipped}${noNative}`);
       return selected;
     } catch (error) {
       const reason = error instanceof Unavailable ? error.message : `failed: ${firstLine(error)}`;

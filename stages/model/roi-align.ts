@@ -17,6 +17,7 @@
 // Level per box as Matterport: level = clip(4 + round(log2(sqrt(h*w) / (224 / sqrt(H_img*W_img)))), 2, 5)
 // with h, w the normalized box height and width (round half to even, like tf.round).
 import * as tf from '@tensorflow/tfjs';
+import { loadRoiBlend } from './kernels/native/roi-blend.js';
 
 /** Pyramid level 2..5 of each box. boxes: [N*4] normalized [y1, x1, y2, x2]; imageSize [H, W] in pixels. */
 export function roiLevels(boxes: ArrayLike<number>, imageSize: readonly [number, number]): Int32Array {
@@ -144,8 +145,10 @@ function blendInJs(maps: readonly tf.Tensor4D[], parts: JsPart[], rows: number, 
   const op = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const values = parts.map(({ level }) => (inputs[level] as tf.Tensor).dataSync() as Float32Array);
     const out = new Float32Array(rows * channels);
+    const native = loadRoiBlend(); // the same loops in C (kernels/native/roi-blend.c), where it builds
     parts.forEach(({ plan: { indices, weights }, outputRows }, k) => {
       const map = values[k]!;
+      if (native) return native.forward(map, indices, weights, outputRows, cells, channels, out);
       visitSamples(indices, weights, outputRows, cells, (source, weight, target) => {
         const from = source * channels;
         const to = target * channels;
@@ -157,6 +160,10 @@ function blendInJs(maps: readonly tf.Tensor4D[], parts: JsPart[], rows: number, 
       const grads = maps.map((m) => (parts.some((p) => maps[p.level] === m) ? new Float32Array(m.size) : null));
       for (const { level, plan: { indices, weights }, outputRows } of parts) {
         const grad = grads[level]!;
+        if (native) {
+          native.backward(dyValues, indices, weights, outputRows, cells, channels, grad);
+          continue;
+        }
         visitSamples(indices, weights, outputRows, cells, (source, weight, target) => {
           const from = target * channels;
           const to = source * channels;

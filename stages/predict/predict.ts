@@ -48,6 +48,8 @@ export interface PredictSummary {
   zoomed: number;
   small_nuclei: SmallNucleiMode;
   backend: string;
+  /** wasm: the native library its convolutions ran on ("OpenBLAS 0.3.21, SkylakeX"), null for its own kernels. */
+  native_kernels: string | null;
   tta: TtaMode;
   load_seconds: number;
 }
@@ -80,7 +82,7 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
   if (run.inputs.length === 0) {
     // Nothing to predict (--if-missing empty without the images): an empty predictions directory, no model.
     await writeAtomically(run.out, (tmp) => new PredictionsWriter(tmp).finish());
-    return { images: 0, instances: 0, seconds_per_image: 0, retries: 0, retries_used: 0, zoomed: 0, small_nuclei: run.options.smallNuclei.mode, backend: 'none', tta: run.options.tta, load_seconds: 0 };
+    return { images: 0, instances: 0, seconds_per_image: 0, retries: 0, retries_used: 0, zoomed: 0, small_nuclei: run.options.smallNuclei.mode, backend: 'none', native_kernels: null, tta: run.options.tta, load_seconds: 0 };
   }
   const backend = await selectBackend(run.backend, events.log, { threads: run.threads });
   const loadStart = performance.now();
@@ -142,6 +144,8 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
       zoomed,
       small_nuclei: run.options.smallNuclei.mode,
       backend: backend.name,
+      // wasm: the library its convolutions ran on (kernels/native/), null for its own kernels: part of the result's provenance
+      native_kernels: backend.nativeKernels ?? null,
       tta: run.options.tta,
       load_seconds: loadSeconds,
     };

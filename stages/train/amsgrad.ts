@@ -14,8 +14,12 @@
 // one program computes all three and a second one the variable. The same formulas in the same order, equal to
 // the op-by-op update within float32 rounding (test/model/webgpu-kernels.test.ts, on any Vulkan device).
 // Checkpoints see the same m/v/vhat tensors either way (state() / restore()).
+//
+// On wasm, where the backend registered it (kernels/native/amsgrad-update.ts), the op-by-op update below runs as
+// one kernel per variable in C, with the same float32 results to the bit.
 import * as tf from '@tensorflow/tfjs';
 import { runIndexed, type IndexedFormula } from '../model/kernels/webgpu/indexed-program.js';
+import { AMSGRAD_UPDATE, type AmsgradUpdateAttrs } from '../model/kernels/native/amsgrad-update.js';
 
 export interface AmsgradOptions {
   learningRate: number;
@@ -114,6 +118,16 @@ export class Amsgrad {
           return;
         }
         const slots = this.separateSlots(name, variable);
+        if (tf.getBackend() === 'wasm' && tf.getKernel(AMSGRAD_UPDATE, 'wasm') && unscaled.dtype === 'float32' && unscaled.size === variable.size) {
+          const attrs: AmsgradUpdateAttrs = { beta1: this.beta1, beta2: this.beta2, learningRate: lrT, epsilon: this.epsilon, decay: c ?? null };
+          const inputs = { x: variable, g: unscaled, m: slots.m, v: slots.v, vhat: slots.vhat, ...(gradientScale ? { scale: gradientScale } : {}) };
+          const [x, m, v, vhat] = tf.engine().runKernel(AMSGRAD_UPDATE, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          slots.m.assign(m!);
+          slots.v.assign(v!);
+          slots.vhat.assign(vhat!);
+          variable.assign(x!.reshape(variable.shape));
+          return;
+        }
         const summed = c === undefined ? unscaled : unscaled.add(variable.mul(c));
         const grad = gradientScale ? summed.mul(gradientScale) : summed;
         const m = slots.m.mul(this.beta1).add(grad.mul(1 - this.beta1));

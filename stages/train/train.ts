@@ -250,6 +250,8 @@ export const stage: StageProgram = {
     const metrics = {
       phase: phaseName,
       backend: backend.name,
+      // wasm: the library its convolutions ran on (kernels/native/), null for its own kernels: part of the result's provenance
+      native_kernels: backend.nativeKernels ?? null,
       epochs: state.epoch,
       steps_per_epoch: steps,
       best_epoch: state.bestEpoch,

@@ -1,6 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { loadRoiBlend } from '../../stages/model/kernels/native/roi-blend.js';
 import { cropAndResizeDifferentiable, gatherLimits, roiAlign, roiLevels } from '../../stages/model/roi-align.js';
 
 before(async () => {
@@ -142,4 +143,25 @@ test('a batch index outside the batch or a non-finite box is an error naming the
   assert.throws(() => roiAlign(maps, boxes, tf.tensor1d([0, 1, 2, 0, 0, 0, 0], 'int32'), 7, [512, 512]), /box 2 has batch index 2, outside 0..1/);
   const bad = tf.tensor2d([0, 0, NaN, 1], [1, 4]);
   assert.throws(() => roiAlign(maps, bad, tf.tensor1d([0], 'int32'), 7, [512, 512]), /box 0 has a non-finite coordinate/);
+});
+
+test('the C blend (kernels/native/roi-blend.c) gives the JavaScript loops\' values to the bit, forward and gradients', { skip: loadRoiBlend() ? false : 'the roi-blend addon cannot be built here (no C compiler or Node headers), or RUNNER_NATIVE_KERNELS=off' }, () => {
+  const maps = ([[1, 16, 16, 5], [1, 8, 8, 5], [1, 4, 4, 5], [1, 2, 2, 5]] as const).map((shape, i) => tf.randomNormal([...shape], 0, 1, 'float32', i + 1) as tf.Tensor4D);
+  const boxes = tf.tensor2d([0.1, 0.1, 0.6, 0.7, 0, 0, 1, 1, 0.3, 0.2, 0.35, 0.9, -0.2, 0.5, 0.4, 1.3], [4, 4]);
+  const index = tf.tensor1d([0, 0, 0, 0], 'int32');
+  const weights = tf.randomNormal([4, 6, 6, 5], 0, 1, 'float32', 9);
+  const run = () => {
+    const pooled = roiAlign(maps, boxes, index, 6, [64, 64], 'js');
+    const grads = tf.grads((...ms: tf.Tensor[]) => roiAlign(ms as tf.Tensor4D[], boxes, index, 6, [64, 64], 'js').mul(weights).sum())(maps);
+    return [pooled, ...grads].map((t) => Array.from(t.dataSync()));
+  };
+  const native = run();
+  const previous = process.env['RUNNER_NATIVE_KERNELS'];
+  process.env['RUNNER_NATIVE_KERNELS'] = 'off';
+  try {
+    assert.deepEqual(native, run());
+  } finally {
+    if (previous === undefined) delete process.env['RUNNER_NATIVE_KERNELS'];
+    else process.env['RUNNER_NATIVE_KERNELS'] = previous;
+  }
 });

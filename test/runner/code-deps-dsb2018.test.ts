@@ -29,10 +29,10 @@ async function closures(pipeline: Pipeline): Promise<Map<string, { entries: stri
   return result;
 }
 
-/** The pipeline, its code and package.json in a temp workspace (node_modules linked): the tests write there. */
+/** The pipeline, its code (stages load runner/native-addon.ts too) and package.json in a temp workspace (node_modules linked): the tests write there. */
 function copyOfRepo(): string {
   const copy = mkdtempSync(join(tmpdir(), 'dsb2018-code-'));
-  for (const dir of ['bin', 'stages', 'pipelines']) cpSync(join(repo, dir), join(copy, dir), { recursive: true });
+  for (const dir of ['bin', 'stages', 'runner', 'pipelines']) cpSync(join(repo, dir), join(copy, dir), { recursive: true });
   cpSync(join(repo, 'package.json'), join(copy, 'package.json'));
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   return copy;

@@ -59,3 +59,38 @@ test('a decay coefficient adds c * variable to the gradient before the update (a
   assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
   tf.dispose([a, b, g, scale, summed]);
 });
+
+test('on wasm, the one-pass update (kernels/native/amsgrad-update.c) gives the op-by-op update\'s values to the bit', async (t) => {
+  const { selectBackend } = await import('../../stages/model/backend.js');
+  const { AMSGRAD_UPDATE } = await import('../../stages/model/kernels/native/amsgrad-update.js');
+  await selectBackend('wasm', () => {}, { threads: 1 });
+  if (!tf.getKernel(AMSGRAD_UPDATE, 'wasm')) {
+    t.skip('the amsgrad-update addon cannot be built here (no C compiler or Node headers), or RUNNER_NATIVE_KERNELS=off');
+    await tf.setBackend('cpu');
+    return;
+  }
+  /** Five steps on two variables (one decayed, one not), with a clip scale; every slot and variable read out. */
+  const run = (): number[][] => {
+    const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+    const w = tf.variable(random([3, 5], 1), true, `w${Math.random()}`);
+    const b = tf.variable(random([5], 2), true, `b${Math.random()}`);
+    const opt = new Amsgrad({ learningRate: 1e-3 });
+    for (let step = 0; step < 5; step++) {
+      tf.tidy(() => {
+        const scale = tf.scalar(0.7 + 0.1 * step);
+        opt.applyGradients({ w: random([3, 5], 10 + step), b: random([5], 20 + step) }, { w, b }, step === 2 ? undefined : scale, { w: 0.03 });
+      });
+    }
+    return tf.tidy(() => [w, b].map((x) => Array.from(x.dataSync())));
+  };
+  const used = tf.getKernel(AMSGRAD_UPDATE, 'wasm')!;
+  let calls = 0;
+  tf.unregisterKernel(AMSGRAD_UPDATE, 'wasm');
+  tf.registerKernel({ ...used, kernelFunc: (args) => { calls += 1; return used.kernelFunc(args); } });
+  const fused = run();
+  assert.equal(calls, 5 * 2, 'one kernel call per variable and step');
+  await selectBackend('wasm', () => {}, { threads: 1, nativeKernels: false });
+  assert.equal(tf.getKernel(AMSGRAD_UPDATE, 'wasm'), undefined);
+  assert.deepEqual(fused, run());
+  await tf.setBackend('cpu');
+});

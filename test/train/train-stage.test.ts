@@ -53,9 +53,10 @@ test('a phase writes the best checkpoint, its history, a loss curve and metrics'
   const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as { history: Array<{ epoch: number; val?: { loss_total: number } }>; bestEpoch: number };
   assert.deepEqual(history.history.map((r) => r.epoch), [1, 2]);
   assert.ok(history.history.every((r) => Number.isFinite(r.val?.loss_total)));
-  const m = JSON.parse(readFileSync(metrics, 'utf8')) as { epochs: number; best_epoch: number; best_val_loss: number; backend: string };
+  const m = JSON.parse(readFileSync(metrics, 'utf8')) as { epochs: number; best_epoch: number; best_val_loss: number; backend: string; native_kernels: string | null };
   assert.equal(m.epochs, 2);
   assert.equal(m.backend, 'wasm');
+  assert.ok(m.native_kernels === null || m.native_kernels.startsWith('OpenBLAS'), `native_kernels ${m.native_kernels}`);
   assert.equal(m.best_val_loss, Math.min(...history.history.map((r) => r.val!.loss_total)));
   assert.equal(m.best_epoch, history.bestEpoch);
 });

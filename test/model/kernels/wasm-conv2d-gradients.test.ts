@@ -10,7 +10,7 @@ import { assertAllClose, gradientsOn, randomInput, runOn } from './compare-backe
 const tolerance = 1e-5;
 
 before(async () => {
-  await selectBackend('wasm', () => {}, { threads: 1 });
+  await selectBackend('wasm', () => {}, { threads: 1, nativeKernels: false }); // the wasm kernels, not the OpenBLAS ones (wasm-blas-kernels.test.ts)
 });
 
 interface ConvCase {

@@ -9,7 +9,7 @@ import { wasmTileConfig } from '../../../stages/model/kernels/wasm/tile.js';
 import { assertAllClose, gradientsOn, intInput, randomInput, runOn, type Input } from './compare-backends.js';
 
 before(async () => {
-  await selectBackend('wasm', () => {}, { threads: 1 });
+  await selectBackend('wasm', () => {}, { threads: 1, nativeKernels: false }); // the wasm kernels, not the OpenBLAS ones (wasm-blas-kernels.test.ts)
 });
 
 /** f on wasm and on cpu, every output compared. */
@@ -18,7 +18,7 @@ function sameAsCpu(inputs: Input[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Te
 }
 
 test('our Tile, Sum and the matMul wrappers are the kernels wasm runs', async () => {
-  await selectBackend('wasm', () => {}, { threads: 1 });
+  await selectBackend('wasm', () => {}, { threads: 1, nativeKernels: false }); // the wasm kernels, not the OpenBLAS ones (wasm-blas-kernels.test.ts)
   assert.equal(tf.getKernel(tf.Tile, 'wasm'), wasmTileConfig);
   assert.equal(tf.getKernel(tf.Sum, 'wasm')?.kernelFunc.name, 'sumLeadingAxes');
   for (const name of [tf.BatchMatMul, tf._FusedMatMul]) assert.equal(tf.getKernel(name, 'wasm')?.kernelFunc.name, 'matMulWithMaterialisedTransposes', name);
@@ -106,7 +106,7 @@ test('the 1x1 conv filter gradient on wasm (a matMul) matches cpu, with and with
 });
 
 test('Identity on wasm shares the buffer: a clone keeps its values when the original is disposed, and vice versa', async () => {
-  await selectBackend('wasm', () => {}, { threads: 1 });
+  await selectBackend('wasm', () => {}, { threads: 1, nativeKernels: false }); // the wasm kernels, not the OpenBLAS ones (wasm-blas-kernels.test.ts)
   const before = tf.memory().numBytes;
   const x = tf.tensor([1, 2, 3, 4], [2, 2]);
   const copy = tf.clone(x);

@@ -12,6 +12,8 @@ import { withMaterialisedTransposes } from './matmul-transposes.js';
 import { sumLeadingAxesConfig } from './sum-leading-axes.js';
 import { wasmTileConfig } from './tile.js';
 import { wasmIdentityConfig } from './identity.js';
+import type { BlasKernels } from '../native/blas-kernels.js';
+import { nativeKernelNames, nativeWasmKernel } from '../native/wasm-blas-kernels.js';
 
 const replacements = new KernelReplacements('wasm');
 
@@ -40,6 +42,8 @@ const fasterWrappedStockKernels: ReadonlyArray<{ name: string; wrap: (stock: tf.
 export interface WasmKernelOptions {
   /** Also replace stock kernels that exist but are slow (default true; false only to benchmark stock). */
   replaceSlowStock?: boolean;
+  /** Run convolutions and products on this OpenBLAS addon (kernels/native/), falling back to the kernels above. */
+  blas?: BlasKernels;
 }
 
 /** Registers our wasm kernels (idempotent). Returns the kernel names now provided by us. */
@@ -50,7 +54,9 @@ export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): st
     return stock ? [wrap(stock)] : [];
   });
   if (options.replaceSlowStock === false) restoreStockWasmKernels();
-  const configs = [...missingWasmKernels, ...wrapped, ...(options.replaceSlowStock === false ? [] : fasterWasmKernels)];
+  const ours = [...missingWasmKernels, ...wrapped, ...(options.replaceSlowStock === false ? [] : fasterWasmKernels)];
+  const blas = options.blas;
+  const configs = blas ? ours.map((config) => (nativeKernelNames.includes(config.kernelName) ? nativeWasmKernel(blas, config) : config)) : ours;
   for (const config of configs) replacements.replace(config);
   return configs.map((config) => config.kernelName);
 }
