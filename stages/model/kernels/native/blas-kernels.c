@@ -201,8 +201,11 @@ static napi_value Conv2d(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** conv2dBackpropInput(heap, 15 geometry ints, dy, w, dx) */
-static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+/** A convolution's gradient: (geometry, first operand, second operand, result). */
+typedef int (*ConvGradient)(const Geometry *g, const float *first, const float *second, float *result);
+
+/** The two gradients' shared call: (heap, 15 geometry ints, first, second, result). */
+static napi_value conv_gradient(napi_env env, napi_callback_info info, ConvGradient gradient) {
   int64_t a[18];
   napi_value heap_value;
   size_t length;
@@ -211,22 +214,18 @@ static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
   if (!heap) return NULL;
   Geometry g;
   read_geometry(a, &g);
-  if (conv_backprop_input(&g, heap + a[15], heap + a[16], heap + a[17]) != 0) out_of_memory(env);
+  if (gradient(&g, heap + a[15], heap + a[16], heap + a[17]) != 0) out_of_memory(env);
   return NULL;
+}
+
+/** conv2dBackpropInput(heap, 15 geometry ints, dy, w, dx) */
+static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  return conv_gradient(env, info, conv_backprop_input);
 }
 
 /** conv2dBackpropFilter(heap, 15 geometry ints, x, dy, dw) */
 static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
-  int64_t a[18];
-  napi_value heap_value;
-  size_t length;
-  if (!integer_args(env, info, 18, &heap_value, a)) return NULL;
-  float *heap = heap_of(env, heap_value, &length);
-  if (!heap) return NULL;
-  Geometry g;
-  read_geometry(a, &g);
-  if (conv_backprop_filter(&g, heap + a[15], heap + a[16], heap + a[17]) != 0) out_of_memory(env);
-  return NULL;
+  return conv_gradient(env, info, conv_backprop_filter);
 }
 
 /**
