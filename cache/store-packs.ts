@@ -13,7 +13,7 @@
 // Writes follow the store's order: the pack object first (made durable and renamed by whoever downloaded it),
 // then its index (temp, fsync, rename), then the manifest; a crash in between leaves a pack no index names or
 // an index no manifest serves, and gc removes both.
-import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validatePackIndex, type PackIndex, type PackMember } from './pack.js';
@@ -53,6 +53,7 @@ export class StorePacks {
 
   /** The index of this manifest's pack, checked, with its members in pack order; undefined when unusable. */
   indexOf(manifest: ContentHash): { index: PackIndex; members: PackMember[] } | undefined {
+    if (this.folder() !== 'real') return undefined;
     const file = join(this.options.dir, `${manifest}.json`);
     const stat = lstatSync(file, { throwIfNoEntry: false });
     if (!stat) return undefined;
@@ -85,6 +86,7 @@ export class StorePacks {
    * members (checked by the caller against the manifest, which may not be in the store yet) findable at once.
    */
   add(index: PackIndex, members: readonly PackMember[]): void {
+    if (this.folder() === 'foreign') this.replaceForeign();
     mkdirSync(this.options.dir, { recursive: true });
     mkdirSync(this.options.tmpDir, { recursive: true });
     const tmp = join(this.options.tmpDir, `pack-index-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -128,7 +130,9 @@ export class StorePacks {
    */
   sweep(liveManifests: ReadonlySet<string>): Set<string> {
     const livePacks = new Set<string>();
-    if (!existsSync(this.options.dir)) return livePacks;
+    const folder = this.folder();
+    if (folder === 'foreign') this.replaceForeign();
+    if (folder !== 'real') return livePacks;
     for (const entry of readdirSync(this.options.dir, { withFileTypes: true })) {
       const manifest = INDEX_NAME.exec(entry.name)?.[1];
       const file = join(this.options.dir, entry.name);
@@ -141,7 +145,23 @@ export class StorePacks {
   }
 
   private indexNames(): string[] {
-    return existsSync(this.options.dir) ? readdirSync(this.options.dir).filter((name) => INDEX_NAME.test(name)) : [];
+    return this.folder() === 'real' ? readdirSync(this.options.dir).filter((name) => INDEX_NAME.test(name)) : [];
+  }
+
+  /**
+   * What is at the packs folder's path: a real folder, nothing, or something the store did not make (a
+   * symlink, a file). Nothing is read, written or deleted through a foreign one: it may lead out of the cache.
+   */
+  private folder(): 'real' | 'absent' | 'foreign' {
+    const stat = lstatSync(this.options.dir, { throwIfNoEntry: false });
+    return !stat ? 'absent' : stat.isDirectory() ? 'real' : 'foreign';
+  }
+
+  /** Removes a symlink or file where the packs folder belongs (the link only, never its target). */
+  private replaceForeign(): void {
+    this.options.warn(`replaced ${this.options.dir}: a symlink or file where the cache keeps its pack indexes`);
+    unlinkSync(this.options.dir);
+    this.byObject = undefined;
   }
 
   private load(): Map<string, PackedObject> {

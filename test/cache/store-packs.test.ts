@@ -235,3 +235,22 @@ test('a large folder restores on two threads: the same bytes, and a wrong byte i
   assert.deepEqual(readdirSync(target2), [], 'nothing of the half-built folder is left');
   assert.equal(existsSync(pack), false);
 });
+
+test('a packs folder that is a symlink is never read, written or emptied through', async () => {
+  const { remote } = await pushedFolder();
+  const { dir, cacheDir } = await pulled(remote);
+  const packsDir = join(cacheDir, 'packs');
+  // The folder moved elsewhere and a link left in its place (a planted link to someone else's files).
+  const elsewhere = tempDir('runner-store-packs-elsewhere-');
+  for (const name of readdirSync(packsDir)) writeFileSync(join(elsewhere, name), readFileSync(join(packsDir, name)));
+  writeFileSync(join(elsewhere, 'someone-elses.json'), '{}');
+  rmSync(packsDir, { recursive: true });
+  symlinkSync(elsewhere, packsDir);
+  const warnings: string[] = [];
+  const store = new Store(cacheDir, { warn: (m) => warnings.push(m) });
+  assert.equal(store.has(dir), false, 'indexes behind a link are not read');
+  await store.gc([dir.hash]);
+  assert.equal(lstatSync(packsDir, { throwIfNoEntry: false }), undefined, 'gc removed the link');
+  assert.deepEqual(readdirSync(elsewhere).sort(), [`${dir.hash}.json`, 'someone-elses.json'].sort(), 'and deleted nothing behind it');
+  assert.match(warnings.join('\n'), /a symlink or file where the cache keeps its pack indexes/);
+});
