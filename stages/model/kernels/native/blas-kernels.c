@@ -75,14 +75,20 @@ static void col2im_add(const Geometry *g, const float *cols, int64_t m0, int64_t
   }
 }
 
+/** The column buffer for `m` rows of `k` columns, `*step` rows at a time (chunk_rows); NULL when out of memory. */
+static float *column_buffer(const Geometry *g, int64_t m, int64_t k, int64_t *step) {
+  *step = chunk_rows(g);
+  return malloc((size_t)(*step < m ? *step : m) * (size_t)k * sizeof(float));
+}
+
 /** 0, or -1 when the column buffer could not be allocated. */
 static int conv_forward(const Geometry *g, const float *x, const float *w, const float *bias, int relu, float *y) {
   const int64_t m = g->b * g->ho * g->wo, k = g->kh * g->kw * g->ci, co = g->co;
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)co, (int)k, 1.0f, x, (int)k, w, (int)co, 0.0f, y, (int)co);
   } else {
-    int64_t step = chunk_rows(g);
-    float *cols = malloc((size_t)(step < m ? step : m) * (size_t)k * sizeof(float));
+    int64_t step;
+    float *cols = column_buffer(g, m, k, &step);
     if (!cols) return -1;
     for (int64_t m0 = 0; m0 < m; m0 += step) {
       int64_t rows = m - m0 < step ? m - m0 : step;
@@ -109,8 +115,8 @@ static int conv_backprop_input(const Geometry *g, const float *dy, const float *
     return 0;
   }
   memset(dx, 0, (size_t)(g->b * g->h * g->w * g->ci) * sizeof(float));
-  int64_t step = chunk_rows(g);
-  float *cols = malloc((size_t)(step < m ? step : m) * (size_t)k * sizeof(float));
+  int64_t step;
+  float *cols = column_buffer(g, m, k, &step);
   if (!cols) return -1;
   for (int64_t m0 = 0; m0 < m; m0 += step) {
     int64_t rows = m - m0 < step ? m - m0 : step;
@@ -132,8 +138,8 @@ static int conv_backprop_filter(const Geometry *g, const float *x, const float *
     memset(dw, 0, (size_t)(k * co) * sizeof(float));
     return 0;
   }
-  int64_t step = chunk_rows(g);
-  float *cols = malloc((size_t)(step < m ? step : m) * (size_t)k * sizeof(float));
+  int64_t step;
+  float *cols = column_buffer(g, m, k, &step);
   if (!cols) return -1;
   for (int64_t m0 = 0; m0 < m; m0 += step) {
     int64_t rows = m - m0 < step ? m - m0 : step;
