@@ -3,6 +3,7 @@
 // preset that trains on two CPU cores. Pipelines override single values through params:
 //   configFromParams({preset: 'small', rpn: {nmsThresh: 0.6}})  — unknown keys are errors naming the key path.
 import { StageError } from '../stage-error.js';
+import { contrastModes, type ContrastMode } from './contrast.js';
 
 export type BackboneName = 'resnet50' | 'resnet101' | 'small';
 export type PresetName = 'recipe' | 'small';
@@ -22,6 +23,8 @@ export interface MaskRcnnConfig {
     trainInputSize: number;
     /** Subtracted from RGB in 0..255 before the backbone. */
     meanPixel: [number, number, number];
+    /** Intensities as they are ('none', the recipe) or each image's stretched onto 0..255 (contrast.ts). */
+    contrast: ContrastMode;
     /** More instances than this in one image are randomly subsampled. */
     maxGtInstances: number;
     /** GT masks are stored cropped to their box and resized to this square (Matterport's mini-masks). */
@@ -101,7 +104,7 @@ export interface MaskRcnnConfig {
 const recipe: MaskRcnnConfig = {
   numClasses: 2,
   seed: 42,
-  image: { size: 512, trainInputSize: 0, meanPixel: [123.7, 116.8, 103.9], maxGtInstances: 256, miniMaskSize: 56 },
+  image: { size: 512, trainInputSize: 0, meanPixel: [123.7, 116.8, 103.9], contrast: 'none', maxGtInstances: 256, miniMaskSize: 56 },
   backbone: { name: 'resnet101', fpnChannels: 256, trainBatchNorm: false },
   rpn: {
     anchorScales: [8, 16, 32, 64, 128],
@@ -208,6 +211,7 @@ function validate(config: MaskRcnnConfig): void {
     fail('image.trainInputSize', `must be 0 or a multiple of 64 up to image.size (${config.image.size}), got ${input}`);
   }
   if (config.image.meanPixel.length !== 3) fail('image.meanPixel', 'must have 3 values');
+  if (!contrastModes.includes(config.image.contrast)) fail('image.contrast', `must be one of ${contrastModes.join(', ')}, got ${JSON.stringify(config.image.contrast)}`);
   if (config.rpn.anchorScales.length !== config.rpn.featureStrides.length) {
     fail('rpn.anchorScales', `needs one scale per FPN level (${config.rpn.featureStrides.length})`);
   }

@@ -28,6 +28,7 @@ import { phaseEstimate } from './phase-estimate.js';
 import { writeLineChartPng, type Series } from './loss-curve.js';
 import { meanLosses, phaseRunKey, resumableState, type EpochRecord, type PhaseMeta } from './phase-state.js';
 import { loadSamples, type TrainingSample } from './training-set.js';
+import { withContrast } from '../model/contrast.js';
 import type { Image8, LabelMap } from '../imaging/dataset.js';
 
 function parseJsonFlag(name: string, text: string): Record<string, unknown> {
@@ -129,13 +130,16 @@ export const stage: StageProgram = {
       threads: threadsFlag === 'auto' ? 'auto' : numberFlag(flags, 'threads'),
     });
 
-    // Data, held in memory for the whole phase.
-    const train = await loadSamples(
+    // Data, held in memory for the whole phase, each whole image as the network is to see it (image.contrast):
+    // before windows and augmentation, as predict does before its tiles and TTA.
+    const asSeen = (samples: TrainingSample[]): TrainingSample[] =>
+      samples.map((sample) => ({ ...sample, image: withContrast(sample.image, config.image.contrast) }));
+    const train = asSeen(await loadSamples(
       [{ dir: dataDir, ...(trainIds ? { idsFile: trainIds } : {}) }, ...extras.map((dir) => ({ dir }))],
       (done, total) => events.progress(done, total, 'image', 'loading training set'),
-    );
+    ));
     if (train.length === 0) throw new StageError('no training samples (check --data, --train-ids, --extra)');
-    let val = valIds ? await loadSamples([{ dir: dataDir, idsFile: valIds }]) : [];
+    let val = valIds ? asSeen(await loadSamples([{ dir: dataDir, idsFile: valIds }])) : [];
     if (maxVal > 0) val = val.slice(0, maxVal);
     const steps = settings.stepsPerEpoch > 0 ? settings.stepsPerEpoch : Math.max(1, Math.floor(train.length / settings.batch));
     events.log(`train: ${train.length} training samples (${countBy(train)}), ${val.length} validation; ${settings.epochs} epochs x ${steps} steps, batch ${settings.batch}, lr ${settings.lr}`);
