@@ -5,13 +5,16 @@
 // blocks share ResNet50's names and weights (Matterport loads ResNet50's ImageNet weights into ResNet101).
 //
 // 'small' is our own narrow, shallow variant for CPU work and tests: the same code and names, one bottleneck
-// block per stage, stem 16 channels, c2..c5 with 32, 64, 128, 256 channels.
+// block per stage, stem 16 channels, c2..c5 with 32, 64, 128, 256 channels. 'medium' is ResNet50's shape at
+// half its width with 2, 3, 4, 2 blocks (c2..c5: 128, 256, 512, 1024 channels): the capacity a network trained
+// from scratch on 2 CPU cores can afford, since at a 256 px input the FPN, RPN and mask head cost more than it.
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
 import { batchNorm, conv2d, maxPool } from './layers.js';
 import { recomputed } from './recompute.js';
 
-export type BackboneName = 'resnet50' | 'resnet101' | 'small';
+export const backboneNames = ['resnet50', 'resnet101', 'small', 'medium'] as const;
+export type BackboneName = (typeof backboneNames)[number];
 
 export interface BackboneFeatures {
   /** Strides 4, 8, 16, 32: [B, H/4, W/4, C2] … [B, H/32, W/32, C5]. */
@@ -31,9 +34,13 @@ interface StageSpec {
 interface ResnetSpec {
   stemFilters: number;
   stages: [StageSpec, StageSpec, StageSpec, StageSpec];
+  /** Whether training recomputes each block in its backward pass by default (BackboneOptions.recompute). */
+  recompute: boolean;
 }
 
+// Their activations at 512 px do not fit the wasm heap otherwise (docs/model-performance.md).
 const resnetStages = (stage4Blocks: number): ResnetSpec => ({
+  recompute: true,
   stemFilters: 64,
   stages: [
     { filters: [64, 64, 256], blocks: 3 },
@@ -46,13 +53,25 @@ const resnetStages = (stage4Blocks: number): ResnetSpec => ({
 const specs: Record<BackboneName, ResnetSpec> = {
   resnet50: resnetStages(6),
   resnet101: resnetStages(23),
+  // The small and medium backbones' activations fit easily: not worth a second forward pass of every block.
   small: {
+    recompute: false,
     stemFilters: 16,
     stages: [
       { filters: [16, 16, 32], blocks: 1 },
       { filters: [32, 32, 64], blocks: 1 },
       { filters: [64, 64, 128], blocks: 1 },
       { filters: [128, 128, 256], blocks: 1 },
+    ],
+  },
+  medium: {
+    recompute: false,
+    stemFilters: 32,
+    stages: [
+      { filters: [32, 32, 128], blocks: 2 },
+      { filters: [64, 64, 256], blocks: 3 },
+      { filters: [128, 128, 512], blocks: 4 },
+      { filters: [256, 256, 1024], blocks: 2 },
     ],
   },
 };
@@ -80,7 +99,7 @@ export function backboneLayerNames(name: BackboneName): string[] {
 export interface BackboneOptions {
   /**
    * Frozen batch norm only (training = false): keep only each bottleneck block's input for the backward pass and
-   * recompute its insides there (gradient checkpointing; default: for ResNet50/101, not for 'small'). Without a
+   * recompute its insides there (gradient checkpointing; default: the backbone's own, on for ResNet50/101). Without a
    * gradient tape it costs nothing.
    */
   recompute?: boolean;
@@ -97,8 +116,7 @@ export function resnetFeatures(
   training: boolean,
   options: BackboneOptions = {},
 ): BackboneFeatures {
-  // The small backbone's activations fit easily: not worth a second forward pass of every block.
-  const { recompute = name !== 'small' } = options;
+  const { recompute = spec(name).recompute } = options;
   const [, height, width, channels] = images.shape;
   if (channels !== 3) throw new Error(`backbone ${name}: images must have 3 channels, got shape [${images.shape}]`);
   if (height % 64 !== 0 || width % 64 !== 0) {

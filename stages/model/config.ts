@@ -4,8 +4,8 @@
 //   configFromParams({preset: 'small', rpn: {nmsThresh: 0.6}})  — unknown keys are errors naming the key path.
 import { StageError } from '../stage-error.js';
 import { contrastModes, type ContrastMode } from './contrast.js';
+import { backboneNames, type BackboneName } from './backbone.js';
 
-export type BackboneName = 'resnet50' | 'resnet101' | 'small';
 export type PresetName = 'recipe' | 'small';
 
 export interface MaskRcnnConfig {
@@ -203,8 +203,7 @@ function validate(config: MaskRcnnConfig): void {
   const fail = (key: string, why: string): never => {
     throw new StageError(`model config: "${key}" ${why}`);
   };
-  const backbones: BackboneName[] = ['resnet50', 'resnet101', 'small'];
-  if (!backbones.includes(config.backbone.name)) fail('backbone.name', `must be one of ${backbones.join(', ')}`);
+  if (!backboneNames.includes(config.backbone.name)) fail('backbone.name', `must be one of ${backboneNames.join(', ')}`);
   if (config.image.size % 64 !== 0) fail('image.size', `must be a multiple of 64 (the p6 stride), got ${config.image.size}`);
   const input = config.image.trainInputSize;
   if (!(Number.isInteger(input) && input >= 0 && input <= config.image.size && input % 64 === 0)) {

@@ -21,6 +21,18 @@ test('the small backbone gives c2..c5 at strides 4, 8, 16, 32 with 32..256 chann
   store.dispose();
 });
 
+test('the medium backbone: ResNet50 at half width with 2, 3, 4, 2 blocks — 38 convs, 4,156,032 weights', () => {
+  // Per conv: k*k*in*out kernel + out bias + 4 * out batch-norm values (gamma, beta, moving mean and variance).
+  // Stem 7x7 3->32; each block 1x1 in->w, 3x3 w->w, 1x1 w->4w, the first of a stage also a 1x1 in->4w shortcut.
+  const store = new ParameterStore(1);
+  const { c2, c3, c4, c5 } = resnetFeatures(store, tf.zeros([1, 64, 64, 3]) as tf.Tensor4D, 'medium', false);
+  assert.deepEqual([c2.shape, c3.shape, c4.shape, c5.shape], [[1, 16, 16, 128], [1, 8, 8, 256], [1, 4, 4, 512], [1, 2, 2, 1024]]);
+  assert.deepEqual(backboneChannels('medium'), [128, 256, 512, 1024]);
+  assert.equal(store.names().length, 38 * 2 + 38 * 4);
+  assert.equal(store.size(), 4_156_032);
+  store.dispose();
+});
+
 test('resnet50 has Keras ResNet50 (no top) variables: 53 convs with biases, 53 batch norms, 23,587,712 weights', () => {
   const store = new ParameterStore(1);
   const images = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
