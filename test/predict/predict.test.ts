@@ -180,3 +180,28 @@ test('with --if-missing empty, a missing images folder gives an empty prediction
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--out', out]), new RegExp(`${absent}: not a directory`));
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not one of error, empty/);
 });
+
+test('a checkpoint trained with image.contrast stretch predicts a dim copy of an image as it predicts the image', async () => {
+  // Even pixel values, so halving them is exact: the stretch maps both images onto the same 0..255 pixels.
+  const bright = picture(80, 50, 3, 4);
+  for (let i = 0; i < bright.data.length; i++) bright.data[i] = bright.data[i]! & ~1;
+  const dim = { ...bright, data: bright.data.map((v) => v / 2) };
+  const dir = await bareImages('contrast', { bright, dim });
+  const predicted = async (name: string, contrast: 'none' | 'stretch') => {
+    const withContrast = configFromParams({ ...config, image: { ...config.image, contrast } });
+    const model = new MaskRcnn(withContrast);
+    model.build();
+    const loaded = join(root, `checkpoint-${name}`);
+    await saveCheckpoint(loaded, model.store, { config: withContrast, phase: 'test', epoch: 1 });
+    model.dispose();
+    const out = join(root, `preds-${name}`);
+    await runInProcess(['--checkpoint', loaded, '--images', dir, '--out', out, '--min-confidence', '0', '--tta', 'none', '--scale-down-retry', 'false', '--backend', 'wasm', '--threads', '1']);
+    const scores = async (id: string) => (await readImagePredictions(out, id)).instances.map((instance) => instance.score);
+    return { bright: await scores('bright'), dim: await scores('dim') };
+  };
+  const stretched = await predicted('stretch', 'stretch');
+  assert.ok(stretched.bright.length > 0, 'random weights with min-confidence 0 detect something');
+  assert.deepEqual(stretched.dim, stretched.bright);
+  const raw = await predicted('raw', 'none');
+  assert.notDeepEqual(raw.dim, raw.bright, 'without the stretch the network sees two different images');
+});
