@@ -16,6 +16,7 @@ import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
 import { registerAmsgradUpdate } from './kernels/native/amsgrad-update.js';
+import { registerBatchNormFrozen } from './kernels/native/batch-norm-frozen.js';
 import { loadBlasKernels } from './kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
@@ -171,6 +172,8 @@ async function useWasm(options: BackendOptions): Promise<BackendDetails> {
     await setBackendOrExplain('wasm');
   }
   registerAmsgradUpdate(options.nativeKernels !== false); // the optimizer's update in one pass (train/amsgrad.ts)
+  // Frozen batch norm + ReLU in one pass each way (layers.ts), on the threads OpenBLAS's kernels get.
+  registerBatchNormFrozen(options.nativeKernels !== false, blas.kind === 'loaded' ? threads : 1);
   if (blas.kind !== 'loaded') {
     registerWasmTrainingKernels();
     return { threads: wasm.getThreadsCount(), ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };

@@ -2,6 +2,7 @@
 // (`<name>/kernel`, `<name>/bias`, `<name>/gamma`, …) and applies them. All tensors are NHWC.
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
+import { batchNormFrozenWasm, batchNormFrozenWasmAvailable } from './kernels/native/batch-norm-frozen.js';
 import { batchNormFrozen } from './kernels/webgpu/batch-norm-frozen.js';
 import { batchNormTraining, movingAverage } from './kernels/webgpu/batch-norm-training.js';
 
@@ -57,12 +58,12 @@ export interface BatchNormOptions {
  */
 export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions): T {
   const { training, relu = false } = options;
-  if (relu && !training && x.size > 0 && tf.getBackend() === 'webgpu') return batchNormLayer(store, name, x, options, true);
+  if (relu && !training && x.size > 0 && (tf.getBackend() === 'webgpu' || batchNormFrozenWasmAvailable())) return batchNormLayer(store, name, x, options, true);
   const y = batchNormLayer(store, name, x, options, false);
   return relu ? tf.relu(y) : y;
 }
 
-/** batchNorm without its ReLU, or (`fusedRelu`: webgpu, frozen statistics) with it in the same program. */
+/** batchNorm without its ReLU, or (`fusedRelu`: webgpu or wasm's native kernels, frozen statistics) with it in the same pass. */
 function batchNormLayer<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions, fusedRelu: boolean): T {
   const { training, momentum = 0.99, epsilon = 1e-3 } = options;
   const channels = x.shape[x.shape.length - 1]!;
@@ -74,6 +75,8 @@ function batchNormLayer<T extends tf.Tensor>(store: ParameterStore, name: string
   if (!training || x.size === 0) {
     // webgpu: the same forward op, its gradient in 4 dispatches instead of ~14 (kernels/webgpu/batch-norm-frozen.ts).
     if (tf.getBackend() === 'webgpu' && x.size > 0) return batchNormFrozen(x, movingMean, movingVariance, gamma, beta, epsilon, fusedRelu) as T;
+    // wasm: forward and gradient one pass each on both cores (kernels/native/batch-norm-frozen.ts).
+    if (x.size > 0 && batchNormFrozenWasmAvailable()) return batchNormFrozenWasm(x, movingMean, movingVariance, gamma, beta, epsilon, fusedRelu) as T;
     return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
   }
 
