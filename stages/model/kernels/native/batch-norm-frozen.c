@@ -50,10 +50,8 @@ static void forward(int64_t m, int64_t c, const float *x, const float *mean, con
     for (int64_t row = block * step; row < end; row++) {
       const float *xr = x + row * c;
       float *yr = y + row * c;
-      for (int64_t ch = 0; ch < c; ch++) {
-        float z = (xr[ch] - mean[ch]) * s[ch] + beta[ch];
-        yr[ch] = relu && z < 0.0f ? 0.0f : z;
-      }
+      for (int64_t ch = 0; ch < c; ch++) yr[ch] = (xr[ch] - mean[ch]) * s[ch] + beta[ch];
+      if (relu) for (int64_t ch = 0; ch < c; ch++) yr[ch] = yr[ch] < 0.0f ? 0.0f : yr[ch]; // branch-free: the signs are random
     }
   }
 }
@@ -72,16 +70,20 @@ static int backward(int64_t m, int64_t c, const float *dy, const float *x, const
     for (int64_t row = block * step; row < end; row++) {
       const float *dyr = dy + row * c, *xr = x + row * c;
       float *dxr = dx + row * c;
-      for (int64_t ch = 0; ch < c; ch++) {
-        const float centred = xr[ch] - mean[ch];
-        float dz = dyr[ch];
-        if (relu) {
-          const float z = centred * s[ch] + beta[ch];
-          dz = z > 0.0f ? dz : (z != z ? z : 0.0f);
+      // dz first (into dx), then the sums and dx: each loop simple enough to vectorise.
+      for (int64_t ch = 0; ch < c; ch++) dxr[ch] = dyr[ch];
+      if (relu) {
+        for (int64_t ch = 0; ch < c; ch++) {
+          const float z = (xr[ch] - mean[ch]) * s[ch] + beta[ch];
+          dxr[ch] = z > 0.0f ? dxr[ch] : 0.0f;
+          dxr[ch] = z != z ? z : dxr[ch];
         }
-        dxr[ch] = dz * s[ch];
-        sg[ch] += (double)(dz * centred * r[ch]);
+      }
+      for (int64_t ch = 0; ch < c; ch++) {
+        const float dz = dxr[ch];
+        sg[ch] += (double)(dz * (xr[ch] - mean[ch]) * r[ch]);
         sb[ch] += (double)dz;
+        dxr[ch] = dz * s[ch];
       }
     }
   }

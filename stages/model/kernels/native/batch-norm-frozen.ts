@@ -99,7 +99,7 @@ export function registerBatchNormFrozen(enabled: boolean, threads: number): bool
   }
   if (addon === undefined) {
     try {
-      addon = loadNativeAddon<BatchNormAddon>({ name: 'batch-norm-frozen', sourceFile: SOURCE_FILE, linkFlags: ['-fopenmp', '-ffp-contract=off', '-lm'] });
+      addon = loadNativeAddon<BatchNormAddon>({ name: 'batch-norm-frozen', sourceFile: SOURCE_FILE, linkFlags: ['-O3', '-fopenmp', '-ffp-contract=off', '-lm'] });
     } catch (error) {
       if (!(error instanceof NativeAddonUnavailableError)) throw error;
       addon = null;

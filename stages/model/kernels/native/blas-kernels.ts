@@ -53,7 +53,7 @@ export function loadBlasKernels(): BlasKernelsLoad {
   // Read by libgomp when the addon loads it, so set before; the user's own setting wins.
   process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
   try {
-    const kernels = loadNativeAddon<BlasKernels>({ name: 'blas-kernels', sourceFile: SOURCE_FILE, linkFlags: ['-fopenmp', '-lopenblas'] });
+    const kernels = loadNativeAddon<BlasKernels>({ name: 'blas-kernels', sourceFile: SOURCE_FILE, linkFlags: ['-O3', '-fopenmp', '-lopenblas'] });
     cached = { kind: 'loaded', kernels, version: shortVersion(kernels.version()) };
   } catch (error) {
     if (!(error instanceof NativeAddonUnavailableError)) throw error;
