@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
 import { batchNormFrozenWasm, batchNormFrozenWasmAvailable } from './kernels/native/batch-norm-frozen.js';
+import { nativeTransposedProducts } from './kernels/native/wasm-blas-kernels.js';
 import { batchNormFrozen } from './kernels/webgpu/batch-norm-frozen.js';
 import { batchNormTraining, movingAverage } from './kernels/webgpu/batch-norm-training.js';
 
@@ -118,11 +119,18 @@ export function dense(store: ParameterStore, name: string, x: tf.Tensor2D, optio
 
 /**
  * x [N, K] @ w [K, M] (+ bias [M]) -> [N, M], with a gradient that transposes explicitly: tfjs' own matMul
- * gradient multiplies with transpose flags, which the wasm backend runs ~10x slower than transpose + matMul.
+ * gradient multiplies with transpose flags, which the wasm backend runs ~10x slower than transpose + matMul
+ * (on the OpenBLAS kernels the flags are free, and the gradient uses them).
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   if (bias) return linearWithBias(x, w, bias) as tf.Tensor2D;
   return linearNoBias(x, w) as tf.Tensor2D;
+}
+
+/** dy w^T and x^T dy: with transpose flags where they are free (the OpenBLAS kernels), else transposed first. */
+function linearGradients(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  if (nativeTransposedProducts()) return [tf.matMul(dy, w, false, true), tf.matMul(x, dy, true, false)];
+  return [tf.matMul(dy, w.transpose()), tf.matMul(x.transpose(), dy)];
 }
 
 const linearNoBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -132,7 +140,7 @@ const linearNoBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) 
     value: tf.matMul(x, w),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D)];
+      return linearGradients(dy as tf.Tensor2D, sx, sw);
     },
   };
 });
@@ -144,7 +152,7 @@ const linearWithBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]
     value: tf.matMul(x, w).add(bias),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), dy.sum(0)];
+      return [...linearGradients(dy as tf.Tensor2D, sx, sw), dy.sum(0)];
     },
   };
 });

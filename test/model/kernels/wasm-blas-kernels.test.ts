@@ -9,7 +9,8 @@ import seedrandom from 'seedrandom';
 import { selectBackend } from '../../../stages/model/backend.js';
 import { loadBlasKernels, nativeKernelsDisabled, type BlasKernels } from '../../../stages/model/kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from '../../../stages/model/kernels/wasm/register.js';
-import { nativeKernelNames } from '../../../stages/model/kernels/native/wasm-blas-kernels.js';
+import { nativeKernelNames, nativeTransposedProducts } from '../../../stages/model/kernels/native/wasm-blas-kernels.js';
+import { linear } from '../../../stages/model/layers.js';
 import { assertAllClose, gradientsOn, randomInput, runOn, type Input } from './compare-backends.js';
 
 const load = loadBlasKernels();
@@ -248,6 +249,19 @@ test('on two threads, work cut into blocks matches cpu, and equals one thread\'s
     assertAllClose(two[i]!, [...runOn('cpu', inputs, f), ...gradientsOn('cpu', inputs, f)], 1e-5, `${what}, 2 threads`);
     two[i]!.forEach((values, j) => assert.deepEqual(values, one[i]![j], `${what}: output ${j} on 2 threads differs from 1 thread's`));
   });
+});
+
+test('linear\'s gradient takes the transpose flags on the native kernels (no explicit transposes), with cpu\'s values', { skip }, async () => {
+  tf.setBackend('wasm');
+  assert.equal(nativeTransposedProducts(), true);
+  const inputs = [randomInput([300, 96], 'linear x'), randomInput([96, 40], 'linear w'), randomInput([40], 'linear b')];
+  const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D);
+  const { kernelNames } = await tf.profile(() => tf.tidy(() => tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w, tf.zeros([40])).sum())([tf.ones([300, 96]), tf.ones([96, 40])])));
+  assert.ok(!kernelNames.includes('Transpose'), `kernels: ${kernelNames.join(', ')}`);
+  sameGradientsAsCpu(inputs, f, 1e-5, 'linear');
+  sameGradientsAsCpu(inputs.slice(0, 2), (x, w) => linear(x as tf.Tensor2D, w as tf.Tensor2D), 1e-5, 'linear without bias');
+  tf.setBackend('cpu');
+  assert.equal(nativeTransposedProducts(), false);
 });
 
 test('RUNNER_NATIVE_KERNELS=off (or 0, false, no) turns the native kernels off; unset or anything else leaves them on', () => {
