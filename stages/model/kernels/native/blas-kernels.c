@@ -57,6 +57,22 @@ static int threads_for(int64_t blocks, double flops) {
   return (int)min64(team, blocks);
 }
 
+/**
+ * This thread's column buffer of at least `floats` floats, kept between calls (the OpenMP threads live as long as
+ * the process): a fresh 8 MiB malloc per call is an mmap and its page faults. NULL when out of memory.
+ */
+static float *column_buffer(size_t floats) {
+  static _Thread_local float *buffer = NULL;
+  static _Thread_local size_t capacity = 0;
+  if (floats > capacity) {
+    float *grown = realloc(buffer, floats * sizeof(float));
+    if (!grown) return NULL;
+    buffer = grown;
+    capacity = floats;
+  }
+  return buffer;
+}
+
 /** Columns of output pixels [m0, m0 + rows): each row the kh*kw*Ci input values its pixel reads (0 outside). */
 static void im2col(const Geometry *g, const float *x, int64_t m0, int64_t rows, float *cols) {
   const int64_t k = g->kh * g->kw * g->ci;
@@ -115,7 +131,7 @@ static int conv_forward(const Geometry *g, const float *x, const float *w, const
   int failed = 0;
 #pragma omp parallel num_threads(threads_for(blocks, 2.0 * (double)m * (double)k * (double)co)) reduction(| : failed)
   {
-    float *cols = pointwise ? NULL : malloc((size_t)min64(step, m) * (size_t)k * sizeof(float));
+    float *cols = pointwise ? NULL : column_buffer((size_t)min64(step, m) * (size_t)k);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t block = 0; block < blocks; block++) {
       const int64_t m0 = block * step, rows = min64(step, m - m0);
@@ -128,7 +144,6 @@ static int conv_forward(const Geometry *g, const float *x, const float *w, const
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)co, (int)k, 1.0f, a, (int)k, w, (int)co, 0.0f, y + m0 * co, (int)co);
       bias_relu(y + m0 * co, rows, co, bias, relu);
     }
-    free(cols);
   }
   return failed ? -1 : 0;
 }
@@ -159,7 +174,7 @@ static int conv_backprop_input(const Geometry *g, const float *dy, const float *
   int failed = 0;
 #pragma omp parallel num_threads(threads_for(blocks, flops)) reduction(| : failed)
   {
-    float *cols = malloc((size_t)min64(step, m) * (size_t)k * sizeof(float));
+    float *cols = column_buffer((size_t)min64(step, m) * (size_t)k);
     for (int64_t parity = 0; parity < 2; parity++) {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t half = 0; half < (blocks + 1 - parity) / 2; half++) {
@@ -172,7 +187,6 @@ static int conv_backprop_input(const Geometry *g, const float *dy, const float *
         col2im_add(g, cols, m0, rows, dx);
       }
     }
-    free(cols);
   }
   return failed ? -1 : 0;
 }
@@ -191,7 +205,7 @@ static int conv_backprop_filter(const Geometry *g, const float *x, const float *
   int failed = 0;
 #pragma omp parallel num_threads(threads_for(blocks, 2.0 * (double)m * (double)k * (double)co)) reduction(| : failed)
   {
-    float *cols = pointwise ? NULL : malloc((size_t)min64(step, m) * (size_t)k * sizeof(float));
+    float *cols = pointwise ? NULL : column_buffer((size_t)min64(step, m) * (size_t)k);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t block = 0; block < blocks; block++) {
       const int64_t m0 = block * step, rows = min64(step, m - m0);
@@ -204,7 +218,6 @@ static int conv_backprop_filter(const Geometry *g, const float *x, const float *
       float *out = block == 0 ? dw : partials + (block - 1) * k * co;
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)co, (int)rows, 1.0f, a, (int)k, dy + m0 * co, (int)co, 0.0f, out, (int)co);
     }
-    free(cols);
   }
   if (!failed) {
     for (int64_t block = 1; block < blocks; block++) {
