@@ -217,6 +217,8 @@ const blockedConvCases: ConvCase[] = [
   { what: '3x3 stride 2 valid, blocks across the image boundary', x: [3, 33, 30, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'valid' },
   { what: '5x5 stride 2 same', x: [2, 48, 48, 8], filter: [5, 5, 8, 8], strides: 2, pad: 'same' },
   { what: '1x1 (a product in row blocks)', x: [2, 32, 32, 32], filter: [1, 1, 32, 48], strides: 1, pad: 'same' },
+  // Columns of 8 MiB hold 1820 rows of K = 1152: 10 blocks, more than the filter gradient's 8 partials.
+  { what: 'more blocks than the filter gradient has partials', x: [1, 128, 128, 128], filter: [3, 3, 128, 2], strides: 1, pad: 'same' },
 ];
 
 test('on two threads, work cut into blocks matches cpu, and equals one thread\'s to the bit (convs, both gradients, products)', { skip }, () => {

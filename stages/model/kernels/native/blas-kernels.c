@@ -8,7 +8,7 @@
 // Convolutions are im2col + sgemm, in blocks of output pixels so each column buffer stays a few MiB:
 //   forward        y[M, Co]  = cols[M, K] W[K, Co]           (+ bias, relu)
 //   input grad     cols[M, K] = dy[M, Co] W^T                 then col2im adds cols into dx
-//   filter grad    dW[K, Co] = sum over blocks of cols^T dy[M, Co]
+//   filter grad    dW[K, Co] = sum over blocks of cols^T dy[M, Co]  (in up to BLOCKS partials)
 // with M = B*Ho*Wo and K = kh*kw*Ci in (i, j, ci) order: the filter's own memory order. A 1x1 conv with stride 1
 // and no padding needs no columns: x itself is [M, Ci].
 //
@@ -191,7 +191,11 @@ static int conv_backprop_input(const Geometry *g, const float *dy, const float *
   return failed ? -1 : 0;
 }
 
-/** 0, or -1 when a buffer could not be allocated. Each block's product goes to its own partial, summed in block order. */
+/**
+ * 0, or -1 when a buffer could not be allocated. The blocks are dealt to at most BLOCKS lanes (block b to lane
+ * b % BLOCKS); a lane's blocks accumulate into its own partial in block order, and the partials are summed in lane
+ * order: a fixed order on any thread count, with at most BLOCKS - 1 partials however many blocks there are.
+ */
 static int conv_backprop_filter(const Geometry *g, const float *x, const float *dy, float *dw) {
   const int64_t m = g->b * g->ho * g->wo, k = g->kh * g->kw * g->ci, co = g->co;
   if (m == 0) {
@@ -199,29 +203,32 @@ static int conv_backprop_filter(const Geometry *g, const float *x, const float *
     return 0;
   }
   const int pointwise = is_pointwise(g);
-  const int64_t step = block_rows(m, pointwise ? 0 : k), blocks = (m + step - 1) / step;
-  float *partials = blocks > 1 ? malloc((size_t)(blocks - 1) * (size_t)(k * co) * sizeof(float)) : NULL;
-  if (blocks > 1 && !partials) return -1;
+  const int64_t step = block_rows(m, pointwise ? 0 : k), blocks = (m + step - 1) / step, lanes = min64(blocks, BLOCKS);
+  float *partials = lanes > 1 ? malloc((size_t)(lanes - 1) * (size_t)(k * co) * sizeof(float)) : NULL;
+  if (lanes > 1 && !partials) return -1;
   int failed = 0;
-#pragma omp parallel num_threads(threads_for(blocks, 2.0 * (double)m * (double)k * (double)co)) reduction(| : failed)
+#pragma omp parallel num_threads(threads_for(lanes, 2.0 * (double)m * (double)k * (double)co)) reduction(| : failed)
   {
     float *cols = pointwise ? NULL : column_buffer((size_t)min64(step, m) * (size_t)k);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t block = 0; block < blocks; block++) {
-      const int64_t m0 = block * step, rows = min64(step, m - m0);
+    for (int64_t lane = 0; lane < lanes; lane++) {
       if (!pointwise && !cols) {
         failed = 1;
         continue;
       }
-      if (!pointwise) im2col(g, x, m0, rows, cols);
-      const float *a = pointwise ? x + m0 * k : cols;
-      float *out = block == 0 ? dw : partials + (block - 1) * k * co;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)co, (int)rows, 1.0f, a, (int)k, dy + m0 * co, (int)co, 0.0f, out, (int)co);
+      float *out = lane == 0 ? dw : partials + (lane - 1) * k * co;
+      for (int64_t block = lane; block < blocks; block += lanes) {
+        const int64_t m0 = block * step, rows = min64(step, m - m0);
+        if (!pointwise) im2col(g, x, m0, rows, cols);
+        const float *a = pointwise ? x + m0 * k : cols;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)co, (int)rows, 1.0f, a, (int)k, dy + m0 * co, (int)co,
+                    block == lane ? 0.0f : 1.0f, out, (int)co);
+      }
     }
   }
   if (!failed) {
-    for (int64_t block = 1; block < blocks; block++) {
-      const float *p = partials + (block - 1) * k * co;
+    for (int64_t lane = 1; lane < lanes; lane++) {
+      const float *p = partials + (lane - 1) * k * co;
       for (int64_t i = 0; i < k * co; i++) dw[i] += p[i];
     }
   }
