@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define CHUNK_BYTES (8u << 20)
-/** Up to this many blocks per product: enough for two threads to even out a block that ran slow. */
+/** Blocks per product (more where their columns would pass CHUNK_BYTES): enough for two threads to even out a slow one. */
 #define BLOCKS 8
 /** No block smaller than this many rows: sgemm's packing of the other operand is per call. */
 #define MIN_BLOCK_ROWS 128
@@ -149,9 +149,9 @@ static int conv_forward(const Geometry *g, const float *x, const float *w, const
 }
 
 /**
- * 0, or -1 when a column buffer could not be allocated. Blocks are whole output rows; two blocks apart never add
- * into the same input element (a block has at least the rows a kernel window spans), so the even blocks run
- * together, then the odd ones.
+ * 0, or -1 when a column buffer could not be allocated. Blocks are whole output rows; two blocks with one between
+ * them never add into the same input element (a block has at least the rows a kernel window spans), so the even
+ * blocks run together, then the odd ones.
  */
 static int conv_backprop_input(const Geometry *g, const float *dy, const float *w, float *dx) {
   const int64_t m = g->b * g->ho * g->wo, k = g->kh * g->kw * g->ci, co = g->co;
