@@ -16,6 +16,7 @@ import { registerReductionGradients } from './kernels/reduction-gradients.js';
 import { registerReluGradient } from './kernels/relu-gradient.js';
 import { registerResizeGradients } from './kernels/resize-gradients.js';
 import { registerAmsgradUpdate } from './kernels/native/amsgrad-update.js';
+import { registerBatchNormFrozen } from './kernels/native/batch-norm-frozen.js';
 import { loadBlasKernels } from './kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from './kernels/wasm/register.js';
 import { enableWasmThreadsInNode } from './kernels/wasm/wasm-threads.js';
@@ -44,7 +45,7 @@ export interface SelectedBackend {
   /** One line per better backend that was skipped: "tfjs-node: not installed". */
   reasons: string[];
   /**
-   * wasm: the threads it computes with: XNNPACK's pool as it actually runs, or with nativeKernels OpenBLAS's (wasm
+   * wasm: the threads it computes with: XNNPACK's pool as it actually runs, or with nativeKernels the addon's (wasm
    * then runs its single-threaded build, unless it was started with more threads earlier in the process).
    */
   threads?: number;
@@ -151,7 +152,7 @@ async function useWasm(options: BackendOptions): Promise<BackendDetails> {
   const blas = options.nativeKernels === false ? { kind: 'off' as const, reason: 'nativeKernels: false' } : loadBlasKernels();
   if (!tf.findBackend('wasm')) {
     // Not yet initialised: paths and threads can still be chosen. With the OpenBLAS kernels the threads go to
-    // OpenBLAS and wasm runs its single-threaded build: what is left on wasm is short elementwise kernels, which
+    // the addon's parallel loops and wasm runs its single-threaded build: what is left on wasm is short elementwise kernels, which
     // its thread pool slows down (cpu profile step on 2 threads: 860-950 ms with XNNPACK's pool beside OpenBLAS's,
     // 770-910 ms with OpenBLAS's alone).
     const wasmThreads = blas.kind === 'loaded' ? 1 : threads;
@@ -171,6 +172,8 @@ async function useWasm(options: BackendOptions): Promise<BackendDetails> {
     await setBackendOrExplain('wasm');
   }
   registerAmsgradUpdate(options.nativeKernels !== false); // the optimizer's update in one pass (train/amsgrad.ts)
+  // Frozen batch norm + ReLU in one pass each way (layers.ts), on the threads OpenBLAS's kernels get.
+  registerBatchNormFrozen(options.nativeKernels !== false, blas.kind === 'loaded' ? threads : 1);
   if (blas.kind !== 'loaded') {
     registerWasmTrainingKernels();
     return { threads: wasm.getThreadsCount(), ...(blas.kind === 'unavailable' ? { nativeKernelsSkipped: blas.reason } : {}) };

@@ -2,6 +2,8 @@
 // (`<name>/kernel`, `<name>/bias`, `<name>/gamma`, …) and applies them. All tensors are NHWC.
 import * as tf from '@tensorflow/tfjs';
 import type { ParameterStore } from './params.js';
+import { batchNormFrozenWasm, batchNormFrozenWasmAvailable } from './kernels/native/batch-norm-frozen.js';
+import { nativeTransposedProducts } from './kernels/native/wasm-blas-kernels.js';
 import { batchNormFrozen } from './kernels/webgpu/batch-norm-frozen.js';
 import { batchNormTraining, movingAverage } from './kernels/webgpu/batch-norm-training.js';
 
@@ -57,12 +59,12 @@ export interface BatchNormOptions {
  */
 export function batchNorm<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions): T {
   const { training, relu = false } = options;
-  if (relu && !training && x.size > 0 && tf.getBackend() === 'webgpu') return batchNormLayer(store, name, x, options, true);
+  if (relu && !training && x.size > 0 && (tf.getBackend() === 'webgpu' || batchNormFrozenWasmAvailable())) return batchNormLayer(store, name, x, options, true);
   const y = batchNormLayer(store, name, x, options, false);
   return relu ? tf.relu(y) : y;
 }
 
-/** batchNorm without its ReLU, or (`fusedRelu`: webgpu, frozen statistics) with it in the same program. */
+/** batchNorm without its ReLU, or (`fusedRelu`: webgpu or wasm's native kernels, frozen statistics) with it in the same pass. */
 function batchNormLayer<T extends tf.Tensor>(store: ParameterStore, name: string, x: T, options: BatchNormOptions, fusedRelu: boolean): T {
   const { training, momentum = 0.99, epsilon = 1e-3 } = options;
   const channels = x.shape[x.shape.length - 1]!;
@@ -74,6 +76,8 @@ function batchNormLayer<T extends tf.Tensor>(store: ParameterStore, name: string
   if (!training || x.size === 0) {
     // webgpu: the same forward op, its gradient in 4 dispatches instead of ~14 (kernels/webgpu/batch-norm-frozen.ts).
     if (tf.getBackend() === 'webgpu' && x.size > 0) return batchNormFrozen(x, movingMean, movingVariance, gamma, beta, epsilon, fusedRelu) as T;
+    // wasm: forward and gradient one pass each on both cores (kernels/native/batch-norm-frozen.ts).
+    if (x.size > 0 && batchNormFrozenWasmAvailable()) return batchNormFrozenWasm(x, movingMean, movingVariance, gamma, beta, epsilon, fusedRelu) as T;
     return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, epsilon) as T;
   }
 
@@ -115,11 +119,18 @@ export function dense(store: ParameterStore, name: string, x: tf.Tensor2D, optio
 
 /**
  * x [N, K] @ w [K, M] (+ bias [M]) -> [N, M], with a gradient that transposes explicitly: tfjs' own matMul
- * gradient multiplies with transpose flags, which the wasm backend runs ~10x slower than transpose + matMul.
+ * gradient multiplies with transpose flags, which the wasm backend runs ~10x slower than transpose + matMul
+ * (on the OpenBLAS kernels the flags are free, and the gradient uses them).
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   if (bias) return linearWithBias(x, w, bias) as tf.Tensor2D;
   return linearNoBias(x, w) as tf.Tensor2D;
+}
+
+/** dy w^T and x^T dy: with transpose flags where they are free (the OpenBLAS kernels), else transposed first. */
+function linearGradients(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  if (nativeTransposedProducts()) return [tf.matMul(dy, w, false, true), tf.matMul(x, dy, true, false)];
+  return [tf.matMul(dy, w.transpose()), tf.matMul(x.transpose(), dy)];
 }
 
 const linearNoBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -129,7 +140,7 @@ const linearNoBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) 
     value: tf.matMul(x, w),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D)];
+      return linearGradients(dy as tf.Tensor2D, sx, sw);
     },
   };
 });
@@ -141,7 +152,7 @@ const linearWithBias = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]
     value: tf.matMul(x, w).add(bias),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), dy.sum(0)];
+      return [...linearGradients(dy as tf.Tensor2D, sx, sw), dy.sum(0)];
     },
   };
 });

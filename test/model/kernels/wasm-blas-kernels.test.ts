@@ -9,7 +9,8 @@ import seedrandom from 'seedrandom';
 import { selectBackend } from '../../../stages/model/backend.js';
 import { loadBlasKernels, nativeKernelsDisabled, type BlasKernels } from '../../../stages/model/kernels/native/blas-kernels.js';
 import { registerWasmTrainingKernels } from '../../../stages/model/kernels/wasm/register.js';
-import { nativeKernelNames } from '../../../stages/model/kernels/native/wasm-blas-kernels.js';
+import { nativeKernelNames, nativeTransposedProducts } from '../../../stages/model/kernels/native/wasm-blas-kernels.js';
+import { linear } from '../../../stages/model/layers.js';
 import { assertAllClose, gradientsOn, randomInput, runOn, type Input } from './compare-backends.js';
 
 const load = loadBlasKernels();
@@ -206,6 +207,63 @@ test('matMul on the native kernel: transposes, batches, broadcast batch, fused b
   const a = randomInput([4, 3], 'm a');
   const b = randomInput([3, 5], 'm b');
   sameAsCpu([a, b, randomInput([5], 'alpha')], (x, y, z) => tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, activation: 'prelu', preluActivationWeights: z }), 1e-5, 'prelu (fallback)');
+});
+
+/** Shapes big enough to be cut into blocks and shared among threads (blas-kernels.c: block_rows, MIN_PARALLEL_FLOPS). */
+const blockedConvCases: ConvCase[] = [
+  { what: '3x3 same, ROIs as the batch, 8 blocks', x: [6, 14, 14, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same' },
+  // A block of the input gradient is 5 output rows by size, 7 by the window: blocks two apart must not meet.
+  { what: '7x7 same over a wide image, one image, blocks of window height', x: [1, 40, 64, 4], filter: [7, 7, 4, 8], strides: 1, pad: 'same' },
+  { what: '3x3 stride 2 valid, blocks across the image boundary', x: [3, 33, 30, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'valid' },
+  { what: '5x5 stride 2 same', x: [2, 48, 48, 8], filter: [5, 5, 8, 8], strides: 2, pad: 'same' },
+  { what: '1x1 (a product in row blocks)', x: [2, 32, 32, 32], filter: [1, 1, 32, 48], strides: 1, pad: 'same' },
+  // Columns of 8 MiB hold 1820 rows of K = 1152: 10 blocks, more than the filter gradient's 8 partials.
+  { what: 'more blocks than the filter gradient has partials', x: [1, 128, 128, 128], filter: [3, 3, 128, 2], strides: 1, pad: 'same' },
+];
+
+test('on two threads, work cut into blocks matches cpu, and equals one thread\'s to the bit (convs, both gradients, products)', { skip }, () => {
+  if (load.kind !== 'loaded') return;
+  const cases: Array<{ what: string; inputs: Input[]; f: (...xs: tf.Tensor[]) => tf.Tensor }> = blockedConvCases.map((c) => ({
+    what: c.what,
+    inputs: [randomInput(c.x, `bx ${c.what}`), randomInput(c.filter, `bw ${c.what}`), randomInput([c.filter[3]!], `bb ${c.what}`)],
+    f: (x, w, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: c.strides, pad: c.pad as 'same', bias: b, activation: 'relu' }),
+  }));
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    // 600 rows: row blocks; 64 rows by 1000 columns: column blocks.
+    for (const [m, n, k] of [[600, 40, 300], [64, 1000, 200]] as const) {
+      cases.push({
+        what: `matMul ${m}x${k} by ${k}x${n}, transposes ${ta} ${tb}`,
+        inputs: [randomInput(ta ? [k, m] : [m, k], `ma ${m} ${ta}`), randomInput(tb ? [n, k] : [k, n], `mb ${n} ${tb}`), randomInput([n], `mbias ${n}`)],
+        f: (a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias, activation: 'relu' }),
+      });
+    }
+  }
+  const onWasm = (threads: number) => {
+    load.kernels.setThreads(threads);
+    try {
+      return cases.map(({ inputs, f }) => [...runOn('wasm', inputs, f), ...gradientsOn('wasm', inputs, f)]);
+    } finally {
+      load.kernels.setThreads(1);
+    }
+  };
+  const [one, two] = [onWasm(1), onWasm(2)];
+  cases.forEach(({ what, inputs, f }, i) => {
+    assertAllClose(two[i]!, [...runOn('cpu', inputs, f), ...gradientsOn('cpu', inputs, f)], 1e-5, `${what}, 2 threads`);
+    two[i]!.forEach((values, j) => assert.deepEqual(values, one[i]![j], `${what}: output ${j} on 2 threads differs from 1 thread's`));
+  });
+});
+
+test('linear\'s gradient takes the transpose flags on the native kernels (no explicit transposes), with cpu\'s values', { skip }, async () => {
+  tf.setBackend('wasm');
+  assert.equal(nativeTransposedProducts(), true);
+  const inputs = [randomInput([300, 96], 'linear x'), randomInput([96, 40], 'linear w'), randomInput([40], 'linear b')];
+  const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D);
+  const { kernelNames } = await tf.profile(() => tf.tidy(() => tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w, tf.zeros([40])).sum())([tf.ones([300, 96]), tf.ones([96, 40])])));
+  assert.ok(!kernelNames.includes('Transpose'), `kernels: ${kernelNames.join(', ')}`);
+  sameGradientsAsCpu(inputs, f, 1e-5, 'linear');
+  sameGradientsAsCpu(inputs.slice(0, 2), (x, w) => linear(x as tf.Tensor2D, w as tf.Tensor2D), 1e-5, 'linear without bias');
+  tf.setBackend('cpu');
+  assert.equal(nativeTransposedProducts(), false);
 });
 
 test('RUNNER_NATIVE_KERNELS=off (or 0, false, no) turns the native kernels off; unset or anything else leaves them on', () => {

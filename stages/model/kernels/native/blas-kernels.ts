@@ -1,7 +1,8 @@
 // The OpenBLAS addon (blas-kernels.c): convolutions and matrix products for the wasm backend on the system's
 // OpenBLAS, which runs AVX2/AVX-512 sgemm where wasm has 128-bit SIMD (the cpu profile's train step spends ~70%
 // of its time in convolutions and products). Optional: compiled on first use (runner/native-addon.ts); without a C
-// compiler, Node's headers or OpenBLAS, or with RUNNER_NATIVE_KERNELS=off, the wasm backend keeps its own kernels.
+// compiler with OpenMP (gcc's -fopenmp), Node's headers or OpenBLAS, or with RUNNER_NATIVE_KERNELS=off, the wasm
+// backend keeps its own kernels.
 import { fileURLToPath } from 'node:url';
 import { loadNativeAddon, NativeAddonUnavailableError } from '../../../../runner/native-addon.js';
 
@@ -15,8 +16,9 @@ export interface BlasKernels {
   conv2dBackpropFilter(heap: Float32Array, ...geometryThenOffsets: number[]): void;
   /** batch, m, n, k, transposeA, transposeB, strideA, strideB, a, b, bias (-1 = none), relu, c */
   matMul(heap: Float32Array, ...args: number[]): void;
+  /** The threads the convolutions and products are split over (each sgemm runs on one). */
   setThreads(threads: number): void;
-  /** OpenBLAS's thread count now. */
+  /** That thread count now. */
   threads(): number;
   /** OpenBLAS's build configuration and the core it picked ("OpenBLAS 0.3.21 ... (SkylakeX)"). */
   version(): string;
@@ -48,12 +50,12 @@ let cached: BlasKernelsLoad | undefined;
 export function loadBlasKernels(): BlasKernelsLoad {
   if (nativeKernelsDisabled()) return { kind: 'off', reason: 'RUNNER_NATIVE_KERNELS=off' };
   if (cached) return cached;
-  // Debian's default OpenBLAS is the OpenMP build, whose idle threads spin between calls: on the cores the wasm
-  // backend's own thread pool needs between them (cpu profile step, 2 threads: 2.7 s spinning, 1.4 s passive).
+  // The addon's OpenMP threads (and those of Debian's default OpenBLAS, the OpenMP build) spin between parallel
+  // regions on the cores the rest of the step needs (cpu profile step, 2 threads: 2.7 s spinning, 1.4 s passive).
   // Read by libgomp when the addon loads it, so set before; the user's own setting wins.
   process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
   try {
-    const kernels = loadNativeAddon<BlasKernels>({ name: 'blas-kernels', sourceFile: SOURCE_FILE, linkFlags: ['-lopenblas'] });
+    const kernels = loadNativeAddon<BlasKernels>({ name: 'blas-kernels', sourceFile: SOURCE_FILE, linkFlags: ['-O3', '-fopenmp', '-lopenblas'] });
     cached = { kind: 'loaded', kernels, version: shortVersion(kernels.version()) };
   } catch (error) {
     if (!(error instanceof NativeAddonUnavailableError)) throw error;

@@ -166,8 +166,26 @@ function matMul(blas: BlasKernels, fallback: tf.KernelConfig, fused: boolean): t
   return { ...fallback, kernelFunc };
 }
 
+/** The kernel functions made here: to tell whether the active backend's products run on the addon. */
+const nativeProducts = new WeakSet<tf.KernelFunc>();
+
+/**
+ * Whether tf.matMul with transpose flags runs on the addon now (wasm, with these kernels registered): the
+ * transposes are then free inside sgemm, where tfjs-wasm's own kernel is ~10x slower with them.
+ */
+export function nativeTransposedProducts(): boolean {
+  const kernel = tf.getBackend() === 'wasm' ? tf.getKernel(tf.BatchMatMul, 'wasm') : undefined;
+  return kernel !== undefined && nativeProducts.has(kernel.kernelFunc);
+}
+
 /** The native version of `fallback` (a wasm kernel named in nativeKernelNames), which it runs for cases it leaves. */
 export function nativeWasmKernel(blas: BlasKernels, fallback: tf.KernelConfig): tf.KernelConfig {
+  const config = nativeConfig(blas, fallback);
+  if (config.kernelName === tf.BatchMatMul) nativeProducts.add(config.kernelFunc);
+  return config;
+}
+
+function nativeConfig(blas: BlasKernels, fallback: tf.KernelConfig): tf.KernelConfig {
   switch (fallback.kernelName) {
     case tf.Conv2D:
       return forwardConv(blas, fallback, false);
