@@ -1,13 +1,14 @@
 // Benchmark: one Mask R-CNN train step of ours (tfjs wasm) beside the same network in PyTorch
 // (bench/torch_maskrcnn_train_peer.py, Debian's python3-torch), 1 and 2 threads each, with a per-part breakdown.
 //
-//   node --import tsx bench/model-train.ts [--case cpu-profile|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer] [--write]
+//   node --import tsx bench/model-train.ts [--case cpu-profile|cpu-profile-small|r101] [--rounds 2] [--repeat 3] [--threads 1,2] [--no-peer] [--write]
 //   (--write: into BENCHMARKS.md, section model-train, or model-train-r101)
 //   node --import tsx bench/model-train.ts --case cpu-profile --peer-input batch.json   (the peer's input, to run it alone)
 //   node --import tsx bench/model-train.ts --profile [--threads 1]   (tf.profile of one step of ours: ms per kernel)
 //
-// Cases: cpu-profile (pipelines/dsb2018.yaml's `cpu` profile network as trained: small ResNet-FPN on 256 px
-// windows, batch 2, its GT cap and GT-as-proposals); r101 (the recipe: ResNet101 at 512, batch 2; slow).
+// Cases: cpu-profile (pipelines/dsb2018.yaml's `cpu` profile network as trained: its backbone's ResNet-FPN on 256 px
+// windows, batch 2, its GT cap and GT-as-proposals); cpu-profile-small (the same with the small backbone, the
+// profile's network up to fb90fa3); r101 (the recipe: ResNet101 at 512, batch 2; slow).
 //
 // Every measurement runs in its own process (tfjs-wasm fixes its thread count when it initialises; torch is
 // set to the same count), and the processes are interleaved: round 1 = ours 1 thread, torch 1 thread, ours 2
@@ -58,13 +59,27 @@ function cpuProfileModelParams(): Record<string, unknown> {
   return { preset, ...config };
 }
 
+/** The cpu profile's model params with another backbone. */
+function withBackbone(params: Record<string, unknown>, name: string): Record<string, unknown> {
+  const config = params as { backbone?: Record<string, unknown> };
+  return { ...params, backbone: { ...config.backbone, name } };
+}
+
+const profileBackbone = String((cpuProfileModelParams() as { backbone?: { name?: string } }).backbone?.name ?? 'small');
+
 /** The networks compared, as stage params (what a pipeline's model config holds). */
 const cases: Record<string, { params: Record<string, unknown>; batchSize: number; what: string }> = {
-  // pipelines/dsb2018.yaml's cpu profile: the small preset, trained on 256 px windows of 512-molded images.
+  // pipelines/dsb2018.yaml's cpu profile, trained on 256 px windows of 512-molded images.
   'cpu-profile': {
     params: cpuProfileModelParams(),
     batchSize: 2,
-    what: 'cpu profile network (small ResNet-FPN) at 256, batch 2',
+    what: `cpu profile network (${profileBackbone} ResNet-FPN) at 256, batch 2`,
+  },
+  // The same with the small backbone: the profile's network up to fb90fa3.
+  'cpu-profile-small': {
+    params: withBackbone(cpuProfileModelParams(), 'small'),
+    batchSize: 2,
+    what: 'cpu profile network with the small backbone (small ResNet-FPN) at 256, batch 2',
   },
   r101: { params: { preset: 'recipe' }, batchSize: 2, what: 'recipe network (ResNet101-FPN) at 512, batch 2' },
 };
@@ -109,7 +124,7 @@ interface SharedBatch {
 }
 
 /** Whether a case's parts are timed too (the ResNet101 step alone takes minutes). */
-const partsOf = (caseName: string): boolean => caseName === 'cpu-profile';
+const partsOf = (caseName: string): boolean => caseName.startsWith('cpu-profile');
 
 function sharedBatch(caseName: string): SharedBatch {
   const spec = cases[caseName];
@@ -428,6 +443,12 @@ export async function run(): Promise<BenchResult[]> {
   return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case cpu-profile --rounds 2 --repeat 2 --threads 1,2');
 }
 
+/** `npm run bench -- model-train-small`: the same with the small backbone (the profile's network up to fb90fa3). */
+export async function runSmall(): Promise<BenchResult[]> {
+  const comparison = compare({ caseName: 'cpu-profile-small', rounds: 2, repeat: 2, threads: [1, 2], peer: true });
+  return resultsOf(comparison, 'node --import tsx bench/model-train.ts --case cpu-profile-small --rounds 2 --repeat 2 --threads 1,2');
+}
+
 /** `npm run bench -- model-train-r101`: the recipe's ResNet101 at 512, one step each side (minutes each). */
 export async function runR101(): Promise<BenchResult[]> {
   const comparison = compare({ caseName: 'r101', rounds: 1, repeat: 1, threads: [1], peer: true });
@@ -472,7 +493,8 @@ async function main(): Promise<void> {
   if (values.write) {
     // Its own section per case (the default case is `npm run bench -- model-train`'s).
     const { writeSection } = await import('./run.js');
-    writeSection(values.case === 'cpu-profile' ? 'model-train' : `model-train-${values.case}`, results, machine);
+    const sections: Record<string, string> = { 'cpu-profile': 'model-train', 'cpu-profile-small': 'model-train-small' };
+    writeSection(sections[values.case!] ?? `model-train-${values.case}`, results, machine);
   }
 }
 

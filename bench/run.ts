@@ -40,6 +40,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   'host-boxes': () => import('./host-boxes.js'),
   model: () => import('./model-step.js'),
   'model-train': () => import('./model-train.js'),
+  'model-train-small': () => import('./model-train.js').then((m) => ({ run: m.runSmall })),
   'model-train-r101': () => import('./model-train.js').then((m) => ({ run: m.runR101 })),
   predict: () => import('./predict.js'),
   backend: () => import('./model-kernels.js'),
