@@ -8,9 +8,9 @@
 //
 // A ledger is input like any other file: a line is acted on only when it is a normalised workspace path whose
 // name is a restore temp of the ledger's own pid, and whose parent folders stay inside the workspace.
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { assertInsideWorkspace } from './safe-path.js';
 
 const TEMP_NAME = /^\..+\.restore-(\d+)-[0-9a-f]{8}$/;
@@ -19,6 +19,59 @@ const LEDGER_NAME = /^(\d+)-[0-9a-f]{8}\.txt$/;
 /** The temp sibling's name for a restore of `name` by this process. */
 export function restoreTempName(name: string): string {
   return `.${name}.restore-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Where one restore builds its path: the temp sibling of `target`, listed in the ledger before it exists.
+ * `commit` puts it in the target's place; `discard` removes it (and whatever was built in it).
+ */
+export class RestoreSite {
+  readonly target: string;
+  readonly tmp: string;
+
+  /** `path`: normalised and workspace-relative; its parent folders must stay inside the workspace (checked here). */
+  constructor(workspace: string, readonly path: string, ledger: RestoreLedger | undefined) {
+    assertInsideWorkspace(workspace, path);
+    this.target = resolve(workspace, path);
+    mkdirSync(dirname(this.target), { recursive: true });
+    const tempName = restoreTempName(basename(this.target));
+    this.tmp = join(dirname(this.target), tempName);
+    ledger?.note(path.includes('/') ? `${path.slice(0, path.lastIndexOf('/'))}/${tempName}` : tempName);
+  }
+
+  /** Makes the temp a folder with every folder the manifest's files need. */
+  makeFolders(manifest: readonly { path: string }[]): void {
+    for (const dir of this.folders(manifest)) mkdirSync(dir);
+  }
+
+  /** The temp and every folder the manifest's files need, each once, a parent before its children. */
+  folders(manifest: readonly { path: string }[]): string[] {
+    const made = new Set([this.tmp]);
+    const order = [this.tmp];
+    let last = this.tmp;
+    for (const file of manifest) {
+      const dir = dirname(join(this.tmp, file.path));
+      if (dir !== last) addFolder((last = dir), made, order);
+    }
+    return order;
+  }
+
+  commit(): void {
+    rmSync(this.target, { recursive: true, force: true });
+    renameSync(this.tmp, this.target);
+  }
+
+  discard(): void {
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Adds a folder below the restore's temp root, after whichever of its parents `made` lacks. */
+function addFolder(dir: string, made: Set<string>, order: string[]): void {
+  if (made.has(dir)) return;
+  addFolder(dirname(dir), made, order);
+  made.add(dir);
+  order.push(dir);
 }
 
 /** Ledgers this process has open, deleted by one 'exit' handler (a kill leaves them for the sweep). */

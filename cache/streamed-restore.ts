@@ -1,0 +1,243 @@
+// Restoring a directory out while its pack streams in (cache/remote/transfer.ts): each member, once its bytes
+// hash to its name, is written at once to every file of the manifest with that content, inside the restore's
+// temp sibling (restore-temps.ts); the store's own restore (store.ts) fills what the stream did not deliver and
+// renames the tree into place. A pull of a folder of 30k files then reads and hashes the pack once, not twice
+// (once on the way in, once more out of the store), and creates the files while the download goes on.
+//
+// Nothing here decides what is trusted: the caller hands over bytes it has checked against their name, and
+// nothing is renamed into the workspace here. A tree whose stream went wrong is discarded whole.
+//
+// The files are written by a worker thread (the download's reading and hashing keep this one busy), as in
+// pack-restore-worker.ts an inline CommonJS script of node builtins, so it runs the same from source and dist/.
+// Each file gets mode 0644 and the time `timeMs` (the pack's: store.ts restores the same files from the
+// store with the same time).
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
+import type { RestoreSite } from './restore-temps.js';
+import type { ManifestEntry } from './types.js';
+
+/** From this many files on, a worker thread writes them (below it, its start costs more than it saves). */
+export const STREAMED_WORKER_MIN_FILES = 512;
+/** Bytes of files handed to the worker in one message. */
+const BATCH_BYTES = 1 << 20;
+/** Files handed to the worker in one message at most. */
+const BATCH_FILES = 256;
+/**
+ * Batches the worker may have waiting before this thread writes files itself: creating files is most of the
+ * work, and this thread has time left between the stream's chunks.
+ */
+const WORKER_BACKLOG = 2;
+
+// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the
+// umask already gives 0644, shared counters: the batches it has done, and 1 once the folders are made. A batch: manifest indexes with their
+// ranges in one buffer. It answers once, at the end: each written file's [size, mtimeMs, ctimeMs, ino]
+// (fstat'ed after its last change) by index.
+const WORKER_SOURCE = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync } = require('node:fs');
+const time = new Date(w.timeMs);
+const progress = new Int32Array(w.progress);
+const stats = new Float64Array(w.paths.length * 4).fill(NaN);
+let failed = false;
+function fail(error) {
+  failed = true;
+  parentPort.postMessage({ error: (error && (error.code || error.message)) || String(error) });
+}
+try {
+  for (const dir of w.folders) mkdirSync(dir);
+  Atomics.store(progress, 1, 1);
+} catch (error) {
+  fail(error);
+}
+parentPort.on('message', (m) => {
+  if (m.end) {
+    if (!failed) parentPort.postMessage({ done: true, stats }, [stats.buffer]);
+    parentPort.close();
+    return;
+  }
+  if (failed) return;
+  const bytes = Buffer.from(m.buffer);
+  try {
+    for (let k = 0; k < m.indexes.length; k++) {
+      const i = m.indexes[k];
+      const out = openSync(w.root + '/' + w.paths[i], 'wx', 0o644);
+      try {
+        if (!w.umaskKeeps644) fchmodSync(out, 0o644);
+        const end = m.offsets[k] + m.sizes[k];
+        for (let at = m.offsets[k]; at < end; ) at += writeSync(out, bytes, at, end - at);
+        futimesSync(out, time, time);
+        const s = fstatSync(out);
+        stats[i * 4] = s.size; stats[i * 4 + 1] = s.mtimeMs; stats[i * 4 + 2] = s.ctimeMs; stats[i * 4 + 3] = s.ino;
+      } finally {
+        closeSync(out);
+      }
+    }
+  } catch (error) {
+    fail(error);
+  }
+  Atomics.add(progress, 0, 1);
+});
+`;
+
+interface Batch {
+  indexes: Int32Array;
+  offsets: Int32Array;
+  sizes: Int32Array;
+  files: number;
+  buffer: Buffer;
+  used: number;
+}
+
+export class StreamedTree {
+  /** Per manifest entry: whether its file is written (or handed to the worker to write). */
+  private readonly placed: Uint8Array;
+  /** Regular-file entries by content hash (a symlink's object is its target: the store restores those). */
+  private readonly byHash = new Map<string, number[]>();
+  private readonly worker: Worker | undefined;
+  private readonly outcome: Promise<Float64Array> | undefined;
+  private batch: Batch | undefined;
+  /** What stopped this thread's writing (finish throws it). */
+  private failure: unknown;
+  private readonly time: Date;
+  /** [size, mtimeMs, ctimeMs, ino] of each file this thread wrote, by manifest index (NaN: not written here). */
+  private readonly stats: Float64Array;
+  private readonly umaskKeeps644 = (process.umask() & 0o644) === 0;
+  /** Batches sent to the worker; shared with it: how many it has done, and 1 once it has made the folders. */
+  private sent = 0;
+  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+
+  constructor(readonly site: RestoreSite, readonly manifest: readonly ManifestEntry[], readonly timeMs: number) {
+    this.placed = new Uint8Array(manifest.length);
+    this.time = new Date(timeMs);
+    this.stats = new Float64Array(manifest.length * 4).fill(Number.NaN);
+    for (let i = 0; i < manifest.length; i++) {
+      const entry = manifest[i]!;
+      if (entry.symlink) continue;
+      const same = this.byHash.get(entry.hash);
+      if (same) same.push(i);
+      else this.byHash.set(entry.hash, [i]);
+    }
+    if (manifest.length < STREAMED_WORKER_MIN_FILES || availableParallelism() < 2) {
+      site.makeFolders(manifest);
+      return;
+    }
+    // The worker makes the folders too, while this thread starts on the stream.
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { root: site.tmp, folders: site.folders(manifest), paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
+    });
+    this.worker = worker;
+    this.outcome = new Promise<Float64Array>((resolve, reject) => {
+      let stats: Float64Array | undefined;
+      worker.on('message', (message: { done?: true; stats?: Float64Array; error?: string }) => {
+        if (message.error !== undefined) reject(new Error(`writing the restored files: ${message.error}`));
+        else stats = message.stats;
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => (stats ? resolve(stats) : reject(new Error(`the restore writer exited with code ${code} before it finished`))));
+    });
+    // Seen by finish/discard; no unhandled rejection while the stream is still running.
+    this.outcome.catch(() => undefined);
+  }
+
+  /** Writes the files with this content, whose `bytes` the caller has checked against `hash`. */
+  place(hash: string, bytes: Buffer): void {
+    const entries = this.byHash.get(hash);
+    if (!entries || this.failure !== undefined) return;
+    try {
+      const here = !this.worker || (Atomics.load(this.progress, 1) === 1 && this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG);
+      let batch: Batch | undefined;
+      for (const i of entries) {
+        if (this.placed[i]) continue;
+        this.placed[i] = 1;
+        if (here) this.write(i, bytes);
+        else {
+          // The bytes copied once into the batch; every file with them points at the same range.
+          if (!batch) {
+            batch = this.batchFor(bytes.length);
+            bytes.copy(batch.buffer, batch.used);
+          }
+          batch.indexes[batch.files] = i;
+          batch.offsets[batch.files] = batch.used;
+          batch.sizes[batch.files++] = bytes.length;
+          if (batch.files === BATCH_FILES) {
+            batch.used += bytes.length;
+            this.send();
+            batch = undefined;
+          }
+        }
+      }
+      if (batch) batch.used += bytes.length;
+    } catch (error) {
+      // Reported by finish: the download goes on whatever happens to the workspace.
+      this.failure = error;
+    }
+  }
+
+  /** One file written by this thread, as the worker writes them. */
+  private write(i: number, bytes: Buffer): void {
+    const out = openSync(join(this.site.tmp, this.manifest[i]!.path), 'wx', 0o644);
+    try {
+      if (!this.umaskKeeps644) fchmodSync(out, 0o644);
+      for (let at = 0; at < bytes.length; ) at += writeSync(out, bytes, at, bytes.length - at);
+      futimesSync(out, this.time, this.time);
+      const s = fstatSync(out);
+      this.stats.set([s.size, s.mtimeMs, s.ctimeMs, s.ino], i * 4);
+    } finally {
+      closeSync(out);
+    }
+  }
+
+  /** Whether the stream delivered this entry's file. */
+  isPlaced(index: number): boolean {
+    return this.placed[index] === 1;
+  }
+
+  /**
+   * Waits until every placed file is written; throws what stopped the writing (a full disk, say). Returns the
+   * files' stats, [size, mtimeMs, ctimeMs, ino] by manifest index (NaN where none was written), for the stat
+   * cache.
+   */
+  async finish(): Promise<Float64Array> {
+    if (this.failure !== undefined) throw this.failure;
+    if (!this.worker) return this.stats;
+    this.send();
+    this.worker.postMessage({ end: true });
+    const theirs = await this.outcome!;
+    for (let i = 0; i < theirs.length; i += 4) if (!Number.isNaN(theirs[i]!)) this.stats.set(theirs.subarray(i, i + 4), i);
+    return this.stats;
+  }
+
+  /** Stops the writer and removes the temp tree; nothing of it reaches the workspace. */
+  async discard(): Promise<void> {
+    if (this.worker) {
+      this.batch = undefined;
+      this.worker.postMessage({ end: true });
+      await this.outcome?.catch(() => undefined);
+    }
+    this.site.discard();
+  }
+
+  /** The batch to add `size` bytes of files to: the current one, or a new one when they would not fit. */
+  private batchFor(size: number): Batch {
+    if (this.batch && this.batch.used + size > this.batch.buffer.length) this.send();
+    return (this.batch ??= {
+      indexes: new Int32Array(BATCH_FILES), offsets: new Int32Array(BATCH_FILES), sizes: new Int32Array(BATCH_FILES), files: 0,
+      buffer: Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, size)), used: 0,
+    });
+  }
+
+  private send(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch || batch.files === 0) return;
+    const n = batch.files;
+    // Its own ArrayBuffer (allocUnsafeSlow), handed over without a copy.
+    const buffer = batch.buffer.buffer as ArrayBuffer;
+    const message = { indexes: batch.indexes.subarray(0, n), offsets: batch.offsets.subarray(0, n), sizes: batch.sizes.subarray(0, n), buffer };
+    this.worker!.postMessage(message, [buffer]);
+    this.sent++;
+  }
+}
