@@ -19,6 +19,7 @@ import { debugLine } from './fs-monitor.js';
 import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
 import { treeStats, treeStatsParallel } from './tree-stats.js';
 import { rawFs, type RawFs } from './raw-fs.js';
+import type { WrittenTree } from './streamed-restore.js';
 
 /** A declared dep or out that does not exist. */
 export class MissingPathError extends Error {
@@ -269,11 +270,11 @@ export async function hashPath(workspace: string, relPath: string, statCache?: S
  * file's hash (from the manifest) under the stats it now has, and the tree's record (`hit`, the restored
  * entry), so the next status reads no file and hashes no manifest. A file the manifest does not name, or one
  * it names that the walk does not find (the tree changed meanwhile), leaves the tree unrecorded: the next
- * status walks and hashes it as usual. `known`: stats the restore took of the files it wrote, [size, mtimeMs,
- * ctimeMs, ino] by manifest index (NaN: not taken), used instead of an lstat of each (a file changed since
- * then no longer matches its record, so it is hashed again: slower, never wrong).
+ * status walks and hashes it as usual. `written`: what the restore knows of the tree (streamed-restore.ts),
+ * used instead of an lstat of each file and a readdir of each folder (a tree changed since then no longer
+ * matches its records, so it is hashed again: slower, never wrong).
  */
-export function rememberRestoredTree(abs: string, entries: readonly ManifestEntry[], hit: TreeHit, statCache: StatCache, known?: Float64Array): void {
+export function rememberRestoredTree(abs: string, entries: readonly ManifestEntry[], hit: TreeHit, statCache: StatCache, written?: WrittenTree): void {
   const root = realpathSync.native(abs);
   const indexOf = new Map<string, number>();
   for (let i = 0; i < entries.length; i++) if (!entries[i]!.symlink) indexOf.set(`${root}/${entries[i]!.path}`, i);
@@ -281,11 +282,12 @@ export function rememberRestoredTree(abs: string, entries: readonly ManifestEntr
   let found = 0;
   let unknown = false;
   const fs = rawFs();
-  const walkFs: RawFs = !known ? fs : {
-    readdir: (dir) => fs.readdir(dir),
+  const known = written?.stats;
+  const walkFs: RawFs = !written ? fs : {
+    readdir: (dir) => written.folders?.get(dir === root ? '' : dir.slice(root.length + 1)) ?? fs.readdir(dir),
     lstat(path, into) {
       const i = indexOf.get(path);
-      if (i === undefined || Number.isNaN(known[i * 4]!)) return fs.lstat(path, into);
+      if (i === undefined || known === undefined || Number.isNaN(known[i * 4]!)) return fs.lstat(path, into);
       into.size = known[i * 4]!;
       into.mtimeMs = known[i * 4 + 1]!;
       into.ctimeMs = known[i * 4 + 2]!;

@@ -44,14 +44,17 @@ export class RestoreSite {
     for (const dir of this.folders(manifest)) mkdirSync(dir);
   }
 
-  /** The temp and every folder the manifest's files need, each once, a parent before its children. */
+  /**
+   * The temp and every folder the manifest's files need, each once, a parent before its children. The paths
+   * are a checked manifest's (normalised, relative: cache/manifest.ts), so plain string operations suffice.
+   */
   folders(manifest: readonly { path: string }[]): string[] {
-    const made = new Set([this.tmp]);
+    const made = new Set(['']);
     const order = [this.tmp];
-    let last = this.tmp;
+    let last = '';
     for (const file of manifest) {
-      const dir = dirname(join(this.tmp, file.path));
-      if (dir !== last) addFolder((last = dir), made, order);
+      const dir = parentOf(file.path);
+      if (dir !== last) addFolder((last = dir), made, order, this.tmp);
     }
     return order;
   }
@@ -66,12 +69,18 @@ export class RestoreSite {
   }
 }
 
-/** Adds a folder below the restore's temp root, after whichever of its parents `made` lacks. */
-function addFolder(dir: string, made: Set<string>, order: string[]): void {
+/** A relative path's folder ('' for the top). */
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** Adds a folder (relative to `root`) after whichever of its parents `made` lacks. */
+function addFolder(dir: string, made: Set<string>, order: string[], root: string): void {
   if (made.has(dir)) return;
-  addFolder(dirname(dir), made, order);
+  addFolder(parentOf(dir), made, order, root);
   made.add(dir);
-  order.push(dir);
+  order.push(`${root}/${dir}`);
 }
 
 /** Ledgers this process has open, deleted by one 'exit' handler (a kill leaves them for the sweep). */

@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { dirManifest, hashPath, manifestText, normalizeRelPath, rememberRestoredTree, sha256 } from './hash.js';
 import { isContentHash, ManifestError, parseManifest } from './manifest.js';
 import { RestoreLedger, RestoreSite } from './restore-temps.js';
-import { StreamedTree } from './streamed-restore.js';
+import { StreamedTree, type WrittenTree } from './streamed-restore.js';
 import { assertInsideWorkspace } from './safe-path.js';
 import type { StatCache } from './stat-cache.js';
 import type { ContentHash, LinkMode, ManifestEntry, PathHash } from './types.js';
@@ -291,10 +291,11 @@ export class Store {
    */
   async finishStreamedRestore(tree: StreamedTree, entry: PathHash, statCache?: StatCache): Promise<void> {
     const packs = new PackReader((hash) => this.objectPath(hash));
-    let known: Float64Array | undefined;
+    let written: WrittenTree | undefined;
     try {
-      known = await tree.finish();
-      await this.fillTree(tree.site, tree.manifest.filter((_, i) => !tree.isPlaced(i)), packs);
+      const rest = tree.manifest.filter((_, i) => !tree.isPlaced(i));
+      written = await tree.finish(rest.length === 0);
+      await this.fillTree(tree.site, rest, packs);
       tree.site.commit();
     } catch (error) {
       await tree.discard();
@@ -302,7 +303,7 @@ export class Store {
     } finally {
       packs.close();
     }
-    if (statCache) this.rememberRestored(tree.site.target, entry, tree.manifest, statCache, known);
+    if (statCache) this.rememberRestored(tree.site.target, entry, tree.manifest, statCache, written);
   }
 
   /**
@@ -340,14 +341,14 @@ export class Store {
    * not racy), with a directory's tree record, from one walk of stats (hash.ts), so the next status reads
    * nothing again.
    */
-  private rememberRestored(target: string, entry: PathHash, manifest: readonly ManifestEntry[] | undefined, statCache: StatCache, known?: Float64Array): void {
+  private rememberRestored(target: string, entry: PathHash, manifest: readonly ManifestEntry[] | undefined, statCache: StatCache, written?: WrittenTree): void {
     if (!manifest) {
       statCache.remember(target, statSync(target), entry.hash);
       return;
     }
     let size = 0;
     for (const file of manifest) size += file.size;
-    rememberRestoredTree(target, manifest, { hash: entry.hash, size, nfiles: manifest.length }, statCache, known);
+    rememberRestoredTree(target, manifest, { hash: entry.hash, size, nfiles: manifest.length }, statCache, written);
   }
 
   /** Re-hashes an entry's objects; returns the hashes whose object's bytes no longer match its name. */

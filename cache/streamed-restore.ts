@@ -13,10 +13,10 @@
 // store with the same time).
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
 import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
+import type { EntryType } from './raw-fs.js';
 
 /** From this many files on, a worker thread writes them (below it, its start costs more than it saves). */
 export const STREAMED_WORKER_MIN_FILES = 512;
@@ -33,10 +33,10 @@ const WORKER_BACKLOG = 2;
 // workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the
 // umask already gives 0644, shared counters: the batches it has done, and 1 once the folders are made. A batch: manifest indexes with their
 // ranges in one buffer. It answers once, at the end: each written file's [size, mtimeMs, ctimeMs, ino]
-// (fstat'ed after its last change) by index.
+// (fstat'ed after its last change) by index, and (asked for with the end) each folder's listing.
 const WORKER_SOURCE = `
 const { parentPort, workerData: w } = require('node:worker_threads');
-const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync } = require('node:fs');
+const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
 const time = new Date(w.timeMs);
 const progress = new Int32Array(w.progress);
 const stats = new Float64Array(w.paths.length * 4).fill(NaN);
@@ -53,7 +53,21 @@ try {
 }
 parentPort.on('message', (m) => {
   if (m.end) {
-    if (!failed) parentPort.postMessage({ done: true, stats }, [stats.buffer]);
+    // Each folder's entries in readdir order, when asked: the stat cache's walk then reads nothing.
+    const folders = [];
+    try {
+      if (m.list && !failed) for (const dir of w.folders) {
+        const names = [], types = [];
+        for (const d of readdirSync(dir, { withFileTypes: true })) {
+          names.push(d.name);
+          types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+        }
+        folders.push({ names, types });
+      }
+    } catch (error) {
+      fail(error);
+    }
+    if (!failed) parentPort.postMessage({ done: true, stats, folders }, [stats.buffer]);
     parentPort.close();
     return;
   }
@@ -81,6 +95,22 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * What a restore knows of the tree it wrote, so that the stat cache (hash.ts, rememberRestoredTree) needs no
+ * walk of its own: the files' stats, and each folder's entries in readdir order.
+ */
+export interface WrittenTree {
+  /** [size, mtimeMs, ctimeMs, ino] by manifest index (NaN: not known). */
+  stats: Float64Array;
+  /** By folder path relative to the tree's top ('' the top); absent: not known (read them). */
+  folders?: Map<string, { names: string[]; types: EntryType[] }>;
+}
+
+interface WorkerDone {
+  stats: Float64Array;
+  folders: { names: string[]; types: EntryType[] }[];
+}
+
 interface Batch {
   indexes: Int32Array;
   offsets: Int32Array;
@@ -96,7 +126,9 @@ export class StreamedTree {
   /** Regular-file entries by content hash (a symlink's object is its target: the store restores those). */
   private readonly byHash = new Map<string, number[]>();
   private readonly worker: Worker | undefined;
-  private readonly outcome: Promise<Float64Array> | undefined;
+  private readonly outcome: Promise<WorkerDone> | undefined;
+  /** The worker's folders, in the order it makes them. */
+  private readonly folders: string[] = [];
   private batch: Batch | undefined;
   /** What stopped this thread's writing (finish throws it). */
   private failure: unknown;
@@ -124,19 +156,20 @@ export class StreamedTree {
       return;
     }
     // The worker makes the folders too, while this thread starts on the stream.
+    this.folders = site.folders(manifest);
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { root: site.tmp, folders: site.folders(manifest), paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
+      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
     });
     this.worker = worker;
-    this.outcome = new Promise<Float64Array>((resolve, reject) => {
-      let stats: Float64Array | undefined;
-      worker.on('message', (message: { done?: true; stats?: Float64Array; error?: string }) => {
+    this.outcome = new Promise<WorkerDone>((resolve, reject) => {
+      let done: WorkerDone | undefined;
+      worker.on('message', (message: Partial<WorkerDone> & { error?: string }) => {
         if (message.error !== undefined) reject(new Error(`writing the restored files: ${message.error}`));
-        else stats = message.stats;
+        else done = message as WorkerDone;
       });
       worker.on('error', reject);
-      worker.on('exit', (code) => (stats ? resolve(stats) : reject(new Error(`the restore writer exited with code ${code} before it finished`))));
+      worker.on('exit', (code) => (done ? resolve(done) : reject(new Error(`the restore writer exited with code ${code} before it finished`))));
     });
     // Seen by finish/discard; no unhandled rejection while the stream is still running.
     this.outcome.catch(() => undefined);
@@ -178,7 +211,7 @@ export class StreamedTree {
 
   /** One file written by this thread, as the worker writes them. */
   private write(i: number, bytes: Buffer): void {
-    const out = openSync(join(this.site.tmp, this.manifest[i]!.path), 'wx', 0o644);
+    const out = openSync(`${this.site.tmp}/${this.manifest[i]!.path}`, 'wx', 0o644);
     try {
       if (!this.umaskKeeps644) fchmodSync(out, 0o644);
       for (let at = 0; at < bytes.length; ) at += writeSync(out, bytes, at, bytes.length - at);
@@ -196,18 +229,22 @@ export class StreamedTree {
   }
 
   /**
-   * Waits until every placed file is written; throws what stopped the writing (a full disk, say). Returns the
-   * files' stats, [size, mtimeMs, ctimeMs, ino] by manifest index (NaN where none was written), for the stat
-   * cache.
+   * Waits until every placed file is written; throws what stopped the writing (a full disk, say). Returns
+   * what it knows of the tree for the stat cache; `list`: the tree is complete (nothing more will be written
+   * into it), so its folders' listings are taken too.
    */
-  async finish(): Promise<Float64Array> {
+  async finish(list: boolean): Promise<WrittenTree> {
     if (this.failure !== undefined) throw this.failure;
-    if (!this.worker) return this.stats;
+    if (!this.worker) return { stats: this.stats };
     this.send();
-    this.worker.postMessage({ end: true });
+    this.worker.postMessage({ end: true, list });
     const theirs = await this.outcome!;
-    for (let i = 0; i < theirs.length; i += 4) if (!Number.isNaN(theirs[i]!)) this.stats.set(theirs.subarray(i, i + 4), i);
-    return this.stats;
+    for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
+    if (!list || theirs.folders.length !== this.folders.length) return { stats: this.stats };
+    const folders = new Map<string, { names: string[]; types: EntryType[] }>();
+    const top = this.site.tmp.length + 1;
+    for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
+    return { stats: this.stats, folders };
   }
 
   /** Stops the writer and removes the temp tree; nothing of it reaches the workspace. */

@@ -303,18 +303,19 @@ export class RemoteTransfer {
       if (known === undefined) present.set(hash, (known = holds(hash as ContentHash)));
       return known;
     };
-    const plan = await this.planPack(out, entries, isPresent);
-    const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
     // The pack's time (set on its temp when it is complete) is the restored files' time too, as a restore
     // from the store gives them; set back by the stat cache's racy window, so that their hashes, checked
     // here, are remembered (a later write moves a file's mtime to now, which no record matches).
     const timeMs = restore ? Date.now() - restore.statCache.racyWindowMs : Date.now();
-    const tree = plan && restore?.wants(out) ? this.beginTree(out, entries, restore, timeMs) : undefined;
-    const packRead = plan ? this.readPack(out, plan, timeMs, tree) : undefined;
+    // Begun before the plan: its folders are made while the pack's index comes. Without a pack, the store
+    // fills it once the objects are in (Store.finishStreamedRestore), as its own restore would.
+    const tree = restore?.wants(out) ? this.beginTree(out, entries, restore, timeMs) : undefined;
     let handed = false;
     try {
-      // A tree is kept only when its pack was all it claimed to be; else the store restores the out (pull.ts).
-      const packWhole = (await packRead) === true;
+      const plan = await this.planPack(out, entries, isPresent);
+      const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
+      // A tree is kept only when its pack (if any) was all it claimed to be; else the store restores the out.
+      const packWhole = !plan || (await this.readPack(out, plan, timeMs, tree));
       const stored = await this.storeAll(fetches);
       if (!stored) return false;
       for (const entry of entries) {
