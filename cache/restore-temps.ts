@@ -1,6 +1,6 @@
 // The temp siblings of restores, found again after a kill. A restore builds each path at
-// `.<name>.restore-<pid>-<8 hex>` beside its target and renames it over the target; a kill -9 in between
-// leaves that sibling in the workspace. Rather than search the workspace for them, a restoring process first
+// `.<name>.restore-<pid>-<8 hex>` beside its target and renames it over the target (`RestoreSite`, shared by
+// the store's restore and the streamed one); a kill -9 in between leaves that sibling in the workspace. Rather than search the workspace for them, a restoring process first
 // appends each temp's workspace-relative path to its ledger, `<ledgerDir>/<pid>-<8 hex>.txt` (one file per
 // process, opened at its first restore, deleted when it exits). `sweepRestoreTemps` reads the ledgers of dead
 // processes, deletes the temps they name, then the ledgers: the runner calls it once it holds the workspace

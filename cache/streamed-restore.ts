@@ -7,16 +7,24 @@
 // Nothing here decides what is trusted: the caller hands over bytes it has checked against their name, and
 // nothing is renamed into the workspace here. A tree whose stream went wrong is discarded whole.
 //
-// The files are written by a worker thread (the download's reading and hashing keep this one busy), as in
-// pack-restore-worker.ts an inline CommonJS script of node builtins, so it runs the same from source and dist/.
-// Each file gets mode 0644 and the time `timeMs` (the pack's: store.ts restores the same files from the
-// store with the same time).
+// For a large folder the files are written by a worker thread, while this one reads and hashes the stream;
+// this one writes a share too whenever the worker falls behind (creating files is most of the work). The
+// worker is, as in pack-restore-worker.ts, an inline CommonJS script of node builtins, so it runs the same
+// from source and from dist/. Each file gets mode 0644 and the time `timeMs` (the pack's: store.ts restores
+// the same files from the store with the same time), and its stats are taken as it is closed, for the stat
+// cache (WrittenTree).
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
 import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
 import type { EntryType } from './raw-fs.js';
+
+/**
+ * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
+ * the umask sets it for a moment, which a thread creating files at that moment would see.
+ */
+const UMASK_KEEPS_644 = (process.umask() & 0o644) === 0;
 
 /** From this many files on, a worker thread writes them (below it, its start costs more than it saves). */
 export const STREAMED_WORKER_MIN_FILES = 512;
@@ -30,10 +38,11 @@ const BATCH_FILES = 256;
  */
 const WORKER_BACKLOG = 2;
 
-// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the
-// umask already gives 0644, shared counters: the batches it has done, and 1 once the folders are made. A batch: manifest indexes with their
-// ranges in one buffer. It answers once, at the end: each written file's [size, mtimeMs, ctimeMs, ino]
-// (fstat'ed after its last change) by index, and (asked for with the end) each folder's listing.
+// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the umask
+// already gives 0644, and shared counters: the batches it has done, and 1 once the folders are made. A batch:
+// manifest indexes with their ranges in one buffer. It answers once, at the end: each written file's [size,
+// mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index, and (asked for with the end) each
+// folder's listing.
 const WORKER_SOURCE = `
 const { parentPort, workerData: w } = require('node:worker_threads');
 const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
@@ -135,7 +144,7 @@ export class StreamedTree {
   private readonly time: Date;
   /** [size, mtimeMs, ctimeMs, ino] of each file this thread wrote, by manifest index (NaN: not written here). */
   private readonly stats: Float64Array;
-  private readonly umaskKeeps644 = (process.umask() & 0o644) === 0;
+  private readonly umaskKeeps644 = UMASK_KEEPS_644;
   /** Batches sent to the worker; shared with it: how many it has done, and 1 once it has made the folders. */
   private sent = 0;
   private readonly progress = new Int32Array(new SharedArrayBuffer(8));

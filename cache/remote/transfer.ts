@@ -96,8 +96,8 @@ const PRESENT: Fetch = { staged: Promise.resolve(true), stored: Promise.resolve(
 /** An object a pack is to deliver. */
 interface PackWant {
   size: number;
-  /** The path of a file with this content, for warnings. */
-  forPath: string;
+  /** A file with this content (its path in the folder), for warnings. */
+  path: string;
   /** A verified temp file of its own, salvaged from a pack that is not kept. */
   salvaged?: string;
 }
@@ -400,17 +400,17 @@ export class RemoteTransfer {
     for (const member of checked.members) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) stillNeeded++;
     if (stillNeeded < PACK_MIN_OBJECTS) return undefined;
     const wanted = new Map<string, PackWant>();
-    const pathOf = new Map<string, string>();
-    for (const entry of entries) if (!pathOf.has(entry.hash)) pathOf.set(entry.hash, entry.path);
     let settleStaged!: (staged: Promise<boolean>) => void;
     let settleStored!: (stored: Promise<boolean>) => void;
     const shared: Fetch = { staged: new Promise((resolve) => (settleStaged = resolve)), stored: new Promise((resolve) => (settleStored = resolve)) };
-    for (const member of checked.members) {
-      if (isPresent(member.hash) || this.fetching.has(member.hash)) continue;
-      wanted.set(member.hash, { size: member.size, forPath: `${out.path}/${pathOf.get(member.hash)}` });
+    // The pack's members are the manifest's distinct objects up to objectMaxBytes (pack.ts): each at its
+    // first entry, whose path names it in warnings.
+    for (const entry of entries) {
+      if (entry.size > checked.index.objectMaxBytes || wanted.has(entry.hash) || isPresent(entry.hash) || this.fetching.has(entry.hash)) continue;
+      wanted.set(entry.hash, { size: entry.size, path: entry.path });
       // Registered now, with no await between the check above and this: a fetch of the same object for
       // another out waits for the pack's delivery instead of starting its own.
-      this.fetching.set(member.hash, shared);
+      this.fetching.set(entry.hash, shared);
     }
     void shared.stored.finally(() => {
       for (const hash of wanted.keys()) if (this.fetching.get(hash) === shared) this.fetching.delete(hash);
@@ -502,7 +502,7 @@ export class RemoteTransfer {
     const stored: Promise<boolean>[] = [];
     for (const [hash, want] of plan.wanted) {
       if (!want.salvaged) fallbacks++;
-      const got = Promise.resolve(want.salvaged ?? this.downloadObject(hash as ContentHash, want.size, want.forPath));
+      const got = Promise.resolve(want.salvaged ?? this.downloadObject(hash as ContentHash, want.size, `${out.path}/${want.path}`));
       // Staged into the batch as soon as it is verified: before storeAll commits the batch.
       stored.push(got.then((tmp) => (typeof tmp === 'string' ? this.batch.stage(tmp, this.store.objectPath(hash as ContentHash)) : false)));
       staged.push(got.then((tmp) => tmp !== undefined));
