@@ -293,9 +293,8 @@ export class Store {
     const packs = new PackReader((hash) => this.objectPath(hash));
     let written: WrittenTree | undefined;
     try {
-      const rest = tree.manifest.filter((_, i) => !tree.isPlaced(i));
-      written = await tree.finish(rest.length === 0);
-      await this.fillTree(tree.site, rest, packs);
+      written = await tree.finish();
+      await this.fillTree(tree.site, tree.manifest.filter((_, i) => !tree.isPlaced(i)), packs);
       tree.site.commit();
     } catch (error) {
       await tree.discard();

@@ -147,6 +147,9 @@ export class StreamedTree {
   private readonly umaskKeeps644 = UMASK_KEEPS_644;
   /** Batches sent to the worker; shared with it: how many it has done, and 1 once it has made the folders. */
   private sent = 0;
+  /** Whether the stream is over (seal), and whether the worker was then asked for its folders' listings. */
+  private sealed = false;
+  private listed = false;
   private readonly progress = new Int32Array(new SharedArrayBuffer(8));
 
   constructor(readonly site: RestoreSite, readonly manifest: readonly ManifestEntry[], readonly timeMs: number) {
@@ -187,7 +190,7 @@ export class StreamedTree {
   /** Writes the files with this content, whose `bytes` the caller has checked against `hash`. */
   place(hash: string, bytes: Buffer): void {
     const entries = this.byHash.get(hash);
-    if (!entries || this.failure !== undefined) return;
+    if (!entries || this.failure !== undefined || this.sealed) return;
     try {
       const here = !this.worker || (Atomics.load(this.progress, 1) === 1 && this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG);
       let batch: Batch | undefined;
@@ -238,18 +241,30 @@ export class StreamedTree {
   }
 
   /**
-   * Waits until every placed file is written; throws what stopped the writing (a full disk, say). Returns
-   * what it knows of the tree for the stat cache; `list`: the tree is complete (nothing more will be written
-   * into it), so its folders' listings are taken too.
+   * The stream is over: nothing more will be placed. The worker gets its last files, and, when the stream
+   * delivered every file of the tree, lists its folders while the caller stores the download.
    */
-  async finish(list: boolean): Promise<WrittenTree> {
+  seal(): void {
+    if (this.sealed) return;
+    this.sealed = true;
+    if (!this.worker) return;
+    this.send();
+    this.listed = this.placed.every((p) => p === 1);
+    this.worker.postMessage({ end: true, list: this.listed });
+  }
+
+  /**
+   * Waits until every placed file is written (sealing the tree); throws what stopped the writing (a full
+   * disk, say). Returns what it knows of the tree for the stat cache (the folders' listings only when the
+   * stream delivered every file: the store writes the rest afterwards).
+   */
+  async finish(): Promise<WrittenTree> {
+    this.seal();
     if (this.failure !== undefined) throw this.failure;
     if (!this.worker) return { stats: this.stats };
-    this.send();
-    this.worker.postMessage({ end: true, list });
     const theirs = await this.outcome!;
     for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
-    if (!list || theirs.folders.length !== this.folders.length) return { stats: this.stats };
+    if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats };
     const folders = new Map<string, { names: string[]; types: EntryType[] }>();
     const top = this.site.tmp.length + 1;
     for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
@@ -260,7 +275,8 @@ export class StreamedTree {
   async discard(): Promise<void> {
     if (this.worker) {
       this.batch = undefined;
-      this.worker.postMessage({ end: true });
+      if (!this.sealed) this.worker.postMessage({ end: true });
+      this.sealed = true;
       await this.outcome?.catch(() => undefined);
     }
     this.site.discard();

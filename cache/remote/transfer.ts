@@ -316,6 +316,8 @@ export class RemoteTransfer {
       const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
       // A tree is kept only when its pack (if any) was all it claimed to be; else the store restores the out.
       const packWhole = !plan || (await this.readPack(out, plan, timeMs, tree));
+      // The stream is over: the tree's writer finishes while the download is stored.
+      tree?.seal();
       const stored = await this.storeAll(fetches);
       if (!stored) return false;
       for (const entry of entries) {
