@@ -13,6 +13,9 @@
 //               objects also gets a pack (pack.ts): one GET instead of one per object, each object in it
 //               re-hashed on its own, and the pack kept whole in the local store (store-packs.ts: one file to
 //               write and flush, one to read back); whatever the pack does not deliver is fetched object by object.
+//               A pull restores such a folder in the same pass (StreamRestore, ../streamed-restore.ts): each
+//               object, once it hashes to its name, is written into the out's temp tree in the workspace,
+//               which is renamed into place only after the whole pack verified and the out is stored.
 //   failure     never fatal: transient errors (timeouts, resets, 5xx, truncated bodies) are retried with
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
@@ -430,6 +433,8 @@ export class RemoteTransfer {
    * joins the store whole (store-packs.ts): one file made durable and renamed, then its index. A pack with a
    * wrong, missing or extra byte is not kept: the wanted members that did hash right become objects of their
    * own, and whatever it did not deliver is downloaded on its own, after one warning that names the pack.
+   * `tree`: each member that hashed right is placed in it as it arrives; `timeMs`: the pack's time (and its
+   * files'). True when the pack was all it claims.
    */
   private async readPack(out: PathHash, plan: PackPlan, timeMs: number, tree?: StreamedTree): Promise<boolean> {
     const name = casKey(plan.index.pack);
