@@ -36,7 +36,7 @@ import type { StreamedTree } from '../streamed-restore.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, validatePackIndex, writePack, type PackIndex, type PackMember } from '../pack.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, forEachMember, packIndexKey, packMembers, packSize, splitPack, validatePackIndex, writePack, type PackIndex, type PackMember } from '../pack.js';
 import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
@@ -383,9 +383,7 @@ export class RemoteTransfer {
    * the remote lacks is no warning (a remote written without packs); one that is unusable is.
    */
   private async planPack(out: PathHash, entries: readonly ManifestEntry[], isPresent: (hash: string) => boolean): Promise<PackPlan | undefined> {
-    let needed = 0;
-    for (const member of packMembers(entries, PACK_OBJECT_MAX_BYTES)) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) needed++;
-    if (needed < PACK_MIN_OBJECTS) return undefined;
+    if (!this.lacksEnough(entries, PACK_OBJECT_MAX_BYTES, isPresent)) return undefined;
     const indexName = packIndexKey(out.hash);
     const bytes = await this.fetchBytes(indexName);
     if (bytes === undefined || bytes === 'missing') return undefined;
@@ -401,22 +399,19 @@ export class RemoteTransfer {
       return undefined;
     }
     // Another out with the same objects may have started fetching them while the index came.
-    let stillNeeded = 0;
-    for (const member of checked.members) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) stillNeeded++;
-    if (stillNeeded < PACK_MIN_OBJECTS) return undefined;
+    if (!this.lacksEnough(entries, checked.index.objectMaxBytes, isPresent)) return undefined;
     const wanted = new Map<string, PackWant>();
     let settleStaged!: (staged: Promise<boolean>) => void;
     let settleStored!: (stored: Promise<boolean>) => void;
     const shared: Fetch = { staged: new Promise((resolve) => (settleStaged = resolve)), stored: new Promise((resolve) => (settleStored = resolve)) };
-    // The pack's members are the manifest's distinct objects up to objectMaxBytes (pack.ts): each at its
-    // first entry, whose path names it in warnings.
-    for (const entry of entries) {
-      if (entry.size > checked.index.objectMaxBytes || wanted.has(entry.hash) || isPresent(entry.hash) || this.fetching.has(entry.hash)) continue;
+    // Each member at its first entry, whose path names it in warnings.
+    forEachMember(entries, checked.index.objectMaxBytes, (entry) => {
+      if (isPresent(entry.hash) || this.fetching.has(entry.hash)) return;
       wanted.set(entry.hash, { size: entry.size, path: entry.path });
       // Registered now, with no await between the check above and this: a fetch of the same object for
       // another out waits for the pack's delivery instead of starting its own.
       this.fetching.set(entry.hash, shared);
-    }
+    });
     void shared.stored.finally(() => {
       for (const hash of wanted.keys()) if (this.fetching.get(hash) === shared) this.fetching.delete(hash);
     });
@@ -425,6 +420,16 @@ export class RemoteTransfer {
       settleStored(stored);
     };
     return { indexName, index: checked.index, members: checked.members, wanted, settle };
+  }
+
+  /**
+   * Whether the store lacks, and no download is fetching, at least PACK_MIN_OBJECTS of the distinct objects of
+   * at most `maxBytes` these entries name (a pack's members: pack.ts); stops counting once it knows.
+   */
+  private lacksEnough(entries: readonly ManifestEntry[], maxBytes: number, isPresent: (hash: string) => boolean): boolean {
+    let lacking = 0;
+    forEachMember(entries, maxBytes, (entry) => !isPresent(entry.hash) && !this.fetching.has(entry.hash) && ++lacking >= PACK_MIN_OBJECTS);
+    return lacking >= PACK_MIN_OBJECTS;
   }
 
   /**
