@@ -18,6 +18,8 @@ import type { StatCache, TreeHit } from './stat-cache.js';
 import { debugLine } from './fs-monitor.js';
 import { hashFilesInParallel, PARALLEL_MIN_FILES } from './hash-pool.js';
 import { treeStats, treeStatsParallel } from './tree-stats.js';
+import { rawFs, type RawFs } from './raw-fs.js';
+import type { WrittenTree } from './streamed-restore.js';
 
 /** A declared dep or out that does not exist. */
 export class MissingPathError extends Error {
@@ -268,23 +270,38 @@ export async function hashPath(workspace: string, relPath: string, statCache?: S
  * file's hash (from the manifest) under the stats it now has, and the tree's record (`hit`, the restored
  * entry), so the next status reads no file and hashes no manifest. A file the manifest does not name, or one
  * it names that the walk does not find (the tree changed meanwhile), leaves the tree unrecorded: the next
- * status walks and hashes it as usual.
+ * status walks and hashes it as usual. `written`: what the restore knows of the tree (streamed-restore.ts),
+ * used instead of an lstat of each file and a readdir of each folder (a tree changed since then no longer
+ * matches its records, so it is hashed again: slower, never wrong).
  */
-export function rememberRestoredTree(abs: string, entries: readonly ManifestEntry[], hit: TreeHit, statCache: StatCache): void {
+export function rememberRestoredTree(abs: string, entries: readonly ManifestEntry[], hit: TreeHit, statCache: StatCache, written?: WrittenTree): void {
   const root = realpathSync.native(abs);
-  const hashOf = new Map<string, ContentHash>();
-  for (const entry of entries) if (!entry.symlink) hashOf.set(`${root}/${entry.path}`, entry.hash);
+  const indexOf = new Map<string, number>();
+  for (let i = 0; i < entries.length; i++) if (!entries[i]!.symlink) indexOf.set(`${root}/${entries[i]!.path}`, i);
   const now = Date.now();
   let found = 0;
   let unknown = false;
+  const fs = rawFs();
+  const known = written?.stats;
+  const walkFs: RawFs = !written ? fs : {
+    readdir: (dir) => written.folders?.get(dir === root ? '' : dir.slice(root.length + 1)) ?? fs.readdir(dir),
+    lstat(path, into) {
+      const i = indexOf.get(path);
+      if (i === undefined || known === undefined || Number.isNaN(known[i * 4]!)) return fs.lstat(path, into);
+      into.size = known[i * 4]!;
+      into.mtimeMs = known[i * 4 + 1]!;
+      into.ctimeMs = known[i * 4 + 2]!;
+      into.ino = known[i * 4 + 3]!;
+    },
+  };
   const stats = treeStats(root, undefined, (dirAbs, name, stat) => {
-    const hash = hashOf.get(`${dirAbs}/${name}`);
-    if (hash === undefined) {
+    const i = indexOf.get(`${dirAbs}/${name}`);
+    if (i === undefined) {
       unknown = true;
       return;
     }
     found++;
-    statCache.rememberIn(dirAbs, name, stat, hash, now);
-  });
-  if (!unknown && found === hashOf.size) statCache.rememberTree(root, stats.statDigest, hit, stats.youngestMtimeMs, now);
+    statCache.rememberIn(dirAbs, name, stat, entries[i]!.hash, now);
+  }, walkFs);
+  if (!unknown && found === indexOf.size) statCache.rememberTree(root, stats.statDigest, hit, stats.youngestMtimeMs, now);
 }

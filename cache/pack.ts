@@ -52,15 +52,25 @@ export function packIndexKey(manifest: ContentHash): `ac/${string}` {
   return `ac/${sha256(`${PACK_FORMAT}/${PACK_VERSION}\n${manifest}`)}`;
 }
 
-/** What a pack of this manifest holds: its distinct objects of at most `objectMaxBytes`, first occurrence order. */
-export function packMembers(entries: readonly ManifestEntry[], objectMaxBytes: number): PackMember[] {
+/**
+ * Visits the entry at which each member of a pack of this manifest first occurs (its distinct objects of at
+ * most `objectMaxBytes`), in pack order; stops when `visit` returns true.
+ */
+export function forEachMember(entries: readonly ManifestEntry[], objectMaxBytes: number, visit: (entry: ManifestEntry) => boolean | void): void {
   const seen = new Set<string>();
-  const members: PackMember[] = [];
   for (const entry of entries) {
     if (entry.size > objectMaxBytes || seen.has(entry.hash)) continue;
     seen.add(entry.hash);
-    members.push({ hash: entry.hash, size: entry.size });
+    if (visit(entry) === true) return;
   }
+}
+
+/** What a pack of this manifest holds: its distinct objects of at most `objectMaxBytes`, first occurrence order. */
+export function packMembers(entries: readonly ManifestEntry[], objectMaxBytes: number): PackMember[] {
+  const members: PackMember[] = [];
+  forEachMember(entries, objectMaxBytes, (entry) => {
+    members.push({ hash: entry.hash, size: entry.size });
+  });
   return members;
 }
 

@@ -1,6 +1,6 @@
 // The temp siblings of restores, found again after a kill. A restore builds each path at
-// `.<name>.restore-<pid>-<8 hex>` beside its target and renames it over the target; a kill -9 in between
-// leaves that sibling in the workspace. Rather than search the workspace for them, a restoring process first
+// `.<name>.restore-<pid>-<8 hex>` beside its target and renames it over the target (`RestoreSite`, shared by
+// the store's restore and the streamed one); a kill -9 in between leaves that sibling in the workspace. Rather than search the workspace for them, a restoring process first
 // appends each temp's workspace-relative path to its ledger, `<ledgerDir>/<pid>-<8 hex>.txt` (one file per
 // process, opened at its first restore, deleted when it exits). `sweepRestoreTemps` reads the ledgers of dead
 // processes, deletes the temps they name, then the ledgers: the runner calls it once it holds the workspace
@@ -8,9 +8,9 @@
 //
 // A ledger is input like any other file: a line is acted on only when it is a normalised workspace path whose
 // name is a restore temp of the ledger's own pid, and whose parent folders stay inside the workspace.
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { assertInsideWorkspace } from './safe-path.js';
 
 const TEMP_NAME = /^\..+\.restore-(\d+)-[0-9a-f]{8}$/;
@@ -19,6 +19,68 @@ const LEDGER_NAME = /^(\d+)-[0-9a-f]{8}\.txt$/;
 /** The temp sibling's name for a restore of `name` by this process. */
 export function restoreTempName(name: string): string {
   return `.${name}.restore-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Where one restore builds its path: the temp sibling of `target`, listed in the ledger before it exists.
+ * `commit` puts it in the target's place; `discard` removes it (and whatever was built in it).
+ */
+export class RestoreSite {
+  readonly target: string;
+  readonly tmp: string;
+
+  /** `path`: normalised and workspace-relative; its parent folders must stay inside the workspace (checked here). */
+  constructor(workspace: string, readonly path: string, ledger: RestoreLedger | undefined) {
+    assertInsideWorkspace(workspace, path);
+    this.target = resolve(workspace, path);
+    mkdirSync(dirname(this.target), { recursive: true });
+    const tempName = restoreTempName(basename(this.target));
+    this.tmp = join(dirname(this.target), tempName);
+    ledger?.note(path.includes('/') ? `${path.slice(0, path.lastIndexOf('/'))}/${tempName}` : tempName);
+  }
+
+  /** Makes the temp a folder with every folder the manifest's files need. */
+  makeFolders(manifest: readonly { path: string }[]): void {
+    for (const dir of this.folders(manifest)) mkdirSync(dir);
+  }
+
+  /**
+   * The temp and every folder the manifest's files need, each once, a parent before its children. The paths
+   * are a checked manifest's (normalised, relative: cache/manifest.ts), so plain string operations suffice.
+   */
+  folders(manifest: readonly { path: string }[]): string[] {
+    const made = new Set(['']);
+    const order = [this.tmp];
+    let last = '';
+    for (const file of manifest) {
+      const dir = parentOf(file.path);
+      if (dir !== last) addFolder((last = dir), made, order, this.tmp);
+    }
+    return order;
+  }
+
+  commit(): void {
+    rmSync(this.target, { recursive: true, force: true });
+    renameSync(this.tmp, this.target);
+  }
+
+  discard(): void {
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** A relative path's folder ('' for the top). */
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** Adds a folder (relative to `root`) after whichever of its parents `made` lacks. */
+function addFolder(dir: string, made: Set<string>, order: string[], root: string): void {
+  if (made.has(dir)) return;
+  addFolder(parentOf(dir), made, order, root);
+  made.add(dir);
+  order.push(`${root}/${dir}`);
 }
 
 /** Ledgers this process has open, deleted by one 'exit' handler (a kill leaves them for the sweep). */

@@ -81,7 +81,8 @@ export class StatCache {
   /** The small file (trees and loose files) needs writing. */
   private treesChanged = false;
   private filesChanged = false;
-  private readonly racyWindowMs: number;
+  /** How young an mtime must not be for a hash taken now to be remembered (see the header). */
+  readonly racyWindowMs: number;
 
   private constructor(
     /** The tree records' file; the per-file records live in `${file}.files`. */

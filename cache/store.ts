@@ -27,12 +27,13 @@ import {
   type Stats, constants, copyFileSync, linkSync, chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { dirManifest, hashPath, manifestText, normalizeRelPath, rememberRestoredTree, sha256 } from './hash.js';
 import { isContentHash, ManifestError, parseManifest } from './manifest.js';
-import { RestoreLedger, restoreTempName } from './restore-temps.js';
+import { RestoreLedger, RestoreSite } from './restore-temps.js';
+import { StreamedTree, type WrittenTree } from './streamed-restore.js';
 import { assertInsideWorkspace } from './safe-path.js';
 import type { StatCache } from './stat-cache.js';
 import type { ContentHash, LinkMode, ManifestEntry, PathHash } from './types.js';
@@ -108,6 +109,32 @@ export class Store {
   /** Whether the store holds this object, as a file of its own or inside a pack. */
   hasObject(hash: ContentHash): boolean {
     return this.packs.find(hash) !== undefined || existsSync(this.objectPath(hash));
+  }
+
+  /**
+   * Which objects the store holds, for many questions in a row (a pull planning a folder of 30k files): each
+   * shard folder is listed once, on its first question, instead of one lookup per object. An object stored
+   * after its shard was listed reads as absent (fetched again: slower, never wrong).
+   */
+  objectsPresent(): (hash: ContentHash) => boolean {
+    const shards = new Map<string, Set<string>>();
+    const none = new Set<string>();
+    const anyShard = existsSync(this.objectsDir);
+    return (hash) => {
+      if (this.packs.find(hash)) return true;
+      if (!anyShard) return false;
+      const shard = hash.slice(0, 2);
+      let names = shards.get(shard);
+      if (!names) {
+        try {
+          names = new Set(readdirSync(join(this.objectsDir, shard)));
+        } catch {
+          names = none; // no such shard (or not a folder: its objects are damaged, as hasObject would find)
+        }
+        shards.set(shard, names);
+      }
+      return names.has(hash);
+    };
   }
 
   /** Where to read an object's bytes from (its own file, or its range of a pack); undefined when absent. */
@@ -218,61 +245,94 @@ export class Store {
   async restore(workspace: string, entry: PathHash, statCache?: StatCache): Promise<void> {
     const path = normalizeRelPath(entry.path);
     assertInsideWorkspace(workspace, path);
-    const target = resolve(workspace, path);
     if (!isContentHash(entry.hash)) throw new MissingObjectError(`cache has no object for ${path}: "${entry.hash}" is not a content hash`);
     const manifest = entry.isDir ? this.readManifest(entry.hash, path) : undefined;
     const complete = entry.isDir ? manifest !== undefined && manifest.every((f) => this.hasObject(f.hash)) : this.hasObject(entry.hash);
     if (!complete) throw new MissingObjectError(`cache has no complete copy of ${path} (${entry.hash})`);
-    mkdirSync(dirname(target), { recursive: true });
-    const tempName = restoreTempName(basename(target));
-    const tmp = join(dirname(target), tempName);
-    this.ledger?.note(path.includes('/') ? `${path.slice(0, path.lastIndexOf('/'))}/${tempName}` : tempName);
+    const site = new RestoreSite(workspace, path, this.ledger);
     const packs = new PackReader((hash) => this.objectPath(hash));
     try {
       if (manifest) {
-        mkdirSync(tmp);
-        let madeDir = tmp;
-        const made = new Set([tmp]);
-        for (const file of manifest) {
-          const dir = dirname(join(tmp, file.path));
-          if (dir !== madeDir) makeFolder((madeDir = dir), made);
-        }
-        // The second half of a large folder in packs goes to a worker thread (pack-restore-worker.ts).
-        const split = this.workerSplit(manifest, packs);
-        const second = split < manifest.length ? this.packedFiles(manifest.slice(split), tmp, packs) : undefined;
-        const job = second && restoreInWorker(second.files);
-        if (job) this.workerRestores++;
-        let failure: unknown;
-        try {
-          for (let i = 0; i < split; i++) {
-            const file = manifest[i]!;
-            const dest = join(tmp, file.path);
-            if (file.symlink) symlinkSync(this.readObject(file.hash, `${path}/${file.path}`).toString('utf8'), dest);
-            else this.materialise(file.hash, dest, `${path}/${file.path}`, packs);
-          }
-        } catch (error) {
-          failure = error;
-        }
-        // Nothing is deleted or renamed while the worker may still be writing.
-        const outcome = job && (await job.catch((error: unknown) => ({ ok: 'error' as const, error })));
-        if (failure !== undefined) throw failure;
-        if (outcome && outcome.ok === 'error') throw outcome.error;
-        if (outcome && !outcome.ok) {
-          const file = manifest[split + outcome.index]!;
-          throw this.packDamaged(second!.packed[outcome.index]!, `${path}/${file.path}`, `the bytes it holds for ${file.hash.slice(0, 12)}… hash to ${outcome.got.slice(0, 12)}…`);
-        }
+        site.makeFolders(manifest);
+        await this.fillTree(site, manifest, packs);
       } else {
-        this.materialise(entry.hash, tmp, path, packs);
+        this.materialise(entry.hash, site.tmp, path, packs);
       }
-      rmSync(target, { recursive: true, force: true });
-      renameSync(tmp, target);
+      site.commit();
     } catch (error) {
-      rmSync(tmp, { recursive: true, force: true });
+      site.discard();
       throw error;
     } finally {
       packs.close();
     }
-    if (statCache) await this.rememberRestored(workspace, path, target, entry, manifest, statCache);
+    if (statCache) this.rememberRestored(site.target, entry, manifest, statCache);
+  }
+
+  /**
+   * Starts the restore of a directory whose objects are still arriving (cache/streamed-restore.ts): its temp
+   * tree is made, and the caller places each file's bytes once it has checked them against their name.
+   * `manifest`: checked against `entry.hash` by the caller. Nothing reaches the workspace before
+   * finishStreamedRestore.
+   */
+  beginStreamedRestore(workspace: string, entry: PathHash, manifest: readonly ManifestEntry[], timeMs: number): StreamedTree {
+    const site = new RestoreSite(workspace, normalizeRelPath(entry.path), this.ledger);
+    try {
+      return new StreamedTree(site, manifest, timeMs);
+    } catch (error) {
+      site.discard();
+      throw error;
+    }
+  }
+
+  /**
+   * Completes a streamed restore once the store holds the entry: the files the stream did not place are
+   * restored from the store as `restore` does (verified), then the tree is renamed into place and its hashes
+   * go to the stat cache. Throws as `restore` does, the temp tree removed.
+   */
+  async finishStreamedRestore(tree: StreamedTree, entry: PathHash, statCache?: StatCache): Promise<void> {
+    const packs = new PackReader((hash) => this.objectPath(hash));
+    let written: WrittenTree | undefined;
+    try {
+      written = await tree.finish();
+      await this.fillTree(tree.site, tree.manifest.filter((_, i) => !tree.isPlaced(i)), packs);
+      tree.site.commit();
+    } catch (error) {
+      await tree.discard();
+      throw error;
+    } finally {
+      packs.close();
+    }
+    if (statCache) this.rememberRestored(tree.site.target, entry, tree.manifest, statCache, written);
+  }
+
+  /**
+   * Writes these files of a manifest into the site's temp tree (its folders made), each verified on the way;
+   * the second half of a large folder in packs goes to a worker thread (pack-restore-worker.ts).
+   */
+  private async fillTree(site: RestoreSite, files: readonly ManifestEntry[], packs: PackReader): Promise<void> {
+    const split = this.workerSplit(files, packs);
+    const second = split < files.length ? this.packedFiles(files.slice(split), site.tmp, packs) : undefined;
+    const job = second && restoreInWorker(second.files);
+    if (job) this.workerRestores++;
+    let failure: unknown;
+    try {
+      for (let i = 0; i < split; i++) {
+        const file = files[i]!;
+        const dest = join(site.tmp, file.path);
+        if (file.symlink) symlinkSync(this.readObject(file.hash, `${site.path}/${file.path}`).toString('utf8'), dest);
+        else this.materialise(file.hash, dest, `${site.path}/${file.path}`, packs);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    // Nothing is deleted or renamed while the worker may still be writing.
+    const outcome = job && (await job.catch((error: unknown) => ({ ok: 'error' as const, error })));
+    if (failure !== undefined) throw failure;
+    if (outcome && outcome.ok === 'error') throw outcome.error;
+    if (outcome && !outcome.ok) {
+      const file = files[split + outcome.index]!;
+      throw this.packDamaged(second!.packed[outcome.index]!, `${site.path}/${file.path}`, `the bytes it holds for ${file.hash.slice(0, 12)}… hash to ${outcome.got.slice(0, 12)}…`);
+    }
   }
 
   /**
@@ -280,14 +340,14 @@ export class Store {
    * not racy), with a directory's tree record, from one walk of stats (hash.ts), so the next status reads
    * nothing again.
    */
-  private async rememberRestored(_workspace: string, _path: string, target: string, entry: PathHash, manifest: ManifestEntry[] | undefined, statCache: StatCache): Promise<void> {
+  private rememberRestored(target: string, entry: PathHash, manifest: readonly ManifestEntry[] | undefined, statCache: StatCache, written?: WrittenTree): void {
     if (!manifest) {
       statCache.remember(target, statSync(target), entry.hash);
       return;
     }
     let size = 0;
     for (const file of manifest) size += file.size;
-    rememberRestoredTree(target, manifest, { hash: entry.hash, size, nfiles: manifest.length }, statCache);
+    rememberRestoredTree(target, manifest, { hash: entry.hash, size, nfiles: manifest.length }, statCache, written);
   }
 
   /** Re-hashes an entry's objects; returns the hashes whose object's bytes no longer match its name. */
@@ -578,14 +638,6 @@ export class Store {
 /** A symlink's object is its target text (the bytes its hash was taken over). */
 function readlinkTarget(dirAbs: string, file: ManifestEntry): string {
   return readlinkSync(join(dirAbs, file.path));
-}
-
-/** mkdir of a folder below the restore's temp root whose parents `made` may already hold: one call each. */
-function makeFolder(dir: string, made: Set<string>): void {
-  if (made.has(dir)) return;
-  makeFolder(dirname(dir), made);
-  mkdirSync(dir);
-  made.add(dir);
 }
 
 /** What tells a manifest file this process checked from one rewritten since (see readManifest). */

@@ -99,10 +99,9 @@ function digestOf(parts: readonly Part[]): TreeStats {
  * The digest of the tree below `root`. With `keep`, every file's Stats is also kept by absolute path, so a
  * caller that goes on to hash the tree (a first hash, sure to miss) doesn't lstat every file again; without
  * it (the warm path) the walk uses raw-fs.ts, which builds no Stats or Dirent objects. `onFile` sees each
- * file's stats on the way.
+ * file's stats on the way; `fs` is where the walk reads them (a caller that has some already).
  */
-export function treeStats(root: string, keep?: Map<string, Stats>, onFile?: OnFile): TreeStats {
-  const fs = rawFs();
+export function treeStats(root: string, keep?: Map<string, Stats>, onFile?: OnFile, fs: RawFs = rawFs()): TreeStats {
   const part = newPart();
   const stat: FileStat = { size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0 };
   const entries = fs.readdir(root);

@@ -1,8 +1,8 @@
 // Downloaded objects made durable in batches. A pull writes tens of thousands of small objects; making each
 // one durable on its own (fsync, then rename) costs a journal commit per object. Here a verified object's
 // temp file is staged, and a batch is committed at once: first the data of every temp is flushed to disk
-// (one syncfs of the store's filesystem, `sync -f`, where the platform has it; else an fdatasync of each
-// temp, all in flight together), and only then is each temp renamed to its content name.
+// (one syncfs of the store's filesystem, `sync -f`, where the platform has it and the batch is large; else an
+// fdatasync of each temp, all in flight together), and only then is each temp renamed to its content name.
 //
 // The contract (docs/remote-cache.md): a crash at any point leaves no wrong bytes under a content name. Before
 // the flush returned, no temp has its name (a crash leaves temps, which gc removes); after it, the bytes a
@@ -85,9 +85,15 @@ export class ObjectBatch {
 /** Set once `sync -f` is found not to work here: later flushes go file by file straight away. */
 let noSyncfs = process.platform !== 'linux';
 
-/** syncfs of the folder's filesystem through coreutils' `sync -f`; else an fdatasync of each file. */
+/**
+ * Up to this many files are flushed one by one: a syncfs would write every other dirty page of the disk too
+ * (a pulled folder's files, written beside its pack while it streams in).
+ */
+const FLUSH_EACH_MAX = 16;
+
+/** syncfs of the folder's filesystem through coreutils' `sync -f` for many files; else an fdatasync of each. */
 export async function flushData(dir: string, files: readonly string[]): Promise<void> {
-  if (!noSyncfs) {
+  if (!noSyncfs && files.length > FLUSH_EACH_MAX) {
     const synced = await new Promise<boolean>((resolve) => execFile('sync', ['-f', dir], (error) => resolve(!error)));
     if (synced) return;
     noSyncfs = true;

@@ -13,11 +13,14 @@
 //               objects also gets a pack (pack.ts): one GET instead of one per object, each object in it
 //               re-hashed on its own, and the pack kept whole in the local store (store-packs.ts: one file to
 //               write and flush, one to read back); whatever the pack does not deliver is fetched object by object.
+//               A pull restores such a folder in the same pass (StreamRestore, ../streamed-restore.ts): each
+//               object, once it hashes to its name, is written into the out's temp tree in the workspace,
+//               which is renamed into place only after the whole pack verified and the out is stored.
 //   failure     never fatal: transient errors (timeouts, resets, 5xx, truncated bodies) are retried with
 //               backoff, every request here being idempotent; what still fails is a warning. After a run of
 //               consecutive failures the remote is taken as down and skipped for the rest of the process.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fdatasync, futimesSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -27,10 +30,13 @@ import { sha256 } from '../hash.js';
 import { parseManifest } from '../manifest.js';
 import { readRange } from '../read-range.js';
 import { DamagedObjectError, MissingObjectError, type Store } from '../store.js';
+import { OutsideWorkspaceError } from '../safe-path.js';
+import type { StatCache } from '../stat-cache.js';
+import type { StreamedTree } from '../streamed-restore.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
-import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, packIndexKey, packMembers, packSize, splitPack, validatePackIndex, writePack, type PackIndex, type PackMember } from '../pack.js';
+import { PACK_FORMAT, PACK_MAX_BYTES, PACK_MIN_OBJECTS, PACK_OBJECT_MAX_BYTES, PACK_VERSION, PackCut, forEachMember, packIndexKey, packMembers, packSize, splitPack, validatePackIndex, writePack, type PackIndex, type PackMember } from '../pack.js';
 import { validateRemoteRecord, validateRemoteSymlink } from './validate.js';
 
 export interface TransferOptions {
@@ -90,27 +96,42 @@ interface Fetch {
 
 const PRESENT: Fetch = { staged: Promise.resolve(true), stored: Promise.resolve(true) };
 
-/**
- * How a wanted object arrives: a verified temp file of its own (the batch names it), inside a pack the store
- * keeps whole (`inPack` resolves once the pack and its index are stored), or not at all (warned).
- */
-type Delivery = string | { inPack: Promise<boolean> } | undefined;
-
-/** An object a pack is to deliver: settled with its delivery, or with a per-object download instead. */
+/** An object a pack is to deliver. */
 interface PackWant {
   size: number;
-  forPath: string;
-  settled: boolean;
-  settle: (delivery: Delivery | Promise<Delivery>) => void;
-  delivery: Promise<Delivery>;
+  /** A file with this content (its path in the folder), for warnings. */
+  path: string;
+  /** A verified temp file of its own, salvaged from a pack that is not kept. */
+  salvaged?: string;
 }
 
-/** A pack about to be read: its validated index, its members in pack order, and what this pull wants of it. */
+/**
+ * A pack about to be read: its validated index, its members in pack order, and what this pull wants of it.
+ * Its wanted objects share one Fetch (a folder of 30k files is not 30k pairs of promises): `settle` gives it
+ * the outcome of all of them together.
+ */
 interface PackPlan {
   indexName: ObjectKey;
   index: PackIndex;
   members: PackMember[];
   wanted: Map<string, PackWant>;
+  settle: (staged: Promise<boolean>, stored: Promise<boolean>) => void;
+}
+
+/**
+ * A workspace whose directory outs a pull restores straight from their packs' streams (cache/streamed-
+ * restore.ts) instead of from the store once the download is done: one pass over the bytes, not two.
+ */
+export interface StreamRestore {
+  workspace: string;
+  statCache: StatCache;
+  /** Whether this out is to be restored (it is missing or differs in the workspace). */
+  wants(out: PathHash): boolean;
+  /**
+   * The out's tree, built from a pack that was all it claimed to be, once the store holds the out: the
+   * caller finishes it (Store.finishStreamedRestore) or discards it.
+   */
+  arrived(out: PathHash, tree: StreamedTree): void;
 }
 
 /** A local object to upload: its name and where its bytes are (a file of its own, or a range of a pack). */
@@ -197,7 +218,7 @@ export class RemoteTransfer {
    * The stage's run record from the remote, with every object it names now in the local store, or undefined
    * (a miss: absent, invalid, or an object missing or corrupt, each warned about).
    */
-  async fetchRecord(key: StageKey, declaredOuts: readonly string[]): Promise<RunRecord | undefined> {
+  async fetchRecord(key: StageKey, declaredOuts: readonly string[], restore?: StreamRestore): Promise<RunRecord | undefined> {
     if (this.down) return undefined;
     const name = acKey(key);
     const bytes = await this.fetchBytes(name);
@@ -219,7 +240,7 @@ export class RemoteTransfer {
       this.stats.misses++;
       return undefined;
     }
-    const ok = await this.fetchOuts((record as RunRecord).outs);
+    const ok = await this.fetchOuts((record as RunRecord).outs, restore);
     if (ok) this.stats.hits++;
     else {
       this.stats.misses++;
@@ -229,9 +250,12 @@ export class RemoteTransfer {
     return ok ? (record as RunRecord) : undefined;
   }
 
-  /** Makes the local store hold every object of these outs; false (after warnings) when it could not. */
-  async fetchOuts(outs: readonly PathHash[]): Promise<boolean> {
-    const results = await Promise.all(outs.map((out) => (this.store.has(out) ? true : out.isDir ? this.fetchDir(out) : this.fetchFile(out))));
+  /**
+   * Makes the local store hold every object of these outs; false (after warnings) when it could not. With
+   * `restore`, a directory out it wants that arrives in a pack is restored on the way (and reported there).
+   */
+  async fetchOuts(outs: readonly PathHash[], restore?: StreamRestore): Promise<boolean> {
+    const results = await Promise.all(outs.map((out) => (this.store.has(out) ? true : out.isDir ? this.fetchDir(out, restore) : this.fetchFile(out))));
     return results.every(Boolean);
   }
 
@@ -240,14 +264,15 @@ export class RemoteTransfer {
   }
 
   /** Waits for these downloads, commits the batch they are in, and says whether all of them are stored. */
-  private async storeAll(fetches: readonly Fetch[]): Promise<boolean> {
+  private async storeAll(all: readonly Fetch[]): Promise<boolean> {
+    const fetches = [...new Set(all)]; // a pack's objects share one
     const staged = await Promise.all(fetches.map((f) => f.staged));
     await this.batch.commit();
     const stored = await Promise.all(fetches.map((f) => f.stored));
     return staged.every(Boolean) && stored.every(Boolean);
   }
 
-  private async fetchDir(out: PathHash): Promise<boolean> {
+  private async fetchDir(out: PathHash, restore?: StreamRestore): Promise<boolean> {
     const manifestFile = this.store.objectPath(out.hash, true);
     let text: Buffer;
     if (existsSync(manifestFile)) text = readFileSync(manifestFile);
@@ -275,45 +300,76 @@ export class RemoteTransfer {
       return false;
     }
     const present = new Map<string, boolean>();
+    const holds = this.store.objectsPresent();
     const isPresent = (hash: string): boolean => {
       let known = present.get(hash);
-      if (known === undefined) present.set(hash, (known = this.store.hasObject(hash as ContentHash)));
+      if (known === undefined) present.set(hash, (known = holds(hash as ContentHash)));
       return known;
     };
-    const plan = await this.planPack(out, entries, isPresent);
-    const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
-    if (plan) void this.readPack(out, plan);
-    if (!(await this.storeAll(fetches))) return false;
-    for (const entry of entries) {
-      if (!entry.symlink) continue;
-      let target: string;
-      try {
-        target = this.store.readObject(entry.hash, `${out.path}/${entry.path}`).toString('utf8');
-      } catch (error) {
-        if (!(error instanceof DamagedObjectError) && !(error instanceof MissingObjectError)) throw error;
-        this.warn(error.message);
-        return false;
+    // The pack's time (set on its temp when it is complete) is the restored files' time too, as a restore
+    // from the store gives them; set back by the stat cache's racy window, so that their hashes, checked
+    // here, are remembered (a later write moves a file's mtime to now, which no record matches).
+    const timeMs = restore ? Date.now() - restore.statCache.racyWindowMs : Date.now();
+    // Begun before the plan: its folders are made while the pack's index comes. Without a pack, the store
+    // fills it once the objects are in (Store.finishStreamedRestore), as its own restore would.
+    const tree = restore?.wants(out) ? this.beginTree(out, entries, restore, timeMs) : undefined;
+    let handed = false;
+    try {
+      const plan = await this.planPack(out, entries, isPresent);
+      const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
+      // A tree is kept only when its pack (if any) was all it claimed to be; else the store restores the out.
+      const packWhole = !plan || (await this.readPack(out, plan, timeMs, tree));
+      // The stream is over: the tree's writer finishes while the download is stored.
+      tree?.seal();
+      const stored = await this.storeAll(fetches);
+      if (!stored) return false;
+      for (const entry of entries) {
+        if (!entry.symlink) continue;
+        let target: string;
+        try {
+          target = this.store.readObject(entry.hash, `${out.path}/${entry.path}`).toString('utf8');
+        } catch (error) {
+          if (!(error instanceof DamagedObjectError) && !(error instanceof MissingObjectError)) throw error;
+          this.warn(error.message);
+          return false;
+        }
+        const linkProblem = validateRemoteSymlink(entry.path, target);
+        if (linkProblem) {
+          this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${linkProblem}`);
+          return false;
+        }
       }
-      const linkProblem = validateRemoteSymlink(entry.path, target);
-      if (linkProblem) {
-        this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${linkProblem}`);
-        return false;
+      // The manifest last: a present .dir promises all its files are present (store.ts).
+      this.store.putManifest(out.hash, text, entries);
+      if (tree && packWhole) {
+        restore!.arrived(out, tree);
+        handed = true;
       }
+    } finally {
+      if (tree && !handed) await tree.discard();
     }
-    // The manifest last: a present .dir promises all its files are present (store.ts).
-    this.store.putManifest(out.hash, text, entries);
     return true;
+  }
+
+  /** A streamed restore of `out`, begun; undefined (warned) when its temp tree could not be made. */
+  private beginTree(out: PathHash, entries: readonly ManifestEntry[], restore: StreamRestore, timeMs: number): StreamedTree | undefined {
+    try {
+      return this.store.beginStreamedRestore(restore.workspace, out, entries, timeMs);
+    } catch (error) {
+      if (error instanceof OutsideWorkspaceError) return undefined; // the restore afterwards reports it
+      this.warnSink(`restoring ${out.path} while it downloads: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; restoring it afterwards`);
+      return undefined;
+    }
   }
 
   /** Objects being downloaded: files with the same content (in one directory or two outs) are fetched once. */
   private readonly fetching = new Map<string, Fetch>();
 
-  /** `fromPack`: what a pack will deliver (or its fallback's), instead of a download of its own. */
-  private fetchObject(hash: ContentHash, size: number, forPath: string, fromPack?: Promise<Delivery>): Fetch {
+  private fetchObject(hash: ContentHash, size: number, forPath: string): Fetch {
     let pending = this.fetching.get(hash);
     if (!pending) {
-      const staged: Promise<Delivery> = fromPack ?? this.downloadObject(hash, size, forPath);
-      const stored = staged.then((got) => (got === undefined ? false : typeof got === 'string' ? this.batch.stage(got, this.store.objectPath(hash)) : got.inPack));
+      const staged: Promise<string | undefined> = this.downloadObject(hash, size, forPath);
+      const stored = staged.then((got) => (got === undefined ? false : this.batch.stage(got, this.store.objectPath(hash))));
       pending = { staged: staged.then((got) => got !== undefined), stored };
       this.fetching.set(hash, pending);
       void stored.finally(() => this.fetching.delete(hash));
@@ -327,9 +383,7 @@ export class RemoteTransfer {
    * the remote lacks is no warning (a remote written without packs); one that is unusable is.
    */
   private async planPack(out: PathHash, entries: readonly ManifestEntry[], isPresent: (hash: string) => boolean): Promise<PackPlan | undefined> {
-    let needed = 0;
-    for (const member of packMembers(entries, PACK_OBJECT_MAX_BYTES)) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) needed++;
-    if (needed < PACK_MIN_OBJECTS) return undefined;
+    if (!this.lacksEnough(entries, PACK_OBJECT_MAX_BYTES, isPresent)) return undefined;
     const indexName = packIndexKey(out.hash);
     const bytes = await this.fetchBytes(indexName);
     if (bytes === undefined || bytes === 'missing') return undefined;
@@ -345,26 +399,37 @@ export class RemoteTransfer {
       return undefined;
     }
     // Another out with the same objects may have started fetching them while the index came.
-    let stillNeeded = 0;
-    for (const member of checked.members) if (!isPresent(member.hash) && !this.fetching.has(member.hash)) stillNeeded++;
-    if (stillNeeded < PACK_MIN_OBJECTS) return undefined;
+    if (!this.lacksEnough(entries, checked.index.objectMaxBytes, isPresent)) return undefined;
     const wanted = new Map<string, PackWant>();
-    const pathOf = new Map<string, string>();
-    for (const entry of entries) if (!pathOf.has(entry.hash)) pathOf.set(entry.hash, entry.path);
-    for (const member of checked.members) {
-      if (isPresent(member.hash) || this.fetching.has(member.hash)) continue;
-      let settle!: PackWant['settle'];
-      const delivery = new Promise<Delivery>((resolve) => (settle = resolve));
-      const want: PackWant = { size: member.size, forPath: `${out.path}/${pathOf.get(member.hash)}`, settled: false, delivery, settle: (value) => {
-        want.settled = true;
-        settle(value);
-      } };
-      wanted.set(member.hash, want);
+    let settleStaged!: (staged: Promise<boolean>) => void;
+    let settleStored!: (stored: Promise<boolean>) => void;
+    const shared: Fetch = { staged: new Promise((resolve) => (settleStaged = resolve)), stored: new Promise((resolve) => (settleStored = resolve)) };
+    // Each member at its first entry, whose path names it in warnings.
+    forEachMember(entries, checked.index.objectMaxBytes, (entry) => {
+      if (isPresent(entry.hash) || this.fetching.has(entry.hash)) return;
+      wanted.set(entry.hash, { size: entry.size, path: entry.path });
       // Registered now, with no await between the check above and this: a fetch of the same object for
       // another out waits for the pack's delivery instead of starting its own.
-      this.fetchObject(member.hash, member.size, want.forPath, delivery);
-    }
-    return { indexName, index: checked.index, members: checked.members, wanted };
+      this.fetching.set(entry.hash, shared);
+    });
+    void shared.stored.finally(() => {
+      for (const hash of wanted.keys()) if (this.fetching.get(hash) === shared) this.fetching.delete(hash);
+    });
+    const settle = (staged: Promise<boolean>, stored: Promise<boolean>): void => {
+      settleStaged(staged);
+      settleStored(stored);
+    };
+    return { indexName, index: checked.index, members: checked.members, wanted, settle };
+  }
+
+  /**
+   * Whether the store lacks, and no download is fetching, at least PACK_MIN_OBJECTS of the distinct objects of
+   * at most `maxBytes` these entries name (a pack's members: pack.ts); stops counting once it knows.
+   */
+  private lacksEnough(entries: readonly ManifestEntry[], maxBytes: number, isPresent: (hash: string) => boolean): boolean {
+    let lacking = 0;
+    forEachMember(entries, maxBytes, (entry) => !isPresent(entry.hash) && !this.fetching.has(entry.hash) && ++lacking >= PACK_MIN_OBJECTS);
+    return lacking >= PACK_MIN_OBJECTS;
   }
 
   /**
@@ -373,8 +438,10 @@ export class RemoteTransfer {
    * joins the store whole (store-packs.ts): one file made durable and renamed, then its index. A pack with a
    * wrong, missing or extra byte is not kept: the wanted members that did hash right become objects of their
    * own, and whatever it did not deliver is downloaded on its own, after one warning that names the pack.
+   * `tree`: each member that hashed right is placed in it as it arrives; `timeMs`: the pack's time (and its
+   * files'). True when the pack was all it claims.
    */
-  private async readPack(out: PathHash, plan: PackPlan): Promise<void> {
+  private async readPack(out: PathHash, plan: PackPlan, timeMs: number, tree?: StreamedTree): Promise<boolean> {
     const name = casKey(plan.index.pack);
     let problem: string | undefined;
     let corrupt = false;
@@ -390,56 +457,71 @@ export class RemoteTransfer {
     } else {
       const packTmp = this.tempPath();
       const wrong: string[] = [];
-      const verified: { want: PackWant; offset: number; size: number }[] = [];
+      /** Per member (pack order): its bytes hashed to its name. */
+      const verified = new Uint8Array(plan.members.length);
       let fd: number | undefined;
+      let writer: PackWriter | undefined;
       try {
         this.ensureTmpDir();
         fd = openSync(packTmp, 'wx', 0o444);
-        let offset = 0;
-        const digest = await splitPack(writingTo(fd, got.body as AsyncIterable<Buffer>), plan.members, (member, bytes) => {
-          const at = offset;
-          offset += member.size;
+        writer = new PackWriter(fd);
+        let k = 0;
+        const digest = await splitPack(writer.pass(got.body as AsyncIterable<Buffer>), plan.members, (member, bytes) => {
           if (sha256(bytes) !== member.hash) {
             wrong.push(casKey(member.hash));
+            k++;
             return;
           }
-          const want = plan.wanted.get(member.hash);
-          if (want && !want.settled) verified.push({ want, offset: at, size: member.size });
+          verified[k++] = 1;
+          tree?.place(member.hash, bytes);
         });
         this.stats.downloadedObjects++;
         this.stats.downloadedBytes += plan.index.size;
         if (wrong.length > 0) problem = `${wrong.length === 1 ? `object ${wrong[0]} in it does` : `${wrong.length} objects in it (${wrong[0]}, …) do`} not hash to ${wrong.length === 1 ? 'its name' : 'their names'}`;
         else if (digest !== plan.index.pack) problem = 'its bytes do not hash to its name';
         corrupt = problem !== undefined;
+        if (problem === undefined) futimesSync(fd, timeMs / 1000, timeMs / 1000);
       } catch (error) {
         got.body.destroy();
         problem = error instanceof PackCut ? error.message : `storing it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
       } finally {
+        await writer?.idle();
         if (fd !== undefined) closeSync(fd);
       }
       if (problem === undefined) {
+        // Every member hashed to its name: every wanted object is in the pack.
         const inPack = this.batch.stage(packTmp, this.store.objectPath(plan.index.pack)).then((stored) => stored && this.adoptPack(out, plan));
-        for (const { want } of verified) want.settle({ inPack });
-      } else {
-        for (const v of verified) {
-          const tmp = this.salvage(packTmp, v.offset, v.size);
-          if (tmp !== undefined) v.want.settle(tmp);
-        }
-        await rm(packTmp, { force: true });
+        plan.settle(Promise.resolve(true), inPack);
+        return true;
       }
+      let offset = 0;
+      for (let k = 0; k < plan.members.length; k++) {
+        const member = plan.members[k]!;
+        const want = verified[k] ? plan.wanted.get(member.hash) : undefined;
+        if (want) want.salvaged = this.salvage(packTmp, offset, member.size);
+        offset += member.size;
+      }
+      await rm(packTmp, { force: true });
     }
     if (corrupt) {
       // A push from this process sends the pack and its index again, whatever HEAD says.
       this.corrupt.add(name);
       this.corrupt.add(plan.indexName);
     }
+    // What the pack did not deliver is downloaded object by object; what it did was salvaged into temps.
     let fallbacks = 0;
+    const staged: Promise<boolean>[] = [];
+    const stored: Promise<boolean>[] = [];
     for (const [hash, want] of plan.wanted) {
-      if (want.settled) continue;
-      fallbacks++;
-      want.settle(this.downloadObject(hash as ContentHash, want.size, want.forPath));
+      if (!want.salvaged) fallbacks++;
+      const got = Promise.resolve(want.salvaged ?? this.downloadObject(hash as ContentHash, want.size, `${out.path}/${want.path}`));
+      // Staged into the batch as soon as it is verified: before storeAll commits the batch.
+      stored.push(got.then((tmp) => (typeof tmp === 'string' ? this.batch.stage(tmp, this.store.objectPath(hash as ContentHash)) : false)));
+      staged.push(got.then((tmp) => tmp !== undefined));
     }
-    if (problem) this.warn(`pack ${name} of ${out.path} (index ${plan.indexName}): ${problem}; ${fallbacks} of its objects fetched one by one`);
+    plan.settle(Promise.all(staged).then((all) => all.every(Boolean)), Promise.all(stored).then((all) => all.every(Boolean)));
+    this.warn(`pack ${name} of ${out.path} (index ${plan.indexName}): ${problem}; ${fallbacks} of its objects fetched one by one`);
+    return false;
   }
 
   /** The pack is in the store under its name: its index makes its objects findable. False after a warning. */
@@ -752,10 +834,36 @@ export class RemoteTransfer {
   }
 }
 
-/** A pack's byte stream, each chunk written to `fd` as it passes (the pack's temp file in the store). */
-async function* writingTo(fd: number, body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
-  for await (const chunk of body) {
-    for (let written = 0; written < chunk.length; ) written += writeSync(fd, chunk, written, chunk.length - written);
-    yield chunk;
+/** Bytes of a pack written between two background flushes of its temp. */
+const PACK_FLUSH_EVERY = 8 << 20;
+
+/**
+ * A pack's temp file being written as the stream passes. What is written is flushed to disk on the way (an
+ * fdatasync on the thread pool every PACK_FLUSH_EVERY bytes, one at a time), so the flush that must precede
+ * the pack's rename (object-batch.ts) has little left to write. `idle` waits for the flush in flight: the
+ * descriptor is closed only after it.
+ */
+class PackWriter {
+  private written = 0;
+  private flushedAt = 0;
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly fd: number) {}
+
+  async *pass(body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    for await (const chunk of body) {
+      for (let at = 0; at < chunk.length; ) at += writeSync(this.fd, chunk, at, chunk.length - at);
+      this.written += chunk.length;
+      if (!this.flushing && this.written - this.flushedAt >= PACK_FLUSH_EVERY) {
+        this.flushedAt = this.written;
+        // A failed early flush is no error: the commit's own flush decides.
+        this.flushing = new Promise<void>((resolve) => fdatasync(this.fd, () => resolve())).then(() => (this.flushing = undefined));
+      }
+      yield chunk;
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.flushing ?? Promise.resolve();
   }
 }

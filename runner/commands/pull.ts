@@ -10,6 +10,8 @@ import { lockWorkspace } from '../workspace-lock.js';
 import { openContext } from './context.js';
 import { loadOptions } from './options.js';
 import { openTransfer, remoteSettings } from './remote.js';
+import type { StreamRestore } from '../../cache/remote/transfer.js';
+import type { StreamedTree } from '../../cache/streamed-restore.js';
 
 export async function pullCommand(file: string, values: Values): Promise<number> {
   const pipeline = await loadPipeline(file, loadOptions(values));
@@ -32,20 +34,40 @@ export async function pullCommand(file: string, values: Values): Promise<number>
       }
     };
     const pullStage = async (stage: string, entry: LockEntry): Promise<void> => {
-      if (!ctx.runCache.get(entry.key)) {
-        const record = await transfer.fetchRecord(entry.key, entry.outs.map((o) => o.path));
-        if (record) ctx.runCache.put(record);
-      }
-      if (!(await transfer.fetchOuts(entry.outs))) {
-        unavailable.push(stage);
-        return;
-      }
+      const outOf = (out: PathHash): string => `${out.path}\0${out.hash}`;
+      const stale = new Set<string>();
       for (const out of entry.outs) {
         if (await upToDate(out)) current++;
-        else {
-          await ctx.store.restore(pipeline.workspace, out, ctx.statCache);
+        else stale.add(outOf(out));
+      }
+      // A directory out that arrives in a pack is built while it downloads (cache/streamed-restore.ts), and
+      // renamed into place once the whole stage is in the store, as the store's own restore would be.
+      const trees = new Map<string, StreamedTree>();
+      const restore: StreamRestore = {
+        workspace: pipeline.workspace,
+        statCache: ctx.statCache,
+        wants: (out) => stale.has(outOf(out)),
+        arrived: (out, tree) => trees.set(outOf(out), tree),
+      };
+      try {
+        if (!ctx.runCache.get(entry.key)) {
+          const record = await transfer.fetchRecord(entry.key, entry.outs.map((o) => o.path), restore);
+          if (record) ctx.runCache.put(record);
+        }
+        if (!(await transfer.fetchOuts(entry.outs, restore))) {
+          unavailable.push(stage);
+          return;
+        }
+        for (const out of entry.outs) {
+          if (!stale.has(outOf(out))) continue;
+          const tree = trees.get(outOf(out));
+          trees.delete(outOf(out));
+          if (tree) await ctx.store.finishStreamedRestore(tree, out, ctx.statCache);
+          else await ctx.store.restore(pipeline.workspace, out, ctx.statCache);
           restored++;
         }
+      } finally {
+        for (const tree of trees.values()) await tree.discard();
       }
     };
     await Promise.all(Object.entries(ctx.lock).map(([stage, entry]) =>

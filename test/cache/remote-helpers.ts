@@ -37,8 +37,11 @@ export function spawnCliProcess(cwd: string, args: string[], env: Record<string,
   return spawn(process.execPath, ['--import', tsx, cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** What a fault does to one request: answer 500, stall, cut the body short, change its bytes, reset. */
-export type Fault = 'status500' | 'slow' | 'truncate' | 'alter' | 'reset';
+/**
+ * What a fault does to one request: answer 500, never answer (slow), cut the body short, send half the body
+ * and then nothing (stall), change its bytes, reset.
+ */
+export type Fault = 'status500' | 'slow' | 'truncate' | 'stall' | 'alter' | 'reset';
 
 /** An HTTP cache in memory, Bazel layout, that can misbehave on request. */
 export class FaultServer {
@@ -109,6 +112,11 @@ export class FaultServer {
       res.writeHead(200, { 'content-length': body.length });
       res.write(body.subarray(0, Math.floor(body.length / 2)));
       setTimeout(() => res.socket?.destroy(), 10);
+      return;
+    }
+    if (fault === 'stall') {
+      res.writeHead(200, { 'content-length': body.length });
+      res.write(body.subarray(0, Math.floor(body.length / 2)));
       return;
     }
     if (fault === 'alter') {

@@ -1,0 +1,305 @@
+// Restoring a directory out while its pack streams in (cache/remote/transfer.ts): each member, once its bytes
+// hash to its name, is written at once to every file of the manifest with that content, inside the restore's
+// temp sibling (restore-temps.ts); the store's own restore (store.ts) fills what the stream did not deliver and
+// renames the tree into place. A pull of a folder of 30k files then reads and hashes the pack once, not twice
+// (once on the way in, once more out of the store), and creates the files while the download goes on.
+//
+// Nothing here decides what is trusted: the caller hands over bytes it has checked against their name, and
+// nothing is renamed into the workspace here. A tree whose stream went wrong is discarded whole.
+//
+// For a large folder the files are written by a worker thread, while this one reads and hashes the stream;
+// this one writes a share too whenever the worker falls behind (creating files is most of the work). The
+// worker is, as in pack-restore-worker.ts, an inline CommonJS script of node builtins, so it runs the same
+// from source and from dist/. Each file gets mode 0644 and the time `timeMs` (the pack's: store.ts restores
+// the same files from the store with the same time), and its stats are taken as it is closed, for the stat
+// cache (WrittenTree).
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
+import type { RestoreSite } from './restore-temps.js';
+import type { ManifestEntry } from './types.js';
+import type { EntryType } from './raw-fs.js';
+
+/**
+ * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
+ * the umask sets it for a moment, which a thread creating files at that moment would see.
+ */
+const UMASK_KEEPS_644 = (process.umask() & 0o644) === 0;
+
+/** From this many files on, a worker thread writes them (below it, its start costs more than it saves). */
+export const STREAMED_WORKER_MIN_FILES = 512;
+/** Bytes of files handed to the worker in one message. */
+const BATCH_BYTES = 1 << 20;
+/** Files handed to the worker in one message at most. */
+const BATCH_FILES = 256;
+/**
+ * Batches the worker may have waiting before this thread writes files itself: creating files is most of the
+ * work, and this thread has time left between the stream's chunks.
+ */
+const WORKER_BACKLOG = 2;
+
+// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the umask
+// already gives 0644, and shared counters: the batches it has done, and 1 once the folders are made. A batch:
+// manifest indexes with their ranges in one buffer. It answers once, at the end: each written file's [size,
+// mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index, and (asked for with the end) each
+// folder's listing.
+const WORKER_SOURCE = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
+const time = new Date(w.timeMs);
+const progress = new Int32Array(w.progress);
+const stats = new Float64Array(w.paths.length * 4).fill(NaN);
+let failed = false;
+function fail(error) {
+  failed = true;
+  parentPort.postMessage({ error: (error && (error.code || error.message)) || String(error) });
+}
+try {
+  for (const dir of w.folders) mkdirSync(dir);
+  Atomics.store(progress, 1, 1);
+} catch (error) {
+  fail(error);
+}
+parentPort.on('message', (m) => {
+  if (m.end) {
+    // Each folder's entries in readdir order, when asked: the stat cache's walk then reads nothing.
+    const folders = [];
+    try {
+      if (m.list && !failed) for (const dir of w.folders) {
+        const names = [], types = [];
+        for (const d of readdirSync(dir, { withFileTypes: true })) {
+          names.push(d.name);
+          types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+        }
+        folders.push({ names, types });
+      }
+    } catch (error) {
+      fail(error);
+    }
+    if (!failed) parentPort.postMessage({ done: true, stats, folders }, [stats.buffer]);
+    parentPort.close();
+    return;
+  }
+  if (failed) return;
+  const bytes = Buffer.from(m.buffer);
+  try {
+    for (let k = 0; k < m.indexes.length; k++) {
+      const i = m.indexes[k];
+      const out = openSync(w.root + '/' + w.paths[i], 'wx', 0o644);
+      try {
+        if (!w.umaskKeeps644) fchmodSync(out, 0o644);
+        const end = m.offsets[k] + m.sizes[k];
+        for (let at = m.offsets[k]; at < end; ) at += writeSync(out, bytes, at, end - at);
+        futimesSync(out, time, time);
+        const s = fstatSync(out);
+        stats[i * 4] = s.size; stats[i * 4 + 1] = s.mtimeMs; stats[i * 4 + 2] = s.ctimeMs; stats[i * 4 + 3] = s.ino;
+      } finally {
+        closeSync(out);
+      }
+    }
+  } catch (error) {
+    fail(error);
+  }
+  Atomics.add(progress, 0, 1);
+});
+`;
+
+/**
+ * What a restore knows of the tree it wrote, so that the stat cache (hash.ts, rememberRestoredTree) needs no
+ * walk of its own: the files' stats, and each folder's entries in readdir order.
+ */
+export interface WrittenTree {
+  /** [size, mtimeMs, ctimeMs, ino] by manifest index (NaN: not known). */
+  stats: Float64Array;
+  /** By folder path relative to the tree's top ('' the top); absent: not known (read them). */
+  folders?: Map<string, { names: string[]; types: EntryType[] }>;
+}
+
+interface WorkerDone {
+  stats: Float64Array;
+  folders: { names: string[]; types: EntryType[] }[];
+}
+
+interface Batch {
+  indexes: Int32Array;
+  offsets: Int32Array;
+  sizes: Int32Array;
+  files: number;
+  buffer: Buffer;
+  used: number;
+}
+
+export class StreamedTree {
+  /** Per manifest entry: whether its file is written (or handed to the worker to write). */
+  private readonly placed: Uint8Array;
+  /** Regular-file entries by content hash (a symlink's object is its target: the store restores those). */
+  private readonly byHash = new Map<string, number[]>();
+  private readonly worker: Worker | undefined;
+  private readonly outcome: Promise<WorkerDone> | undefined;
+  /** The worker's folders, in the order it makes them. */
+  private readonly folders: string[] = [];
+  private batch: Batch | undefined;
+  /** What stopped this thread's writing (finish throws it). */
+  private failure: unknown;
+  private readonly time: Date;
+  /** [size, mtimeMs, ctimeMs, ino] of each file this thread wrote, by manifest index (NaN: not written here). */
+  private readonly stats: Float64Array;
+  private readonly umaskKeeps644 = UMASK_KEEPS_644;
+  /** Batches sent to the worker; shared with it: how many it has done, and 1 once it has made the folders. */
+  private sent = 0;
+  /** Whether the stream is over (seal), and whether the worker was then asked for its folders' listings. */
+  private sealed = false;
+  private listed = false;
+  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+
+  constructor(readonly site: RestoreSite, readonly manifest: readonly ManifestEntry[], readonly timeMs: number) {
+    this.placed = new Uint8Array(manifest.length);
+    this.time = new Date(timeMs);
+    this.stats = new Float64Array(manifest.length * 4).fill(Number.NaN);
+    for (let i = 0; i < manifest.length; i++) {
+      const entry = manifest[i]!;
+      if (entry.symlink) continue;
+      const same = this.byHash.get(entry.hash);
+      if (same) same.push(i);
+      else this.byHash.set(entry.hash, [i]);
+    }
+    if (manifest.length < STREAMED_WORKER_MIN_FILES || availableParallelism() < 2) {
+      site.makeFolders(manifest);
+      return;
+    }
+    // The worker makes the folders too, while this thread starts on the stream.
+    this.folders = site.folders(manifest);
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
+    });
+    this.worker = worker;
+    this.outcome = new Promise<WorkerDone>((resolve, reject) => {
+      let done: WorkerDone | undefined;
+      worker.on('message', (message: Partial<WorkerDone> & { error?: string }) => {
+        if (message.error !== undefined) reject(new Error(`writing the restored files: ${message.error}`));
+        else done = message as WorkerDone;
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => (done ? resolve(done) : reject(new Error(`the restore writer exited with code ${code} before it finished`))));
+    });
+    // Seen by finish/discard; no unhandled rejection while the stream is still running.
+    this.outcome.catch(() => undefined);
+  }
+
+  /** Writes the files with this content, whose `bytes` the caller has checked against `hash`. */
+  place(hash: string, bytes: Buffer): void {
+    const entries = this.byHash.get(hash);
+    if (!entries || this.failure !== undefined || this.sealed) return;
+    try {
+      const here = !this.worker || (Atomics.load(this.progress, 1) === 1 && this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG);
+      let batch: Batch | undefined;
+      for (const i of entries) {
+        if (this.placed[i]) continue;
+        this.placed[i] = 1;
+        if (here) this.write(i, bytes);
+        else {
+          // The bytes copied once into the batch; every file with them points at the same range.
+          if (!batch) {
+            batch = this.batchFor(bytes.length);
+            bytes.copy(batch.buffer, batch.used);
+          }
+          batch.indexes[batch.files] = i;
+          batch.offsets[batch.files] = batch.used;
+          batch.sizes[batch.files++] = bytes.length;
+          if (batch.files === BATCH_FILES) {
+            batch.used += bytes.length;
+            this.send();
+            batch = undefined;
+          }
+        }
+      }
+      if (batch) batch.used += bytes.length;
+    } catch (error) {
+      // Reported by finish: the download goes on whatever happens to the workspace.
+      this.failure = error;
+    }
+  }
+
+  /** One file written by this thread, as the worker writes them. */
+  private write(i: number, bytes: Buffer): void {
+    const out = openSync(`${this.site.tmp}/${this.manifest[i]!.path}`, 'wx', 0o644);
+    try {
+      if (!this.umaskKeeps644) fchmodSync(out, 0o644);
+      for (let at = 0; at < bytes.length; ) at += writeSync(out, bytes, at, bytes.length - at);
+      futimesSync(out, this.time, this.time);
+      const s = fstatSync(out);
+      this.stats.set([s.size, s.mtimeMs, s.ctimeMs, s.ino], i * 4);
+    } finally {
+      closeSync(out);
+    }
+  }
+
+  /** Whether the stream delivered this entry's file. */
+  isPlaced(index: number): boolean {
+    return this.placed[index] === 1;
+  }
+
+  /**
+   * The stream is over: nothing more will be placed. The worker gets its last files, and, when the stream
+   * delivered every file of the tree, lists its folders while the caller stores the download.
+   */
+  seal(): void {
+    if (this.sealed) return;
+    this.sealed = true;
+    if (!this.worker) return;
+    this.send();
+    this.listed = this.placed.every((p) => p === 1);
+    this.worker.postMessage({ end: true, list: this.listed });
+  }
+
+  /**
+   * Waits until every placed file is written (sealing the tree); throws what stopped the writing (a full
+   * disk, say). Returns what it knows of the tree for the stat cache (the folders' listings only when the
+   * stream delivered every file: the store writes the rest afterwards).
+   */
+  async finish(): Promise<WrittenTree> {
+    this.seal();
+    if (this.failure !== undefined) throw this.failure;
+    if (!this.worker) return { stats: this.stats };
+    const theirs = await this.outcome!;
+    for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
+    if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats };
+    const folders = new Map<string, { names: string[]; types: EntryType[] }>();
+    const top = this.site.tmp.length + 1;
+    for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
+    return { stats: this.stats, folders };
+  }
+
+  /** Stops the writer and removes the temp tree; nothing of it reaches the workspace. */
+  async discard(): Promise<void> {
+    if (this.worker) {
+      this.batch = undefined;
+      if (!this.sealed) this.worker.postMessage({ end: true });
+      this.sealed = true;
+      await this.outcome?.catch(() => undefined);
+    }
+    this.site.discard();
+  }
+
+  /** The batch to add `size` bytes of files to: the current one, or a new one when they would not fit. */
+  private batchFor(size: number): Batch {
+    if (this.batch && this.batch.used + size > this.batch.buffer.length) this.send();
+    return (this.batch ??= {
+      indexes: new Int32Array(BATCH_FILES), offsets: new Int32Array(BATCH_FILES), sizes: new Int32Array(BATCH_FILES), files: 0,
+      buffer: Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, size)), used: 0,
+    });
+  }
+
+  private send(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch || batch.files === 0) return;
+    const n = batch.files;
+    // Its own ArrayBuffer (allocUnsafeSlow), handed over without a copy.
+    const buffer = batch.buffer.buffer as ArrayBuffer;
+    const message = { indexes: batch.indexes.subarray(0, n), offsets: batch.offsets.subarray(0, n), sizes: batch.sizes.subarray(0, n), buffer };
+    this.worker!.postMessage(message, [buffer]);
+    this.sent++;
+  }
+}

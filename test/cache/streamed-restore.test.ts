@@ -1,0 +1,155 @@
+// A folder restored while its pack streams in (cache/streamed-restore.ts through remote/transfer.ts): the
+// workspace gets exactly the files a restore from the store gives, with their stat-cache records; a pack with
+// a wrong byte, or cut short, leaves nothing of the folder in the workspace and no temp, and the store then
+// restores it as before.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, type PackIndex } from '../../cache/pack.js';
+import { parseManifest } from '../../cache/manifest.js';
+import { sha256 } from '../../cache/hash.js';
+import { Store } from '../../cache/store.js';
+import { StatCache } from '../../cache/stat-cache.js';
+import { STREAMED_WORKER_MIN_FILES, type StreamedTree } from '../../cache/streamed-restore.js';
+import { treeStats } from '../../cache/tree-stats.js';
+import type { StreamRestore } from '../../cache/remote/transfer.js';
+import type { PathHash, RunRecord, StageKey } from '../../cache/types.js';
+import { tempDir, transferHarness, type TransferHarness } from './remote-helpers.js';
+
+const KEY = sha256('a stage whose folder streams in') as string as StageKey;
+
+const body = (i: number): string => `file ${i} ${'x'.repeat(i % 300)}\n`;
+
+/**
+ * A folder of `files` small files, an empty one, two with one content, a symlink and (`big`) one too big for
+ * a pack (downloaded on its own, so just now: too young for the stat cache).
+ */
+async function pushed(h: TransferHarness, files: number, big = true): Promise<{ workspace: string; dir: PathHash; pack: string }> {
+  const workspace = tempDir('runner-stream-a-');
+  mkdirSync(join(workspace, 'out/sub/deeper'), { recursive: true });
+  for (let i = 0; i < files; i++) writeFileSync(join(workspace, i % 3 ? `out/sub/f${i}.txt` : `out/sub/deeper/f${i}.txt`), body(i));
+  writeFileSync(join(workspace, 'out/empty'), '');
+  writeFileSync(join(workspace, 'out/same-1'), 'same\n');
+  writeFileSync(join(workspace, 'out/same-2'), 'same\n');
+  if (big) writeFileSync(join(workspace, 'out/big.bin'), Buffer.alloc(PACK_OBJECT_MAX_BYTES + 1, 3));
+  symlinkSync('sub/f1.txt', join(workspace, 'out/link'));
+  const store = new Store(join(workspace, '.runner/cache'));
+  const dir = await store.save(workspace, 'out');
+  const record: RunRecord = { key: KEY, cmd: 'make', deps: [], params: {}, outs: [dir], durationMs: 5, createdAt: new Date().toISOString() };
+  const up = h.transfer(store);
+  assert.equal(await up.pushRecord(record), true, h.warnings.join('\n'));
+  up.close();
+  const index = JSON.parse(h.server.objects.get(packIndexKey(dir.hash))!.toString()) as PackIndex;
+  return { workspace, dir, pack: `cas/${index.pack}` };
+}
+
+/** Every path below `dir`, files with their bytes (a symlink as its target). */
+function tree(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const path of readdirSync(dir, { recursive: true }) as string[]) {
+    const stat = lstatSync(join(dir, path));
+    if (stat.isSymbolicLink()) found.set(path, `-> ${readlinkSync(join(dir, path))}`);
+    else if (stat.isFile()) found.set(path, sha256(readFileSync(join(dir, path))));
+    else found.set(path, 'folder');
+  }
+  return found;
+}
+
+/** A pull into a fresh store that restores `out` while it streams in; the tree handed over, if any. */
+async function streamedPull(h: TransferHarness): Promise<{ store: Store; workspace: string; statCache: StatCache; trees: Map<string, StreamedTree>; record: RunRecord | undefined }> {
+  const workspace = tempDir('runner-stream-b-');
+  const store = new Store(join(workspace, '.runner/cache'), { ledgerDir: join(workspace, '.runner/tmp/restoring') });
+  const statCache = StatCache.inMemory();
+  const trees = new Map<string, StreamedTree>();
+  const restore: StreamRestore = { workspace, statCache, wants: () => true, arrived: (out, tree) => trees.set(out.path, tree) };
+  const down = h.transfer(store);
+  const record = await down.fetchRecord(KEY, ['out'], restore);
+  down.close();
+  return { store, workspace, statCache, trees, record };
+}
+
+/** The workspace's own entries, leaving out the runner's folder. */
+const workspaceEntries = (workspace: string): string[] => readdirSync(workspace).filter((name) => name !== '.runner');
+
+for (const files of [200, STREAMED_WORKER_MIN_FILES + 100]) {
+  const how = files >= STREAMED_WORKER_MIN_FILES ? 'by a worker thread' : 'on the main thread';
+  test(`a folder of ${files} files restored while its pack streams in (${how}): identical files and stat-cache records`, async (t) => {
+    const h = await transferHarness(2000);
+    t.after(() => h.server.stop());
+    const { workspace: a, dir } = await pushed(h, files, false);
+    const { store, workspace, statCache, trees, record } = await streamedPull(h);
+    assert.notEqual(record, undefined, h.warnings.join('\n'));
+    const streamed = trees.get('out');
+    assert.ok(streamed, 'the tree was handed over');
+    assert.ok(workspaceEntries(workspace).every((name) => name.startsWith('.out.restore-')), 'at most its temp before it is finished');
+    await store.finishStreamedRestore(streamed, dir, statCache);
+    assert.deepEqual(tree(join(workspace, 'out')), tree(join(a, 'out')));
+    assert.deepEqual(workspaceEntries(workspace), ['out'], 'no temp left beside it');
+    assert.deepEqual(readdirSync(store.tmpDir), [], 'no temp left in the store');
+    assert.deepEqual(h.warnings, []);
+
+    // The files carry the pack's time, as a restore from the store gives them, and their records are kept.
+    const index = store.packIndexOf(dir.hash)!;
+    const packTime = lstatSync(store.objectPath(index.pack)).mtimeMs;
+    const root = realpathSync(join(workspace, 'out'));
+    for (const name of ['sub/f1.txt', 'sub/deeper/f0.txt', 'same-2', 'empty']) {
+      const stat = lstatSync(join(root, name));
+      assert.equal(stat.mtimeMs, packTime, name);
+      const slash = name.lastIndexOf('/');
+      const folder = slash < 0 ? root : `${root}/${name.slice(0, slash)}`;
+      assert.equal(statCache.lookupIn(statCache.directory(folder), name.slice(slash + 1), stat), sha256(readFileSync(join(root, name))), `${name}'s record`);
+    }
+    assert.equal(statCache.lookupTree(root, treeStats(root).statDigest)?.hash, dir.hash, 'the tree record matches a fresh walk');
+  });
+}
+
+for (const files of [200, STREAMED_WORKER_MIN_FILES + 100]) {
+  test(`a pack with a wrong byte in the middle (${files} files): nothing of the folder reaches the workspace; the store restores it from what was salvaged`, async (t) => {
+    const h = await transferHarness(2000);
+    t.after(() => h.server.stop());
+    const { workspace: a, dir, pack } = await pushed(h, files);
+    const altered = Buffer.from(h.server.objects.get(pack)!);
+    const members = packMembers(parseManifest(h.server.objects.get(`cas/${dir.hash}`)!.toString()), PACK_OBJECT_MAX_BYTES);
+    const victim = sha256(body(files >> 1));
+    let offset = 0;
+    for (const m of members) {
+      if (m.hash === victim) break;
+      offset += m.size;
+    }
+    assert.ok(offset > 0 && offset < altered.length / 2 + 1000, 'a member in the middle');
+    altered[offset] = altered[offset]! ^ 0x20;
+    h.server.objects.set(pack, altered);
+    const { store, workspace, statCache, trees, record } = await streamedPull(h);
+    assert.notEqual(record, undefined, h.warnings.join('\n'));
+    assert.equal(trees.size, 0, 'no tree handed over');
+    assert.deepEqual(workspaceEntries(workspace), [], 'no file and no temp in the workspace');
+    assert.match(h.warnings.join('\n'), new RegExp(`object cas/${victim} in it does not hash to its name; 1 of its objects fetched one by one`));
+    await store.restore(workspace, record!.outs[0]!, statCache);
+    assert.deepEqual(tree(join(workspace, 'out')), tree(join(a, 'out')));
+    assert.deepEqual(workspaceEntries(workspace), ['out']);
+  });
+}
+
+test('a pack cut short mid-stream: nothing of the folder in the workspace, no temp; the rest comes object by object', async (t) => {
+  const h = await transferHarness(2000);
+  t.after(() => h.server.stop());
+  const { workspace: a, pack } = await pushed(h, STREAMED_WORKER_MIN_FILES + 100);
+  h.server.fault = (req) => (req.method === 'GET' && req.url === `/${pack}` ? 'truncate' : undefined);
+  const { store, workspace, trees, record } = await streamedPull(h);
+  assert.notEqual(record, undefined, h.warnings.join('\n'));
+  assert.equal(trees.size, 0);
+  assert.deepEqual(workspaceEntries(workspace), []);
+  assert.match(h.warnings.join('\n'), /the pack (stream broke|ended) after member \d+/);
+  await store.restore(workspace, record!.outs[0]!);
+  assert.deepEqual(tree(join(workspace, 'out')), tree(join(a, 'out')));
+});
+
+test('a streamed tree discarded (the stage\'s other outs failed) leaves nothing behind, worker or not', async (t) => {
+  const h = await transferHarness(2000);
+  t.after(() => h.server.stop());
+  await pushed(h, STREAMED_WORKER_MIN_FILES + 100);
+  const { workspace, trees } = await streamedPull(h);
+  await trees.get('out')!.discard();
+  assert.deepEqual(workspaceEntries(workspace), []);
+});
