@@ -34,6 +34,11 @@ export interface ImageScore {
   truePositives: number[];
   truthCount: number;
   predictionCount: number;
+  /**
+   * Sum of the IoUs of the pairs matched at 0.50 (truePositives[0] of them): the mean, this over that, says how
+   * well the found nuclei are outlined, apart from how many are found.
+   */
+  matchedIoUSum: number;
 }
 
 /**
@@ -91,7 +96,8 @@ export function scoreImage(truth: readonly CropMask[], predictions: readonly Cro
   const candidates = overlaps(realTruth, realPredictions, width, height)
     .filter((pair) => 2 * pair.intersection > pair.union)
     .sort((a, b) => b.intersection * a.union - a.intersection * b.union || a.prediction - b.prediction || a.truth - b.truth);
-  const truePositives = iouThresholdsPercent.map((percent) => {
+  let matchedIoUSum = 0;
+  const truePositives = iouThresholdsPercent.map((percent, level) => {
     const usedPrediction = new Set<number>();
     const usedTruth = new Set<number>();
     for (const pair of candidates) {
@@ -99,6 +105,7 @@ export function scoreImage(truth: readonly CropMask[], predictions: readonly Cro
       if (usedPrediction.has(pair.prediction) || usedTruth.has(pair.truth)) continue;
       usedPrediction.add(pair.prediction);
       usedTruth.add(pair.truth);
+      if (level === 0) matchedIoUSum += pair.intersection / pair.union;
     }
     return usedPrediction.size;
   });
@@ -108,7 +115,7 @@ export function scoreImage(truth: readonly CropMask[], predictions: readonly Cro
     const falseNegatives = truthCount - tp;
     return tp / (tp + falsePositives + falseNegatives);
   });
-  return { score: mean(precisions), precisions, truePositives, truthCount, predictionCount };
+  return { score: mean(precisions), precisions, truePositives, truthCount, predictionCount, matchedIoUSum };
 }
 
 /** The dataset score: the mean of the image scores (0 images -> NaN is not useful: throws instead). */

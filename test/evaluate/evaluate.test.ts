@@ -53,7 +53,11 @@ test('evaluate scores per image and per modality, and writes metrics, submission
     overlayCount: 12,
   });
   assert.equal(report.score, 0.5);
-  assert.deepEqual(report.modalities, { greygrey: { images: 1, score: 0 }, whiteblack: { images: 1, score: 1 } });
+  assert.deepEqual(report.modalities, {
+    greygrey: { images: 1, score: 0, truth: 1, predicted: 0, found: 0, matchedIoU: 0 },
+    whiteblack: { images: 1, score: 1, truth: 2, predicted: 2, found: 2, matchedIoU: 1 },
+  });
+  assert.deepEqual([report.truth, report.predicted, report.found, report.matchedIoU], [3, 2, 2, 1]);
   assert.deepEqual(report.perImage.map((r) => [r.id, r.score, r.truth, r.predicted]), [['a', 1, 2, 2], ['b', 0, 1, 0]]);
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')).score, 0.5);
   assert.equal(readFileSync(join(dir, 'sub.csv'), 'utf8'), 'ImageId,EncodedPixels\na,1 1 7 1 13 1\na,27 1 33 1 39 1 45 1\nb,\n');

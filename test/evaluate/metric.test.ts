@@ -59,6 +59,16 @@ test('an uneven split matches the bigger piece at low thresholds only', () => {
   assert.deepEqual(result.truePositives, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
   assert.deepEqual(result.precisions, [0.5, 0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0]);
   assert.equal(result.score, 0.2);
+  assert.equal(result.matchedIoUSum, 0.7, 'only the piece matched at 0.50 counts');
+});
+
+test('the matched IoU sum takes each nucleus\'s match at 0.50 once, the best pair first', () => {
+  // truth A (10 px) predicted by a 7-pixel piece (IoU 0.7) and the whole (IoU 1): the whole wins, the piece is
+  // a false positive; truth B (4 px) predicted as 3 of its pixels (IoU 0.75); truth C missed.
+  const truth = [rect(0, 0, 10, 1), rect(0, 2, 4, 1), rect(0, 4, 2, 2)];
+  const result = scoreImage(truth, [rect(0, 0, 7, 1), rect(0, 0, 10, 1), rect(0, 2, 3, 1)], W, H);
+  assert.equal(result.truePositives[0], 2);
+  assert.equal(result.matchedIoUSum, 1 + 0.75);
 });
 
 test('an IoU exactly at a threshold is not a match and just above it is', () => {
