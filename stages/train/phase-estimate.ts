@@ -39,7 +39,7 @@ export function phaseEstimate(options: {
         if (left > ABSURD_SECONDS && CPU_BACKENDS.has(options.backend)) {
           options.log(
             `train: warning: ${formatEta(left)} for one phase is not a practical run on ${options.backend}. ` +
-              'On a CPU use the cpu profile (`--profile cpu`: the small backbone, hours), or run this on a GPU ' +
+              'On a CPU use the cpu profile (`--profile cpu`: a half-width ResNet50 on 256 px windows, hours), or run this on a GPU ' +
               '(`--set train.backend=webgpu`, or tfjs-node-gpu where it installs). Training goes on.',
           );
         }
