@@ -4,6 +4,7 @@
 //   configFromParams({preset: 'small', rpn: {nmsThresh: 0.6}})  — unknown keys are errors naming the key path.
 import { StageError } from '../stage-error.js';
 import { contrastModes, type ContrastMode } from './contrast.js';
+import { backgroundModes, type BackgroundMode } from './background.js';
 import { backboneNames, type BackboneName } from './backbone.js';
 
 export type PresetName = 'recipe' | 'small';
@@ -25,6 +26,8 @@ export interface MaskRcnnConfig {
     meanPixel: [number, number, number];
     /** Intensities as they are ('none', the recipe) or each image's stretched onto 0..255 (contrast.ts). */
     contrast: ContrastMode;
+    /** Images as they are ('as-is', the recipe) or each one with a bright background inverted (background.ts). */
+    background: BackgroundMode;
     /** More instances than this in one image are randomly subsampled. */
     maxGtInstances: number;
     /** GT masks are stored cropped to their box and resized to this square (Matterport's mini-masks). */
@@ -104,7 +107,7 @@ export interface MaskRcnnConfig {
 const recipe: MaskRcnnConfig = {
   numClasses: 2,
   seed: 42,
-  image: { size: 512, trainInputSize: 0, meanPixel: [123.7, 116.8, 103.9], contrast: 'none', maxGtInstances: 256, miniMaskSize: 56 },
+  image: { size: 512, trainInputSize: 0, meanPixel: [123.7, 116.8, 103.9], contrast: 'none', background: 'as-is', maxGtInstances: 256, miniMaskSize: 56 },
   backbone: { name: 'resnet101', fpnChannels: 256, trainBatchNorm: false },
   rpn: {
     anchorScales: [8, 16, 32, 64, 128],
@@ -211,6 +214,7 @@ function validate(config: MaskRcnnConfig): void {
   }
   if (config.image.meanPixel.length !== 3) fail('image.meanPixel', 'must have 3 values');
   if (!contrastModes.includes(config.image.contrast)) fail('image.contrast', `must be one of ${contrastModes.join(', ')}, got ${JSON.stringify(config.image.contrast)}`);
+  if (!backgroundModes.includes(config.image.background)) fail('image.background', `must be one of ${backgroundModes.join(', ')}, got ${JSON.stringify(config.image.background)}`);
   if (config.rpn.anchorScales.length !== config.rpn.featureStrides.length) {
     fail('rpn.anchorScales', `needs one scale per FPN level (${config.rpn.featureStrides.length})`);
   }

@@ -17,7 +17,7 @@ import { backendPreferences, selectBackend, type BackendPreference } from '../mo
 import { loadCheckpoint, readCheckpointMeta } from '../model/checkpoint.js';
 import { configFromParams, type MaskRcnnConfig } from '../model/config.js';
 import { MaskRcnn } from '../model/mask-rcnn.js';
-import { withContrast } from '../model/contrast.js';
+import { asNetworkSees } from '../model/input-view.js';
 import { defaultPredictOptions, predictImages, ttaModes, type Detectors, type PredictOptions, type TtaMode } from './predict-core.js';
 import { smallNucleiModes, type SmallNucleiMode } from './small-nuclei.js';
 import { datasetInputs, imageFolderSelection, readInputImage, type PredictInput } from './predict-inputs.js';
@@ -117,8 +117,8 @@ export async function runPredict(run: PredictRun, events: StageEvents): Promise<
       const writer = new PredictionsWriter(tmp);
       for (let start = 0; start < run.inputs.length; start += run.batch) {
         const group = run.inputs.slice(start, start + run.batch);
-        // Each whole image as the network was trained to see it (image.contrast), before TTA, tiles and retries.
-        const images = (await Promise.all(group.map(readInputImage))).map((image) => withContrast(image, config.image.contrast));
+        // Each whole image as the network was trained to see it (input-view.ts), before TTA, tiles and retries.
+        const images = (await Promise.all(group.map(readInputImage))).map((image) => asNetworkSees(image, config.image));
         const outcomes = await predictImages(images, detectors, run.options);
         for (const [k, outcome] of outcomes.entries()) {
           const { width, height } = images[k]!;

@@ -28,7 +28,7 @@ import { phaseEstimate } from './phase-estimate.js';
 import { writeLineChartPng, type Series } from './loss-curve.js';
 import { meanLosses, phaseRunKey, resumableState, type EpochRecord, type PhaseMeta } from './phase-state.js';
 import { loadSamples, type TrainingSample } from './training-set.js';
-import { withContrast } from '../model/contrast.js';
+import { asNetworkSees } from '../model/input-view.js';
 import type { Image8, LabelMap } from '../imaging/dataset.js';
 
 function parseJsonFlag(name: string, text: string): Record<string, unknown> {
@@ -130,10 +130,10 @@ export const stage: StageProgram = {
       threads: threadsFlag === 'auto' ? 'auto' : numberFlag(flags, 'threads'),
     });
 
-    // Data, held in memory for the whole phase, each whole image as the network is to see it (image.contrast):
+    // Data, held in memory for the whole phase, each whole image as the network is to see it (input-view.ts):
     // before windows and augmentation, as predict does before its tiles and TTA.
     const asSeen = (samples: TrainingSample[]): TrainingSample[] =>
-      samples.map((sample) => ({ ...sample, image: withContrast(sample.image, config.image.contrast) }));
+      samples.map((sample) => ({ ...sample, image: asNetworkSees(sample.image, config.image) }));
     const train = asSeen(await loadSamples(
       [{ dir: dataDir, ...(trainIds ? { idsFile: trainIds } : {}) }, ...extras.map((dir) => ({ dir }))],
       (done, total) => events.progress(done, total, 'image', 'loading training set'),

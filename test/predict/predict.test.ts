@@ -181,27 +181,43 @@ test('with --if-missing empty, a missing images folder gives an empty prediction
   await assert.rejects(runInProcess(['--checkpoint', checkpoint, '--images', absent, '--if-missing', 'skip', '--out', out]), /flag --if-missing: "skip" is not one of error, empty/);
 });
 
+/** Detection scores per image id of `dir`, from a random-weight checkpoint whose config's image section takes `image`. */
+async function scoresWith(name: string, image: Record<string, unknown>, dir: string, ids: readonly string[]): Promise<Record<string, number[]>> {
+  const withImage = configFromParams({ ...config, image: { ...config.image, ...image } });
+  const model = new MaskRcnn(withImage);
+  model.build();
+  const loaded = join(root, `checkpoint-${name}`);
+  await saveCheckpoint(loaded, model.store, { config: withImage, phase: 'test', epoch: 1 });
+  model.dispose();
+  const out = join(root, `preds-${name}`);
+  await runInProcess(['--checkpoint', loaded, '--images', dir, '--out', out, '--min-confidence', '0', '--tta', 'none', '--scale-down-retry', 'false', '--backend', 'wasm', '--threads', '1']);
+  const scores: Record<string, number[]> = {};
+  for (const id of ids) scores[id] = (await readImagePredictions(out, id)).instances.map((instance) => instance.score);
+  return scores;
+}
+
 test('a checkpoint trained with image.contrast stretch predicts a dim copy of an image as it predicts the image', async () => {
   // Even pixel values, so halving them is exact: the stretch maps both images onto the same 0..255 pixels.
   const bright = picture(80, 50, 3, 4);
   for (let i = 0; i < bright.data.length; i++) bright.data[i] = bright.data[i]! & ~1;
   const dim = { ...bright, data: bright.data.map((v) => v / 2) };
   const dir = await bareImages('contrast', { bright, dim });
-  const predicted = async (name: string, contrast: 'none' | 'stretch') => {
-    const withContrast = configFromParams({ ...config, image: { ...config.image, contrast } });
-    const model = new MaskRcnn(withContrast);
-    model.build();
-    const loaded = join(root, `checkpoint-${name}`);
-    await saveCheckpoint(loaded, model.store, { config: withContrast, phase: 'test', epoch: 1 });
-    model.dispose();
-    const out = join(root, `preds-${name}`);
-    await runInProcess(['--checkpoint', loaded, '--images', dir, '--out', out, '--min-confidence', '0', '--tta', 'none', '--scale-down-retry', 'false', '--backend', 'wasm', '--threads', '1']);
-    const scores = async (id: string) => (await readImagePredictions(out, id)).instances.map((instance) => instance.score);
-    return { bright: await scores('bright'), dim: await scores('dim') };
-  };
-  const stretched = await predicted('stretch', 'stretch');
-  assert.ok(stretched.bright.length > 0, 'random weights with min-confidence 0 detect something');
-  assert.deepEqual(stretched.dim, stretched.bright);
-  const raw = await predicted('raw', 'none');
-  assert.notDeepEqual(raw.dim, raw.bright, 'without the stretch the network sees two different images');
+  const stretched = await scoresWith('stretch', { contrast: 'stretch' }, dir, ['bright', 'dim']);
+  assert.ok(stretched['bright']!.length > 0, 'random weights with min-confidence 0 detect something');
+  assert.deepEqual(stretched['dim'], stretched['bright']);
+  const raw = await scoresWith('raw', { contrast: 'none' }, dir, ['bright', 'dim']);
+  assert.notDeepEqual(raw['dim'], raw['bright'], 'without the stretch the network sees two different images');
+});
+
+test('a checkpoint trained with image.background dark predicts a bright-background image as its negative', async () => {
+  // Pixels 128..255 (median above the middle: inverted under 'dark') and their negatives 0..127 (left alone).
+  const light = picture(80, 50, 3, 5);
+  for (let i = 0; i < light.data.length; i++) light.data[i] = 128 + (light.data[i]! >> 1);
+  const negative = { ...light, data: light.data.map((v) => 255 - v) };
+  const dir = await bareImages('background', { light, negative });
+  const dark = await scoresWith('dark', { background: 'dark' }, dir, ['light', 'negative']);
+  assert.ok(dark['light']!.length > 0, 'random weights with min-confidence 0 detect something');
+  assert.deepEqual(dark['light'], dark['negative']);
+  const asIs = await scoresWith('as-is', { background: 'as-is' }, dir, ['light', 'negative']);
+  assert.notDeepEqual(asIs['light'], asIs['negative'], 'as they are, the two are different images');
 });
