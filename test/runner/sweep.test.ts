@@ -160,6 +160,6 @@ test('the cpu profile\'s choices study names only params the pipeline has, and e
     pipelineFile: sweep.pipeline, profile: sweep.profile ?? 'cpu', shared: sweep.shared, baseline: sweep.baseline, experiments: sweep.experiments,
     grid: sweep.grid, locateKey: (key) => locateParamKey(sweep, key), describeKey: (key) => `param "${key}"`,
   });
-  assert.deepEqual(plan.experiments.map((e) => e.name), ['baseline', 'whole-images-at-256', 'small-backbone', 'raw-contrast', 'gt-cap-64', 'colour-augmentation', 'held-out-he-with-colour', 'held-out-he-without-colour', 'no-small-nuclei-zoom', 'small-nuclei-upscale']);
+  assert.deepEqual(plan.experiments.map((e) => e.name), ['baseline', 'whole-images-at-256', 'small-backbone', 'raw-contrast', 'gt-cap-64', 'colour-augmentation', 'dark-background', 'held-out-he-with-colour', 'held-out-he-without-colour', 'no-small-nuclei-zoom', 'small-nuclei-upscale']);
   assert.deepEqual(plan.duplicates, [], 'every experiment changes an effective param');
 });
