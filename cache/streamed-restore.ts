@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
 import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
-import type { EntryType } from './raw-fs.js';
+import type { KnownFolder } from './tree-stats.js';
 
 /**
  * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
@@ -38,7 +38,7 @@ const BATCH_FILES = 256;
  */
 const WORKER_BACKLOG = 2;
 
-// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the umask
+// workerData: the temp root, its folders to make (in order), every manifest path and the number of its folder, the time, whether the umask
 // already gives 0644, and shared counters: the batches it has done, and 1 once the folders are made. A batch:
 // manifest indexes with their ranges in one buffer. It answers once, at the end: each written file's [size,
 // mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index, and (asked for with the end) each
@@ -62,16 +62,26 @@ try {
 }
 parentPort.on('message', (m) => {
   if (m.end) {
-    // Each folder's entries in readdir order, when asked: the stat cache's walk then reads nothing.
+    // Each folder's entries in readdir order, when asked, each file with its manifest index: the stat
+    // cache's walk then reads nothing and looks nothing up.
     const folders = [];
     try {
-      if (m.list && !failed) for (const dir of w.folders) {
-        const names = [], types = [];
-        for (const d of readdirSync(dir, { withFileTypes: true })) {
-          names.push(d.name);
-          types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+      if (m.list && !failed) {
+        const byName = w.folders.map(() => new Map());
+        for (let i = 0; i < w.paths.length; i++) {
+          const path = w.paths[i];
+          byName[w.folderOf[i]].set(path.slice(path.lastIndexOf('/') + 1), i);
         }
-        folders.push({ names, types });
+        for (let k = 0; k < w.folders.length; k++) {
+          const names = [], types = [];
+          for (const d of readdirSync(w.folders[k], { withFileTypes: true })) {
+            names.push(d.name);
+            types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+          }
+          const indexes = new Int32Array(names.length);
+          for (let j = 0; j < names.length; j++) indexes[j] = types[j] === 'file' ? byName[k].get(names[j]) ?? -1 : -1;
+          folders.push({ names, types, indexes });
+        }
       }
     } catch (error) {
       fail(error);
@@ -111,13 +121,13 @@ parentPort.on('message', (m) => {
 export interface WrittenTree {
   /** [size, mtimeMs, ctimeMs, ino] by manifest index (NaN: not known). */
   stats: Float64Array;
-  /** By folder path relative to the tree's top ('' the top); absent: not known (read them). */
-  folders?: Map<string, { names: string[]; types: EntryType[] }>;
+  /** Every folder's listing, each file with its manifest index, by path relative to the tree's top ('' the top); absent: not known. */
+  folders?: Map<string, KnownFolder>;
 }
 
 interface WorkerDone {
   stats: Float64Array;
-  folders: { names: string[]; types: EntryType[] }[];
+  folders: KnownFolder[];
 }
 
 interface Batch {
@@ -171,7 +181,7 @@ export class StreamedTree {
     this.folders = site.folders(manifest);
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
+      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf: this.folderOf(), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
     });
     this.worker = worker;
     this.outcome = new Promise<WorkerDone>((resolve, reject) => {
@@ -185,6 +195,23 @@ export class StreamedTree {
     });
     // Seen by finish/discard; no unhandled rejection while the stream is still running.
     this.outcome.catch(() => undefined);
+  }
+
+  /** Each manifest entry's folder: its number in `folders`. */
+  private folderOf(): Int32Array {
+    const number = new Map<string, number>();
+    const top = this.site.tmp.length + 1;
+    for (let k = 0; k < this.folders.length; k++) number.set(this.folders[k]!.slice(top), k);
+    const of = new Int32Array(this.manifest.length);
+    let last = '';
+    let k = 0;
+    for (let i = 0; i < this.manifest.length; i++) {
+      const path = this.manifest[i]!.path;
+      const dir = path.slice(0, Math.max(0, path.lastIndexOf('/')));
+      if (dir !== last) k = number.get((last = dir))!;
+      of[i] = k;
+    }
+    return of;
   }
 
   /** Writes the files with this content, whose `bytes` the caller has checked against `hash`. */
@@ -265,7 +292,7 @@ export class StreamedTree {
     const theirs = await this.outcome!;
     for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
     if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats };
-    const folders = new Map<string, { names: string[]; types: EntryType[] }>();
+    const folders = new Map<string, KnownFolder>();
     const top = this.site.tmp.length + 1;
     for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
     return { stats: this.stats, folders };

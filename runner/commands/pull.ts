@@ -42,11 +42,14 @@ export async function pullCommand(file: string, values: Values): Promise<number>
       // A directory out that arrives in a pack is built while it downloads (cache/remote/restore-outs.ts).
       const restore = new RemoteOutsRestore(ctx.store, pipeline.workspace, ctx.statCache, (out) => stale.has(outOf(out)));
       try {
+        let fetched = false;
         if (!ctx.runCache.get(entry.key)) {
           const record = await transfer.fetchRecord(entry.key, entry.outs.map((o) => o.path), restore);
           if (record) ctx.runCache.put(record);
+          // The record's outs are in the store now: asking again would re-check every object of each.
+          fetched = record !== undefined && entry.outs.every((out) => record.outs.some((o) => o.path === out.path && o.hash === out.hash));
         }
-        if (!(await transfer.fetchOuts(entry.outs, restore))) {
+        if (!fetched && !(await transfer.fetchOuts(entry.outs, restore))) {
           unavailable.push(stage);
           return;
         }
