@@ -8,17 +8,17 @@
 // nothing is renamed into the workspace here. A tree whose stream went wrong is discarded whole.
 //
 // For a large folder the files are written by a worker thread, while this one reads and hashes the stream;
-// this one writes a share too whenever the worker falls behind (creating files is most of the work). The
-// worker is, as in pack-restore-worker.ts, an inline CommonJS script of node builtins, so it runs the same
-// from source and from dist/. Each file gets mode 0644 and the time `timeMs` (the pack's: store.ts restores
-// the same files from the store with the same time), and its stats are taken as it is closed, for the stat
-// cache (WrittenTree).
+// this one writes a share too whenever the worker falls behind or is still making the folders (creating files
+// is most of the work). The worker is, as in pack-restore-worker.ts, an inline CommonJS script of node
+// builtins, so it runs the same from source and from dist/. Each file gets mode 0644 and the time `timeMs`
+// (the pack's: store.ts restores the same files from the store with the same time), and its stats are taken
+// as it is closed, for the stat cache (WrittenTree).
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
 import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
-import type { EntryType } from './raw-fs.js';
+import type { KnownFolder } from './tree-stats.js';
 
 /**
  * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
@@ -34,12 +34,13 @@ const BATCH_BYTES = 1 << 20;
 const BATCH_FILES = 256;
 /**
  * Batches the worker may have waiting before this thread writes files itself: creating files is most of the
- * work, and this thread has time left between the stream's chunks.
+ * work, and this thread has time left between the stream's chunks. While the worker is still making the
+ * folders, this thread writes every file whose folder is made (the stream starts with the first folders).
  */
 const WORKER_BACKLOG = 2;
 
-// workerData: the temp root, its folders to make (in order), every manifest path, the time, whether the umask
-// already gives 0644, and shared counters: the batches it has done, and 1 once the folders are made. A batch:
+// workerData: the temp root, its folders to make (in order), every manifest path and the number of its folder, the time, whether the umask
+// already gives 0644, and shared counters: the batches it has done, and how many of the folders it has made. A batch:
 // manifest indexes with their ranges in one buffer. It answers once, at the end: each written file's [size,
 // mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index, and (asked for with the end) each
 // folder's listing.
@@ -55,23 +56,36 @@ function fail(error) {
   parentPort.postMessage({ error: (error && (error.code || error.message)) || String(error) });
 }
 try {
-  for (const dir of w.folders) mkdirSync(dir);
-  Atomics.store(progress, 1, 1);
+  // Parents first; the count is shared at once: the other thread writes files into the folders made so far.
+  for (let k = 0; k < w.folders.length; k++) {
+    mkdirSync(w.folders[k]);
+    Atomics.store(progress, 1, k + 1);
+  }
 } catch (error) {
   fail(error);
 }
 parentPort.on('message', (m) => {
   if (m.end) {
-    // Each folder's entries in readdir order, when asked: the stat cache's walk then reads nothing.
+    // Each folder's entries in readdir order, when asked, each file with its manifest index: the stat
+    // cache's walk then reads nothing and looks nothing up.
     const folders = [];
     try {
-      if (m.list && !failed) for (const dir of w.folders) {
-        const names = [], types = [];
-        for (const d of readdirSync(dir, { withFileTypes: true })) {
-          names.push(d.name);
-          types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+      if (m.list && !failed) {
+        const byName = w.folders.map(() => new Map());
+        for (let i = 0; i < w.paths.length; i++) {
+          const path = w.paths[i];
+          byName[w.folderOf[i]].set(path.slice(path.lastIndexOf('/') + 1), i);
         }
-        folders.push({ names, types });
+        for (let k = 0; k < w.folders.length; k++) {
+          const names = [], types = [];
+          for (const d of readdirSync(w.folders[k], { withFileTypes: true })) {
+            names.push(d.name);
+            types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
+          }
+          const indexes = new Int32Array(names.length);
+          for (let j = 0; j < names.length; j++) indexes[j] = types[j] === 'file' ? byName[k].get(names[j]) ?? -1 : -1;
+          folders.push({ names, types, indexes });
+        }
       }
     } catch (error) {
       fail(error);
@@ -111,13 +125,13 @@ parentPort.on('message', (m) => {
 export interface WrittenTree {
   /** [size, mtimeMs, ctimeMs, ino] by manifest index (NaN: not known). */
   stats: Float64Array;
-  /** By folder path relative to the tree's top ('' the top); absent: not known (read them). */
-  folders?: Map<string, { names: string[]; types: EntryType[] }>;
+  /** Every folder's listing, each file with its manifest index, by path relative to the tree's top ('' the top); absent: not known. */
+  folders?: Map<string, KnownFolder>;
 }
 
 interface WorkerDone {
   stats: Float64Array;
-  folders: { names: string[]; types: EntryType[] }[];
+  folders: KnownFolder[];
 }
 
 interface Batch {
@@ -136,8 +150,9 @@ export class StreamedTree {
   private readonly byHash = new Map<string, number[]>();
   private readonly worker: Worker | undefined;
   private readonly outcome: Promise<WorkerDone> | undefined;
-  /** The worker's folders, in the order it makes them. */
+  /** The worker's folders, in the order it makes them, and each manifest entry's folder (its number there). */
   private readonly folders: string[] = [];
+  private readonly folderOf: Int32Array | undefined;
   private batch: Batch | undefined;
   /** What stopped this thread's writing (finish throws it). */
   private failure: unknown;
@@ -145,7 +160,7 @@ export class StreamedTree {
   /** [size, mtimeMs, ctimeMs, ino] of each file this thread wrote, by manifest index (NaN: not written here). */
   private readonly stats: Float64Array;
   private readonly umaskKeeps644 = UMASK_KEEPS_644;
-  /** Batches sent to the worker; shared with it: how many it has done, and 1 once it has made the folders. */
+  /** Batches sent to the worker; shared with it: how many it has done, and how many folders it has made. */
   private sent = 0;
   /** Whether the stream is over (seal), and whether the worker was then asked for its folders' listings. */
   private sealed = false;
@@ -156,22 +171,18 @@ export class StreamedTree {
     this.placed = new Uint8Array(manifest.length);
     this.time = new Date(timeMs);
     this.stats = new Float64Array(manifest.length * 4).fill(Number.NaN);
-    for (let i = 0; i < manifest.length; i++) {
-      const entry = manifest[i]!;
-      if (entry.symlink) continue;
-      const same = this.byHash.get(entry.hash);
-      if (same) same.push(i);
-      else this.byHash.set(entry.hash, [i]);
-    }
     if (manifest.length < STREAMED_WORKER_MIN_FILES || availableParallelism() < 2) {
       site.makeFolders(manifest);
+      this.indexByHash();
       return;
     }
-    // The worker makes the folders too, while this thread starts on the stream.
+    // The worker makes the folders, started first: this thread writes into those made while it goes on.
     this.folders = site.folders(manifest);
+    const folderOf = this.numberFolders();
+    this.folderOf = folderOf;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
+      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
     });
     this.worker = worker;
     this.outcome = new Promise<WorkerDone>((resolve, reject) => {
@@ -185,6 +196,34 @@ export class StreamedTree {
     });
     // Seen by finish/discard; no unhandled rejection while the stream is still running.
     this.outcome.catch(() => undefined);
+    this.indexByHash();
+  }
+
+  private indexByHash(): void {
+    for (let i = 0; i < this.manifest.length; i++) {
+      const entry = this.manifest[i]!;
+      if (entry.symlink) continue;
+      const same = this.byHash.get(entry.hash);
+      if (same) same.push(i);
+      else this.byHash.set(entry.hash, [i]);
+    }
+  }
+
+  /** Each manifest entry's folder: its number in `folders`. */
+  private numberFolders(): Int32Array {
+    const number = new Map<string, number>();
+    const top = this.site.tmp.length + 1;
+    for (let k = 0; k < this.folders.length; k++) number.set(this.folders[k]!.slice(top), k);
+    const of = new Int32Array(this.manifest.length);
+    let last = '';
+    let k = 0;
+    for (let i = 0; i < this.manifest.length; i++) {
+      const path = this.manifest[i]!.path;
+      const dir = path.slice(0, Math.max(0, path.lastIndexOf('/')));
+      if (dir !== last) k = number.get((last = dir))!;
+      of[i] = k;
+    }
+    return of;
   }
 
   /** Writes the files with this content, whose `bytes` the caller has checked against `hash`. */
@@ -192,12 +231,13 @@ export class StreamedTree {
     const entries = this.byHash.get(hash);
     if (!entries || this.failure !== undefined || this.sealed) return;
     try {
-      const here = !this.worker || (Atomics.load(this.progress, 1) === 1 && this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG);
+      const made = this.worker ? Atomics.load(this.progress, 1) : Number.POSITIVE_INFINITY;
+      const here = !this.worker || made < this.folders.length || this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG;
       let batch: Batch | undefined;
       for (const i of entries) {
         if (this.placed[i]) continue;
         this.placed[i] = 1;
-        if (here) this.write(i, bytes);
+        if (here && (!this.folderOf || this.folderOf[i]! < made)) this.write(i, bytes);
         else {
           // The bytes copied once into the batch; every file with them points at the same range.
           if (!batch) {
@@ -265,7 +305,7 @@ export class StreamedTree {
     const theirs = await this.outcome!;
     for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
     if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats };
-    const folders = new Map<string, { names: string[]; types: EntryType[] }>();
+    const folders = new Map<string, KnownFolder>();
     const top = this.site.tmp.length + 1;
     for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
     return { stats: this.stats, folders };

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { rawFs, type FileStat, type RawFs } from './raw-fs.js';
+import { rawFs, type EntryType, type FileStat, type RawFs } from './raw-fs.js';
 
 export interface TreeStats {
   /** sha256 over every entry's name and place in the tree, files' size, mtime, ctime and inode, symlinks' targets. */
@@ -106,6 +106,57 @@ export function treeStats(root: string, keep?: Map<string, Stats>, onFile?: OnFi
   const stat: FileStat = { size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0 };
   const entries = fs.readdir(root);
   for (let i = 0; i < entries.names.length; i++) walkEntry(part, fs, root, entries.names[i]!, entries.types[i]!, stat, keep, onFile);
+  return digestOf([part]);
+}
+
+/** A folder's entries as the restore that wrote them listed them: each file's index into its stats (-1: none). */
+export interface KnownFolder {
+  names: string[];
+  types: EntryType[];
+  indexes: Int32Array;
+}
+
+/**
+ * The digest of a tree whose folders' listings and files' stats a restore already holds (streamed-restore.ts):
+ * the same walk and bytes as treeStats, with no Map lookup by path per file. `folder(rel)`: a folder's listing
+ * by path relative to `root` ('' the top), read from disk when it has none; `stats`: [size, mtimeMs, ctimeMs,
+ * ino] by index (a file without an index, or NaN, is lstat'ed); `onFile` gets the file's index (-1: none).
+ */
+export function treeStatsKnown(root: string, folder: (rel: string) => KnownFolder | undefined, stats: Float64Array, onFile: (dirAbs: string, name: string, index: number, stat: Readonly<FileStat>) => void, fs: RawFs = rawFs()): TreeStats {
+  const part = newPart();
+  const stat: FileStat = { size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0 };
+  const walk = (dirAbs: string, rel: string): void => {
+    let listing = folder(rel);
+    if (!listing) {
+      const read = fs.readdir(dirAbs);
+      listing = { ...read, indexes: new Int32Array(read.names.length).fill(-1) };
+    }
+    for (let k = 0; k < listing.names.length; k++) {
+      const name = listing.names[k]!;
+      const type = listing.types[k]!;
+      if (type === 'dir') {
+        part.names.push(name + '/');
+        walk(dirAbs + '/' + name, rel === '' ? name : rel + '/' + name);
+        part.names.push('/');
+      } else if (type === 'symlink') {
+        part.names.push(name + '\0' + readlinkSync(dirAbs + '/' + name));
+      } else if (type === 'file') {
+        const i = listing.indexes[k]!;
+        if (i >= 0 && !Number.isNaN(stats[i * 4]!)) {
+          stat.size = stats[i * 4]!;
+          stat.mtimeMs = stats[i * 4 + 1]!;
+          stat.ctimeMs = stats[i * 4 + 2]!;
+          stat.ino = stats[i * 4 + 3]!;
+        } else {
+          fs.lstat(dirAbs + '/' + name, stat);
+        }
+        onFile(dirAbs, name, i, stat);
+        part.names.push(name);
+        pushStat(part, stat);
+      }
+    }
+  };
+  walk(root, '');
   return digestOf([part]);
 }
 

@@ -35,7 +35,17 @@ export interface StageRunHooks {
   /** A lock entry is ready to be recorded (the caller batches writes). */
   record(stage: string, entry: LockEntry): void;
   /** The remote cache (runner/commands/remote.ts): asked on a local miss, told what ran or was restored. */
-  remote?: { restorable(key: LockEntry['key'], outs: string[]): Promise<RunRecord | undefined>; saved(record: RunRecord): void };
+  remote?: { restorable(key: LockEntry['key'], outs: string[]): Promise<RemoteHit | undefined>; saved(record: RunRecord): void };
+}
+
+/**
+ * A run record the remote had, its objects now in the store: `restore` puts its outs in the workspace (some
+ * built already from their download's stream: cache/remote/restore-outs.ts; what it does not restore, it
+ * discards).
+ */
+export interface RemoteHit {
+  record: RunRecord;
+  restore(): Promise<unknown>;
 }
 
 /** File names for a stage: `@`, `=` and `,` of foreach/matrix names are fine, anything path-like is escaped. */
@@ -80,10 +90,12 @@ export class StageRun {
     const entry = (outs: PathHash[]): LockEntry => ({ key: print.key, cmd: this.stage.cmd, deps: print.deps, params: this.stage.params, outs, ...(print.code ? { code: print.code } : {}) });
     // A local run-cache hit first; on a miss (not forced), the remote cache's record where there is one.
     const local = assessment.verdict === 'restore' ? assessment.restorable : undefined;
-    const restorable = local ?? (this.force ? undefined : await this.hooks.remote?.restorable(print.key, cachedOuts(this.stage)));
+    const remote = local || this.force ? undefined : await this.hooks.remote?.restorable(print.key, cachedOuts(this.stage));
+    const restorable = local ?? remote?.record;
     if (restorable) {
       try {
-        await this.restore(restorable);
+        if (remote) await remote.restore();
+        else await this.restore(restorable);
         this.hooks.record(this.stage.name, entry(restorable.outs));
         this.hooks.remote?.saved(restorable);
         return { status: 'restored', durationMs: this.elapsed(), reasons };

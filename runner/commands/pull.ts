@@ -10,8 +10,7 @@ import { lockWorkspace } from '../workspace-lock.js';
 import { openContext } from './context.js';
 import { loadOptions } from './options.js';
 import { openTransfer, remoteSettings } from './remote.js';
-import type { StreamRestore } from '../../cache/remote/transfer.js';
-import type { StreamedTree } from '../../cache/streamed-restore.js';
+import { RemoteOutsRestore } from '../../cache/remote/restore-outs.js';
 
 export async function pullCommand(file: string, values: Values): Promise<number> {
   const pipeline = await loadPipeline(file, loadOptions(values));
@@ -40,34 +39,24 @@ export async function pullCommand(file: string, values: Values): Promise<number>
         if (await upToDate(out)) current++;
         else stale.add(outOf(out));
       }
-      // A directory out that arrives in a pack is built while it downloads (cache/streamed-restore.ts), and
-      // renamed into place once the whole stage is in the store, as the store's own restore would be.
-      const trees = new Map<string, StreamedTree>();
-      const restore: StreamRestore = {
-        workspace: pipeline.workspace,
-        statCache: ctx.statCache,
-        wants: (out) => stale.has(outOf(out)),
-        arrived: (out, tree) => trees.set(outOf(out), tree),
-      };
+      // A directory out that arrives in a pack is built while it downloads (cache/remote/restore-outs.ts).
+      const restore = new RemoteOutsRestore(ctx.store, pipeline.workspace, ctx.statCache, (out) => stale.has(outOf(out)));
       try {
+        let fetched = false;
         if (!ctx.runCache.get(entry.key)) {
           const record = await transfer.fetchRecord(entry.key, entry.outs.map((o) => o.path), restore);
           if (record) ctx.runCache.put(record);
+          // The record's outs are in the store now: asking again would re-check every object of each.
+          fetched = record !== undefined && entry.outs.every((out) => record.outs.some((o) => o.path === out.path && o.hash === out.hash));
         }
-        if (!(await transfer.fetchOuts(entry.outs, restore))) {
+        if (!fetched && !(await transfer.fetchOuts(entry.outs, restore))) {
           unavailable.push(stage);
           return;
         }
-        for (const out of entry.outs) {
-          if (!stale.has(outOf(out))) continue;
-          const tree = trees.get(outOf(out));
-          trees.delete(outOf(out));
-          if (tree) await ctx.store.finishStreamedRestore(tree, out, ctx.statCache);
-          else await ctx.store.restore(pipeline.workspace, out, ctx.statCache);
-          restored++;
-        }
+        const outs = await restore.restore(entry.outs);
+        restored += outs;
       } finally {
-        for (const tree of trees.values()) await tree.discard();
+        await restore.discard();
       }
     };
     await Promise.all(Object.entries(ctx.lock).map(([stage, entry]) =>

@@ -2,8 +2,9 @@
 // --no-remote, --remote URL, RUNNER_REMOTE, the pipeline's `cache: {remote: {url}}`; pushing: --push,
 // RUNNER_REMOTE_PUSH (1/true/yes or 0/false/no), the pipeline's `push` (default false: a run is read-only).
 import { openBackend, redactUrl, remoteUrlProblem, RemoteError } from '../../cache/remote/backend.js';
+import { RemoteOutsRestore } from '../../cache/remote/restore-outs.js';
 import { RemoteTransfer } from '../../cache/remote/transfer.js';
-import type { RunRecord, StageKey } from '../../cache/types.js';
+import type { StageRunHooks } from '../stage-run.js';
 import type { Values } from './values.js';
 import type { PlanContext } from '../plan.js';
 import { fail } from '../spec/diagnostics.js';
@@ -51,17 +52,21 @@ export async function openTransfer(settings: RemoteSettings, ctx: Pick<PlanConte
 }
 
 /** StageRun's remote hooks: ask the remote on a local miss; push what ran or was restored when pushing. */
-export function remoteStageHooks(transfer: RemoteTransfer, ctx: PlanContext, push: boolean): {
-  restorable(key: StageKey, outs: string[]): Promise<RunRecord | undefined>;
-  saved(record: RunRecord): void;
-} {
+export function remoteStageHooks(transfer: RemoteTransfer, ctx: PlanContext, push: boolean): NonNullable<StageRunHooks['remote']> {
   return {
     async restorable(key, outs) {
+      // A directory out that arrives in a pack is built while it downloads, as `runner pull` builds it.
+      const restore = new RemoteOutsRestore(ctx.store, ctx.pipeline.workspace, ctx.statCache);
       try {
-        const record = await transfer.fetchRecord(key, outs);
-        if (record) ctx.runCache.put(record);
-        return record;
+        const record = await transfer.fetchRecord(key, outs, restore);
+        if (!record) {
+          await restore.discard();
+          return undefined;
+        }
+        ctx.runCache.put(record);
+        return { record, restore: () => restore.restore(record.outs) };
       } catch (error) {
+        await restore.discard();
         // A local problem (a full disk, say) while storing what came down: the stage runs, as on a miss.
         process.stderr.write(`warning: remote ${transfer.backend.display}: ${(error as Error).message}; the stage will run\n`);
         return undefined;
