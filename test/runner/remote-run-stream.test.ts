@@ -11,26 +11,7 @@ import { join } from 'node:path';
 import { treeStats } from '../../cache/tree-stats.js';
 import { FaultServer, runCliAsync, spawnCliProcess } from '../cache/remote-helpers.js';
 import { makeWorkspace, runs } from './helpers.js';
-
-const FILES = 700;
-const PIPELINE = `stages:
-  many:
-    cmd: [node, -e, "const fs = require('fs'); fs.appendFileSync('runs.log', 'many\\\\n'); fs.mkdirSync('big/sub', { recursive: true }); for (let i = 0; i < ${FILES}; i++) fs.writeFileSync((i % 2 ? 'big/f' : 'big/sub/f') + i, 'file ' + i + ' ' + 'x'.repeat(i))"]
-    outs: [big]
-`;
-
-/** Every path below `dir` whose name is a restore temp. */
-function restoreTemps(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((path) => /(^|\/)\.[^/]+\.restore-\d+-[0-9a-f]{8}$/.test(path));
-}
-
-function sameFolder(a: string, b: string): void {
-  for (let i = 0; i < FILES; i++) {
-    const path = (i % 2 ? 'big/f' : 'big/sub/f') + i;
-    assert.equal(readFileSync(join(b, path), 'utf8'), readFileSync(join(a, path), 'utf8'), path);
-  }
-  assert.equal((readdirSync(join(b, 'big'), { recursive: true }) as string[]).length, FILES + 1);
-}
+import { FILES, PIPELINE, restoreTemps, sameFolder } from './streamed-folder.js';
 
 /** A workspace A that ran and pushed, and a fresh workspace B of the same pipeline (no lock file, no cache). */
 async function pushed(server: FaultServer): Promise<{ a: string; b: string }> {
