@@ -24,6 +24,9 @@ export function isContentHash(hash: unknown): hash is ContentHash {
 
 /** Why `path` can't be an entry of a directory, or undefined when it can. */
 function pathProblem(path: string): string | undefined {
+  // The common case through string built-ins only: a manifest of 30k rows is checked in a process that has
+  // just started, where a loop over characters or a split per path runs unoptimised.
+  if (!mayBreakARule(path)) return undefined;
   if (path === '') return 'an empty path';
   if (path.startsWith('/')) return 'an absolute path';
   if (path.includes('\\')) return 'a backslash';
@@ -36,12 +39,24 @@ function pathProblem(path: string): string | undefined {
 }
 
 /**
+ * False only for a path that breaks none of the rules: not empty, no backslash or NUL, no "//", no leading or
+ * trailing "/", no "." or ".." segment (such a segment starts the path or follows a "/", and ends the path or
+ * meets a "/").
+ */
+function mayBreakARule(path: string): boolean {
+  if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('//') || path.includes('\\') || path.includes('\0')) return true;
+  if (path.startsWith('.') && (path === '.' || path === '..' || path.startsWith('./') || path.startsWith('../'))) return true;
+  return path.includes('/.') && (path.includes('/./') || path.includes('/../') || path.endsWith('/.') || path.endsWith('/..'));
+}
+
+/**
  * Checks entries (already of the right shape) against the rules in the header; throws ManifestError on the
  * first broken one. Cost: one Set lookup per path, and one per segment of each run of rows in one folder.
  */
 export function validateManifest(entries: readonly ManifestEntry[]): void {
   const paths = new Set<string>();
-  for (const [i, entry] of entries.entries()) {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     const problem = pathProblem(entry.path);
     if (problem) throw new ManifestError(`row ${i} (${JSON.stringify(entry.path)}) has ${problem}`);
     if (!isContentHash(entry.hash)) throw new ManifestError(`row ${i} (${JSON.stringify(entry.path)}) has a hash that is not sha256 hex`);
@@ -52,13 +67,14 @@ export function validateManifest(entries: readonly ManifestEntry[]): void {
   // A row's folders are those of the row before whenever their parent is the same (rows come sorted, so
   // that is most of them): each run of one parent is checked at its first row.
   let lastParent: string | undefined;
-  for (const [i, entry] of entries.entries()) {
-    const parent = entry.path.slice(0, Math.max(0, entry.path.lastIndexOf('/')));
+  for (let i = 0; i < entries.length; i++) {
+    const path = entries[i]!.path;
+    const parent = path.slice(0, Math.max(0, path.lastIndexOf('/')));
     if (parent === lastParent) continue;
     lastParent = parent;
-    for (let cut = entry.path.indexOf('/'); cut !== -1; cut = entry.path.indexOf('/', cut + 1)) {
-      const above = entry.path.slice(0, cut);
-      if (paths.has(above)) throw new ManifestError(`row ${i} (${JSON.stringify(entry.path)}) lies below the entry ${JSON.stringify(above)}, which is not a folder`);
+    for (let cut = path.indexOf('/'); cut !== -1; cut = path.indexOf('/', cut + 1)) {
+      const above = path.slice(0, cut);
+      if (paths.has(above)) throw new ManifestError(`row ${i} (${JSON.stringify(path)}) lies below the entry ${JSON.stringify(above)}, which is not a folder`);
     }
   }
 }

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validatePackIndex, type PackIndex, type PackMember } from './pack.js';
 import { readRange } from './read-range.js';
+import { EarlyWrite } from './early-write.js';
 import type { ContentHash, ManifestEntry } from './types.js';
 
 /** Where an object's bytes are inside a pack. */
@@ -81,28 +82,28 @@ export class StorePacks {
     return checked;
   }
 
-  /**
-   * Records a pack whose object the store now holds under its name: its index, written durably, and its
-   * members (checked by the caller against the manifest, which may not be in the store yet) findable at once.
-   */
-  add(index: PackIndex, members: readonly PackMember[]): void {
-    if (this.folder() === 'foreign') this.replaceForeign();
-    mkdirSync(this.options.dir, { recursive: true });
+  /** The index's file of a pack about to arrive, written ahead (early-write.ts) for add() to name. */
+  writeIndexEarly(index: PackIndex): EarlyWrite {
     mkdirSync(this.options.tmpDir, { recursive: true });
     const tmp = join(this.options.tmpDir, `pack-index-${process.pid}-${randomBytes(4).toString('hex')}`);
+    return new EarlyWrite(tmp, Buffer.from(JSON.stringify(index) + '\n'));
+  }
+
+  /**
+   * Records a pack whose object the store now holds under its name: its index, written durably (`early`:
+   * written ahead by writeIndexEarly), and its members (checked by the caller against the manifest, which
+   * may not be in the store yet) findable at once.
+   */
+  async add(index: PackIndex, members: readonly PackMember[], early?: EarlyWrite): Promise<void> {
+    const write = early ?? this.writeIndexEarly(index);
     try {
-      const fd = openSync(tmp, 'wx', 0o444);
-      try {
-        writeSync(fd, JSON.stringify(index) + '\n');
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, join(this.options.dir, `${index.manifest}.json`));
+      if (this.folder() === 'foreign') this.replaceForeign();
+      mkdirSync(this.options.dir, { recursive: true });
     } catch (error) {
-      rmSync(tmp, { force: true });
+      write.discard();
       throw error;
     }
+    await write.name(join(this.options.dir, `${index.manifest}.json`));
     const byObject = this.load();
     let offset = 0;
     for (const member of members) {

@@ -41,6 +41,7 @@ import type { PackIndex, PackMember } from './pack.js';
 import { PackReader, StorePacks, type PackedObject } from './store-packs.js';
 import { PARALLEL_RESTORE_MIN, restoreInWorker, type PackedFiles } from './pack-restore-worker.js';
 import { copyHashing, hashObject, writeRestoredFile, type ReadOutcome } from './verified-copy.js';
+import { EarlyWrite } from './early-write.js';
 
 export type { LinkMode } from './types.js';
 
@@ -168,12 +169,30 @@ export class Store {
   /**
    * Stores a directory's manifest whose bytes the caller has checked (parseManifest against `hash`) and
    * keeps its entries, so the restore that follows does not parse it again. Last of a directory's objects:
-   * a present manifest promises its files are present.
+   * a present manifest promises its files are present. `early`: its file, written ahead (writeManifestEarly).
    */
-  putManifest(hash: ContentHash, bytes: Buffer, entries: ManifestEntry[]): void {
-    this.putBytes(bytes, hash, true);
-    const stat = lstatSync(this.objectPath(hash, true));
+  async putManifest(hash: ContentHash, bytes: Buffer, entries: ManifestEntry[], early?: EarlyWrite): Promise<void> {
+    const final = this.objectPath(hash, true);
+    if (early) {
+      try {
+        this.realFolder(dirname(final));
+      } catch (error) {
+        early.discard();
+        throw error;
+      }
+      await early.name(final);
+    } else this.putBytes(bytes, hash, true);
+    const stat = lstatSync(final);
     if (stat.size === bytes.length) this.manifests.set(hash, { seenAs: manifestSeenAs(stat), entries });
+  }
+
+  /**
+   * A checked manifest's file, written ahead of its directory's objects and made durable in the background
+   * (early-write.ts), for putManifest to name; undefined when the store has the manifest already.
+   */
+  writeManifestEarly(hash: ContentHash, bytes: Buffer): EarlyWrite | undefined {
+    if (existsSync(this.objectPath(hash, true))) return undefined;
+    return new EarlyWrite(this.tempPath(), bytes);
   }
 
   /** The index of this directory's pack in the store, when it has a usable one. */
@@ -183,10 +202,16 @@ export class Store {
 
   /**
    * Records a pack the store now holds as an object (named, durable): its index, so its objects are found.
-   * `members`: the pack's members as its manifest gives them (validatePackIndex).
+   * `members`: the pack's members as its manifest gives them (validatePackIndex); `early`: the index's file,
+   * written ahead (writePackIndexEarly).
    */
-  adoptPack(index: PackIndex, members: readonly PackMember[]): void {
-    this.packs.add(index, members);
+  adoptPack(index: PackIndex, members: readonly PackMember[], early?: EarlyWrite): Promise<void> {
+    return this.packs.add(index, members, early);
+  }
+
+  /** The index's file of a pack about to arrive, written ahead for adoptPack (early-write.ts). */
+  writePackIndexEarly(index: PackIndex): EarlyWrite {
+    return this.packs.writeIndexEarly(index);
   }
 
   objectPath(hash: ContentHash, isDir = false): string {

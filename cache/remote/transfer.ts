@@ -33,6 +33,7 @@ import { DamagedObjectError, MissingObjectError, type Store } from '../store.js'
 import { OutsideWorkspaceError } from '../safe-path.js';
 import type { StatCache } from '../stat-cache.js';
 import type { StreamedTree } from '../streamed-restore.js';
+import type { EarlyWrite } from '../early-write.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
 import { ObjectBatch } from './object-batch.js';
@@ -299,6 +300,8 @@ export class RemoteTransfer {
       this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${problem}`);
       return false;
     }
+    // Made durable while the objects come; named last (putManifest). Not written: stored the usual way then.
+    const manifestWrite = this.writeEarly(() => this.store.writeManifestEarly(out.hash, text));
     const present = new Map<string, boolean>();
     const holds = this.store.objectsPresent();
     const isPresent = (hash: string): boolean => {
@@ -340,15 +343,26 @@ export class RemoteTransfer {
         }
       }
       // The manifest last: a present .dir promises all its files are present (store.ts).
-      this.store.putManifest(out.hash, text, entries);
+      await this.store.putManifest(out.hash, text, entries, manifestWrite);
       if (tree && packWhole) {
         restore!.arrived(out, tree);
         handed = true;
       }
     } finally {
+      manifestWrite?.discard();
       if (tree && !handed) await tree.discard();
     }
     return true;
+  }
+
+  /** A file of the store written ahead (cache/early-write.ts); undefined when it could not be (no warning: it is stored the usual way). */
+  private writeEarly(write: () => EarlyWrite | undefined): EarlyWrite | undefined {
+    try {
+      this.ensureTmpDir();
+      return write();
+    } catch {
+      return undefined;
+    }
   }
 
   /** A streamed restore of `out`, begun; undefined (warned) when its temp tree could not be made. */
@@ -461,6 +475,8 @@ export class RemoteTransfer {
       const verified = new Uint8Array(plan.members.length);
       let fd: number | undefined;
       let writer: PackWriter | undefined;
+      // Made durable while the pack streams in; named once the pack is (adoptPack).
+      const indexWrite = this.writeEarly(() => this.store.writePackIndexEarly(plan.index));
       try {
         this.ensureTmpDir();
         fd = openSync(packTmp, 'wx', 0o444);
@@ -490,10 +506,15 @@ export class RemoteTransfer {
       }
       if (problem === undefined) {
         // Every member hashed to its name: every wanted object is in the pack.
-        const inPack = this.batch.stage(packTmp, this.store.objectPath(plan.index.pack)).then((stored) => stored && this.adoptPack(out, plan));
+        const inPack = this.batch.stage(packTmp, this.store.objectPath(plan.index.pack)).then((stored) => {
+          if (stored) return this.adoptPack(out, plan, indexWrite);
+          indexWrite?.discard();
+          return false;
+        });
         plan.settle(Promise.resolve(true), inPack);
         return true;
       }
+      indexWrite?.discard();
       let offset = 0;
       for (let k = 0; k < plan.members.length; k++) {
         const member = plan.members[k]!;
@@ -525,9 +546,9 @@ export class RemoteTransfer {
   }
 
   /** The pack is in the store under its name: its index makes its objects findable. False after a warning. */
-  private adoptPack(out: PathHash, plan: PackPlan): boolean {
+  private async adoptPack(out: PathHash, plan: PackPlan, indexWrite?: EarlyWrite): Promise<boolean> {
     try {
-      this.store.adoptPack(plan.index, plan.members);
+      await this.store.adoptPack(plan.index, plan.members, indexWrite);
       return true;
     } catch (error) {
       this.warn(`storing the pack index of ${out.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);

@@ -3,112 +3,18 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { didYouMean, error, type Diagnostic } from './diagnostics.js';
 import { locate, type SourceFile } from './load.js';
+import { pipelineSchema, slurmSchema, stageSchema } from './schema-definition.js';
+import { AJV_OPTIONS, precompiledValidator } from './schema-validator.js';
 
-import { EXECUTORS, LINK_MODES } from './pipeline.js';
-
-const pathList = { type: 'array', items: { type: 'string', minLength: 1 } };
-const scalar = { type: ['string', 'number', 'boolean'] };
-const slurmSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    partition: { type: 'string', minLength: 1 },
-    account: { type: 'string', minLength: 1 },
-    time: { type: ['string', 'number'] },
-    args: { type: 'array', items: { type: 'string' } },
-    poll: { type: ['string', 'number'] },
-    submitRate: { type: 'number', exclusiveMinimum: 0 },
-    arraySize: { type: 'integer', minimum: 1 },
-  },
-} as const;
-
-const stageSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['cmd'],
-  properties: {
-    desc: { type: 'string' },
-    cmd: { type: ['string', 'array'], minLength: 1, minItems: 1, items: scalar },
-    shell: { type: 'boolean' },
-    // A dep is a path, or {path, optional: true}: an optional dep that is absent enters the key as "absent".
-    // {path, imports: false}: a JS/TS dep whose import closure is not followed (runner/code-deps/).
-    deps: {
-      type: 'array',
-      items: {
-        anyOf: [
-          { type: 'string', minLength: 1 },
-          { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 }, optional: { type: 'boolean' }, imports: { type: 'boolean' } } },
-        ],
-      },
-    },
-    params: { type: 'array', items: { type: 'string', minLength: 1 } },
-    outs: pathList,
-    metrics: pathList,
-    checkpoints: pathList,
-    // Report hints, not part of the key: per-epoch JSON records to chart, folders of images to show.
-    plots: pathList,
-    images: pathList,
-    env: { type: 'object', additionalProperties: scalar },
-    resources: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        cpus: { type: 'number', minimum: 0 },
-        gpus: { type: 'integer', minimum: 0 },
-        memory: { type: ['string', 'number'] },
-      },
-    },
-    retries: { type: 'integer', minimum: 0 },
-    timeout: { type: ['string', 'number'] },
-    executor: { enum: EXECUTORS },
-    slurm: slurmSchema,
-    foreach: { type: ['array', 'string'] },
-    matrix: { type: 'object', minProperties: 1, additionalProperties: { type: 'array', minItems: 1 } },
-  },
-} as const;
-
-export const pipelineSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['stages'],
-  properties: {
-    params: { type: ['object', 'string'] },
-    profiles: { type: 'object', additionalProperties: { type: 'object' } },
-    cache: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        dir: { type: 'string', minLength: 1 },
-        link: { enum: LINK_MODES },
-        // A remote cache shared between machines (runner/commands/remote.ts, docs/remote-cache.md).
-        remote: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['url'],
-          properties: { url: { type: 'string', minLength: 1 }, push: { type: 'boolean' } },
-        },
-      },
-    },
-    executor: { enum: EXECUTORS },
-    slurm: slurmSchema,
-    headline: { type: 'object', minProperties: 1, additionalProperties: { enum: ['max', 'min'] } },
-    stages: {
-      type: 'object',
-      propertyNames: { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
-      additionalProperties: stageSchema,
-    },
-  },
-} as const;
+export { pipelineSchema };
 
 let validator: ValidateFunction | undefined;
 
 async function compiled(): Promise<ValidateFunction> {
   if (!validator) {
-    // Imported here, not at the top: compiling costs tens of milliseconds that `runner --help` needn't pay.
-    const { Ajv } = await import('ajv');
-    // validateSchema off: the schema above is a constant, not input; checking it against JSON Schema's
-    // meta-schema at every start cost ~35 ms of each command (Ajv's strict mode still refuses unknown keywords).
-    validator = new Ajv({ allErrors: true, allowUnionTypes: true, validateSchema: false }).compile(pipelineSchema);
+    // Imported here, not at the top: compiling costs tens of milliseconds that `runner --help` needn't pay,
+    // nor any command of a build that has the validator compiled ahead (schema-validator.ts).
+    validator = precompiledValidator() ?? new (await import('ajv')).Ajv(AJV_OPTIONS).compile(pipelineSchema);
   }
   return validator;
 }

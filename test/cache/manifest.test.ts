@@ -97,3 +97,30 @@ test('validateManifest takes entries from anywhere (a remote cache) with the sam
   assert.throws(() => validateManifest([...good, { path: 'b/c/../../..', hash: H, size: 1 }]), ManifestError);
   assert.throws(() => validateManifest([{ path: 'a', hash: 'zz' as ContentHash, size: 1 }]), ManifestError);
 });
+
+test('every path of up to 6 characters from "a", ".", "/", "\\" and NUL is accepted exactly when it breaks no rule', () => {
+  // The rules as the header states them, checked the slow way: validateManifest screens paths with string
+  // built-ins first, and the screen must never let a broken path through.
+  const breaksARule = (path: string): boolean => path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0') ||
+    path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
+  const alphabet = ['a', '.', '/', '\\', '\0'];
+  let paths = [''];
+  let checked = 0;
+  for (let length = 0; length <= 6; length++) {
+    for (const path of paths) {
+      checked++;
+      const refused = ((): boolean => {
+        try {
+          validateManifest([{ path, hash: H, size: 1 }]);
+          return false;
+        } catch (error) {
+          assert.ok(error instanceof ManifestError);
+          return true;
+        }
+      })();
+      assert.equal(refused, breaksARule(path), JSON.stringify(path));
+    }
+    paths = paths.flatMap((path) => alphabet.map((c) => path + c));
+  }
+  assert.equal(checked, (5 ** 7 - 1) / 4);
+});
