@@ -276,6 +276,8 @@ export class RemoteTransfer {
   private async fetchDir(out: PathHash, restore?: StreamRestore): Promise<boolean> {
     const manifestFile = this.store.objectPath(out.hash, true);
     let text: Buffer;
+    /** Whether `text` hashed to the manifest's name already (fetchBytes checks what it downloads). */
+    let hashed = false;
     if (existsSync(manifestFile)) text = readFileSync(manifestFile);
     else {
       const bytes = await this.fetchBytes(casKey(out.hash), out.hash);
@@ -285,12 +287,13 @@ export class RemoteTransfer {
         return false;
       }
       text = bytes;
+      hashed = true;
     }
     let entries: ManifestEntry[];
     let problem: string | undefined;
     try {
       // The store's own rules for untrusted manifests (cache/manifest.ts): hash, shape, safe paths.
-      entries = parseManifest(text.toString('utf8'), out.hash);
+      entries = parseManifest(text.toString('utf8'), hashed ? undefined : out.hash);
     } catch (error) {
       entries = [];
       problem = (error as Error).message;
