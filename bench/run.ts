@@ -47,6 +47,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   webgpu: () => import('./webgpu-recorded.js'),
   'webgpu-dispatches': () => import('./webgpu-dispatches.js'),
   remote: () => import('./remote.js'),
+  'file-creation': () => import('./file-creation.js'),
 };
 
 const benchmarksFile = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
