@@ -303,8 +303,6 @@ export class RemoteTransfer {
       this.warn(`manifest ${casKey(out.hash)} of ${out.path} is unusable: ${problem}`);
       return false;
     }
-    // Made durable while the objects come; named last (putManifest). Not written: stored the usual way then.
-    const manifestWrite = this.writeEarly(() => this.store.writeManifestEarly(out.hash, text));
     const present = new Map<string, boolean>();
     const holds = this.store.objectsPresent();
     const isPresent = (hash: string): boolean => {
@@ -320,6 +318,8 @@ export class RemoteTransfer {
     // fills it once the objects are in (Store.finishStreamedRestore), as its own restore would.
     const tree = restore?.wants(out) ? this.beginTree(out, entries, restore, timeMs) : undefined;
     let handed = false;
+    // Made durable while the objects come; named last (putManifest). Not written: stored the usual way then.
+    const manifestWrite = this.writeEarly(() => this.store.writeManifestEarly(out.hash, text));
     try {
       const plan = await this.planPack(out, entries, isPresent);
       const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
