@@ -11,9 +11,9 @@
 // (`sweep`, from the store's gc).
 //
 // Writes follow the store's order: the pack object first (made durable and renamed by whoever downloaded it),
-// then its index (temp, fsync, rename), then the manifest; a crash in between leaves a pack no index names or
+// then its index (a temp made durable, then renamed: early-write.ts), then the manifest; a crash in between leaves a pack no index names or
 // an index no manifest serves, and gc removes both.
-import { closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, constants, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { validatePackIndex, type PackIndex, type PackMember } from './pack.js';
