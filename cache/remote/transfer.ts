@@ -358,7 +358,10 @@ export class RemoteTransfer {
     return true;
   }
 
-  /** A file of the store written ahead (cache/early-write.ts); undefined when it could not be (no warning: it is stored the usual way). */
+  /**
+   * A file of the store written ahead (cache/early-write.ts); undefined when it could not be (no warning: it
+   * is then stored the usual way).
+   */
   private writeEarly(write: () => EarlyWrite | undefined): EarlyWrite | undefined {
     try {
       this.ensureTmpDir();
