@@ -7,9 +7,10 @@
 // Nothing here decides what is trusted: the caller hands over bytes it has checked against their name, and
 // nothing is renamed into the workspace here. A tree whose stream went wrong is discarded whole.
 //
-// For a large folder the files are written by a worker thread, while this one reads and hashes the stream;
-// this one writes a share too whenever the worker falls behind or is still making the folders (creating files
-// is most of the work). The worker is, as in pack-restore-worker.ts, an inline CommonJS script of node
+// For a large folder the files are written by a worker thread, while this one reads and hashes the stream and
+// writes the pack's copy; this one writes files only when the worker is far behind (WORKER_BACKLOG_MAX): two
+// threads creating files in one tree contend in the kernel and are no faster than one, and a share written here
+// is time this thread's own work waits. The worker is, as in pack-restore-worker.ts, an inline CommonJS script of node
 // builtins, so it runs the same from source and from dist/. Each file gets mode 0644 and the time `timeMs`
 // (the pack's: store.ts restores the same files from the store with the same time), and its stats are taken
 // as it is closed, for the stat cache (WrittenTree).
@@ -33,11 +34,12 @@ const BATCH_BYTES = 1 << 20;
 /** Files handed to the worker in one message at most. */
 const BATCH_FILES = 256;
 /**
- * Batches the worker may have waiting before this thread writes files itself: creating files is most of the
- * work, and this thread has time left between the stream's chunks. While the worker is still making the
- * folders, this thread writes every file whose folder is made (the stream starts with the first folders).
+ * Batches the worker may have waiting before this thread writes files itself (into folders the worker has
+ * made): a bound on the memory the batches hold (up to BATCH_BYTES each), not a share of the work. With a share
+ * of 2 (this thread writing whenever the worker had two batches waiting, a third of stage1_train's files) a
+ * pull took 1.29-1.37 s against 1.20-1.32 s for the worker alone (five pairs alternated, quiet disk).
  */
-const WORKER_BACKLOG = 2;
+const WORKER_BACKLOG_MAX = 32;
 
 // workerData: the temp root, its folders to make (in order), every manifest path and the number of its folder, the time, whether the umask
 // already gives 0644, and shared counters: the batches it has done, and how many of the folders it has made. A batch:
@@ -167,7 +169,13 @@ export class StreamedTree {
   private listed = false;
   private readonly progress = new Int32Array(new SharedArrayBuffer(8));
 
-  constructor(readonly site: RestoreSite, readonly manifest: readonly ManifestEntry[], readonly timeMs: number) {
+  constructor(
+    readonly site: RestoreSite,
+    readonly manifest: readonly ManifestEntry[],
+    readonly timeMs: number,
+    /** WORKER_BACKLOG_MAX; a test sets 0 to have this thread write every file whose folder is made. */
+    private readonly backlogMax = WORKER_BACKLOG_MAX,
+  ) {
     this.placed = new Uint8Array(manifest.length);
     this.time = new Date(timeMs);
     this.stats = new Float64Array(manifest.length * 4).fill(Number.NaN);
@@ -232,7 +240,7 @@ export class StreamedTree {
     if (!entries || this.failure !== undefined || this.sealed) return;
     try {
       const made = this.worker ? Atomics.load(this.progress, 1) : Number.POSITIVE_INFINITY;
-      const here = !this.worker || made < this.folders.length || this.sent - Atomics.load(this.progress, 0) >= WORKER_BACKLOG;
+      const here = !this.worker || this.sent - Atomics.load(this.progress, 0) >= this.backlogMax;
       let batch: Batch | undefined;
       for (const i of entries) {
         if (this.placed[i]) continue;
@@ -273,6 +281,11 @@ export class StreamedTree {
     } finally {
       closeSync(out);
     }
+  }
+
+  /** How many of the tree's folders are made (by the worker; all of them when there is none). */
+  get foldersMade(): number {
+    return this.worker ? Atomics.load(this.progress, 1) : this.folders.length;
   }
 
   /** Whether the stream delivered this entry's file. */

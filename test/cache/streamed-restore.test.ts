@@ -11,10 +11,11 @@ import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';
 import { Store } from '../../cache/store.js';
 import { StatCache } from '../../cache/stat-cache.js';
-import { STREAMED_WORKER_MIN_FILES, type StreamedTree } from '../../cache/streamed-restore.js';
+import { STREAMED_WORKER_MIN_FILES, StreamedTree } from '../../cache/streamed-restore.js';
+import { RestoreSite } from '../../cache/restore-temps.js';
 import { treeStats } from '../../cache/tree-stats.js';
 import type { StreamRestore } from '../../cache/remote/transfer.js';
-import type { PathHash, RunRecord, StageKey } from '../../cache/types.js';
+import type { ContentHash, PathHash, RunRecord, StageKey } from '../../cache/types.js';
 import { tempDir, transferHarness, type TransferHarness } from './remote-helpers.js';
 
 const KEY = sha256('a stage whose folder streams in') as string as StageKey;
@@ -152,4 +153,38 @@ test('a streamed tree discarded (the stage\'s other outs failed) leaves nothing 
   const { workspace, trees } = await streamedPull(h);
   await trees.get('out')!.discard();
   assert.deepEqual(workspaceEntries(workspace), []);
+});
+
+test('files written by both threads (this one writing every file whose folder the worker has made): the same tree and stats as a walk', async () => {
+  // The download's thread writes files itself only when the worker is far behind; backlog 0 makes it write
+  // every file whose folder is made, so the tree comes from both threads, as it can under load.
+  const workspace = tempDir('runner-stream-split-');
+  const entries = Array.from({ length: STREAMED_WORKER_MIN_FILES + 300 }, (_, i) => {
+    const text = body(i);
+    return { path: `d${i % 7}/e${i % 3}/f${i}.txt`, hash: sha256(text) as ContentHash, size: Buffer.byteLength(text), text };
+  }).sort((a, b) => (a.path < b.path ? -1 : 1));
+  const timeMs = Date.now() - 60_000;
+  const tree = new StreamedTree(new RestoreSite(workspace, 'out', undefined), entries, timeMs, 0);
+  // The first files go to the worker (no folder is made yet), the rest are written here once all are made.
+  const first = 100;
+  for (const entry of entries.slice(0, first)) tree.place(entry.hash, Buffer.from(entry.text));
+  for (const until = Date.now() + 30_000; tree.foldersMade < 1 + 7 + 7 * 3; ) {
+    assert.ok(Date.now() < until, 'the worker makes the folders');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  for (const entry of entries.slice(first)) tree.place(entry.hash, Buffer.from(entry.text));
+  const written = await tree.finish();
+  tree.site.commit();
+  const byPath = new Map(entries.map((e, i) => [e.path, i]));
+  let checked = 0;
+  treeStats(join(workspace, 'out'), undefined, (dirAbs, name, stat) => {
+    const rel = `${dirAbs}/${name}`.slice(join(workspace, 'out').length + 1);
+    const i = byPath.get(rel)!;
+    assert.equal(readFileSync(join(workspace, 'out', rel), 'utf8'), entries[i]!.text, rel);
+    assert.deepEqual([...written.stats.subarray(i * 4, i * 4 + 4)], [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino], rel);
+    assert.ok(Math.abs(stat.mtimeMs - timeMs) < 1, `${rel}: the time given`);
+    checked++;
+  });
+  assert.equal(checked, entries.length);
+  assert.equal(written.folders?.size, 1 + 7 + 7 * 3, 'every folder listed, the top included');
 });
