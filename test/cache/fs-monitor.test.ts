@@ -210,7 +210,12 @@ test('a queue overflow starts the daemon over: every earlier token is "unknown",
   const fds = noise.map((file) => openSync(file, 'a'));
   daemon!.kill('SIGSTOP');
   try {
-    for (let i = 0; i <= limit + 1; i++) writeSync(fds[i % 2]!, 'x');
+    // The signal lands a moment after kill() returns, and the daemon may read some events before it does:
+    // wait until it is stopped, and write twice the queue's length, so the overflow does not hang on a margin.
+    for (const until = Date.now() + 5000; !/^\S+ \(.*\) T/.test(readFileSync(`/proc/${daemon!.pid}/stat`, 'utf8')); ) {
+      assert.ok(Date.now() < until, 'the daemon stops');
+    }
+    for (let i = 0; i <= 2 * limit; i++) writeSync(fds[i % 2]!, 'x');
     writeFileSync(join(ws, 'inside', 'top.txt'), 'changed while events were being lost\n');
   } finally {
     daemon!.kill('SIGCONT');
