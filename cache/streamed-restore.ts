@@ -41,32 +41,41 @@ const BATCH_FILES = 256;
  */
 const WORKER_BACKLOG_MAX = 32;
 
-// workerData: the temp root, its folders to make (in order), every manifest path and the number of its folder, the time, whether the umask
-// already gives 0644, and shared counters: the batches it has done, and how many of the folders it has made. A batch:
-// manifest indexes with their ranges in one buffer. It answers once, at the end: each written file's [size,
-// mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index, and (asked for with the end) each
-// folder's listing.
+// The worker is started idle (it may be started before the manifest is even downloaded: takeWriter) and its
+// first message is its tree: the temp root, its folders to make (in order), every manifest path and the number
+// of its folder, the time, whether the umask already gives 0644, and shared counters: the batches it has done,
+// and how many of the folders it has made. A batch: manifest indexes with their ranges in one buffer. It
+// answers once, at the end: each written file's [size, mtimeMs, ctimeMs, ino] (fstat'ed after its last
+// change) by index, and (asked for with the end) each folder's listing.
 const WORKER_SOURCE = `
-const { parentPort, workerData: w } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
-const time = new Date(w.timeMs);
-const progress = new Int32Array(w.progress);
-const stats = new Float64Array(w.paths.length * 4).fill(NaN);
+let w, time, progress, stats;
 let failed = false;
 function fail(error) {
   failed = true;
   parentPort.postMessage({ error: (error && (error.code || error.message)) || String(error) });
 }
-try {
-  // Parents first; the count is shared at once: the other thread writes files into the folders made so far.
-  for (let k = 0; k < w.folders.length; k++) {
-    mkdirSync(w.folders[k]);
-    Atomics.store(progress, 1, k + 1);
+function begin(tree) {
+  w = tree;
+  time = new Date(w.timeMs);
+  progress = new Int32Array(w.progress);
+  stats = new Float64Array(w.paths.length * 4).fill(NaN);
+  try {
+    // Parents first; the count is shared at once: the other thread writes files into the folders made so far.
+    for (let k = 0; k < w.folders.length; k++) {
+      mkdirSync(w.folders[k]);
+      Atomics.store(progress, 1, k + 1);
+    }
+  } catch (error) {
+    fail(error);
   }
-} catch (error) {
-  fail(error);
 }
 parentPort.on('message', (m) => {
+  if (m.tree) {
+    begin(m.tree);
+    return;
+  }
   if (m.end) {
     // Each folder's entries in readdir order, when asked, each file with its manifest index: the stat
     // cache's walk then reads nothing and looks nothing up.
@@ -119,6 +128,46 @@ parentPort.on('message', (m) => {
   Atomics.add(progress, 0, 1);
 });
 `;
+
+/** A writer started before its tree is known (warmRestoreWriter); `dead` once it failed or exited unused. */
+interface SpareWriter {
+  worker: Worker;
+  dead: boolean;
+}
+
+let spare: SpareWriter | undefined;
+
+function startWriter(): SpareWriter {
+  const worker = new Worker(WORKER_SOURCE, { eval: true });
+  const started: SpareWriter = { worker, dead: false };
+  // Until a tree takes it nothing waits on it: a failure only makes it unusable (a tree then starts its own).
+  const dead = (): void => {
+    started.dead = true;
+  };
+  worker.once('error', dead);
+  worker.once('exit', dead);
+  // An idle spare does not keep the process alive.
+  worker.unref();
+  return started;
+}
+
+/**
+ * Starts a writer thread ahead of the tree it will write, when a large folder may be about to stream in (a
+ * pull calls it before the folder's manifest is downloaded): a worker takes 40-70 ms to start on a 2-core VM,
+ * time the download of the manifest hides. At most one waits; one nobody takes costs a thread's start.
+ */
+export function warmRestoreWriter(): void {
+  if ((spare && !spare.dead) || availableParallelism() < 2) return;
+  spare = startWriter();
+}
+
+/** The waiting writer, or a new one. */
+function takeWriter(): Worker {
+  const taken = spare && !spare.dead ? spare : startWriter();
+  spare = undefined;
+  taken.worker.ref();
+  return taken.worker;
+}
 
 /**
  * What a restore knows of the tree it wrote, so that the stat cache (hash.ts, rememberRestoredTree) needs no
@@ -188,10 +237,8 @@ export class StreamedTree {
     this.folders = site.folders(manifest);
     const folderOf = this.numberFolders();
     this.folderOf = folderOf;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer },
-    });
+    const worker = takeWriter();
+    worker.postMessage({ tree: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer } });
     this.worker = worker;
     this.outcome = new Promise<WorkerDone>((resolve, reject) => {
       let done: WorkerDone | undefined;

@@ -32,7 +32,7 @@ import { readRange } from '../read-range.js';
 import { DamagedObjectError, MissingObjectError, type Store } from '../store.js';
 import { OutsideWorkspaceError } from '../safe-path.js';
 import type { StatCache } from '../stat-cache.js';
-import type { StreamedTree } from '../streamed-restore.js';
+import { warmRestoreWriter, type StreamedTree } from '../streamed-restore.js';
 import type { EarlyWrite } from '../early-write.js';
 import type { ContentHash, ManifestEntry, PathHash, RunRecord, StageKey } from '../types.js';
 import { RemoteError, type ObjectKey, type RemoteBackend } from './backend.js';
@@ -278,8 +278,13 @@ export class RemoteTransfer {
     let text: Buffer;
     /** Whether `text` hashed to the manifest's name already (fetchBytes checks what it downloads). */
     let hashed = false;
+    // The writer thread starts while the manifest downloads (a worker's start is tens of milliseconds).
+    if (restore?.wants(out)) warmRestoreWriter();
+    /** The pack's index, asked for beside a manifest the store lacks: its objects are then likely lacking too. */
+    let indexAhead: Promise<Buffer | 'missing' | undefined> | undefined;
     if (existsSync(manifestFile)) text = readFileSync(manifestFile);
     else {
+      indexAhead = this.fetchBytes(packIndexKey(out.hash));
       const bytes = await this.fetchBytes(casKey(out.hash), out.hash);
       if (bytes === undefined) return false;
       if (bytes === 'missing') {
@@ -321,7 +326,7 @@ export class RemoteTransfer {
     // Made durable while the objects come; named last (putManifest). Not written: stored the usual way then.
     const manifestWrite = this.writeEarly(() => this.store.writeManifestEarly(out.hash, text));
     try {
-      const plan = await this.planPack(out, entries, isPresent);
+      const plan = await this.planPack(out, entries, isPresent, indexAhead);
       const fetches = entries.map((e) => (isPresent(e.hash) ? PRESENT : this.fetchObject(e.hash, e.size, `${out.path}/${e.path}`)));
       // A tree is kept only when its pack (if any) was all it claimed to be; else the store restores the out.
       const packWhole = !plan || (await this.readPack(out, plan, timeMs, tree));
@@ -400,12 +405,13 @@ export class RemoteTransfer {
   /**
    * The pack of a directory out, when this pull lacks at least PACK_MIN_OBJECTS of its small objects and the
    * remote has a valid index for it; undefined otherwise (the objects are then fetched one by one). An index
-   * the remote lacks is no warning (a remote written without packs); one that is unusable is.
+   * the remote lacks is no warning (a remote written without packs); one that is unusable is. `indexAhead`:
+   * the index's download, when it was started before the manifest was in.
    */
-  private async planPack(out: PathHash, entries: readonly ManifestEntry[], isPresent: (hash: string) => boolean): Promise<PackPlan | undefined> {
+  private async planPack(out: PathHash, entries: readonly ManifestEntry[], isPresent: (hash: string) => boolean, indexAhead?: Promise<Buffer | 'missing' | undefined>): Promise<PackPlan | undefined> {
     if (!this.lacksEnough(entries, PACK_OBJECT_MAX_BYTES, isPresent)) return undefined;
     const indexName = packIndexKey(out.hash);
-    const bytes = await this.fetchBytes(indexName);
+    const bytes = await (indexAhead ?? this.fetchBytes(indexName));
     if (bytes === undefined || bytes === 'missing') return undefined;
     let checked: ReturnType<typeof validatePackIndex>;
     try {

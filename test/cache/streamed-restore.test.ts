@@ -3,6 +3,8 @@
 // a wrong byte, or cut short, leaves nothing of the folder in the workspace and no temp, and the store then
 // restores it as before.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';
 import { Store } from '../../cache/store.js';
 import { StatCache } from '../../cache/stat-cache.js';
-import { STREAMED_WORKER_MIN_FILES, StreamedTree } from '../../cache/streamed-restore.js';
+import { STREAMED_WORKER_MIN_FILES, StreamedTree, warmRestoreWriter } from '../../cache/streamed-restore.js';
 import { RestoreSite } from '../../cache/restore-temps.js';
 import { treeStats } from '../../cache/tree-stats.js';
 import type { StreamRestore } from '../../cache/remote/transfer.js';
@@ -187,4 +189,44 @@ test('files written by both threads (this one writing every file whose folder th
   });
   assert.equal(checked, entries.length);
   assert.equal(written.folders?.size, 1 + 7 + 7 * 3, 'every folder listed, the top included');
+});
+
+/** Entries of a folder large enough for the writer thread, sorted as a manifest is, with their bytes. */
+function folderEntries(files: number): (ManifestEntryText)[] {
+  return Array.from({ length: files }, (_, i) => {
+    const text = body(i);
+    return { path: `d${i % 5}/f${i}.txt`, hash: sha256(text) as ContentHash, size: Buffer.byteLength(text), text };
+  }).sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+type ManifestEntryText = { path: string; hash: ContentHash; size: number; text: string };
+
+test('a writer started ahead of its tree (warmRestoreWriter) writes it, each file with its bytes and time', async () => {
+  warmRestoreWriter();
+  // Long enough for the spare to be up and idle when the tree is handed to it.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const workspace = tempDir('runner-stream-warm-');
+  const entries = folderEntries(STREAMED_WORKER_MIN_FILES + 50);
+  const timeMs = Date.now() - 60_000;
+  const written = new StreamedTree(new RestoreSite(workspace, 'out', undefined), entries, timeMs);
+  for (const entry of entries) written.place(entry.hash, Buffer.from(entry.text));
+  const known = await written.finish();
+  written.site.commit();
+  entries.forEach((entry, i) => {
+    const file = join(workspace, 'out', entry.path);
+    assert.equal(readFileSync(file, 'utf8'), entry.text, entry.path);
+    assert.equal(known.stats[i * 4 + 3], lstatSync(file).ino, `${entry.path}: its stats came from the writer`);
+    assert.ok(Math.abs(lstatSync(file).mtimeMs - timeMs) < 1, `${entry.path}: the time given`);
+  });
+  assert.equal(known.folders?.size, 1 + 5);
+});
+
+test('a writer started ahead that no tree takes does not keep the process alive', () => {
+  const module = fileURLToPath(new URL('../../cache/streamed-restore.ts', import.meta.url));
+  const script = join(tempDir('runner-stream-spare-'), 'warm.mjs');
+  writeFileSync(script, `const { warmRestoreWriter } = await import(${JSON.stringify(module)});\nwarmRestoreWriter();\nconsole.log('warmed');\n`);
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.error, undefined, 'the process exits by itself');
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), 'warmed');
 });
