@@ -20,6 +20,7 @@ import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } fr
 import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
 import type { KnownFolder } from './tree-stats.js';
+import { restoreWriterAddon } from './restore-writer-addon.js';
 
 /**
  * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
@@ -50,7 +51,8 @@ const WORKER_BACKLOG_MAX = 32;
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
-let w, time, progress, stats;
+const { errno } = require('node:os').constants;
+let w, time, progress, stats, native;
 let failed = false;
 function fail(error) {
   failed = true;
@@ -61,6 +63,11 @@ function begin(tree) {
   time = new Date(w.timeMs);
   progress = new Int32Array(w.progress);
   stats = new Float64Array(w.paths.length * 4).fill(NaN);
+  try {
+    native = w.addon === undefined ? undefined : require(w.addon);
+  } catch {
+    native = undefined; // not loadable here: the loop below writes
+  }
   try {
     // Parents first; the count is shared at once: the other thread writes files into the folders made so far.
     for (let k = 0; k < w.folders.length; k++) {
@@ -101,14 +108,15 @@ parentPort.on('message', (m) => {
     } catch (error) {
       fail(error);
     }
-    if (!failed) parentPort.postMessage({ done: true, stats, folders }, [stats.buffer]);
+    if (!failed) parentPort.postMessage({ done: true, stats, folders, native: native !== undefined }, [stats.buffer]);
     parentPort.close();
     return;
   }
   if (failed) return;
   const bytes = Buffer.from(m.buffer);
   try {
-    for (let k = 0; k < m.indexes.length; k++) {
+    if (native) writeNatively(m, bytes);
+    else for (let k = 0; k < m.indexes.length; k++) {
       const i = m.indexes[k];
       const out = openSync(w.root + '/' + w.paths[i], 'wx', 0o644);
       try {
@@ -127,6 +135,22 @@ parentPort.on('message', (m) => {
   }
   Atomics.add(progress, 0, 1);
 });
+// The same files and stats through the C loop (restore-writer-addon.ts); times in ms as Node computes them.
+function writeNatively(m, bytes) {
+  let paths = '';
+  for (let k = 0; k < m.indexes.length; k++) paths += w.paths[m.indexes[k]] + '\0';
+  const out = new Float64Array(m.indexes.length * 6);
+  const written = native.writeFiles(w.root + '/', paths, bytes, m.offsets, m.sizes, time.getTime() / 1000, !w.umaskKeeps644, out);
+  for (let k = 0; k < Math.max(written, 0) && k < m.indexes.length; k++) {
+    const i = m.indexes[k], o = k * 6;
+    stats[i * 4] = out[o]; stats[i * 4 + 1] = out[o + 1] * 1e3 + out[o + 2] / 1e6;
+    stats[i * 4 + 2] = out[o + 3] * 1e3 + out[o + 4] / 1e6; stats[i * 4 + 3] = out[o + 5];
+  }
+  if (written < 0) {
+    const code = Object.keys(errno).find((name) => errno[name] === -written);
+    throw Object.assign(new Error('errno ' + -written), { code });
+  }
+}
 `;
 
 /** A writer started before its tree is known (warmRestoreWriter); `dead` once it failed or exited unused. */
@@ -178,11 +202,21 @@ export interface WrittenTree {
   stats: Float64Array;
   /** Every folder's listing, each file with its manifest index, by path relative to the tree's top ('' the top); absent: not known. */
   folders?: Map<string, KnownFolder>;
+  /** Whether a writer thread wrote files with the C loop (restore-writer-addon.ts). */
+  native?: boolean;
+}
+
+export interface StreamedTreeOptions {
+  /** WORKER_BACKLOG_MAX; a test sets 0 to have this thread write every file whose folder is made. */
+  backlogMax?: number;
+  /** Whether the writer thread uses the C loop when the build compiled it (restore-writer-addon.ts); default true. */
+  nativeWriter?: boolean;
 }
 
 interface WorkerDone {
   stats: Float64Array;
   folders: KnownFolder[];
+  native: boolean;
 }
 
 interface Batch {
@@ -217,14 +251,15 @@ export class StreamedTree {
   private sealed = false;
   private listed = false;
   private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  private readonly backlogMax: number;
 
   constructor(
     readonly site: RestoreSite,
     readonly manifest: readonly ManifestEntry[],
     readonly timeMs: number,
-    /** WORKER_BACKLOG_MAX; a test sets 0 to have this thread write every file whose folder is made. */
-    private readonly backlogMax = WORKER_BACKLOG_MAX,
+    options: StreamedTreeOptions = {},
   ) {
+    this.backlogMax = options.backlogMax ?? WORKER_BACKLOG_MAX;
     this.placed = new Uint8Array(manifest.length);
     this.time = new Date(timeMs);
     this.stats = new Float64Array(manifest.length * 4).fill(Number.NaN);
@@ -238,7 +273,7 @@ export class StreamedTree {
     const folderOf = this.numberFolders();
     this.folderOf = folderOf;
     const worker = takeWriter();
-    worker.postMessage({ tree: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer } });
+    worker.postMessage({ tree: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer, addon: options.nativeWriter === false ? undefined : restoreWriterAddon() } });
     this.worker = worker;
     this.outcome = new Promise<WorkerDone>((resolve, reject) => {
       let done: WorkerDone | undefined;
@@ -364,11 +399,11 @@ export class StreamedTree {
     if (!this.worker) return { stats: this.stats };
     const theirs = await this.outcome!;
     for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
-    if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats };
+    if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats, native: theirs.native };
     const folders = new Map<string, KnownFolder>();
     const top = this.site.tmp.length + 1;
     for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
-    return { stats: this.stats, folders };
+    return { stats: this.stats, folders, native: theirs.native };
   }
 
   /** Stops the writer and removes the temp tree; nothing of it reaches the workspace. */

@@ -31,13 +31,25 @@ function nodeIncludeDir(): string | undefined {
   return candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
 }
 
+/** Where the addon is kept once compiled: named by its source, link flags, N-API version and platform. */
+function addonFile(addon: NativeAddonSource): string {
+  const key = createHash('sha256').update(readFileSync(addon.sourceFile)).update((addon.linkFlags ?? []).join(' '))
+    .update(`${process.versions.napi}/${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
+  const dir = process.env['RUNNER_NATIVE_CACHE'] ?? join(homedir(), '.cache', 'runner');
+  return join(dir, `${addon.name}-${key}.node`);
+}
+
+/** The addon's path when it is compiled already; undefined otherwise (nothing is compiled). */
+export function builtNativeAddon(addon: NativeAddonSource): string | undefined {
+  const file = addonFile(addon);
+  return existsSync(file) ? file : undefined;
+}
+
 /** The addon's path in the cache, compiled there first if missing; throws NativeAddonUnavailableError. */
 export function buildNativeAddon(addon: NativeAddonSource): string {
   const linkFlags = addon.linkFlags ?? [];
-  const key = createHash('sha256').update(readFileSync(addon.sourceFile)).update(linkFlags.join(' '))
-    .update(`${process.versions.napi}/${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
-  const dir = process.env['RUNNER_NATIVE_CACHE'] ?? join(homedir(), '.cache', 'runner');
-  const file = join(dir, `${addon.name}-${key}.node`);
+  const file = addonFile(addon);
+  const dir = dirname(file);
   if (existsSync(file)) return file;
   const include = nodeIncludeDir();
   if (!include) throw new NativeAddonUnavailableError(`Node's headers (node_api.h) were not found beside ${process.execPath}: install the nodejs headers (e.g. Debian's libnode-dev)`);

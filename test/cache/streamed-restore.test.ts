@@ -6,14 +6,16 @@ import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACK_OBJECT_MAX_BYTES, packIndexKey, packMembers, type PackIndex } from '../../cache/pack.js';
 import { parseManifest } from '../../cache/manifest.js';
 import { sha256 } from '../../cache/hash.js';
 import { Store } from '../../cache/store.js';
 import { StatCache } from '../../cache/stat-cache.js';
-import { STREAMED_WORKER_MIN_FILES, StreamedTree, warmRestoreWriter } from '../../cache/streamed-restore.js';
+import { STREAMED_WORKER_MIN_FILES, StreamedTree, warmRestoreWriter, type WrittenTree } from '../../cache/streamed-restore.js';
+import { restoreWriterAddon, type RestoreWriterAddon } from '../../cache/restore-writer-addon.js';
+import { createRequire } from 'node:module';
 import { RestoreSite } from '../../cache/restore-temps.js';
 import { treeStats } from '../../cache/tree-stats.js';
 import type { StreamRestore } from '../../cache/remote/transfer.js';
@@ -166,7 +168,7 @@ test('files written by both threads (this one writing every file whose folder th
     return { path: `d${i % 7}/e${i % 3}/f${i}.txt`, hash: sha256(text) as ContentHash, size: Buffer.byteLength(text), text };
   }).sort((a, b) => (a.path < b.path ? -1 : 1));
   const timeMs = Date.now() - 60_000;
-  const tree = new StreamedTree(new RestoreSite(workspace, 'out', undefined), entries, timeMs, 0);
+  const tree = new StreamedTree(new RestoreSite(workspace, 'out', undefined), entries, timeMs, { backlogMax: 0 });
   // The first files go to the worker (no folder is made yet), the rest are written here once all are made.
   const first = 100;
   for (const entry of entries.slice(0, first)) tree.place(entry.hash, Buffer.from(entry.text));
@@ -229,4 +231,78 @@ test('a writer started ahead that no tree takes does not keep the process alive'
   assert.equal(child.error, undefined, 'the process exits by itself');
   assert.equal(child.status, 0, child.stderr);
   assert.equal(child.stdout.trim(), 'warmed');
+});
+
+/** Why the C writer cannot be built here (no compiler, no Node headers), or undefined: then the build made it. */
+function noCompiler(): string | undefined {
+  const cc = spawnSync(process.env['CC'] ?? 'cc', ['--version']);
+  if (cc.error || cc.status !== 0) return 'no C compiler';
+  const headers = [join(process.execPath, '../../include/node/node_api.h'), '/usr/include/node/node_api.h', '/usr/local/include/node/node_api.h'];
+  return headers.some((file) => existsSync(file)) ? undefined : "no Node headers (node_api.h)";
+}
+
+/** A folder of odd names (space, accents, a newline, a leading dash) written by one writer; its files' stats by path. */
+async function writtenBy(nativeWriter: boolean, timeMs: number): Promise<{ root: string; written: WrittenTree; entries: ManifestEntryText[] }> {
+  const workspace = tempDir('runner-stream-writer-');
+  const names = ['plain', 'with space', 'accentu\u00e9', 'new\nline', '-dash', '\u6587\u4ef6'];
+  const entries = Array.from({ length: STREAMED_WORKER_MIN_FILES + 40 }, (_, i) => {
+    const text = i % 50 === 0 ? '' : body(i);
+    return { path: `d${i % 4}/${names[i % names.length]}-${i}`, hash: sha256(text) as ContentHash, size: Buffer.byteLength(text), text };
+  }).sort((a, b) => (a.path < b.path ? -1 : 1));
+  const tree = new StreamedTree(new RestoreSite(workspace, 'out', undefined), entries, timeMs, { nativeWriter });
+  for (const entry of entries) tree.place(entry.hash, Buffer.from(entry.text));
+  const written = await tree.finish();
+  tree.site.commit();
+  return { root: join(workspace, 'out'), written, entries };
+}
+
+test('the C writer and the JavaScript loop write the same files: bytes, mode, time, and the stats a walk sees', async (t) => {
+  const why = noCompiler();
+  if (why) {
+    t.skip(`${why}: only the JavaScript loop can run here`);
+    return;
+  }
+  assert.ok(restoreWriterAddon(), 'the build (npm run build) compiled the restore writer');
+  const timeMs = Date.now() - 60_000;
+  const byC = await writtenBy(true, timeMs);
+  const byJs = await writtenBy(false, timeMs);
+  assert.equal(byC.written.native, true, 'the C loop wrote');
+  assert.equal(byJs.written.native, false, 'the JavaScript loop wrote');
+  for (const { root, written, entries } of [byC, byJs]) {
+    entries.forEach((entry, i) => {
+      const file = join(root, entry.path);
+      const stat = lstatSync(file);
+      assert.equal(readFileSync(file, 'utf8'), entry.text, entry.path);
+      assert.equal(stat.mode & 0o777, 0o644, entry.path);
+      assert.deepEqual([...written.stats.subarray(i * 4, i * 4 + 4)], [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino], entry.path);
+    });
+  }
+  // Both give every file the same time: the given one (whole ms), to futimes' microsecond.
+  for (let i = 0; i < byC.entries.length; i++) {
+    assert.equal(byC.written.stats[i * 4 + 1], byJs.written.stats[i * 4 + 1], byC.entries[i]!.path);
+    assert.ok(Math.abs(byC.written.stats[i * 4 + 1]! - timeMs) < 0.002, `${byC.entries[i]!.path}: ${byC.written.stats[i * 4 + 1]} vs ${timeMs}`);
+  }
+});
+
+test('the C writer stops at the first file it cannot create and says why (-errno)', (t) => {
+  const why = noCompiler();
+  if (why) {
+    t.skip(`${why}: the C writer is not built here`);
+    return;
+  }
+  const addon = createRequire(import.meta.url)(restoreWriterAddon()!) as RestoreWriterAddon;
+  const dir = tempDir('runner-stream-c-');
+  writeFileSync(join(dir, 'taken'), 'before');
+  const out = new Float64Array(18);
+  const bytes = Buffer.from('abcdefgh');
+  const written = addon.writeFiles(`${dir}/`, 'first\0taken\0third\0', bytes, Int32Array.of(0, 3, 6), Int32Array.of(3, 3, 2), 1_700_000_000.25, false, out);
+  assert.equal(written, -17, 'EEXIST');
+  assert.equal(readFileSync(join(dir, 'first'), 'utf8'), 'abc');
+  assert.equal(readFileSync(join(dir, 'taken'), 'utf8'), 'before', 'an existing file is never written');
+  assert.equal(existsSync(join(dir, 'third')), false, 'nothing after the failure');
+  assert.equal(out[0], 3);
+  assert.equal(out[1]! * 1e3 + out[2]! / 1e6, 1_700_000_000_250);
+  // A range outside the buffer is refused before anything is written.
+  assert.equal(addon.writeFiles(`${dir}/`, 'fourth\0', bytes, Int32Array.of(6), Int32Array.of(3), 1, false, out), -22);
+  assert.equal(existsSync(join(dir, 'fourth')), false);
 });
