@@ -2,8 +2,9 @@
 // (a pull's streamed restore, a restore from the store, `tar -x`): the DSB2018 stage1_train files, read into
 // memory first, written into a new folder (a) by one thread with the syscalls a streamed restore makes per file
 // (open O_EXCL, write, futimes, fstat, close; cache/streamed-restore.ts), (b) split between two threads by
-// folder, as the restore splits them, and (c) by `tar -x` of the same files from a tar file in the page cache.
-// Rounds alternate the three, `sync` before each; the folders are deleted only at the end (a mass delete on
+// folder, as the restore splits them, (c) by one thread through the restore's C loop (cache/speedups/
+// restore-writer.c, when the build compiled it), and (d) by `tar -x` of the same files from a tar file in the page cache.
+// Rounds alternate them, `sync` before each; the folders are deleted only at the end (a mass delete on
 // this VM's `discard` mount slows the disk for a while: BENCHMARKS.md, "remote").
 // Data: ../shared/data/dsb2018 relative to the repository, or BENCH_DSB2018_DIR; skipped with a message when absent.
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { restoreWriterAddon, type RestoreWriterAddon } from '../cache/restore-writer-addon.js';
 import type { BenchResult } from './run.js';
 import { median } from './timing.js';
 
@@ -48,6 +51,24 @@ function writeFiles(root: string, paths: readonly string[], bytes: readonly Uint
     } finally {
       closeSync(fd);
     }
+  }
+}
+
+/** The same files through the C loop, in batches of up to 256 files as the restore's writer thread gets them. */
+function writeFilesInC(addon: RestoreWriterAddon, root: string, paths: readonly string[], bytes: readonly Uint8Array[]): void {
+  for (let from = 0; from < paths.length; from += 256) {
+    const batch = bytes.slice(from, from + 256);
+    const offsets = new Int32Array(batch.length);
+    const sizes = new Int32Array(batch.length);
+    let at = 0;
+    batch.forEach((b, k) => {
+      offsets[k] = at;
+      sizes[k] = b.length;
+      at += b.length;
+    });
+    const out = new Float64Array(batch.length * 6);
+    const written = addon.writeFiles(`${root}/`, paths.slice(from, from + 256).map((p) => `${p}\0`).join(''), Buffer.concat(batch), offsets, sizes, 1.7e9, false, out);
+    if (written !== batch.length) throw new Error(`the C loop returned ${written}`);
   }
 }
 
@@ -93,7 +114,10 @@ export async function run(): Promise<BenchResult[]> {
   readFileSync(tarFile); // in the page cache, as the files above are in memory
   const one: number[] = [];
   const two: number[] = [];
+  const inC: number[] = [];
   const tar: number[] = [];
+  const addonFile = restoreWriterAddon();
+  const addon = addonFile === undefined ? undefined : (createRequire(import.meta.url)(addonFile) as RestoreWriterAddon);
   let n = 0;
   const fresh = (): string => {
     const dir = join(scratch, `r${n++}`);
@@ -113,6 +137,13 @@ export async function run(): Promise<BenchResult[]> {
       makeFolders(root, paths);
       await twoThreads(root, paths, bytes);
       two.push((performance.now() - t) / 1000);
+      if (addon) {
+        root = fresh();
+        t = performance.now();
+        makeFolders(root, paths);
+        writeFilesInC(addon, root, paths, bytes);
+        inC.push((performance.now() - t) / 1000);
+      }
       root = fresh();
       t = performance.now();
       const extracted = spawnSync('tar', ['-xf', tarFile, '-C', root]);
@@ -127,6 +158,9 @@ export async function run(): Promise<BenchResult[]> {
   return [
     { name: `one thread, the streamed restore's syscalls per file: seconds, median of ${ROUNDS}`, value: median(one), unit: 's', command: 'open(wx) + write + futimes + fstat + close per file, folders made first', note: `${listed(one)} s; ${note}` },
     { name: `two threads, split by folder: seconds, median of ${ROUNDS}`, value: median(two), unit: 's', command: 'the same loop, half the files on a worker thread', note: `${listed(two)} s` },
+    addon
+      ? { name: `one thread, the restore's C loop: seconds, median of ${ROUNDS}`, value: median(inC), unit: 's', command: 'cache/speedups/restore-writer.c, 256 files per call', note: `${listed(inC)} s` }
+      : { name: "one thread, the restore's C loop", value: Number.NaN, unit: 's', note: 'not built here (npm run build compiles it where a C compiler and Node\'s headers are)' },
     { name: `\`tar -x\` of the same files from a tar file in the page cache: seconds, median of ${ROUNDS}`, value: median(tar), unit: 's', command: 'tar -xf stage1_train.tar', note: `${listed(tar)} s` },
   ];
 }
