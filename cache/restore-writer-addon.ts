@@ -36,7 +36,8 @@ export function prepareRestoreWriter(): void {
   try {
     buildNativeAddon(RESTORE_WRITER);
   } catch (error) {
-    if (!(error instanceof NativeAddonUnavailableError)) throw error;
-    process.stderr.write(`note: the restore writer's C loop is not built (${error.message}); pulls write files from JavaScript\n`);
+    // Optional whatever went wrong (no compiler, no headers, a cache folder it may not write): never a failed build.
+    const why = error instanceof NativeAddonUnavailableError ? error.message : `${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    process.stderr.write(`note: the restore writer's C loop is not built (${why}); pulls write files from JavaScript\n`);
   }
 }
