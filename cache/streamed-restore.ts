@@ -138,7 +138,7 @@ parentPort.on('message', (m) => {
 // The same files and stats through the C loop (restore-writer-addon.ts); times in ms as Node computes them.
 function writeNatively(m, bytes) {
   let paths = '';
-  for (let k = 0; k < m.indexes.length; k++) paths += w.paths[m.indexes[k]] + '\0';
+  for (let k = 0; k < m.indexes.length; k++) paths += w.paths[m.indexes[k]] + '\\0';
   const out = new Float64Array(m.indexes.length * 6);
   const written = native.writeFiles(w.root + '/', paths, bytes, m.offsets, m.sizes, time.getTime() / 1000, !w.umaskKeeps644, out);
   for (let k = 0; k < Math.max(written, 0) && k < m.indexes.length; k++) {
