@@ -26,7 +26,7 @@ export class NativeAddonUnavailableError extends Error {
 }
 
 /** Where Node's headers are: <prefix>/include/node beside <prefix>/bin/node. */
-function nodeIncludeDir(): string | undefined {
+export function nodeIncludeDir(): string | undefined {
   const candidates = [join(dirname(dirname(process.execPath)), 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
   return candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
 }

@@ -16,6 +16,7 @@ import { StatCache } from '../../cache/stat-cache.js';
 import { STREAMED_WORKER_MIN_FILES, StreamedTree, warmRestoreWriter, type WrittenTree } from '../../cache/streamed-restore.js';
 import { restoreWriterAddon, type RestoreWriterAddon } from '../../cache/restore-writer-addon.js';
 import { createRequire } from 'node:module';
+import { nodeIncludeDir } from '../../runner/native-addon.js';
 import { RestoreSite } from '../../cache/restore-temps.js';
 import { treeStats } from '../../cache/tree-stats.js';
 import type { StreamRestore } from '../../cache/remote/transfer.js';
@@ -237,8 +238,7 @@ test('a writer started ahead that no tree takes does not keep the process alive'
 function noCompiler(): string | undefined {
   const cc = spawnSync(process.env['CC'] ?? 'cc', ['--version']);
   if (cc.error || cc.status !== 0) return 'no C compiler';
-  const headers = [join(process.execPath, '../../include/node/node_api.h'), '/usr/include/node/node_api.h', '/usr/local/include/node/node_api.h'];
-  return headers.some((file) => existsSync(file)) ? undefined : "no Node headers (node_api.h)";
+  return nodeIncludeDir() === undefined ? 'no Node headers (node_api.h)' : undefined;
 }
 
 /** A folder of odd names (space, accents, a newline, a leading dash) written by one writer; its files' stats by path. */
