@@ -4,7 +4,10 @@
 //
 // On disk: `<file>` holds the directory ("tree") records and the records of files hashed on their own (a file
 // dep or out): small, always loaded. `<file>.files` holds the records of files below directories, grouped by
-// directory (stage1_train: 30k records, ~6 MB), parsed only when a tree record misses. Both are plain JSON
+// directory, parsed only when a tree record misses; each directory's records column by column (its names, its
+// files' stats as one base64 array of doubles, its hashes as one string), which a pull writes and a changed
+// tree reads: for stage1_train's 30k records (5.5 MB) JSON.stringify took 11 ms and loading 25-35 ms, against
+// 25 and 82 ms with an array per record (5.9 MB; the 2-core VM, after a pull). Both files are plain JSON
 // written by temp + rename.
 //
 // Correctness limits (the same as git's index and DVC's state db):
@@ -20,10 +23,91 @@ import type { ContentHash, StatLike } from './types.js';
 import writeFileAtomic from 'write-file-atomic';
 
 const FORMAT_VERSION = 2;
+/** The per-directory file's format (`<file>.files`): 3 is the column form. */
+const FILES_FORMAT_VERSION = 3;
+/** sha256 in hex: every stored hash has this length, so a directory's hashes are one string. */
+const HASH_LENGTH = 64;
 
 /** [size, mtimeMs, ctimeMs, ino, hash] — an array, not an object, to keep the file small and fast to parse. */
 type StatRecord = [number, number, number, number, string];
-type DirRecords = Record<string, StatRecord>;
+
+/** One directory's file records, column by column; looked up by name through an index made on first use. */
+class DirRecords {
+  private constructor(
+    private readonly names: string[],
+    /** [size, mtimeMs, ctimeMs, ino] per record; grows by doubling. */
+    private stats: Float64Array,
+    private readonly hashes: string[],
+  ) {}
+
+  private index: Map<string, number> | undefined;
+
+  static empty(): DirRecords {
+    return new DirRecords([], new Float64Array(64), []);
+  }
+
+  /** From its saved form; undefined when it is not one (a damaged file: that directory is hashed again). */
+  static fromSaved(saved: unknown): DirRecords | undefined {
+    if (!Array.isArray(saved) || saved.length !== 3) return undefined;
+    const [names, stats, hashes] = saved as unknown[];
+    if (!Array.isArray(names) || typeof stats !== 'string' || typeof hashes !== 'string') return undefined;
+    if (!names.every((n) => typeof n === 'string') || hashes.length !== names.length * HASH_LENGTH) return undefined;
+    const bytes = Buffer.from(stats, 'base64');
+    if (bytes.length !== names.length * 32) return undefined;
+    // Copied into an array of its own: a decoded Buffer may sit unaligned in a shared pool.
+    const values = new Float64Array(Math.max(64, names.length * 4));
+    new Uint8Array(values.buffer).set(bytes);
+    const split: string[] = new Array<string>(names.length);
+    for (let i = 0; i < names.length; i++) split[i] = hashes.slice(i * HASH_LENGTH, (i + 1) * HASH_LENGTH);
+    return new DirRecords(names as string[], values, split);
+  }
+
+  toJSON(): [string[], string, string] {
+    const n = this.names.length;
+    return [this.names, Buffer.from(this.stats.buffer, 0, n * 32).toString('base64'), this.hashes.join('')];
+  }
+
+  private find(name: string): number | undefined {
+    if (!this.index) {
+      this.index = new Map();
+      for (let i = 0; i < this.names.length; i++) this.index.set(this.names[i]!, i);
+    }
+    return this.index.get(name);
+  }
+
+  /** The record of `name`, when it is there and its stats are `stat`'s. */
+  matching(name: string, stat: StatLike): ContentHash | undefined {
+    const i = this.find(name);
+    if (i === undefined) return undefined;
+    const s = this.stats;
+    if (s[i * 4] !== stat.size || s[i * 4 + 1] !== stat.mtimeMs || s[i * 4 + 2] !== stat.ctimeMs || s[i * 4 + 3] !== stat.ino) return undefined;
+    return this.hashes[i] as ContentHash;
+  }
+
+  /** Sets `name`'s record; false when it was that already. */
+  set(name: string, stat: StatLike, hash: ContentHash): boolean {
+    if (this.matching(name, stat) === hash) return false;
+    // A hash of another length could not be saved in the column: such a record is simply not kept.
+    if (hash.length !== HASH_LENGTH) return false;
+    let i = this.find(name);
+    if (i === undefined) {
+      i = this.names.length;
+      this.names.push(name);
+      this.hashes.push(hash);
+      this.index!.set(name, i);
+      if ((i + 1) * 4 > this.stats.length) {
+        const grown = new Float64Array(this.stats.length * 2);
+        grown.set(this.stats);
+        this.stats = grown;
+      }
+    } else this.hashes[i] = hash;
+    this.stats[i * 4] = stat.size;
+    this.stats[i * 4 + 1] = stat.mtimeMs;
+    this.stats[i * 4 + 2] = stat.ctimeMs;
+    this.stats[i * 4 + 3] = stat.ino;
+    return true;
+  }
+}
 /**
  * [digest of every file's path and stats, hash, total size, file count, watch token?]. The token (see
  * fs-monitor.ts) is the watch daemon's, taken before the walk that made the record; an older runner reads
@@ -55,11 +139,11 @@ function emptyRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
-function readJson(file: string | undefined): Record<string, unknown> | undefined {
+function readJson(file: string | undefined, version = FORMAT_VERSION): Record<string, unknown> | undefined {
   if (file === undefined) return undefined;
   try {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    return parsed['version'] === FORMAT_VERSION ? parsed : undefined;
+    return parsed['version'] === version ? parsed : undefined;
   } catch {
     return undefined; // missing or corrupt: start empty; the next save() rewrites it
   }
@@ -112,8 +196,15 @@ export class StatCache {
   /** The per-file records, parsed on first use. */
   private get dirs(): Record<string, DirRecords> {
     if (!this.dirsLoaded) {
-      const parsed = readJson(this.filesFile);
-      this.dirsLoaded = (parsed?.['dirs'] as Record<string, DirRecords> | undefined) ?? emptyRecord();
+      const saved = readJson(this.filesFile, FILES_FORMAT_VERSION)?.['dirs'];
+      const dirs = emptyRecord<DirRecords>();
+      if (saved && typeof saved === 'object') {
+        for (const [dir, records] of Object.entries(saved)) {
+          const loaded = DirRecords.fromSaved(records);
+          if (loaded) dirs[dir] = loaded;
+        }
+      }
+      this.dirsLoaded = dirs;
     }
     return this.dirsLoaded;
   }
@@ -141,7 +232,7 @@ export class StatCache {
 
   /** Like lookup, for a file below a directory, given its directory's records (see directory()). */
   lookupIn(records: DirRecords | undefined, name: string, stat: StatLike): ContentHash | undefined {
-    return matching(records?.[name], stat);
+    return records?.matching(name, stat);
   }
 
   rememberIn(dirAbs: string, name: string, stat: StatLike, hash: ContentHash, now: number = Date.now()): void {
@@ -149,12 +240,10 @@ export class StatCache {
     const dirs = this.dirs;
     let records = dirs[dirAbs];
     if (!records) {
-      records = emptyRecord();
+      records = DirRecords.empty();
       dirs[dirAbs] = records;
     }
-    if (matching(records[name], stat) === hash) return;
-    records[name] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, hash];
-    this.filesChanged = true;
+    if (records.set(name, stat, hash)) this.filesChanged = true;
   }
 
   /** Whether a directory has a record at all (whatever its digest). */
@@ -192,7 +281,7 @@ export class StatCache {
   save(): void {
     if (this.file === undefined) return;
     if (this.filesChanged && this.dirsLoaded) {
-      writeJsonAtomically(this.filesFile!, { version: FORMAT_VERSION, dirs: this.dirsLoaded });
+      writeJsonAtomically(this.filesFile!, { version: FILES_FORMAT_VERSION, dirs: this.dirsLoaded });
       this.filesChanged = false;
     }
     if (this.treesChanged) {

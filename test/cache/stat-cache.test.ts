@@ -105,3 +105,51 @@ test('a corrupt cache file loads as an empty cache', () => {
   assert.equal(cache.lookup(join(dir, 'x'), { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), undefined);
   assert.equal(existsSync(cacheFile), true);
 });
+
+/** A hash of its own for each record (sha256 hex, like every stored hash). */
+const hashOf = (i: number): ContentHash => sha256(`record ${i}`) as ContentHash;
+
+test('per-directory records survive save and load exactly: many names, fractional times, large inodes, a replaced record', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cache-stat-'));
+  const cacheFile = join(dir, 'stat.json');
+  const now = Date.now();
+  const statOf = (i: number) => ({ size: i * 7, mtimeMs: now - 60_000 - i + 0.123456789, ctimeMs: now - 50_000 + i / 3, ino: 2 ** 40 + i });
+  const cache = StatCache.load(cacheFile);
+  const folders = ['/w/a', '/w/a/b', '/w/c'];
+  for (let i = 0; i < 300; i++) cache.rememberIn(folders[i % 3]!, `f ${i}.png`, statOf(i), hashOf(i), now);
+  cache.rememberIn('/w/a', 'f 0.png', statOf(1000), hashOf(1000), now); // replaces f 0's record
+  cache.save();
+  const saved = JSON.parse(readFileSync(cacheFile + '.files', 'utf8')) as { version: number; dirs: Record<string, unknown> };
+  assert.equal(saved.version, 3);
+  assert.deepEqual(Object.keys(saved.dirs).sort(), folders);
+  const reloaded = StatCache.load(cacheFile);
+  for (let i = 1; i < 300; i++) {
+    const records = reloaded.directory(folders[i % 3]!);
+    assert.equal(reloaded.lookupIn(records, `f ${i}.png`, statOf(i)), hashOf(i), `f ${i}`);
+    assert.equal(reloaded.lookupIn(records, `f ${i}.png`, { ...statOf(i), ctimeMs: statOf(i).ctimeMs + 0.001 }), undefined, `f ${i}, another ctime`);
+  }
+  assert.equal(reloaded.lookupIn(reloaded.directory('/w/a'), 'f 0.png', statOf(0)), undefined, 'the replaced record is gone');
+  assert.equal(reloaded.lookupIn(reloaded.directory('/w/a'), 'f 0.png', statOf(1000)), hashOf(1000));
+  assert.equal(reloaded.lookupIn(reloaded.directory('/w/a'), 'f 3000.png', statOf(0)), undefined);
+});
+
+test('a damaged directory entry in the records file drops that directory only; records of an older format are not read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cache-stat-'));
+  const cacheFile = join(dir, 'stat.json');
+  const stat = { size: 3, mtimeMs: 1000.5, ctimeMs: 2000.25, ino: 77 };
+  const cache = StatCache.load(cacheFile);
+  for (const folder of ['/w/good', '/w/short-stats', '/w/short-hashes', '/w/not-base64', '/w/not-names']) cache.rememberIn(folder, 'x', stat, FAKE, 1e12);
+  cache.save();
+  const saved = JSON.parse(readFileSync(cacheFile + '.files', 'utf8')) as { version: number; dirs: Record<string, [unknown, string, string]> };
+  saved.dirs['/w/short-stats']![1] = saved.dirs['/w/short-stats']![1].slice(0, 8);
+  saved.dirs['/w/short-hashes']![2] = 'f'.repeat(63);
+  saved.dirs['/w/not-base64']![1] = '%%%%';
+  saved.dirs['/w/not-names']![0] = [5];
+  writeFileSync(cacheFile + '.files', JSON.stringify(saved));
+  const reloaded = StatCache.load(cacheFile);
+  assert.equal(reloaded.lookupIn(reloaded.directory('/w/good'), 'x', stat), FAKE);
+  for (const folder of ['/w/short-stats', '/w/short-hashes', '/w/not-base64', '/w/not-names']) assert.equal(reloaded.directory(folder), undefined, folder);
+  // The format before the column form (an array per record) is ignored: its directories are hashed again.
+  writeFileSync(cacheFile + '.files', JSON.stringify({ version: 2, dirs: { '/w/good': { x: [3, 1000.5, 2000.25, 77, FAKE] } } }));
+  assert.equal(StatCache.load(cacheFile).directory('/w/good'), undefined);
+});
