@@ -13,7 +13,9 @@
 // is time this thread's own work waits. The worker is, as in pack-restore-worker.ts, an inline CommonJS script of node
 // builtins, so it runs the same from source and from dist/. Each file gets mode 0644 and the time `timeMs`
 // (the pack's: store.ts restores the same files from the store with the same time), and its stats are taken
-// as it is closed, for the stat cache (WrittenTree).
+// as it is closed, for the stat cache (WrittenTree). The folders' listings the stat cache needs too are taken by
+// this thread while the worker writes its last batches: each folder once all its files are written (a
+// counter per folder, shared), so that only the last few are listed after the worker is done.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { closeSync, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
@@ -21,6 +23,7 @@ import type { RestoreSite } from './restore-temps.js';
 import type { ManifestEntry } from './types.js';
 import type { KnownFolder } from './tree-stats.js';
 import { restoreWriterAddon } from './restore-writer-addon.js';
+import { rawFs } from './raw-fs.js';
 
 /**
  * Whether files created with mode 0644 keep it (no fchmod needed). Read once, when this module loads: reading
@@ -44,15 +47,15 @@ const WORKER_BACKLOG_MAX = 32;
 
 // The worker is started idle (it may be started before the manifest is even downloaded: takeWriter) and its
 // first message is its tree: the temp root, its folders to make (in order), every manifest path and the number
-// of its folder, the time, whether the umask already gives 0644, and shared counters: the batches it has done,
-// and how many of the folders it has made. A batch: manifest indexes with their ranges in one buffer. It
-// answers once, at the end: each written file's [size, mtimeMs, ctimeMs, ino] (fstat'ed after its last
-// change) by index, and (asked for with the end) each folder's listing.
+// of its folder, the time, whether the umask already gives 0644, and shared counters: the batches it has done
+// (notified after each), how many of the folders it has made, and the files written into each folder (by
+// either thread). A batch: manifest indexes with their ranges in one buffer. It answers once, at the end:
+// each written file's [size, mtimeMs, ctimeMs, ino] (fstat'ed after its last change) by index.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync, readdirSync } = require('node:fs');
+const { mkdirSync, openSync, fchmodSync, writeSync, futimesSync, fstatSync, closeSync } = require('node:fs');
 const { errno } = require('node:os').constants;
-let w, time, progress, stats, native;
+let w, time, progress, written, stats, native;
 let failed = false;
 function fail(error) {
   failed = true;
@@ -62,6 +65,7 @@ function begin(tree) {
   w = tree;
   time = new Date(w.timeMs);
   progress = new Int32Array(w.progress);
+  written = new Int32Array(w.written);
   stats = new Float64Array(w.paths.length * 4).fill(NaN);
   try {
     native = w.addon === undefined ? undefined : require(w.addon);
@@ -84,31 +88,7 @@ parentPort.on('message', (m) => {
     return;
   }
   if (m.end) {
-    // Each folder's entries in readdir order, when asked, each file with its manifest index: the stat
-    // cache's walk then reads nothing and looks nothing up.
-    const folders = [];
-    try {
-      if (m.list && !failed) {
-        const byName = w.folders.map(() => new Map());
-        for (let i = 0; i < w.paths.length; i++) {
-          const path = w.paths[i];
-          byName[w.folderOf[i]].set(path.slice(path.lastIndexOf('/') + 1), i);
-        }
-        for (let k = 0; k < w.folders.length; k++) {
-          const names = [], types = [];
-          for (const d of readdirSync(w.folders[k], { withFileTypes: true })) {
-            names.push(d.name);
-            types.push(d.isFile() ? 'file' : d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'symlink' : 'other');
-          }
-          const indexes = new Int32Array(names.length);
-          for (let j = 0; j < names.length; j++) indexes[j] = types[j] === 'file' ? byName[k].get(names[j]) ?? -1 : -1;
-          folders.push({ names, types, indexes });
-        }
-      }
-    } catch (error) {
-      fail(error);
-    }
-    if (!failed) parentPort.postMessage({ done: true, stats, folders, native: native !== undefined }, [stats.buffer]);
+    if (!failed) parentPort.postMessage({ done: true, stats, native: native !== undefined }, [stats.buffer]);
     parentPort.close();
     return;
   }
@@ -129,29 +109,47 @@ parentPort.on('message', (m) => {
       } finally {
         closeSync(out);
       }
+      Atomics.add(written, w.folderOf[i], 1);
     }
   } catch (error) {
     fail(error);
   }
   Atomics.add(progress, 0, 1);
+  Atomics.notify(progress, 0);
 });
 // The same files and stats through the C loop (restore-writer-addon.ts); times in ms as Node computes them.
 function writeNatively(m, bytes) {
   let paths = '';
   for (let k = 0; k < m.indexes.length; k++) paths += w.paths[m.indexes[k]] + '\\0';
   const out = new Float64Array(m.indexes.length * 6);
-  const written = native.writeFiles(w.root + '/', paths, bytes, m.offsets, m.sizes, time.getTime() / 1000, !w.umaskKeeps644, out);
-  for (let k = 0; k < Math.max(written, 0) && k < m.indexes.length; k++) {
+  const done = native.writeFiles(w.root + '/', paths, bytes, m.offsets, m.sizes, time.getTime() / 1000, !w.umaskKeeps644, out);
+  for (let k = 0; k < Math.max(done, 0) && k < m.indexes.length; k++) {
     const i = m.indexes[k], o = k * 6;
     stats[i * 4] = out[o]; stats[i * 4 + 1] = out[o + 1] * 1e3 + out[o + 2] / 1e6;
     stats[i * 4 + 2] = out[o + 3] * 1e3 + out[o + 4] / 1e6; stats[i * 4 + 3] = out[o + 5];
+    Atomics.add(written, w.folderOf[i], 1);
   }
-  if (written < 0) {
-    const code = Object.keys(errno).find((name) => errno[name] === -written);
-    throw Object.assign(new Error('errno ' + -written), { code });
+  if (done < 0) {
+    const code = Object.keys(errno).find((name) => errno[name] === -done);
+    throw Object.assign(new Error('errno ' + -done), { code });
   }
 }
 `;
+
+/** Settles once `array[index]` is no longer `value`, or after a few milliseconds (a missed wake-up costs no more). */
+function waitForChange(array: Int32Array, index: number, value: number): Promise<unknown> {
+  // Atomics.waitAsync is in Node 20 (V8), not yet in TypeScript's ES2023 library.
+  const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, ms: number) => { async: boolean; value: Promise<unknown> } }).waitAsync;
+  return new Promise((resolve) => {
+    // A timer as well: a pending waitAsync does not keep the process's event loop alive.
+    const timer = setTimeout(resolve, 5);
+    const waited = waitAsync?.(array, index, value, 5);
+    if (waited) void (waited.async ? waited.value : Promise.resolve()).then(() => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
 
 /** A writer started before its tree is known (warmRestoreWriter); `dead` once it failed or exited unused. */
 interface SpareWriter {
@@ -215,7 +213,6 @@ export interface StreamedTreeOptions {
 
 interface WorkerDone {
   stats: Float64Array;
-  folders: KnownFolder[];
   native: boolean;
 }
 
@@ -247,10 +244,13 @@ export class StreamedTree {
   private readonly umaskKeeps644 = UMASK_KEEPS_644;
   /** Batches sent to the worker; shared with it: how many it has done, and how many folders it has made. */
   private sent = 0;
-  /** Whether the stream is over (seal), and whether the worker was then asked for its folders' listings. */
+  /** Whether the stream is over (seal), and whether it delivered every file (then finish lists the folders). */
   private sealed = false;
   private listed = false;
   private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  /** Per folder (worker's numbering): the regular files of the manifest in it, and those written so far (shared). */
+  private readonly filesIn: Int32Array | undefined;
+  private readonly writtenIn: Int32Array | undefined;
   private readonly backlogMax: number;
 
   constructor(
@@ -272,8 +272,11 @@ export class StreamedTree {
     this.folders = site.folders(manifest);
     const folderOf = this.numberFolders();
     this.folderOf = folderOf;
+    this.filesIn = new Int32Array(this.folders.length);
+    for (let i = 0; i < manifest.length; i++) if (!manifest[i]!.symlink) this.filesIn[folderOf[i]!]!++;
+    this.writtenIn = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.folders.length)));
     const worker = takeWriter();
-    worker.postMessage({ tree: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer, addon: options.nativeWriter === false ? undefined : restoreWriterAddon() } });
+    worker.postMessage({ tree: { root: site.tmp, folders: this.folders, paths: manifest.map((e) => e.path), folderOf, timeMs, umaskKeeps644: this.umaskKeeps644, progress: this.progress.buffer, written: this.writtenIn.buffer, addon: options.nativeWriter === false ? undefined : restoreWriterAddon() } });
     this.worker = worker;
     this.outcome = new Promise<WorkerDone>((resolve, reject) => {
       let done: WorkerDone | undefined;
@@ -363,6 +366,7 @@ export class StreamedTree {
     } finally {
       closeSync(out);
     }
+    if (this.writtenIn) Atomics.add(this.writtenIn, this.folderOf![i]!, 1);
   }
 
   /** How many of the tree's folders are made (by the worker; all of them when there is none). */
@@ -375,35 +379,75 @@ export class StreamedTree {
     return this.placed[index] === 1;
   }
 
-  /**
-   * The stream is over: nothing more will be placed. The worker gets its last files, and, when the stream
-   * delivered every file of the tree, lists its folders while the caller stores the download.
-   */
+  /** The stream is over: nothing more will be placed. The worker gets its last files. */
   seal(): void {
     if (this.sealed) return;
     this.sealed = true;
     if (!this.worker) return;
     this.send();
     this.listed = this.placed.every((p) => p === 1);
-    this.worker.postMessage({ end: true, list: this.listed });
+    this.worker.postMessage({ end: true });
   }
 
   /**
    * Waits until every placed file is written (sealing the tree); throws what stopped the writing (a full
-   * disk, say). Returns what it knows of the tree for the stat cache (the folders' listings only when the
-   * stream delivered every file: the store writes the rest afterwards).
+   * disk, say). Returns what it knows of the tree for the stat cache: the files' stats and, when the stream
+   * delivered every file (else the store writes the rest afterwards), each folder's listing, taken here
+   * while the worker writes its last batches (each folder as soon as all its files are written).
    */
   async finish(): Promise<WrittenTree> {
     this.seal();
     if (this.failure !== undefined) throw this.failure;
     if (!this.worker) return { stats: this.stats };
+    const listings = this.listed ? await this.listWhileWriting() : undefined;
     const theirs = await this.outcome!;
     for (let i = 0; i < theirs.stats.length; i += 4) if (!Number.isNaN(theirs.stats[i]!)) this.stats.set(theirs.stats.subarray(i, i + 4), i);
-    if (!this.listed || theirs.folders.length !== this.folders.length) return { stats: this.stats, native: theirs.native };
+    if (!listings) return { stats: this.stats, native: theirs.native };
     const folders = new Map<string, KnownFolder>();
     const top = this.site.tmp.length + 1;
-    for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), theirs.folders[k]!);
+    for (let k = 0; k < this.folders.length; k++) folders.set(this.folders[k]!.slice(top), listings[k] ?? this.list(k));
     return { stats: this.stats, folders, native: theirs.native };
+  }
+
+  /**
+   * Lists each folder once every folder is made and every file of it is written, waking at each batch the worker finishes, until all
+   * are listed or the worker is done (finish lists what is left then); the worker's failure ends it too.
+   */
+  private async listWhileWriting(): Promise<(KnownFolder | undefined)[]> {
+    const listings: (KnownFolder | undefined)[] = new Array<KnownFolder | undefined>(this.folders.length);
+    let over = false;
+    void this.outcome!.then(() => (over = true), () => (over = true));
+    let open = 0; // folders before this one are listed
+    while (open < this.folders.length && !over) {
+      const batches = Atomics.load(this.progress, 0);
+      // Not before every folder is made: a folder's listing holds its subfolders.
+      const made = Atomics.load(this.progress, 1) === this.folders.length ? this.folders.length : 0;
+      for (let k = open; k < made; k++) {
+        if (listings[k] === undefined && Atomics.load(this.writtenIn!, k) === this.filesIn![k]) listings[k] = this.list(k);
+        if (k === open && listings[k] !== undefined) open++;
+      }
+      if (open < this.folders.length) await waitForChange(this.progress, 0, batches);
+    }
+    return listings;
+  }
+
+  /** Names by folder, each with its manifest index: the listings' indexes (made on first use). */
+  private namesIn: Map<string, number>[] | undefined;
+
+  /** Folder k's entries in readdir order, each file with its manifest index (-1: not the manifest's). */
+  private list(k: number): KnownFolder {
+    if (!this.namesIn) {
+      this.namesIn = this.folders.map(() => new Map<string, number>());
+      for (let i = 0; i < this.manifest.length; i++) {
+        const path = this.manifest[i]!.path;
+        this.namesIn[this.folderOf![i]!]!.set(path.slice(path.lastIndexOf('/') + 1), i);
+      }
+    }
+    const listing = rawFs().readdir(this.folders[k]!);
+    const byName = this.namesIn[k]!;
+    const indexes = new Int32Array(listing.names.length);
+    for (let j = 0; j < indexes.length; j++) indexes[j] = listing.types[j] === 'file' ? byName.get(listing.names[j]!) ?? -1 : -1;
+    return { names: listing.names, types: listing.types, indexes };
   }
 
   /** Stops the writer and removes the temp tree; nothing of it reaches the workspace. */

@@ -192,6 +192,9 @@ test('files written by both threads (this one writing every file whose folder th
   });
   assert.equal(checked, entries.length);
   assert.equal(written.folders?.size, 1 + 7 + 7 * 3, 'every folder listed, the top included');
+  for (const [rel, listing] of written.folders!) {
+    assert.deepEqual([...listing.names].sort(), readdirSync(join(workspace, 'out', rel)).sort(), `${rel || 'the top'}: its listing is whole`);
+  }
 });
 
 /** Entries of a folder large enough for the writer thread, sorted as a manifest is, with their bytes. */
