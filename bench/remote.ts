@@ -124,9 +124,9 @@ export async function run(): Promise<BenchResult[]> {
     const hardlinkPulls: number[] = [];
     let pulledObjects = Number.NaN;
     let mb = Number.NaN;
-    // One pull and one tar GET first, not measured: right after the push's 30k files, the first round of four
-    // runs in seven stalled (pull / tar 4.0 / 2.4 s, 5.9 / 2.1 s, 4.4 / 7.8 s, 1.4 / 0.66 s against 1.1-1.3 /
-    // 0.6-0.8 s in the rounds after; BENCHMARKS.md, "remote"), whichever of them happened to come first.
+    // One pull and one tar GET first, not measured: right after the push's 30k files, the first round of five
+    // runs in nine stalled (pull / tar 4.0 / 2.4 s, 5.9 / 2.1 s, 4.4 / 7.8 s, 3.0 / 5.1 s, 1.4 / 0.66 s against
+    // 1.1-1.3 / 0.6-0.8 s in calm rounds; BENCHMARKS.md, "remote"), whichever of them happened to come first.
     const warmUp = workspace();
     copyFileSync(join(a, 'pipeline.lock'), join(warmUp, 'pipeline.lock'));
     spawnSync('sync');
